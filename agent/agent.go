@@ -1,0 +1,222 @@
+// Package agent is the composition root of one unit agent and its resolver
+// loop: it reads the committed local state, watches the remote state, and
+// runs the operation the resolver picks, one at a time, until it is stopped
+// or the unit is removed.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uniter-dev/uniter/hooks"
+	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/operation"
+	"github.com/uniter-dev/uniter/remotestate"
+)
+
+// RemoteState is the source of remote snapshots.
+type RemoteState interface {
+	// Snapshot returns the latest remote state.
+	Snapshot() remotestate.Snapshot
+	// Changes receives a value whenever the snapshot may have changed.
+	// Bursts of changes coalesce into one receive.
+	Changes() <-chan struct{}
+}
+
+// ErrTerminated is returned by Loop when the unit was removed.
+var ErrTerminated = errors.New("agent: unit removed")
+
+// LoopConfig holds what the resolver loop needs.
+type LoopConfig struct {
+	Executor *operation.Executor
+	Remote   RemoteState
+	// NewHook makes the operation that runs a hook.
+	NewHook func(info operation.HookInfo) operation.Operation
+	Clock   clock.Clock
+	Logger  zerolog.Logger
+	// UpdateStatusInterval is how often update-status runs (default 5m).
+	UpdateStatusInterval time.Duration
+	// RetryInitial and RetryMax bound the error-state backoff (5s, 5m).
+	RetryInitial, RetryMax time.Duration
+	// StopTimeout is how long a running hook may go on after the loop's
+	// context ends before it is killed (default 30s).
+	StopTimeout time.Duration
+}
+
+func (c *LoopConfig) validate() error {
+	if c.Executor == nil || c.Remote == nil || c.NewHook == nil || c.Clock == nil {
+		return errors.New("cannot start resolver loop: executor, remote state, hook factory and clock are required")
+	}
+	c.UpdateStatusInterval = orDefault(c.UpdateStatusInterval, 5*time.Minute)
+	c.RetryInitial = orDefault(c.RetryInitial, 5*time.Second)
+	c.RetryMax = orDefault(c.RetryMax, 5*time.Minute)
+	c.StopTimeout = orDefault(c.StopTimeout, 30*time.Second)
+	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Loop runs the resolver loop until ctx ends (returning nil once the
+// running operation has finished or been killed at StopTimeout), the unit is
+// removed (ErrTerminated), or an operation fails in a way that is not a hook
+// failure (an unwritable state file, say).
+func Loop(ctx context.Context, cfg LoopConfig) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	l := &loop{cfg: cfg, log: cfg.Logger}
+	return l.run(ctx)
+}
+
+type loop struct {
+	cfg    LoopConfig
+	log    zerolog.Logger
+	timers Timers
+	retry  clock.Timer // armed while in error state
+	status clock.Timer // update-status
+}
+
+func (l *loop) run(ctx context.Context) error {
+	opCtx, cancelOps := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelOps(nil)
+	stopWatch := l.killOpsAfterStop(ctx, cancelOps)
+	defer stopWatch()
+
+	l.status = l.cfg.Clock.NewTimer(l.cfg.UpdateStatusInterval)
+	defer l.status.Stop()
+	if st := l.cfg.Executor.State(); st.Error != nil {
+		l.armRetry(st.Error.Attempts)
+	}
+	defer l.stopRetry()
+	for ctx.Err() == nil {
+		d := Next(l.cfg.Executor.State(), l.cfg.Remote.Snapshot(), l.timers)
+		done, err := l.act(opCtx, d)
+		if err != nil || done {
+			return err
+		}
+		if d.Action == Idle || d.Action == WaitRetry {
+			l.wait(ctx)
+		}
+	}
+	return nil
+}
+
+// killOpsAfterStop cancels running operations StopTimeout after ctx ends.
+func (l *loop) killOpsAfterStop(ctx context.Context, cancel context.CancelCauseFunc) func() {
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-quit:
+			return
+		}
+		select {
+		case <-l.cfg.Clock.After(l.cfg.StopTimeout):
+			cancel(errors.New("agent stopping: hook deadline passed"))
+		case <-quit:
+		}
+	}()
+	return func() { close(quit) }
+}
+
+// act carries out d. done is true when the loop must end.
+func (l *loop) act(ctx context.Context, d Decision) (done bool, err error) {
+	x := l.cfg.Executor
+	switch d.Action {
+	case RunHook:
+		if d.Resolved != 0 {
+			if err := l.markResolved(d.Resolved, nil); err != nil {
+				return true, err
+			}
+		}
+		return false, l.runHook(ctx, d)
+	case EnterError:
+		st := x.State()
+		st.Error = &operation.HookError{Hook: d.Hook.Kind, Message: fmt.Sprintf("hook failed: %q", d.Hook.Kind),
+			Since: l.cfg.Clock.Now(), Attempts: 1}
+		l.log.Warn().Str("hook", string(d.Hook.Kind)).Msg("hook interrupted by restart: treating as failed")
+		l.armRetry(1)
+		return false, x.SetState(st)
+	case ResolveNoRetry:
+		l.log.Info().Str("hook", string(d.Hook.Kind)).Msg("hook resolved without retry")
+		l.stopRetry()
+		return false, l.markResolved(d.Resolved, &d.Hook)
+	case AckResolved:
+		return false, l.markResolved(d.Resolved, nil)
+	case Terminate:
+		return true, ErrTerminated
+	}
+	return false, nil
+}
+
+func (l *loop) runHook(ctx context.Context, d Decision) error {
+	if d.Hook.Kind == hooks.UpdateStatus {
+		l.timers.UpdateStatusDue = false
+		l.status.Reset(l.cfg.UpdateStatusInterval)
+	}
+	l.timers.RetryDue = false
+	err := l.cfg.Executor.Run(ctx, l.cfg.NewHook(d.Hook))
+	if errors.Is(err, operation.ErrHookFailed) {
+		l.armRetry(l.cfg.Executor.State().Error.Attempts)
+		return nil
+	}
+	if err == nil {
+		l.stopRetry()
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil // stopping: the pending state makes a restart retry it
+	}
+	return err
+}
+
+// markResolved records resolved request id as seen; with hook set, it also
+// commits that failed hook as if it had succeeded.
+func (l *loop) markResolved(id uint64, hook *operation.HookInfo) error {
+	st := l.cfg.Executor.State()
+	st.ResolvedSeen = id
+	if hook != nil {
+		operation.Apply(&st, *hook)
+	}
+	return l.cfg.Executor.SetState(st)
+}
+
+func (l *loop) armRetry(attempts int) {
+	l.stopRetry()
+	delay := Backoff(attempts, l.cfg.RetryInitial, l.cfg.RetryMax)
+	l.log.Info().Int("attempts", attempts).Dur("retry_in", delay).Msg("waiting to retry failed hook")
+	l.retry = l.cfg.Clock.NewTimer(delay)
+}
+
+func (l *loop) stopRetry() {
+	if l.retry != nil {
+		l.retry.Stop()
+		l.retry = nil
+	}
+	l.timers.RetryDue = false
+}
+
+// wait blocks until the remote state changes, a timer fires or ctx ends.
+func (l *loop) wait(ctx context.Context) {
+	var retryC <-chan time.Time
+	if l.retry != nil {
+		retryC = l.retry.Chan()
+	}
+	select {
+	case <-ctx.Done():
+	case <-l.cfg.Remote.Changes():
+	case <-retryC:
+		l.retry = nil
+		l.timers.RetryDue = true
+	case <-l.status.Chan():
+		l.timers.UpdateStatusDue = true
+	}
+}

@@ -1,0 +1,159 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/uniter-dev/uniter/hooks"
+	"github.com/uniter-dev/uniter/operation"
+	"github.com/uniter-dev/uniter/remotestate"
+)
+
+// Action is what the resolver decides the agent should do next.
+type Action int
+
+// Actions, in the order of the resolver's rules.
+const (
+	// Idle: nothing to do until something changes.
+	Idle Action = iota
+	// RunHook: run (or resume) the hook in Decision.Hook.
+	RunHook
+	// EnterError: a hook was interrupted by a crash; record it as failed.
+	EnterError
+	// WaitRetry: in error state, waiting for the retry timer or resolved.
+	WaitRetry
+	// ResolveNoRetry: commit the failed hook as if it had succeeded.
+	ResolveNoRetry
+	// Terminate: the unit is removed; the agent exits.
+	Terminate
+	// AckResolved: a resolved request arrived while not in error state; it
+	// is recorded as seen so that it cannot resolve a later failure.
+	AckResolved
+)
+
+// Decision is the resolver's answer.
+type Decision struct {
+	Action Action
+	Hook   operation.HookInfo
+	// Resolved is the resolved request the decision acts on (0: none).
+	Resolved uint64
+}
+
+// Timers are the local, time-driven inputs of the resolver.
+type Timers struct {
+	// RetryDue is true once the error-state backoff has elapsed.
+	RetryDue bool
+	// UpdateStatusDue is true once the update-status interval has elapsed.
+	UpdateStatusDue bool
+}
+
+// Next decides the next step from the committed local state and the latest
+// remote snapshot (DESIGN.md §4.3). It is a pure function.
+func Next(local operation.State, remote remotestate.Snapshot, timers Timers) Decision {
+	if d, ok := recoverOp(local); ok {
+		return d
+	}
+	if local.Leader && lostLeadership(local, remote) {
+		// The safety hook runs even in error state.
+		return runHook(hooks.LeaderDeposed, local.LeaderTerm, remote)
+	}
+	if local.Error != nil {
+		return inError(local, remote, timers)
+	}
+	if remote.ResolvedID > local.ResolvedSeen {
+		return Decision{Action: AckResolved, Resolved: remote.ResolvedID}
+	}
+	for _, rule := range lifecycle {
+		if kind, ok := rule(local, remote); ok {
+			return runHook(kind, remote.Term, remote)
+		}
+	}
+	if remote.Life == remotestate.Dying {
+		return Decision{Action: Terminate}
+	}
+	if timers.UpdateStatusDue {
+		return runHook(hooks.UpdateStatus, remote.Term, remote)
+	}
+	return Decision{Action: Idle}
+}
+
+// recoverOp resumes an operation interrupted by a restart.
+func recoverOp(local operation.State) (Decision, bool) {
+	op := local.Op
+	if op == nil {
+		return Decision{}, false
+	}
+	switch {
+	case op.Step == operation.Queued, op.Step == operation.Done:
+		return Decision{Action: RunHook, Hook: op.Hook}, true
+	case op.Step == operation.Pending && local.Error == nil:
+		return Decision{Action: EnterError, Hook: op.Hook}, true
+	}
+	return Decision{}, false // pending with error state: handled by inError
+}
+
+func lostLeadership(local operation.State, remote remotestate.Snapshot) bool {
+	return !remote.Leader || remote.Term != local.LeaderTerm || remote.StepDown
+}
+
+func inError(local operation.State, remote remotestate.Snapshot, timers Timers) Decision {
+	failed := operation.HookInfo{Kind: local.Error.Hook}
+	if local.Op != nil {
+		failed = local.Op.Hook
+	}
+	if remote.ResolvedID > local.ResolvedSeen {
+		if remote.ResolvedNoRetry {
+			return Decision{Action: ResolveNoRetry, Hook: failed, Resolved: remote.ResolvedID}
+		}
+		return Decision{Action: RunHook, Hook: failed, Resolved: remote.ResolvedID}
+	}
+	if timers.RetryDue {
+		return Decision{Action: RunHook, Hook: failed}
+	}
+	return Decision{Action: WaitRetry, Hook: failed}
+}
+
+// lifecycle lists the hook rules in the order DESIGN.md §4.3 gives them.
+var lifecycle = []func(operation.State, remotestate.Snapshot) (hooks.Kind, bool){
+	func(l operation.State, _ remotestate.Snapshot) (hooks.Kind, bool) {
+		return hooks.Install, !l.Installed
+	},
+	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+		gained := r.Leader && !r.StepDown && (!l.Leader || l.LeaderTerm != r.Term)
+		return hooks.LeaderElected, gained && r.Life == remotestate.Alive
+	},
+	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+		return hooks.ConfigChanged, r.ConfigVersion != l.ConfigVersion && r.Life == remotestate.Alive
+	},
+	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+		changed := !r.Leader && r.LeaderSettingsVersion != l.LeaderSettingsVersion
+		return hooks.LeaderSettingsChanged, changed && r.Life == remotestate.Alive
+	},
+	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+		return hooks.Start, !l.Started && r.Life == remotestate.Alive
+	},
+	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+		return hooks.Stop, r.Life == remotestate.Dying && l.Started && !l.Stopped
+	},
+	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+		return hooks.Remove, r.Life == remotestate.Dying && !l.Removed
+	},
+}
+
+func runHook(kind hooks.Kind, term uint64, r remotestate.Snapshot) Decision {
+	return Decision{Action: RunHook, Hook: operation.HookInfo{
+		Kind:                  kind,
+		Term:                  term,
+		ConfigVersion:         r.ConfigVersion,
+		LeaderSettingsVersion: r.LeaderSettingsVersion,
+	}}
+}
+
+// Backoff returns how long to wait before retry number attempts (1-based)
+// of a failed hook: initial, doubling, capped at max.
+func Backoff(attempts int, initial, max time.Duration) time.Duration {
+	d := initial
+	for i := 1; i < attempts && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}

@@ -1,0 +1,100 @@
+package machinelock_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/machinelock"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newLock(t *testing.T, path, unit string) *machinelock.Lock {
+	t.Helper()
+	l, err := machinelock.New(machinelock.Config{Path: path, Unit: unit, Clock: clock.Real})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestSecondHolderWaitsAndBothAreLogged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "machine-lock")
+	a, b := newLock(t, path, "app/0"), newLock(t, path, "app/1")
+	ctx := t.Context()
+	releaseA, err := a.Acquire(ctx, "run install hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotB := make(chan func(), 1)
+	go func() {
+		release, err := b.Acquire(ctx, "run start hook")
+		if err != nil {
+			t.Error(err)
+			release = func() {}
+		}
+		gotB <- release
+	}()
+	select {
+	case <-gotB:
+		t.Fatal("second holder acquired the lock while the first held it")
+	case <-time.After(100 * time.Millisecond):
+	}
+	releaseA()
+	select {
+	case release := <-gotB:
+		release()
+	case <-time.After(10 * time.Second):
+		t.Fatal("second holder never acquired the lock")
+	}
+	data, err := os.ReadFile(a.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log has %d lines, want 2:\n%s", len(lines), data)
+	}
+	re := regexp.MustCompile(`^\S+ unit=(\S+) op="([^"]+)" waited=(\S+) held=(\S+)$`)
+	for i, want := range []struct{ unit, op string }{{"app/0", "run install hook"}, {"app/1", "run start hook"}} {
+		m := re.FindStringSubmatch(lines[i])
+		if m == nil || m[1] != want.unit || m[2] != want.op {
+			t.Fatalf("line %d = %q, want unit %s op %q", i, lines[i], want.unit, want.op)
+		}
+	}
+	waited, err := time.ParseDuration(re.FindStringSubmatch(lines[1])[3])
+	if err != nil || waited < 100*time.Millisecond {
+		t.Fatalf("second holder waited %v (%v), want at least the 100ms the first held it", waited, err)
+	}
+}
+
+func TestAcquireGivesUpWhenContextEnds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "machine-lock")
+	a, b := newLock(t, path, "app/0"), newLock(t, path, "app/1")
+	releaseA, err := a.Acquire(t.Context(), "op")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.Acquire(ctx, "op"); err == nil {
+		t.Fatal("acquired a held lock")
+	}
+	releaseA()
+	// The abandoned waiter must hand the lock back, not keep it.
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel2()
+	release, err := a.Acquire(ctx2, "op")
+	if err != nil {
+		t.Fatalf("lock stuck after an abandoned wait: %v", err)
+	}
+	release()
+}

@@ -1,0 +1,38 @@
+// Package remotestate is the agent's view of the controller: one goroutine
+// gathers what the controller says about this unit and its application and
+// publishes it as an immutable Snapshot, with a coalescing change channel
+// that never blocks whoever reports a change.
+package remotestate
+
+// Life is whether the unit is meant to exist.
+type Life string
+
+// Lives of a unit.
+const (
+	Alive Life = "alive"
+	// Dying: the operator removes the unit; it steps down, runs stop and
+	// remove, and its agent exits.
+	Dying Life = "dying"
+)
+
+// Snapshot is the remote state at one moment. It holds only values, so a
+// copy is a deep copy.
+type Snapshot struct {
+	// Life of the unit.
+	Life Life
+	// Leader is true while the leadership tracker holds the application
+	// lease for this unit in Term.
+	Leader bool
+	// Term is the application's current leadership term.
+	Term uint64
+	// StepDown is set when the operator asked the leader to step down.
+	StepDown bool
+	// LeaderSettingsVersion and ConfigVersion count changes; they start
+	// at 1 once the application exists.
+	LeaderSettingsVersion uint64
+	ConfigVersion         uint64
+	// ResolvedID increases with every `uniter resolved` for this unit;
+	// ResolvedNoRetry tells how the latest one asked to resolve.
+	ResolvedID      uint64
+	ResolvedNoRetry bool
+}
