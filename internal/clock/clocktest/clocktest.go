@@ -5,6 +5,7 @@ package clocktest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,6 +68,18 @@ func (c *Clock) Waiters() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
+}
+
+// Deadlines returns when each pending timer will fire, soonest first.
+func (c *Clock) Deadlines() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]time.Time, 0, len(c.timers))
+	for _, t := range c.timers {
+		out = append(out, t.when)
+	}
+	slices.SortFunc(out, time.Time.Compare)
+	return out
 }
 
 // WaitForWaiters blocks until at least n timers are pending, or ctx ends.

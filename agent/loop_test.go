@@ -1,0 +1,294 @@
+package agent_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/uniter-dev/uniter/agent"
+	"github.com/uniter-dev/uniter/hooks"
+	"github.com/uniter-dev/uniter/internal/clock/clocktest"
+	"github.com/uniter-dev/uniter/internal/testutil"
+	"github.com/uniter-dev/uniter/operation"
+	"github.com/uniter-dev/uniter/remotestate"
+	"github.com/uniter-dev/uniter/remotestate/remotestatetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// run is one hook run seen by scriptedRunner, at fake-clock time At.
+type run struct {
+	Kind hooks.Kind
+	At   time.Time
+}
+
+// scriptedRunner fails the hooks in fail and reports every run.
+type scriptedRunner struct {
+	clock *clocktest.Clock
+	runs  chan run
+	mu    sync.Mutex
+	fail  map[hooks.Kind]bool
+}
+
+func (s *scriptedRunner) Run(_ context.Context, p hooks.Params) error {
+	s.mu.Lock()
+	failing := s.fail[p.Kind]
+	s.mu.Unlock()
+	s.runs <- run{p.Kind, s.clock.Now()}
+	if failing {
+		return &hooks.ExitError{Kind: p.Kind, Code: 1}
+	}
+	return nil
+}
+
+func (s *scriptedRunner) setFail(k hooks.Kind, v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail[k] = v
+}
+
+type nopLocker struct{}
+
+func (nopLocker) Acquire(context.Context, string) (func(), error) { return func() {}, nil }
+
+type nopContexts struct{}
+
+func (nopContexts) NewContext(_ context.Context, info operation.HookInfo) (hooks.Params, func(), error) {
+	return hooks.Params{Kind: info.Kind}, func() {}, nil
+}
+
+type harness struct {
+	t      *testing.T
+	clock  *clocktest.Clock
+	runner *scriptedRunner
+	remote *remotestatetest.Fake
+	x      *operation.Executor
+	done   chan error
+	cancel context.CancelFunc
+}
+
+func startLoop(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: clocktest.New(time.Unix(1_000_000, 0))}
+	h.runner = &scriptedRunner{clock: h.clock, runs: make(chan run, 100), fail: map[hooks.Kind]bool{}}
+	h.remote = remotestatetest.New(remotestate.Snapshot{Life: remotestate.Alive, ConfigVersion: 1})
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	sf := operation.NewStateFile(filepath.Join(t.TempDir(), "uniter.yaml"))
+	x, err := operation.NewExecutor(operation.ExecutorConfig{Writer: sf, Locker: nopLocker{}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.x = x
+	ctx, cancel := context.WithCancel(t.Context())
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() {
+		h.done <- agent.Loop(ctx, agent.LoopConfig{
+			Executor: x, Remote: h.remote, Clock: h.clock, Logger: log,
+			NewHook: func(info operation.HookInfo) operation.Operation {
+				return operation.NewRunHook(info, operation.HookDeps{Runner: h.runner, Contexts: nopContexts{}, Clock: h.clock, Logger: log})
+			},
+		})
+	}()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	if err := <-h.done; err != nil {
+		h.t.Errorf("loop ended with %v", err)
+	}
+}
+
+// expect waits for the next hook run and checks its kind.
+func (h *harness) expect(kind hooks.Kind) run {
+	h.t.Helper()
+	select {
+	case r := <-h.runner.runs:
+		if r.Kind != kind {
+			h.t.Fatalf("ran %s, want %s", r.Kind, kind)
+		}
+		return r
+	case <-time.After(10 * time.Second):
+		h.t.Fatalf("no %s hook ran", kind)
+	}
+	return run{}
+}
+
+// idle waits until the loop is blocked on exactly timers timers (update-status,
+// and the retry timer when in error state) with no hook in flight.
+func (h *harness) idle(timers int) {
+	h.t.Helper()
+	testutil.WaitUntil(h.t, 10*time.Second, "the loop to be idle", func() bool {
+		st := h.x.State()
+		return h.clock.Waiters() == timers && (st.Op == nil || st.Error != nil) && (timers == 2) == (st.Error != nil)
+	})
+}
+
+func TestErrorStateRetriesOnBackoffSchedule(t *testing.T) {
+	h := startLoop(t)
+	h.runner.setFail(hooks.ConfigChanged, true)
+	h.expect(hooks.Install)
+	failedAt := h.expect(hooks.ConfigChanged).At
+	for _, delay := range []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second} {
+		h.idle(2)
+		if st := h.x.State(); st.Error == nil || st.Error.Hook != hooks.ConfigChanged {
+			t.Fatalf("not in error state after a failed hook: %+v", st)
+		}
+		if want := failedAt.Add(delay); !slices.Contains(h.clock.Deadlines(), want) {
+			t.Fatalf("retry timers %v, want one at failure + %v (%v)", h.clock.Deadlines(), delay, want)
+		}
+		h.clock.Advance(delay)
+		r := h.expect(hooks.ConfigChanged)
+		if got := r.At.Sub(failedAt); got != delay {
+			t.Fatalf("retried after %v, want %v", got, delay)
+		}
+		failedAt = r.At
+	}
+	h.runner.setFail(hooks.ConfigChanged, false)
+	h.idle(2)
+	h.clock.Advance(80 * time.Second)
+	h.expect(hooks.ConfigChanged)
+	h.expect(hooks.Start)
+	h.idle(1)
+}
+
+func TestResolvedRetriesAtOnceAndNoRetryMovesOn(t *testing.T) {
+	h := startLoop(t)
+	h.runner.setFail(hooks.ConfigChanged, true)
+	h.expect(hooks.Install)
+	h.expect(hooks.ConfigChanged)
+	h.idle(2)
+
+	// resolved: retried at once, with no clock movement.
+	h.runner.setFail(hooks.ConfigChanged, false)
+	before := h.clock.Now()
+	h.remote.Update(func(s *remotestate.Snapshot) { s.ResolvedID = 1 })
+	if r := h.expect(hooks.ConfigChanged); !r.At.Equal(before) {
+		t.Fatalf("resolved retry waited for the clock: ran at %v, asked at %v", r.At, before)
+	}
+	h.expect(hooks.Start)
+	h.idle(1)
+	if st := h.x.State(); st.Error != nil || st.ResolvedSeen != 1 || st.ConfigVersion != 1 {
+		t.Fatalf("state after resolved = %+v", st)
+	}
+
+	// resolved --no-retry: committed as if it succeeded, not run again.
+	h.runner.setFail(hooks.ConfigChanged, true)
+	h.remote.Update(func(s *remotestate.Snapshot) { s.ConfigVersion = 2 })
+	h.expect(hooks.ConfigChanged)
+	h.idle(2)
+	h.remote.Update(func(s *remotestate.Snapshot) { s.ResolvedID, s.ResolvedNoRetry = 2, true })
+	h.idle(1)
+	if st := h.x.State(); st.Error != nil || st.ConfigVersion != 2 || st.ResolvedSeen != 2 {
+		t.Fatalf("state after resolved --no-retry = %+v", st)
+	}
+	select {
+	case r := <-h.runner.runs:
+		t.Fatalf("--no-retry ran %s", r.Kind)
+	default:
+	}
+}
+
+func TestUpdateStatusRunsOnItsInterval(t *testing.T) {
+	h := startLoop(t)
+	h.expect(hooks.Install)
+	h.expect(hooks.ConfigChanged)
+	h.expect(hooks.Start)
+	started := h.clock.Now()
+	for i := 1; i <= 3; i++ {
+		h.idle(1)
+		h.clock.Advance(5 * time.Minute)
+		if r := h.expect(hooks.UpdateStatus); r.At.Sub(started) != time.Duration(i)*5*time.Minute {
+			t.Fatalf("update-status %d at +%v", i, r.At.Sub(started))
+		}
+	}
+}
+
+// blockingRunner holds every hook until release is closed or its context ends.
+type blockingRunner struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingRunner) Run(ctx context.Context, p hooks.Params) error {
+	if p.Kind != hooks.Install {
+		return nil
+	}
+	close(b.started)
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func TestStopLetsRunningHookFinishOrKillsItAtDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		finish    func(clk *clocktest.Clock, r *blockingRunner)
+		installed bool
+		step      operation.Step
+	}{
+		{name: "hook finishes in time", installed: true,
+			finish: func(_ *clocktest.Clock, r *blockingRunner) { close(r.release) }},
+		{name: "hook killed at deadline", installed: false, step: operation.Pending,
+			finish: func(clk *clocktest.Clock, _ *blockingRunner) { clk.Advance(30 * time.Second) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktest.New(time.Unix(0, 0))
+			r := &blockingRunner{started: make(chan struct{}), release: make(chan struct{})}
+			log := zerolog.New(zerolog.NewTestWriter(t))
+			sf := operation.NewStateFile(filepath.Join(t.TempDir(), "uniter.yaml"))
+			x, err := operation.NewExecutor(operation.ExecutorConfig{Writer: sf, Locker: nopLocker{}, Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() {
+				done <- agent.Loop(ctx, agent.LoopConfig{
+					Executor: x, Remote: remotestatetest.New(remotestate.Snapshot{Life: remotestate.Alive, ConfigVersion: 1}),
+					Clock: clk, Logger: log, StopTimeout: 30 * time.Second,
+					NewHook: func(info operation.HookInfo) operation.Operation {
+						return operation.NewRunHook(info, operation.HookDeps{Runner: r, Contexts: nopContexts{}, Clock: clk, Logger: log})
+					},
+				})
+			}()
+			<-r.started
+			cancel()
+			// The stop deadline timer is armed; the hook keeps running.
+			if err := clk.WaitForWaiters(t.Context(), 2); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("loop returned (%v) while its hook was still running", err)
+			default:
+			}
+			tc.finish(clk, r)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("loop stopped with %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("loop did not stop")
+			}
+			st, _, err := sf.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Installed != tc.installed || (st.Op == nil) != (tc.step == "") || (st.Op != nil && st.Op.Step != tc.step) {
+				t.Fatalf("state after stop = %+v, want installed=%v step=%q", st, tc.installed, tc.step)
+			}
+		})
+	}
+}
