@@ -194,9 +194,9 @@ func mountTmpfs(t *testing.T, size string) string {
 
 func TestFullAndReadOnlyDisk(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, dir string)
-		want  string
+		want   string
 	}{
 		{name: "full", want: "no space left", break_: func(t *testing.T, dir string) {
 			// Fill the filesystem completely.

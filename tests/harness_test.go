@@ -148,7 +148,9 @@ func newUnit(t *testing.T, root, unit, charm, lockPath string) *unitDir {
 	return u
 }
 
-func (u *unitDir) path(elem ...string) string { return filepath.Join(append([]string{u.dir}, elem...)...) }
+func (u *unitDir) path(elem ...string) string {
+	return filepath.Join(append([]string{u.dir}, elem...)...)
+}
 
 func (u *unitDir) setRemote(s remotestate.Snapshot) {
 	u.t.Helper()
