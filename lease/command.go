@@ -1,0 +1,313 @@
+package lease
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// CommandVersion is the only envelope version this FSM applies.
+const CommandVersion = 1
+
+// Command is the envelope every raft log entry carries, encoded as JSON:
+// {"version":1,"type":"claim","payload":{...}}. An unknown version or type
+// is applied as an error result (ErrUnsupportedVersion, ErrUnknownCommand),
+// never a panic, and changes nothing.
+type Command struct {
+	Version int             `json:"version"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// Op is one typed command. Only this package's command types implement it.
+type Op interface {
+	// Type is the command's wire name in the envelope.
+	Type() string
+	apply(s *State, index uint64) Result
+}
+
+// Claim takes a vacant lease for Unit (incrementing the term), or extends
+// it if Unit already holds it. Another holder: ErrClaimDenied. The result's
+// Lease reports the outcome (holder, term, expiry), also on denial.
+// Retry: safe; a replay by the holder is an extend.
+type Claim struct {
+	App      string        `json:"app"`
+	Unit     string        `json:"unit"`
+	Duration time.Duration `json:"duration"` // nanoseconds, 0 < d <= MaxDuration
+}
+
+// Extend renews the holder's lease: expiry = max(expiry, now+Duration).
+// Not the holder (or Term given and not current): ErrNotHolder; step-down
+// requested: ErrStepDownPending. Retry: safe (never shortens).
+type Extend struct {
+	App      string        `json:"app"`
+	Unit     string        `json:"unit"`
+	Duration time.Duration `json:"duration"`
+	Term     uint64        `json:"term,omitempty"` // 0: any term
+}
+
+// Revoke releases the holder's lease at once. Not the holder (or Term given
+// and not current): ErrNotHolder; pinned: ErrPinned. Retry: a replay after
+// success fails cleanly with ErrNotHolder; give Term so that it can never
+// release a later term.
+type Revoke struct {
+	App  string `json:"app"`
+	Unit string `json:"unit"`
+	Term uint64 `json:"term,omitempty"`
+}
+
+// RequestStepDown asks the holder to step down: it may not extend any more
+// and should run leader-deposed, then Revoke. Vacant: ErrNoLeader; pinned:
+// ErrPinned; Term given and not current: ErrStaleTerm. Retry: idempotent;
+// give Term so a replay cannot hit the next leader.
+type RequestStepDown struct {
+	App  string `json:"app"`
+	Term uint64 `json:"term,omitempty"`
+}
+
+// PinLease adds (or updates the reason/until of) Entity's pin. Vacant:
+// ErrNoLeader; step-down pending: ErrStepDownPending. Until, if set, must
+// be after the global time. Retry: idempotent (Since is kept).
+type PinLease struct {
+	App    string     `json:"app"`
+	Entity string     `json:"entity"`
+	Reason string     `json:"reason"`
+	Until  *time.Time `json:"until,omitempty"`
+}
+
+// UnpinLease removes Entity's pin; removing the last one sets expiry to
+// max(expiry, now + the lease's duration). No such pin: ErrNotPinned.
+// Retry: a replay after success fails cleanly with ErrNotPinned.
+type UnpinLease struct {
+	App    string `json:"app"`
+	Entity string `json:"entity"`
+}
+
+// AdvanceTime moves the global time from Old to New (compare-and-set;
+// Old != global time: ErrTimeMismatch), drops pins whose Until <= New, then
+// expires every unpinned lease with expiry + Slack < New. Slack is carried
+// in the command so Apply stays deterministic. Retry: a replay fails
+// cleanly with ErrTimeMismatch.
+type AdvanceTime struct {
+	Old   time.Time     `json:"old"`
+	New   time.Time     `json:"new"`
+	Slack time.Duration `json:"slack"`
+}
+
+// SetLeaderSettings applies Changes to the leader settings ("" deletes a
+// key, as `leader-set k=`) if Unit holds the lease and Term is current,
+// else ErrNotLeader. The version is bumped only if a value changed.
+// Retry: idempotent.
+type SetLeaderSettings struct {
+	App     string            `json:"app"`
+	Unit    string            `json:"unit"`
+	Term    uint64            `json:"term"`
+	Changes map[string]string `json:"changes"`
+}
+
+// SetConfig applies Changes to the application's config ("" deletes a
+// key). Unknown application: ErrUnknownApplication. The version is bumped
+// only if a value changed. Retry: idempotent.
+type SetConfig struct {
+	App     string            `json:"app"`
+	Changes map[string]string `json:"changes"`
+}
+
+// Status kinds for SetUnitStatus.
+const (
+	StatusWorkload = "workload"
+	StatusAgent    = "agent"
+)
+
+// SetUnitStatus sets the unit's workload or agent status, stamped with the
+// global time (Since changes only if status or message did), and marks the
+// unit seen. Workload: active blocked maintenance waiting unknown error
+// terminated; agent: allocating idle executing error lost. Retry: idempotent.
+type SetUnitStatus struct {
+	Unit    string `json:"unit"`
+	Kind    string `json:"kind"` // StatusWorkload or StatusAgent
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// SetApplicationVersion sets the unit's application version (as Juju's
+// application-version-set) and marks the unit seen. Retry: idempotent.
+type SetApplicationVersion struct {
+	Unit    string `json:"unit"`
+	Version string `json:"version"`
+}
+
+// RegisterUnit registers Name ("app/N", creating the application if new)
+// with the hex SHA-256 of its token (see HashToken). Registered with the
+// same hash: no-op success; with another: ErrUnitExists. Retry: idempotent.
+type RegisterUnit struct {
+	Name      string `json:"name"`
+	TokenHash string `json:"token_hash"`
+}
+
+// DeregisterUnit removes a unit and releases its lease if it holds it
+// (ErrPinned if that lease is pinned: unpin first). The application and its
+// term are kept. Unknown unit: ErrUnknownUnit. Retry: a replay after
+// success fails cleanly with ErrUnknownUnit.
+type DeregisterUnit struct {
+	Name string `json:"name"`
+}
+
+// RecordMember upserts a controller node's supported protocol range
+// (1 <= ProtoMin <= ProtoMax). Retry: idempotent.
+type RecordMember struct {
+	ID       string `json:"id"`
+	ProtoMin uint64 `json:"proto_min"`
+	ProtoMax uint64 `json:"proto_max"`
+}
+
+// ForgetMember removes a controller node's record; absent is a no-op.
+// Retry: idempotent.
+type ForgetMember struct {
+	ID string `json:"id"`
+}
+
+// SetEffectiveVersion moves the effective version from Old to New
+// (compare-and-set: ErrVersionMismatch). New must lie in every recorded
+// member's range (ErrVersionUnsupported). Retry: a replay fails cleanly
+// with ErrVersionMismatch (unless Old == New).
+type SetEffectiveVersion struct {
+	Old uint64 `json:"old"`
+	New uint64 `json:"new"`
+}
+
+// Type implements Op.
+func (Claim) Type() string { return "claim" }
+
+// Type implements Op.
+func (Extend) Type() string { return "extend" }
+
+// Type implements Op.
+func (Revoke) Type() string { return "revoke" }
+
+// Type implements Op.
+func (RequestStepDown) Type() string { return "request-step-down" }
+
+// Type implements Op.
+func (PinLease) Type() string { return "pin" }
+
+// Type implements Op.
+func (UnpinLease) Type() string { return "unpin" }
+
+// Type implements Op.
+func (AdvanceTime) Type() string { return "advance-time" }
+
+// Type implements Op.
+func (SetLeaderSettings) Type() string { return "set-leader-settings" }
+
+// Type implements Op.
+func (SetConfig) Type() string { return "set-config" }
+
+// Type implements Op.
+func (SetUnitStatus) Type() string { return "set-unit-status" }
+
+// Type implements Op.
+func (SetApplicationVersion) Type() string { return "set-application-version" }
+
+// Type implements Op.
+func (RegisterUnit) Type() string { return "register-unit" }
+
+// Type implements Op.
+func (DeregisterUnit) Type() string { return "deregister-unit" }
+
+// Type implements Op.
+func (RecordMember) Type() string { return "record-member" }
+
+// Type implements Op.
+func (ForgetMember) Type() string { return "forget-member" }
+
+// Type implements Op.
+func (SetEffectiveVersion) Type() string { return "set-effective-version" }
+
+var decoders = map[string]func(json.RawMessage) (Op, error){}
+
+func init() {
+	for _, d := range []struct {
+		op     Op
+		decode func(json.RawMessage) (Op, error)
+	}{
+		{Claim{}, decodeAs[Claim]},
+		{Extend{}, decodeAs[Extend]},
+		{Revoke{}, decodeAs[Revoke]},
+		{RequestStepDown{}, decodeAs[RequestStepDown]},
+		{PinLease{}, decodeAs[PinLease]},
+		{UnpinLease{}, decodeAs[UnpinLease]},
+		{AdvanceTime{}, decodeAs[AdvanceTime]},
+		{SetLeaderSettings{}, decodeAs[SetLeaderSettings]},
+		{SetConfig{}, decodeAs[SetConfig]},
+		{SetUnitStatus{}, decodeAs[SetUnitStatus]},
+		{SetApplicationVersion{}, decodeAs[SetApplicationVersion]},
+		{RegisterUnit{}, decodeAs[RegisterUnit]},
+		{DeregisterUnit{}, decodeAs[DeregisterUnit]},
+		{RecordMember{}, decodeAs[RecordMember]},
+		{ForgetMember{}, decodeAs[ForgetMember]},
+		{SetEffectiveVersion{}, decodeAs[SetEffectiveVersion]},
+	} {
+		decoders[d.op.Type()] = d.decode
+	}
+}
+
+// Encode returns the JSON envelope of op at CommandVersion, ready to be the
+// data of a raft log entry.
+func Encode(op Op) ([]byte, error) {
+	if op == nil {
+		return nil, fmt.Errorf("cannot encode command: nil: %w", ErrInvalidCommand)
+	}
+	payload, err := json.Marshal(op)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode %s command: %w", op.Type(), err)
+	}
+	data, err := json.Marshal(Command{Version: CommandVersion, Type: op.Type(), Payload: payload})
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode %s command: %w", op.Type(), err)
+	}
+	return data, nil
+}
+
+// Decode parses an envelope made by Encode. Unknown fields, an unknown
+// version or type, and trailing data are errors (wrapping
+// ErrInvalidCommand, ErrUnsupportedVersion or ErrUnknownCommand).
+func Decode(data []byte) (Op, error) {
+	var c Command
+	if err := strictUnmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("cannot decode command: %w: %w", err, ErrInvalidCommand)
+	}
+	if c.Version != CommandVersion {
+		return nil, fmt.Errorf("cannot decode command: version %d (want %d): %w",
+			c.Version, CommandVersion, ErrUnsupportedVersion)
+	}
+	decode, ok := decoders[c.Type]
+	if !ok {
+		return nil, fmt.Errorf("cannot decode command: type %q: %w", c.Type, ErrUnknownCommand)
+	}
+	return decode(c.Payload)
+}
+
+func decodeAs[T Op](raw json.RawMessage) (Op, error) {
+	var op T
+	if err := strictUnmarshal(raw, &op); err != nil {
+		return nil, fmt.Errorf("cannot decode %s command: %w: %w", op.Type(), err, ErrInvalidCommand)
+	}
+	return op, nil
+}
+
+// strictUnmarshal decodes exactly one JSON value with no unknown fields.
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}

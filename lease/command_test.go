@@ -1,0 +1,129 @@
+package lease_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// everyOp has one populated value of every command type.
+var everyOp = []lease.Op{
+	lease.Claim{App: "db", Unit: "db/0", Duration: dur},
+	lease.Extend{App: "db", Unit: "db/0", Duration: dur, Term: 3},
+	lease.Revoke{App: "db", Unit: "db/0", Term: 3},
+	lease.RequestStepDown{App: "db", Term: 3},
+	lease.PinLease{App: "db", Entity: "op", Reason: "r", Until: ptr(at(time.Hour))},
+	lease.UnpinLease{App: "db", Entity: "op"},
+	lease.AdvanceTime{Old: at(0), New: at(time.Second), Slack: slack},
+	lease.SetLeaderSettings{App: "db", Unit: "db/0", Term: 3, Changes: map[string]string{"a": "", "b": "c"}},
+	lease.SetConfig{App: "db", Changes: map[string]string{"a": "b"}},
+	lease.SetUnitStatus{Unit: "db/0", Kind: lease.StatusAgent, Status: "idle", Message: "m"},
+	lease.SetApplicationVersion{Unit: "db/0", Version: "1.2"},
+	lease.RegisterUnit{Name: "db/0", TokenHash: lease.HashToken("t")},
+	lease.DeregisterUnit{Name: "db/0"},
+	lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 2},
+	lease.ForgetMember{ID: "n1"},
+	lease.SetEffectiveVersion{Old: 1, New: 2},
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	seen := map[string]bool{}
+	for _, op := range everyOp {
+		data, err := lease.Encode(op)
+		if err != nil {
+			t.Fatalf("encode %s: %v", op.Type(), err)
+		}
+		got, err := lease.Decode(data)
+		if err != nil {
+			t.Fatalf("decode %s: %v", op.Type(), err)
+		}
+		if diff := cmp.Diff(op, got); diff != "" {
+			t.Errorf("%s round trip (-want +got):\n%s", op.Type(), diff)
+		}
+		if seen[op.Type()] {
+			t.Errorf("type %q used twice", op.Type())
+		}
+		seen[op.Type()] = true
+	}
+}
+
+func TestMalformedCommandsAreErrorResults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data string
+		want error
+	}{
+		{"future version", `{"version":2,"type":"claim","payload":{}}`, lease.ErrUnsupportedVersion},
+		{"missing version", `{"type":"claim","payload":{}}`, lease.ErrUnsupportedVersion},
+		{"unknown type", `{"version":1,"type":"frobnicate","payload":{}}`, lease.ErrUnknownCommand},
+		{"unknown envelope field", `{"version":1,"type":"claim","payload":{},"x":1}`, lease.ErrInvalidCommand},
+		{"unknown payload field", `{"version":1,"type":"claim","payload":{"app":"db","color":"red"}}`, lease.ErrInvalidCommand},
+		{"payload of the wrong shape", `{"version":1,"type":"claim","payload":[1]}`, lease.ErrInvalidCommand},
+		{"missing payload", `{"version":1,"type":"claim"}`, lease.ErrInvalidCommand},
+		{"not JSON", `claim db/0`, lease.ErrInvalidCommand},
+		{"trailing data", `{"version":1,"type":"forget-member","payload":{"id":"x"}} {}`, lease.ErrInvalidCommand},
+		{"empty", ``, lease.ErrInvalidCommand},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			before := h.s.Clone()
+			res := h.s.ApplyData(99, []byte(tc.data))
+			if !errors.Is(res.Err, tc.want) {
+				t.Errorf("err = %v, want %v", res.Err, tc.want)
+			}
+			if diff := cmp.Diff(before, h.s); diff != "" {
+				t.Errorf("malformed command changed the state:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestStaleIndexIsAnErrorResult(t *testing.T) {
+	h := newHarness(t)
+	before := h.s.Clone()
+	if res := h.s.Apply(h.s.Index, claim("db/0", dur)); !errors.Is(res.Err, lease.ErrInvalidCommand) {
+		t.Errorf("err = %v", res.Err)
+	}
+	if diff := cmp.Diff(before, h.s); diff != "" {
+		t.Errorf("stale index changed the state:\n%s", diff)
+	}
+}
+
+func TestNilOpIsAnErrorResult(t *testing.T) {
+	if res := lease.NewState().Apply(1, nil); !errors.Is(res.Err, lease.ErrInvalidCommand) {
+		t.Errorf("err = %v", res.Err)
+	}
+	if _, err := lease.Encode(nil); !errors.Is(err, lease.ErrInvalidCommand) {
+		t.Errorf("encode nil: %v", err)
+	}
+}
+
+func TestErrorCodesSurviveTransport(t *testing.T) {
+	sentinels := []error{
+		lease.ErrClaimDenied, lease.ErrNotHolder, lease.ErrStepDownPending, lease.ErrPinned,
+		lease.ErrNotPinned, lease.ErrStaleTerm, lease.ErrNoLeader, lease.ErrNotLeader,
+		lease.ErrTimeMismatch, lease.ErrVersionMismatch, lease.ErrVersionUnsupported,
+		lease.ErrUnknownApplication, lease.ErrUnknownUnit, lease.ErrUnitExists,
+		lease.ErrInvalidCommand, lease.ErrUnknownCommand, lease.ErrUnsupportedVersion,
+		lease.ErrSnapshotFormat,
+	}
+	codes := map[string]bool{}
+	for _, s := range sentinels {
+		code := lease.ErrorCode(s)
+		if code == "" || codes[code] {
+			t.Errorf("%v: code %q missing or reused", s, code)
+		}
+		codes[code] = true
+		got := lease.RemoteError(code, s.Error())
+		if !errors.Is(got, s) || got.Error() != s.Error() || lease.ErrorCode(got) != code {
+			t.Errorf("%v did not survive transport: %v", s, got)
+		}
+	}
+	if lease.ErrorCode(errors.New("other")) != "" || errors.Is(lease.RemoteError("zzz", "m"), lease.ErrPinned) {
+		t.Error("unknown errors must have no code")
+	}
+}

@@ -1,0 +1,118 @@
+package lease
+
+import "errors"
+
+// Denials. A command that is refused returns one of these sentinels itself
+// (not wrapped) in Result.Err and changes nothing. Match them with errors.Is.
+var (
+	// ErrClaimDenied: another unit holds the lease.
+	ErrClaimDenied = errors.New("lease: claim denied")
+	// ErrNotHolder: the unit does not hold the lease (or not the term named
+	// in the command).
+	ErrNotHolder = errors.New("lease: not the lease holder")
+	// ErrStepDownPending: a step-down was requested, so the holder may no
+	// longer extend and the lease may not be pinned.
+	ErrStepDownPending = errors.New("lease: step-down pending")
+	// ErrPinned: the lease is pinned, so it may not be revoked, stepped down
+	// or released by deregistering its holder.
+	ErrPinned = errors.New("lease: lease is pinned")
+	// ErrNotPinned: the entity holds no pin on the lease.
+	ErrNotPinned = errors.New("lease: not pinned by that entity")
+	// ErrStaleTerm: a step-down named a term that is no longer current.
+	ErrStaleTerm = errors.New("lease: stale term")
+	// ErrNoLeader: the operation needs a leader and the lease is vacant. The
+	// text is the one operators see from `uniter leadership pin`.
+	ErrNoLeader = errors.New("application has no leader")
+	// ErrNotLeader: a leader-settings write from a unit that does not hold
+	// the lease for the given term. The text is exactly Juju's; the hook tool
+	// wraps it into "cannot write leadership settings: cannot write settings:
+	// not the leader".
+	ErrNotLeader = errors.New("not the leader")
+	// ErrTimeMismatch: advance-time's old value is not the global time.
+	ErrTimeMismatch = errors.New("lease: global time mismatch")
+	// ErrVersionMismatch: set-effective-version's old value is not the
+	// effective version.
+	ErrVersionMismatch = errors.New("lease: effective version mismatch")
+	// ErrVersionUnsupported: a recorded member does not support the
+	// requested effective version.
+	ErrVersionUnsupported = errors.New("lease: version not supported by every member")
+	// ErrUnknownApplication: no such application.
+	ErrUnknownApplication = errors.New("lease: unknown application")
+	// ErrUnknownUnit: no such registered unit.
+	ErrUnknownUnit = errors.New("lease: unknown unit")
+	// ErrUnitExists: the unit is registered with a different token.
+	ErrUnitExists = errors.New("lease: unit already registered")
+)
+
+// Malformed input. These are returned wrapped with detail
+// ("cannot decode claim command: ...: lease: invalid command").
+var (
+	// ErrInvalidCommand: the payload does not decode or breaks a rule of
+	// form (empty name, duration out of range, new time before old, ...).
+	ErrInvalidCommand = errors.New("lease: invalid command")
+	// ErrUnknownCommand: the envelope names a command type this FSM does
+	// not know.
+	ErrUnknownCommand = errors.New("lease: unknown command type")
+	// ErrUnsupportedVersion: the envelope's version is not CommandVersion.
+	ErrUnsupportedVersion = errors.New("lease: unsupported command version")
+	// ErrSnapshotFormat: a snapshot's format is missing, unknown or newer
+	// than this binary understands.
+	ErrSnapshotFormat = errors.New("lease: unsupported snapshot format")
+)
+
+// codes names every sentinel with a stable string for transport (an API
+// node forwarding a write to the raft leader gets the code back over HTTP).
+var codes = []struct {
+	code string
+	err  error
+}{
+	{"claim-denied", ErrClaimDenied},
+	{"not-holder", ErrNotHolder},
+	{"step-down-pending", ErrStepDownPending},
+	{"pinned", ErrPinned},
+	{"not-pinned", ErrNotPinned},
+	{"stale-term", ErrStaleTerm},
+	{"no-leader", ErrNoLeader},
+	{"not-leader", ErrNotLeader},
+	{"time-mismatch", ErrTimeMismatch},
+	{"version-mismatch", ErrVersionMismatch},
+	{"version-unsupported", ErrVersionUnsupported},
+	{"unknown-application", ErrUnknownApplication},
+	{"unknown-unit", ErrUnknownUnit},
+	{"unit-exists", ErrUnitExists},
+	{"invalid-command", ErrInvalidCommand},
+	{"unknown-command", ErrUnknownCommand},
+	{"unsupported-version", ErrUnsupportedVersion},
+	{"snapshot-format", ErrSnapshotFormat},
+}
+
+// ErrorCode returns the stable code of the sentinel err matches, or "" if it
+// matches none.
+func ErrorCode(err error) string {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return ""
+}
+
+// RemoteError rebuilds an error received as (code, message) from another
+// node: its Error() is message and errors.Is matches the sentinel of code
+// (nothing if the code is unknown). ErrorCode(RemoteError(c, m)) == c.
+func RemoteError(code, message string) error {
+	for _, c := range codes {
+		if c.code == code {
+			return &remoteError{msg: message, sentinel: c.err}
+		}
+	}
+	return errors.New(message)
+}
+
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string        { return e.msg }
+func (e *remoteError) Is(target error) bool { return target == e.sentinel }

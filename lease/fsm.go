@@ -1,0 +1,253 @@
+package lease
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM is the raft.FSM over a State. Raft calls Apply, Snapshot and Restore;
+// anyone may call the read and wait methods concurrently. Reads return deep
+// copies. Apply never blocks on readers or waiters: it takes the lock for
+// the length of one pure State.Apply and wakes waiters by closing a channel.
+type FSM struct {
+	mu      sync.RWMutex
+	state   *State
+	changed chan struct{} // closed and replaced whenever state changes
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// NewFSM returns an FSM holding NewState().
+func NewFSM() *FSM {
+	return &FSM{state: NewState(), changed: make(chan struct{})}
+}
+
+// Apply implements raft.FSM. It returns a Result value for every entry; a
+// log entry that is not a command, or does not decode, gives a Result whose
+// Err says why and changes nothing.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return Result{Index: l.Index, Err: fmt.Errorf("cannot apply log entry: type %v: %w", l.Type, ErrUnknownCommand)}
+	}
+	op, err := Decode(l.Data)
+	if err != nil {
+		return Result{Index: l.Index, Err: err}
+	}
+	f.mu.Lock()
+	before := f.state.Index
+	res := f.state.Apply(l.Index, op)
+	var wake chan struct{}
+	if f.state.Index != before {
+		wake, f.changed = f.changed, make(chan struct{})
+	}
+	f.mu.Unlock()
+	if wake != nil {
+		close(wake)
+	}
+	return res
+}
+
+// Snapshot implements raft.FSM: it deep-copies the state (quick), and the
+// returned snapshot encodes it in Persist, concurrently with Apply.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{state: f.State()}, nil
+}
+
+// Restore implements raft.FSM: it replaces the whole state with the
+// snapshot's, refusing (and keeping the current state) if the snapshot's
+// format is unknown or its content invalid. Waiters are woken.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, err := ReadSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.state = s
+	wake := f.changed
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+	close(wake)
+	return nil
+}
+
+type fsmSnapshot struct{ state *State }
+
+// Persist implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := WriteSnapshot(sink, s.state); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("cannot persist lease snapshot: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("cannot persist lease snapshot: %w", err)
+	}
+	return nil
+}
+
+// Release implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Release() {}
+
+// read runs fn on the state under the read lock.
+func read[T any](f *FSM, fn func(*State) T) T {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return fn(f.state)
+}
+
+// State returns a deep copy of the whole state.
+func (f *FSM) State() *State { return read(f, (*State).Clone) }
+
+// Index returns the log index of the last change.
+func (f *FSM) Index() uint64 { return read(f, func(s *State) uint64 { return s.Index }) }
+
+// GlobalTime returns the global time.
+func (f *FSM) GlobalTime() time.Time {
+	return read(f, func(s *State) time.Time { return s.GlobalTime })
+}
+
+// EffectiveVersion returns the cluster's effective protocol version.
+func (f *FSM) EffectiveVersion() uint64 {
+	return read(f, func(s *State) uint64 { return s.EffectiveVersion })
+}
+
+// Members returns a copy of the recorded controller members.
+func (f *FSM) Members() map[string]Member {
+	return read(f, func(s *State) map[string]Member { return maps.Clone(s.Members) })
+}
+
+// Lease returns a copy of app's lease and whether the application exists.
+func (f *FSM) Lease(app string) (Lease, bool) {
+	a, ok := f.Application(app)
+	return a.Lease, ok
+}
+
+// Application returns a copy of app and whether it exists.
+func (f *FSM) Application(app string) (Application, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	a, ok := f.state.Applications[app]
+	if !ok {
+		return Application{}, false
+	}
+	return *a.Clone(), true
+}
+
+// Applications returns copies of every application, sorted by name.
+func (f *FSM) Applications() []Application {
+	return read(f, func(s *State) []Application {
+		out := make([]Application, 0, len(s.Applications))
+		for _, a := range s.Applications {
+			out = append(out, *a.Clone())
+		}
+		slices.SortFunc(out, func(a, b Application) int { return cmp.Compare(a.Name, b.Name) })
+		return out
+	})
+}
+
+// Unit returns a copy of the named unit and whether it is registered.
+func (f *FSM) Unit(name string) (Unit, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	u, ok := f.state.Units[name]
+	if !ok {
+		return Unit{}, false
+	}
+	return *u.Clone(), true
+}
+
+// UnitByTokenHash returns the unit registered with hash (see HashToken),
+// comparing every unit's hash in constant time.
+func (f *FSM) UnitByTokenHash(hash string) (Unit, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var found *Unit
+	for _, u := range f.state.Units {
+		if subtle.ConstantTimeCompare([]byte(u.TokenHash), []byte(hash)) == 1 {
+			found = u
+		}
+	}
+	if found == nil {
+		return Unit{}, false
+	}
+	return *found.Clone(), true
+}
+
+// Units returns copies of every registered unit, sorted by name.
+func (f *FSM) Units() []Unit { return f.units(func(*Unit) bool { return true }) }
+
+// ApplicationUnits returns copies of app's registered units, sorted by name.
+func (f *FSM) ApplicationUnits(app string) []Unit {
+	return f.units(func(u *Unit) bool { return u.App == app })
+}
+
+func (f *FSM) units(keep func(*Unit) bool) []Unit {
+	return read(f, func(s *State) []Unit {
+		var out []Unit
+		for _, name := range slices.Sorted(maps.Keys(s.Units)) {
+			if u := s.Units[name]; keep(u) {
+				out = append(out, *u)
+			}
+		}
+		return out
+	})
+}
+
+// ApplicationIndex returns app's modify index (State.ApplicationIndex).
+func (f *FSM) ApplicationIndex(app string) uint64 {
+	return read(f, func(s *State) uint64 { return s.ApplicationIndex(app) })
+}
+
+// UnitIndex returns the unit's modify index (State.UnitIndex).
+func (f *FSM) UnitIndex(name string) uint64 {
+	return read(f, func(s *State) uint64 { return s.UnitIndex(name) })
+}
+
+// Watch returns a channel that is closed at the next change of the state
+// (an applied command that changed anything, or a Restore). Take a new one
+// after each wake-up; read the state after taking the channel, not before.
+func (f *FSM) Watch() <-chan struct{} {
+	return read(f, func(*State) chan struct{} { return f.changed })
+}
+
+// WaitIndex blocks until the state index exceeds after, then returns it.
+// If ctx ends first it returns the current index and context.Cause(ctx), so
+// a blocking query that timed out can still answer with the current state.
+func (f *FSM) WaitIndex(ctx context.Context, after uint64) (uint64, error) {
+	return f.wait(ctx, after, func(s *State) uint64 { return s.Index })
+}
+
+// WaitApplication is WaitIndex for app's modify index.
+func (f *FSM) WaitApplication(ctx context.Context, app string, after uint64) (uint64, error) {
+	return f.wait(ctx, after, func(s *State) uint64 { return s.ApplicationIndex(app) })
+}
+
+// WaitUnit is WaitIndex for the unit's modify index.
+func (f *FSM) WaitUnit(ctx context.Context, name string, after uint64) (uint64, error) {
+	return f.wait(ctx, after, func(s *State) uint64 { return s.UnitIndex(name) })
+}
+
+func (f *FSM) wait(ctx context.Context, after uint64, index func(*State) uint64) (uint64, error) {
+	for {
+		f.mu.RLock()
+		idx, ch := index(f.state), f.changed
+		f.mu.RUnlock()
+		if idx > after {
+			return idx, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return read(f, index), context.Cause(ctx)
+		}
+	}
+}

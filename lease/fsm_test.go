@@ -1,0 +1,363 @@
+package lease_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/raft"
+
+	"github.com/uniter-dev/uniter/lease"
+	"github.com/uniter-dev/uniter/lease/leasetest"
+)
+
+// fsmHarness drives a lease.FSM through its raft.FSM interface.
+type fsmHarness struct {
+	t     *testing.T
+	fsm   *lease.FSM
+	index uint64
+}
+
+func newFSMHarness(t *testing.T) *fsmHarness {
+	h := &fsmHarness{t: t, fsm: lease.NewFSM()}
+	h.must(lease.AdvanceTime{New: base})
+	for _, u := range units {
+		h.must(lease.RegisterUnit{Name: u, TokenHash: lease.HashToken("token-" + u)})
+	}
+	return h
+}
+
+func (h *fsmHarness) apply(op lease.Op) lease.Result {
+	h.t.Helper()
+	h.index++
+	return leasetest.Apply(h.t, h.fsm, h.index, op)
+}
+
+func (h *fsmHarness) must(op lease.Op) lease.Result {
+	h.t.Helper()
+	res := h.apply(op)
+	if res.Err != nil {
+		h.t.Fatalf("%s: %v", op.Type(), res.Err)
+	}
+	return res
+}
+
+// populate exercises every part of the state.
+func (h *fsmHarness) populate() {
+	for _, op := range []lease.Op{
+		claim("db/0", dur), claim("web/0", dur), pin("web", "alice"),
+		pinUntil("web", "bob", time.Hour), stepDown("db"),
+		leaderSet("web/0", 1, map[string]string{"k": "v"}),
+		lease.SetConfig{App: "db", Changes: map[string]string{"port": "1"}},
+		adv(0, 3*time.Second),
+		lease.SetUnitStatus{Unit: "db/1", Kind: lease.StatusWorkload, Status: "blocked", Message: "m"},
+		lease.SetApplicationVersion{Unit: "db/1", Version: "2"},
+		lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 3},
+		lease.SetEffectiveVersion{Old: 1, New: 2},
+		lease.RegisterUnit{Name: "solo/0", TokenHash: lease.HashToken("s")},
+		claim("solo/0", dur), adv(3*time.Second, time.Minute),
+	} {
+		h.must(op)
+	}
+}
+
+func snapshot(t *testing.T, fsm raft.FSM) *leasetest.Sink {
+	t.Helper()
+	snap, err := fsm.Snapshot()
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	defer snap.Release()
+	sink := &leasetest.Sink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatalf("persist: %v", err)
+	}
+	if !sink.Closed() || sink.Cancelled() {
+		t.Fatalf("sink closed %v cancelled %v", sink.Closed(), sink.Cancelled())
+	}
+	return sink
+}
+
+func TestSnapshotRestoreIsIdentical(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populate()
+	sink := snapshot(t, h.fsm)
+	if !bytes.HasPrefix(sink.Bytes(), []byte(`{"format":1,"state":{`)) {
+		t.Errorf("snapshot starts %.40s", sink.Bytes())
+	}
+	restored := lease.NewFSM()
+	if err := restored.Restore(sink.Reader()); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if diff := cmp.Diff(h.fsm.State(), restored.State()); diff != "" {
+		t.Fatalf("restored state differs (-original +restored):\n%s", diff)
+	}
+	if again := snapshot(t, restored); !bytes.Equal(again.Bytes(), sink.Bytes()) {
+		t.Error("snapshot of the restored state differs from the original snapshot")
+	}
+	// Both replicas go on identically.
+	next := &fsmHarness{t: t, fsm: restored, index: h.index}
+	for _, op := range []lease.Op{adv(time.Minute, time.Hour), claim("db/1", dur), unpin("web", "alice")} {
+		if diff := cmp.Diff(h.apply(op), next.apply(op), cmp.Comparer(sameErr)); diff != "" {
+			t.Errorf("%s results differ:\n%s", op.Type(), diff)
+		}
+	}
+	if diff := cmp.Diff(h.fsm.State(), restored.State()); diff != "" {
+		t.Errorf("replicas diverged after restore:\n%s", diff)
+	}
+}
+
+func sameErr(a, b error) bool {
+	return errors.Is(a, b) || (a != nil && b != nil && a.Error() == b.Error())
+}
+
+func TestSnapshotIsNotAffectedByLaterApplies(t *testing.T) {
+	h := newFSMHarness(t)
+	h.must(claim("db/0", dur))
+	want := h.fsm.State()
+	snap, err := h.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	h.must(pin("db", "op"))
+	h.must(leaderSet("db/0", 1, map[string]string{"a": "b"}))
+	sink := &leasetest.Sink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	got, err := lease.ReadSnapshot(bytes.NewReader(sink.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("snapshot saw later applies:\n%s", diff)
+	}
+}
+
+func TestPersistCancelsOnWriteError(t *testing.T) {
+	snap, err := lease.NewFSM().Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &leasetest.Sink{FailWrite: errors.New("disk full")}
+	if err := snap.Persist(sink); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("persist: %v", err)
+	}
+	if !sink.Cancelled() || sink.Closed() {
+		t.Errorf("sink cancelled %v closed %v", sink.Cancelled(), sink.Closed())
+	}
+}
+
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	good := snapshot(t, newFSMHarness(t).fsm).Bytes()
+	for _, tc := range []struct {
+		name, data string
+		want       error
+	}{
+		{"future format", strings.Replace(string(good), `"format":1`, `"format":2`, 1), lease.ErrSnapshotFormat},
+		{"missing format", `{"state":{}}`, lease.ErrSnapshotFormat},
+		{"unknown field", strings.Replace(string(good), `"index":`, `"color":1,"index":`, 1), nil},
+		{"holder is not a unit", strings.Replace(string(good), `"holder":""`, `"holder":"ghost/0"`, 1), nil},
+		{"not JSON", `snapshot`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFSMHarness(t)
+			h.must(claim("db/0", dur))
+			before := h.fsm.State()
+			err := h.fsm.Restore(io.NopCloser(strings.NewReader(tc.data)))
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("restore: %v, want an error matching %v", err, tc.want)
+			}
+			if diff := cmp.Diff(before, h.fsm.State()); diff != "" {
+				t.Errorf("refused restore changed the state:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestApplyRefusesNonCommandLogs(t *testing.T) {
+	fsm := lease.NewFSM()
+	res, ok := fsm.Apply(&raft.Log{Index: 1, Type: raft.LogNoop}).(lease.Result)
+	if !ok || !errors.Is(res.Err, lease.ErrUnknownCommand) {
+		t.Errorf("result %+v", res)
+	}
+	res = fsm.Apply(&raft.Log{Index: 2, Type: raft.LogCommand, Data: []byte(`{"version":9}`)}).(lease.Result)
+	if !errors.Is(res.Err, lease.ErrUnsupportedVersion) || fsm.Index() != 0 {
+		t.Errorf("result %+v, index %d", res, fsm.Index())
+	}
+}
+
+func TestReadsAreDeepCopies(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populate()
+	before := h.fsm.State()
+	a, _ := h.fsm.Application("web")
+	a.Lease.Pins["mallory"] = lease.Pin{}
+	*a.Lease.Pins["bob"].Until = time.Time{}
+	a.LeaderSettings.Values["k"] = "x"
+	l, _ := h.fsm.Lease("web")
+	l.Pins["eve"] = lease.Pin{}
+	for _, app := range h.fsm.Applications() {
+		app.Config.Values["z"] = "z"
+	}
+	s := h.fsm.State()
+	s.Units["db/0"].Agent.Status = "lost"
+	h.fsm.Members()["n9"] = lease.Member{}
+	if diff := cmp.Diff(before, h.fsm.State()); diff != "" {
+		t.Errorf("a caller changed the FSM through a read:\n%s", diff)
+	}
+}
+
+func TestReadAPI(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populate()
+	if u, ok := h.fsm.UnitByTokenHash(lease.HashToken("token-db/1")); !ok || u.Name != "db/1" {
+		t.Errorf("by token: %v %v", u.Name, ok)
+	}
+	if _, ok := h.fsm.UnitByTokenHash(lease.HashToken("wrong")); ok {
+		t.Error("found a unit by a wrong token")
+	}
+	if u, ok := h.fsm.Unit("db/1"); !ok || u.Workload.Status != "blocked" || u.ApplicationVersion != "2" {
+		t.Errorf("unit %+v", u)
+	}
+	var names []string
+	for _, u := range h.fsm.ApplicationUnits("db") {
+		names = append(names, u.Name)
+	}
+	if diff := cmp.Diff([]string{"db/0", "db/1", "db/2"}, names); diff != "" {
+		t.Errorf("db units:\n%s", diff)
+	}
+	if got := len(h.fsm.Units()); got != len(units)+1 {
+		t.Errorf("%d units", got)
+	}
+	if apps := h.fsm.Applications(); len(apps) != 3 || apps[0].Name != "db" || apps[2].Name != "web" {
+		t.Errorf("applications %v", apps)
+	}
+	if l, ok := h.fsm.Lease("solo"); !ok || !l.Vacant() || l.Term != 1 {
+		t.Errorf("solo lease %+v", l)
+	}
+	if !h.fsm.GlobalTime().Equal(at(time.Minute)) || h.fsm.EffectiveVersion() != 2 || len(h.fsm.Members()) != 1 {
+		t.Error("cluster reads")
+	}
+	if _, ok := h.fsm.Application("nope"); ok {
+		t.Error("found an unknown application")
+	}
+}
+
+func TestWatchIsClosedOnlyByChanges(t *testing.T) {
+	h := newFSMHarness(t)
+	ch := h.fsm.Watch()
+	h.apply(claim("nope/0", dur)) // refused: no change
+	select {
+	case <-ch:
+		t.Fatal("watch fired without a change")
+	default:
+	}
+	h.must(claim("db/0", dur))
+	select {
+	case <-ch:
+	default:
+		t.Fatal("watch did not fire on a change")
+	}
+}
+
+func TestWaitApplicationBlocksUntilItChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newFSMHarness(t)
+		after := h.fsm.ApplicationIndex("db")
+		done := make(chan uint64)
+		go func() {
+			idx, err := h.fsm.WaitApplication(t.Context(), "db", after)
+			if err != nil {
+				t.Errorf("wait: %v", err)
+			}
+			done <- idx
+		}()
+		synctest.Wait()
+		h.must(lease.SetUnitStatus{Unit: "db/0", Kind: lease.StatusAgent, Status: "idle"})
+		h.must(claim("web/0", dur))
+		synctest.Wait()
+		select {
+		case idx := <-done:
+			t.Fatalf("woke at %d for another resource's change", idx)
+		default:
+		}
+		res := h.must(claim("db/0", dur))
+		if idx := <-done; idx != res.Index {
+			t.Errorf("woke at index %d, want %d", idx, res.Index)
+		}
+	})
+}
+
+func TestWaitTimesOutWithTheCurrentIndex(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newFSMHarness(t)
+		now := h.fsm.UnitIndex("db/0")
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		defer cancel()
+		idx, err := h.fsm.WaitUnit(ctx, "db/0", now)
+		if !errors.Is(err, context.DeadlineExceeded) || idx != now {
+			t.Errorf("wait = %d, %v; want %d and the deadline", idx, err, now)
+		}
+		if idx, err := h.fsm.WaitIndex(ctx, 0); err != nil || idx != h.fsm.Index() {
+			t.Errorf("wait for a passed index = %d, %v", idx, err)
+		}
+	})
+}
+
+func TestRestoreWakesWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newFSMHarness(t)
+		h.populate()
+		sink := snapshot(t, h.fsm)
+		fresh := lease.NewFSM()
+		done := make(chan uint64)
+		go func() {
+			idx, _ := fresh.WaitUnit(t.Context(), "db/1", 0)
+			done <- idx
+		}()
+		synctest.Wait()
+		if err := fresh.Restore(sink.Reader()); err != nil {
+			t.Fatal(err)
+		}
+		if idx := <-done; idx != h.fsm.UnitIndex("db/1") {
+			t.Errorf("woke at %d", idx)
+		}
+	})
+}
+
+// TestConcurrentReadsAndApplies is for the race detector.
+func TestConcurrentReadsAndApplies(t *testing.T) {
+	h := newFSMHarness(t)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-h.fsm.Watch():
+				}
+				h.fsm.Applications()
+				h.fsm.Units()
+				h.fsm.State()
+			}
+		})
+	}
+	for i := range 200 {
+		u := units[i%3]
+		h.apply(claim(u, dur))
+		h.apply(revoke(u))
+	}
+	close(stop)
+	wg.Wait()
+}

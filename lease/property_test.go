@@ -1,0 +1,355 @@
+package lease_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// The property test runs random interleavings of clients (claim, extend,
+// revoke), an operator (pin, unpin, step-down), the time advancer and raft
+// failovers against a model of real time, and checks the client contract
+// of DESIGN.md §3.1 as argued in the package doc:
+//
+//   - a lease held by U never leaves U, except by U's own revoke, before the
+//     real time t0 + d of any successful claim or extend of U (started at
+//     real time t0, for d);
+//   - at no real time do two units of an application hold live guarantees;
+//   - one holder at a time: a lease changes hands only through vacancy;
+//   - terms never decrease, and each claim of a vacant lease adds one;
+//   - a pinned lease is never lost; no extend succeeds after a step-down
+//     request; a refused command changes nothing; State.Validate holds.
+//
+// Real time T is the model's clock. The advancer is anchored at (P, N): it
+// proposed global time N at real time P. It proposes N + (T-P) - loss (its
+// clock may run slow, never fast: assumption A1) at random, and at least
+// once every simSlack of real time (A2). A failover stalls it and all
+// applies; the new advancer anchors at its start, with the global time it
+// finds. Client calls are issued at T = t0 and applied later, in any order.
+
+const simSlack = time.Second
+
+var (
+	simUnits     = []string{"db/0", "db/1", "db/2", "web/0", "web/1"}
+	simApps      = []string{"db", "web"}
+	simDurations = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second}
+)
+
+// chooser is the source of every random choice: *rand.Rand or fuzz bytes.
+type chooser interface{ IntN(n int) int }
+
+// byteChooser draws choices from fuzz input; exhausted reports the end.
+type byteChooser struct {
+	data      []byte
+	exhausted bool
+}
+
+func (b *byteChooser) IntN(n int) int {
+	if len(b.data) == 0 {
+		b.exhausted = true
+		return 0
+	}
+	v := int(b.data[0])
+	b.data = b.data[1:]
+	return v % n
+}
+
+type simCall struct {
+	op   lease.Op
+	unit string
+	t0   time.Duration // real time the client issued the call
+	d    time.Duration // claim/extend duration
+}
+
+type simStats struct {
+	granted, denied, expired, pinned, failovers, replays int
+	// minMargin is the least real time between a guarantee's end and the
+	// loss of that lease: near zero means the bound is tested tightly.
+	minMargin time.Duration
+}
+
+type sim struct {
+	t        testing.TB
+	r        chooser
+	st       *lease.State
+	index    uint64
+	now      time.Duration // real time T
+	anchorP  time.Duration // real time of the advancer's anchor
+	anchorN  time.Duration // global time of the advancer's anchor
+	stalled  int           // time steps left in a failover
+	inflight []simCall
+	// guarantee[u] is the real time until which u's successful calls
+	// guarantee it the lease (0 after it revoked or lost it).
+	guarantee map[string]time.Duration
+	lastAdv   lease.AdvanceTime
+	stats     simStats
+}
+
+func newSim(t testing.TB, r chooser) *sim {
+	s := &sim{t: t, r: r, st: lease.NewState(), guarantee: map[string]time.Duration{}}
+	s.stats.minMargin = time.Hour
+	s.mustApply(lease.AdvanceTime{New: base})
+	for _, u := range simUnits {
+		s.mustApply(lease.RegisterUnit{Name: u, TokenHash: lease.HashToken(u)})
+	}
+	return s
+}
+
+func (s *sim) mustApply(op lease.Op) lease.Result {
+	res := s.apply(op, "")
+	if res.Err != nil {
+		s.t.Fatalf("T=%v %s %+v: %v", s.now, op.Type(), op, res.Err)
+	}
+	return res
+}
+
+// step takes one random action.
+func (s *sim) step() {
+	switch k := s.r.IntN(100); {
+	case k < 35:
+		s.passTime(time.Duration(s.r.IntN(20)) * 50 * time.Millisecond)
+	case k < 50:
+		s.issue()
+	case s.stalled > 0:
+		// No raft leader: nothing is applied.
+	case k < 85:
+		s.applyInflight()
+	case k < 87:
+		s.tick()
+	case k < 90:
+		s.stats.replays++
+		s.replayAdvance()
+	case k == 90:
+		s.stalled = 1 + s.r.IntN(40)
+		s.stats.failovers++
+	default:
+		s.operator()
+	}
+}
+
+// passTime moves real time on by dt. A running advancer ticks whenever a
+// slack has passed since its anchor, so between steps T - P < simSlack.
+func (s *sim) passTime(dt time.Duration) {
+	end := s.now + dt
+	for s.stalled == 0 && s.anchorP+simSlack <= end {
+		s.now = s.anchorP + simSlack
+		s.tick()
+	}
+	s.now = end
+	if s.stalled > 0 {
+		if s.stalled--; s.stalled == 0 {
+			s.anchorP = s.now // the new advancer starts from the global time it finds
+		}
+	}
+}
+
+// tick is the advancer proposing the global time from its clock, which
+// now and then runs slow.
+func (s *sim) tick() {
+	elapsed := s.now - s.anchorP
+	var loss time.Duration
+	if s.r.IntN(8) == 0 {
+		loss = elapsed * time.Duration(1+s.r.IntN(4)) / 16
+	}
+	n := s.anchorN + elapsed - loss
+	s.lastAdv = lease.AdvanceTime{Old: at(s.anchorN), New: at(n), Slack: simSlack}
+	res := s.mustApply(s.lastAdv)
+	s.stats.expired += len(res.Expired)
+	s.anchorP, s.anchorN = s.now, n
+}
+
+// replayAdvance re-applies the last advance-time, as after ErrLeadershipLost.
+func (s *sim) replayAdvance() {
+	now := s.st.GlobalTime
+	res := s.apply(s.lastAdv, "")
+	if !s.lastAdv.Old.Equal(now) && !errors.Is(res.Err, lease.ErrTimeMismatch) {
+		s.t.Fatalf("T=%v replayed advance-time gave %v, want a mismatch", s.now, res.Err)
+	}
+}
+
+func (s *sim) issue() {
+	unit := simUnits[s.r.IntN(len(simUnits))]
+	d := simDurations[s.r.IntN(len(simDurations))]
+	c := simCall{unit: unit, t0: s.now, d: d}
+	switch s.r.IntN(5) {
+	case 0, 1:
+		c.op = claim(unit, d)
+	case 2, 3:
+		c.op = extend(unit, d)
+	default:
+		c.op = revoke(unit)
+	}
+	s.inflight = append(s.inflight, c)
+}
+
+func (s *sim) applyInflight() {
+	if len(s.inflight) == 0 {
+		return
+	}
+	i := s.r.IntN(len(s.inflight))
+	c := s.inflight[i]
+	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	if _, ok := c.op.(lease.Revoke); ok {
+		if res := s.apply(c.op, c.unit); res.Err == nil {
+			s.guarantee[c.unit] = 0
+		}
+		return
+	}
+	was := leaseOf(s.st, appOf(c.unit))
+	res := s.apply(c.op, "")
+	switch {
+	case res.Err == nil && was.Holder == c.unit && was.StepDownRequested:
+		s.t.Fatalf("T=%v %s by %s succeeded while a step-down was pending", s.now, c.op.Type(), c.unit)
+	case res.Err == nil:
+		if res.Lease.Holder != c.unit {
+			s.t.Fatalf("T=%v %s by %s succeeded but the lease is %s's", s.now, c.op.Type(), c.unit, res.Lease.Holder)
+		}
+		s.guarantee[c.unit] = max(s.guarantee[c.unit], c.t0+c.d)
+		s.stats.granted++
+	case errors.Is(res.Err, lease.ErrClaimDenied):
+		if h := res.Lease.Holder; h == "" || h == c.unit {
+			s.t.Fatalf("T=%v claim by %s denied with holder %q", s.now, c.unit, h)
+		}
+		s.stats.denied++
+	case errors.Is(res.Err, lease.ErrNotHolder), errors.Is(res.Err, lease.ErrStepDownPending):
+	default:
+		s.t.Fatalf("T=%v %s by %s: unexpected %v", s.now, c.op.Type(), c.unit, res.Err)
+	}
+}
+
+func (s *sim) operator() {
+	app := simApps[s.r.IntN(len(simApps))]
+	entity := []string{"alice", "bob"}[s.r.IntN(2)]
+	var op lease.Op
+	switch s.r.IntN(4) {
+	case 0:
+		op = pin(app, entity)
+	case 1:
+		until := s.st.GlobalTime.Add(time.Duration(1+s.r.IntN(20)) * time.Second)
+		op = lease.PinLease{App: app, Entity: entity, Reason: "r", Until: &until}
+	case 2:
+		op = unpin(app, entity)
+	default:
+		op = stepDown(app)
+	}
+	if res := s.apply(op, ""); res.Err == nil && op.Type() == "pin" {
+		s.stats.pinned++
+	}
+}
+
+// apply applies op and checks every property; voluntary names the unit
+// whose own revoke this is (it may give up its guarantee).
+func (s *sim) apply(op lease.Op, voluntary string) lease.Result {
+	was := map[string]lease.Lease{}
+	for _, app := range simApps {
+		was[app] = leaseOf(s.st, app)
+	}
+	beforeIndex := s.st.Index
+	s.index++
+	res := s.st.Apply(s.index, op)
+	if err := s.st.Validate(); err != nil {
+		s.t.Fatalf("T=%v %s broke an invariant: %v", s.now, op.Type(), err)
+	}
+	if res.Err != nil && s.st.Index != beforeIndex {
+		s.t.Fatalf("T=%v refused %s changed the state", s.now, op.Type())
+	}
+	for _, app := range simApps {
+		s.checkTransition(op, was[app], leaseOf(s.st, app), voluntary)
+	}
+	s.checkOneGuarantee()
+	return res
+}
+
+func leaseOf(st *lease.State, app string) lease.Lease {
+	if a, ok := st.Applications[app]; ok {
+		return a.Lease
+	}
+	return lease.Lease{}
+}
+
+func (s *sim) checkTransition(op lease.Op, was, is lease.Lease, voluntary string) {
+	switch {
+	case is.Term < was.Term:
+		s.t.Fatalf("T=%v %s: term went back from %d to %d", s.now, op.Type(), was.Term, is.Term)
+	case was.Vacant() && !is.Vacant() && is.Term != was.Term+1:
+		s.t.Fatalf("T=%v %s: claim of a vacant lease took term %d after %d", s.now, op.Type(), is.Term, was.Term)
+	case !was.Vacant() && is.Holder != was.Holder && !is.Vacant():
+		s.t.Fatalf("T=%v %s: lease passed from %s to %s without being vacant", s.now, op.Type(), was.Holder, is.Holder)
+	case was.Pinned() && is.Holder != was.Holder:
+		s.t.Fatalf("T=%v %s: %s lost a pinned lease", s.now, op.Type(), was.Holder)
+	}
+	u := was.Holder
+	if u == "" || is.Holder == u || u == voluntary {
+		return
+	}
+	g := s.guarantee[u]
+	if s.now < g {
+		s.t.Fatalf("T=%v %s: %s lost the lease (term %d) before its guarantee %v", s.now, op.Type(), u, was.Term, g)
+	}
+	if g > 0 {
+		s.stats.minMargin = min(s.stats.minMargin, s.now-g)
+	}
+	s.guarantee[u] = 0
+}
+
+func (s *sim) checkOneGuarantee() {
+	live := map[string]string{}
+	for _, u := range simUnits {
+		if s.guarantee[u] <= s.now {
+			continue
+		}
+		app := appOf(u)
+		if other, ok := live[app]; ok {
+			s.t.Fatalf("T=%v %s and %s both hold live guarantees", s.now, other, u)
+		}
+		live[app] = u
+	}
+}
+
+func TestLeaseGuaranteeProperty(t *testing.T) {
+	total := simStats{minMargin: time.Hour}
+	for seed := range uint64(60) {
+		s := newSim(t, rand.New(rand.NewPCG(seed, 0x1ea5e)))
+		for range 3000 {
+			s.step()
+		}
+		total.granted += s.stats.granted
+		total.denied += s.stats.denied
+		total.expired += s.stats.expired
+		total.pinned += s.stats.pinned
+		total.failovers += s.stats.failovers
+		total.replays += s.stats.replays
+		total.minMargin = min(total.minMargin, s.stats.minMargin)
+		if t.Failed() {
+			t.Fatalf("seed %d failed", seed)
+		}
+	}
+	// The interleavings must reach every rule, or the test proves nothing.
+	if total.granted == 0 || total.denied == 0 || total.expired == 0 || total.pinned == 0 || total.failovers == 0 {
+		t.Errorf("interleavings too tame: %+v", total)
+	}
+	t.Logf("%+v", total)
+}
+
+func FuzzInterleavings(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("claim extend revoke advance"))
+	r := rand.New(rand.NewPCG(7, 7))
+	for range 8 {
+		seed := make([]byte, 600)
+		for i := range seed {
+			seed[i] = byte(r.IntN(256))
+		}
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &byteChooser{data: data}
+		s := newSim(t, c)
+		for !c.exhausted {
+			s.step()
+		}
+	})
+}

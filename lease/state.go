@@ -1,0 +1,331 @@
+package lease
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"maps"
+	"regexp"
+	"time"
+)
+
+// State is the whole replicated state. It is plain data: every field
+// serializes to JSON, every time is UTC, and maps are never nil (so a
+// snapshot round trip is exact). Mutate it only through Apply.
+type State struct {
+	// GlobalTime is the cluster's notion of now. Only advance-time changes
+	// it; every other command stamps its times with it.
+	GlobalTime time.Time `json:"global_time"`
+	// EffectiveVersion is the protocol version the cluster runs (starts at 1).
+	EffectiveVersion uint64 `json:"effective_version"`
+	// Members records each controller node's supported protocol range.
+	Members map[string]Member `json:"members"`
+	// Applications by name.
+	Applications map[string]*Application `json:"applications"`
+	// Units by name ("app/N").
+	Units map[string]*Unit `json:"units"`
+	// Index is the raft log index of the last command that changed anything.
+	Index uint64 `json:"index"`
+}
+
+// Member is one controller node's supported protocol version range.
+type Member struct {
+	ProtoMin uint64 `json:"proto_min"`
+	ProtoMax uint64 `json:"proto_max"`
+}
+
+// Application is the per-application state.
+type Application struct {
+	Name           string   `json:"name"`
+	Lease          Lease    `json:"lease"`
+	LeaderSettings Settings `json:"leader_settings"`
+	Config         Settings `json:"config"`
+	// ModifyIndex is the log index of the last command that changed the
+	// lease, settings, config or unit membership of this application.
+	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// Lease is an application's leadership lease. It is vacant when Holder is
+// empty; Term is kept when it becomes vacant so the next claim increments it.
+type Lease struct {
+	Holder string `json:"holder"`
+	// Term counts the claims of a vacant lease: 0 = never held.
+	Term uint64 `json:"term"`
+	// Start is the global time of the last claim or extend.
+	Start time.Time `json:"start"`
+	// Duration is the duration of the last claim or extend.
+	Duration time.Duration `json:"duration"`
+	// Expiry is the global time after which (plus an advance-time's slack)
+	// the lease expires unless pinned. It never moves earlier while held.
+	Expiry time.Time `json:"expiry"`
+	// Pins by entity; a pinned lease never expires.
+	Pins map[string]Pin `json:"pins"`
+	// StepDownRequested: no more extends; cleared when the lease is released.
+	StepDownRequested bool `json:"step_down_requested"`
+}
+
+// Pin freezes a lease for an operator entity.
+type Pin struct {
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	// Until, if set, is the global time at which the pin removes itself.
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// Settings is a versioned string map (leader settings or config).
+type Settings struct {
+	Values map[string]string `json:"values"`
+	// Version counts the commands that changed Values (0 = never set).
+	Version uint64 `json:"version"`
+}
+
+// Unit is a registered unit.
+type Unit struct {
+	Name string `json:"name"`
+	App  string `json:"app"`
+	// TokenHash is the lowercase hex SHA-256 of the unit's token (see
+	// HashToken); the token itself is never stored.
+	TokenHash          string `json:"token_hash"`
+	Workload           Status `json:"workload"`
+	Agent              Status `json:"agent"`
+	ApplicationVersion string `json:"application_version"`
+	// LastSeen is the global time of the unit's last status or version
+	// report; zero until the agent first reports.
+	LastSeen time.Time `json:"last_seen"`
+	// ModifyIndex is the log index of the last command that changed it.
+	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// Status is a workload or agent status.
+type Status struct {
+	Status  string    `json:"status"`
+	Message string    `json:"message"`
+	Since   time.Time `json:"since"`
+}
+
+// NewState returns the initial state: global time zero, effective version 1.
+func NewState() *State {
+	return &State{
+		EffectiveVersion: 1,
+		Members:          map[string]Member{},
+		Applications:     map[string]*Application{},
+		Units:            map[string]*Unit{},
+	}
+}
+
+// Vacant reports whether nobody holds the lease.
+func (l Lease) Vacant() bool { return l.Holder == "" }
+
+// Pinned reports whether the lease has at least one pin.
+func (l Lease) Pinned() bool { return len(l.Pins) > 0 }
+
+// Clone returns a deep copy.
+func (l Lease) Clone() Lease {
+	out := l
+	out.Pins = make(map[string]Pin, len(l.Pins))
+	for k, p := range l.Pins {
+		if p.Until != nil {
+			u := *p.Until
+			p.Until = &u
+		}
+		out.Pins[k] = p
+	}
+	return out
+}
+
+// Clone returns a deep copy.
+func (s Settings) Clone() Settings {
+	out := s
+	out.Values = maps.Clone(s.Values)
+	if out.Values == nil {
+		out.Values = map[string]string{}
+	}
+	return out
+}
+
+// Clone returns a deep copy.
+func (a *Application) Clone() *Application {
+	out := *a
+	out.Lease = a.Lease.Clone()
+	out.LeaderSettings = a.LeaderSettings.Clone()
+	out.Config = a.Config.Clone()
+	return &out
+}
+
+// Clone returns a deep copy (Unit holds no references, but callers should
+// not rely on that).
+func (u *Unit) Clone() *Unit {
+	out := *u
+	return &out
+}
+
+// Clone returns a deep copy.
+func (s *State) Clone() *State {
+	out := *s
+	out.Members = maps.Clone(s.Members)
+	if out.Members == nil {
+		out.Members = map[string]Member{}
+	}
+	out.Applications = make(map[string]*Application, len(s.Applications))
+	for k, a := range s.Applications {
+		out.Applications[k] = a.Clone()
+	}
+	out.Units = make(map[string]*Unit, len(s.Units))
+	for k, u := range s.Units {
+		out.Units[k] = u.Clone()
+	}
+	return &out
+}
+
+// ApplicationIndex is the modify index of app, or State.Index if there is
+// no such application (so a blocking query on a missing resource wakes on
+// any change and sees it still missing).
+func (s *State) ApplicationIndex(app string) uint64 {
+	if a, ok := s.Applications[app]; ok {
+		return a.ModifyIndex
+	}
+	return s.Index
+}
+
+// UnitIndex is the modify index of the unit, or State.Index if there is no
+// such unit (a deregistered unit's waiters wake and see it gone).
+func (s *State) UnitIndex(name string) uint64 {
+	if u, ok := s.Units[name]; ok {
+		return u.ModifyIndex
+	}
+	return s.Index
+}
+
+// normalize makes nil maps empty and every time UTC, so that a state
+// decoded from JSON is identical to the one encoded.
+func (s *State) normalize() {
+	if s.Members == nil {
+		s.Members = map[string]Member{}
+	}
+	if s.Applications == nil {
+		s.Applications = map[string]*Application{}
+	}
+	if s.Units == nil {
+		s.Units = map[string]*Unit{}
+	}
+	s.GlobalTime = s.GlobalTime.UTC()
+	for _, a := range s.Applications {
+		if a == nil {
+			continue // Validate reports it
+		}
+		a.Lease = a.Lease.Clone()
+		a.LeaderSettings = a.LeaderSettings.Clone()
+		a.Config = a.Config.Clone()
+	}
+}
+
+// Validate checks the invariants every reachable state keeps. Restore
+// refuses a snapshot that breaks them; tests check them after every step.
+func (s *State) Validate() error {
+	if s.EffectiveVersion < 1 {
+		return fmt.Errorf("effective version %d is below 1", s.EffectiveVersion)
+	}
+	for name := range s.Applications {
+		if err := s.validateApplication(name); err != nil {
+			return fmt.Errorf("invalid application %q: %w", name, err)
+		}
+	}
+	for name := range s.Units {
+		if err := s.validateUnit(name); err != nil {
+			return fmt.Errorf("invalid unit %q: %w", name, err)
+		}
+	}
+	for id, m := range s.Members {
+		if m.ProtoMin < 1 || m.ProtoMin > m.ProtoMax {
+			return fmt.Errorf("invalid member %q: bad range %d..%d", id, m.ProtoMin, m.ProtoMax)
+		}
+	}
+	return nil
+}
+
+func (s *State) validateApplication(name string) error {
+	a := s.Applications[name]
+	switch {
+	case a == nil:
+		return fmt.Errorf("missing record")
+	case a.Name != name:
+		return fmt.Errorf("record is named %q", a.Name)
+	case a.ModifyIndex > s.Index:
+		return fmt.Errorf("modify index %d is beyond state index %d", a.ModifyIndex, s.Index)
+	}
+	l := a.Lease
+	if l.Vacant() {
+		if l.Pinned() || l.StepDownRequested {
+			return fmt.Errorf("vacant lease is pinned or stepping down")
+		}
+		return nil
+	}
+	if u, ok := s.Units[l.Holder]; !ok || u.App != name {
+		return fmt.Errorf("lease holder %q is not a unit of the application", l.Holder)
+	}
+	if l.Term == 0 {
+		return fmt.Errorf("held lease has term 0")
+	}
+	return nil
+}
+
+func (s *State) validateUnit(name string) error {
+	u := s.Units[name]
+	if u == nil {
+		return fmt.Errorf("missing record")
+	}
+	app, err := parseUnitName(name)
+	switch {
+	case err != nil:
+		return err
+	case u.Name != name || u.App != app:
+		return fmt.Errorf("record is named %q of %q", u.Name, u.App)
+	case s.Applications[app] == nil:
+		return fmt.Errorf("application %q is missing", app)
+	case !validTokenHash(u.TokenHash):
+		return fmt.Errorf("malformed token hash")
+	case u.ModifyIndex > s.Index:
+		return fmt.Errorf("modify index %d is beyond state index %d", u.ModifyIndex, s.Index)
+	}
+	return nil
+}
+
+var (
+	appNameRE  = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$`)
+	unitNameRE = regexp.MustCompile(`^([^/]+)/(0|[1-9][0-9]{0,8})$`)
+)
+
+// ValidApplicationName reports whether name is a valid application name
+// (Juju's rule: lower-case letters, digits and inner hyphens, starting with a
+// letter, no hyphen-separated part made only of digits).
+func ValidApplicationName(name string) bool { return appNameRE.MatchString(name) }
+
+// UnitApplication returns the application of a unit name "app/N", or an
+// error wrapping ErrInvalidCommand if the name is malformed.
+func UnitApplication(unit string) (string, error) {
+	app, err := parseUnitName(unit)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", err, ErrInvalidCommand)
+	}
+	return app, nil
+}
+
+func parseUnitName(unit string) (string, error) {
+	m := unitNameRE.FindStringSubmatch(unit)
+	if m == nil || !ValidApplicationName(m[1]) {
+		return "", fmt.Errorf("malformed unit name %q", unit)
+	}
+	return m[1], nil
+}
+
+// validTokenHash reports whether h looks like HashToken's output.
+func validTokenHash(h string) bool {
+	if len(h) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,217 @@
+package lease
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+)
+
+// HashToken returns the form in which a unit token is stored: the lowercase
+// hex SHA-256 of the token.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+var (
+	workloadStatuses = []string{"active", "blocked", "maintenance", "waiting", "unknown", "error", "terminated"}
+	agentStatuses    = []string{"allocating", "idle", "executing", "error", "lost"}
+)
+
+// applyChanges applies changes ("" deletes) to values and reports whether
+// anything changed.
+func applyChanges(values, changes map[string]string) bool {
+	changed := false
+	for k, v := range changes {
+		old, had := values[k]
+		switch {
+		case v == "" && had:
+			delete(values, k)
+			changed = true
+		case v != "" && (!had || old != v):
+			values[k] = v
+			changed = true
+		}
+	}
+	return changed
+}
+
+func validChanges(changes map[string]string) bool {
+	for k := range changes {
+		if k == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func (c SetLeaderSettings) apply(s *State, index uint64) Result {
+	if !validChanges(c.Changes) {
+		return invalid("set leader settings", "empty key")
+	}
+	a, ok := s.Applications[c.App]
+	if !ok || a.Lease.Holder != c.Unit || a.Lease.Term != c.Term || c.Unit == "" {
+		return fail(ErrNotLeader)
+	}
+	if applyChanges(a.LeaderSettings.Values, c.Changes) {
+		a.LeaderSettings.Version++
+		s.touchApp(a, index)
+	}
+	return Result{Version: a.LeaderSettings.Version}
+}
+
+func (c SetConfig) apply(s *State, index uint64) Result {
+	if !validChanges(c.Changes) {
+		return invalid("set config", "empty key")
+	}
+	a, ok := s.Applications[c.App]
+	if !ok {
+		return fail(ErrUnknownApplication)
+	}
+	if applyChanges(a.Config.Values, c.Changes) {
+		a.Config.Version++
+		s.touchApp(a, index)
+	}
+	return Result{Version: a.Config.Version}
+}
+
+func (c SetUnitStatus) apply(s *State, index uint64) Result {
+	var allowed []string
+	switch c.Kind {
+	case StatusWorkload:
+		allowed = workloadStatuses
+	case StatusAgent:
+		allowed = agentStatuses
+	default:
+		return invalid("set unit status", "unknown kind %q", c.Kind)
+	}
+	if !slices.Contains(allowed, c.Status) {
+		return invalid("set unit status", "unknown %s status %q", c.Kind, c.Status)
+	}
+	u, ok := s.Units[c.Unit]
+	if !ok {
+		return fail(ErrUnknownUnit)
+	}
+	st := &u.Workload
+	if c.Kind == StatusAgent {
+		st = &u.Agent
+	}
+	changed := !u.LastSeen.Equal(s.GlobalTime)
+	if st.Status != c.Status || st.Message != c.Message {
+		*st = Status{Status: c.Status, Message: c.Message, Since: s.GlobalTime}
+		changed = true
+	}
+	u.LastSeen = s.GlobalTime
+	if changed {
+		s.touchUnit(u, index)
+	}
+	return Result{}
+}
+
+func (c SetApplicationVersion) apply(s *State, index uint64) Result {
+	u, ok := s.Units[c.Unit]
+	if !ok {
+		return fail(ErrUnknownUnit)
+	}
+	if u.ApplicationVersion != c.Version || !u.LastSeen.Equal(s.GlobalTime) {
+		u.ApplicationVersion = c.Version
+		u.LastSeen = s.GlobalTime
+		s.touchUnit(u, index)
+	}
+	return Result{}
+}
+
+func (c RegisterUnit) apply(s *State, index uint64) Result {
+	app, err := parseUnitName(c.Name)
+	if err != nil {
+		return invalid("register unit", "%v", err)
+	}
+	if !validTokenHash(c.TokenHash) {
+		return invalid("register unit", "token hash is not 64 lowercase hex digits")
+	}
+	if u, ok := s.Units[c.Name]; ok {
+		if u.TokenHash != c.TokenHash {
+			return fail(ErrUnitExists)
+		}
+		return Result{}
+	}
+	a, ok := s.Applications[app]
+	if !ok {
+		a = &Application{
+			Name:           app,
+			Lease:          Lease{Pins: map[string]Pin{}},
+			LeaderSettings: Settings{Values: map[string]string{}},
+			Config:         Settings{Values: map[string]string{}},
+		}
+		s.Applications[app] = a
+	}
+	u := &Unit{
+		Name:      c.Name,
+		App:       app,
+		TokenHash: c.TokenHash,
+		Workload:  Status{Status: "unknown", Since: s.GlobalTime},
+		Agent:     Status{Status: "allocating", Since: s.GlobalTime},
+	}
+	s.Units[c.Name] = u
+	s.touchUnit(u, index)
+	s.touchApp(a, index)
+	return Result{}
+}
+
+func (c DeregisterUnit) apply(s *State, index uint64) Result {
+	u, ok := s.Units[c.Name]
+	if !ok {
+		return fail(ErrUnknownUnit)
+	}
+	a := s.Applications[u.App]
+	l := &a.Lease
+	if l.Holder == c.Name {
+		if l.Pinned() {
+			return leaseResult(l, ErrPinned)
+		}
+		release(l)
+	}
+	delete(s.Units, c.Name)
+	s.touchApp(a, index)
+	return leaseResult(l, nil)
+}
+
+func (c RecordMember) apply(s *State, index uint64) Result {
+	if c.ID == "" || c.ProtoMin < 1 || c.ProtoMin > c.ProtoMax {
+		return invalid("record member", "need an id and 1 <= min <= max, got %q %d..%d",
+			c.ID, c.ProtoMin, c.ProtoMax)
+	}
+	m := Member{ProtoMin: c.ProtoMin, ProtoMax: c.ProtoMax}
+	if old, ok := s.Members[c.ID]; !ok || old != m {
+		s.Members[c.ID] = m
+		s.Index = index
+	}
+	return Result{}
+}
+
+func (c ForgetMember) apply(s *State, index uint64) Result {
+	if _, ok := s.Members[c.ID]; ok {
+		delete(s.Members, c.ID)
+		s.Index = index
+	}
+	return Result{}
+}
+
+func (c SetEffectiveVersion) apply(s *State, index uint64) Result {
+	if c.New < 1 {
+		return invalid("set effective version", "version %d is below 1", c.New)
+	}
+	if c.Old != s.EffectiveVersion {
+		return Result{Err: ErrVersionMismatch, Version: s.EffectiveVersion}
+	}
+	for _, m := range s.Members {
+		if c.New < m.ProtoMin || c.New > m.ProtoMax {
+			return Result{Err: ErrVersionUnsupported, Version: s.EffectiveVersion}
+		}
+	}
+	if c.New != s.EffectiveVersion {
+		s.EffectiveVersion = c.New
+		s.Index = index
+	}
+	return Result{Version: s.EffectiveVersion}
+}
