@@ -27,6 +27,9 @@ type Snapshot struct {
 	Term uint64
 	// StepDown is set when the operator asked the leader to step down.
 	StepDown bool
+	// Gained counts the terms this unit's tracker has gained; a rise with
+	// no leadership to show for it is a gained-and-lost flap.
+	Gained uint64
 	// LeaderSettingsVersion and ConfigVersion count changes; they start
 	// at 1 once the application exists.
 	LeaderSettingsVersion uint64

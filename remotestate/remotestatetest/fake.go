@@ -63,6 +63,7 @@ type File struct {
 	Leader                bool             `yaml:"leader"`
 	Term                  uint64           `yaml:"term"`
 	StepDown              bool             `yaml:"step-down"`
+	Gained                uint64           `yaml:"gained"`
 	LeaderSettingsVersion uint64           `yaml:"leader-settings-version"`
 	ConfigVersion         uint64           `yaml:"config-version"`
 	ResolvedID            uint64           `yaml:"resolved-id"`

@@ -1,0 +1,230 @@
+package leadership
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// callTimeout bounds one claim, extend or revoke.
+const callTimeout = 5 * time.Second
+
+// state is owned by the tracker's loop goroutine.
+type state struct {
+	known    bool
+	holding  bool
+	term     uint64
+	until    time.Time // guaranteed until, on the agent's clock
+	stepDown bool
+	gained   uint64
+	view     Lease     // the lease as last seen
+	retryAt  time.Time // zero: no retry pending
+	holdOff  time.Time // do not claim before this (after a resignation)
+}
+
+func (t *Tracker) loop(ctx context.Context) error {
+	var s state
+	timer := t.cfg.Clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	last := State{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-t.watched:
+			if err := t.onWatch(ctx, &s, r); err != nil {
+				return err
+			}
+		case <-timer.Chan():
+			if err := t.onTimer(ctx, &s); err != nil {
+				return err
+			}
+		case req := <-t.checks:
+			req.reply <- t.check(ctx, &s, req.term)
+		case req := <-t.resigns:
+			req.reply <- t.resign(ctx, &s, req.term)
+		}
+		last = t.publish(s, last)
+		timer.Reset(t.nextWake(s))
+	}
+}
+
+func (t *Tracker) onWatch(ctx context.Context, s *state, r watchResult) error {
+	if r.err != nil {
+		if t.cfg.Fatal(r.err) {
+			return errors.Join(ErrFatal, r.err)
+		}
+		t.log.Debug().Err(r.err).Msg("cannot watch lease")
+		return nil
+	}
+	s.known, s.view = true, r.lease
+	if s.holding {
+		if r.lease.Holder != t.cfg.Unit || r.lease.Term != s.term {
+			t.lost(s, "lease held by another unit or term")
+			return nil
+		}
+		s.stepDown = r.lease.StepDown
+		return nil
+	}
+	if t.shouldClaim(s) {
+		return t.claim(ctx, s)
+	}
+	return nil
+}
+
+func (t *Tracker) onTimer(ctx context.Context, s *state) error {
+	now := t.cfg.Clock.Now()
+	if s.holding {
+		if !now.Before(s.until) {
+			t.lost(s, "guarantee expired")
+			return nil
+		}
+		if !s.stepDown && (!now.Before(t.renewAt(s)) || (!s.retryAt.IsZero() && !now.Before(s.retryAt))) {
+			return t.extend(ctx, s)
+		}
+		return nil
+	}
+	if t.shouldClaim(s) && !now.Before(s.retryAt) {
+		return t.claim(ctx, s)
+	}
+	return nil
+}
+
+// shouldClaim: a known lease that is vacant or already ours, and no
+// hold-off after resigning.
+func (t *Tracker) shouldClaim(s *state) bool {
+	vacant := s.view.Holder == "" || s.view.Holder == t.cfg.Unit
+	return s.known && vacant && !t.cfg.Clock.Now().Before(s.holdOff)
+}
+
+func (t *Tracker) renewAt(s *state) time.Time {
+	return s.until.Add(-t.cfg.ClaimDuration() / 2)
+}
+
+func (t *Tracker) claim(ctx context.Context, s *state) error {
+	d := t.cfg.ClaimDuration()
+	t0 := t.cfg.Clock.Now()
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	l, err := t.cfg.Client.Claim(cctx, t.cfg.App, t.cfg.Unit, d)
+	cancel()
+	switch {
+	case err == nil:
+		s.holding, s.term, s.until, s.stepDown, s.view, s.retryAt = true, l.Term, t0.Add(d), l.StepDown, l, time.Time{}
+		s.gained++
+		t.log.Info().Uint64("term", l.Term).Msg("leadership gained")
+	case errors.Is(err, lease.ErrClaimDenied), errors.Is(err, lease.ErrStepDownPending), errors.Is(err, lease.ErrUnitDying):
+		// Held by another unit, or this one may not take it: wait for the
+		// next change of the lease.
+		s.view, s.retryAt = l, time.Time{}
+	default:
+		return t.callFailed(s, "claim", err)
+	}
+	return nil
+}
+
+func (t *Tracker) extend(ctx context.Context, s *state) error {
+	d := t.cfg.ClaimDuration()
+	t0 := t.cfg.Clock.Now()
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	l, err := t.cfg.Client.Extend(cctx, t.cfg.App, t.cfg.Unit, d, s.term)
+	cancel()
+	switch {
+	case err == nil:
+		s.until, s.stepDown, s.view, s.retryAt = t0.Add(d), l.StepDown, l, time.Time{}
+	case errors.Is(err, lease.ErrStepDownPending):
+		s.stepDown, s.retryAt = true, time.Time{}
+	case errors.Is(err, lease.ErrNotHolder):
+		t.lost(s, "extend refused")
+	default:
+		return t.callFailed(s, "extend", err)
+	}
+	return nil
+}
+
+func (t *Tracker) callFailed(s *state, call string, err error) error {
+	if t.cfg.Fatal(err) {
+		return errors.Join(ErrFatal, err)
+	}
+	t.log.Warn().Err(err).Str("call", call).Msg("cannot reach controller for leadership")
+	s.retryAt = t.cfg.Clock.Now().Add(t.cfg.RetryInterval)
+	return nil
+}
+
+func (t *Tracker) lost(s *state, why string) {
+	t.log.Info().Uint64("term", s.term).Str("reason", why).Msg("leadership lost")
+	s.holding, s.stepDown, s.retryAt = false, false, time.Time{}
+}
+
+// check answers the lease half of is-leader (see Tracker.Check).
+func (t *Tracker) check(ctx context.Context, s *state, term uint64) bool {
+	ok := func() bool {
+		return s.holding && s.term == term && !s.stepDown &&
+			s.until.Sub(t.cfg.Clock.Now()) >= t.cfg.Guarantee
+	}
+	if ok() || !s.holding || s.term != term || s.stepDown {
+		return ok()
+	}
+	if err := t.extend(ctx, s); err != nil {
+		t.log.Warn().Err(err).Msg("cannot extend lease for is-leader")
+	}
+	return ok()
+}
+
+func (t *Tracker) resign(ctx context.Context, s *state, term uint64) error {
+	if !s.holding || s.term != term {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	err := t.cfg.Client.Revoke(cctx, t.cfg.App, t.cfg.Unit, term)
+	cancel()
+	if err != nil && !errors.Is(err, lease.ErrNotHolder) {
+		return err
+	}
+	t.log.Info().Uint64("term", term).Msg("leadership released")
+	s.holding, s.stepDown = false, false
+	s.view = Lease{Term: term}
+	// Let another unit take over before this one would claim again.
+	s.holdOff = t.cfg.Clock.Now().Add(2 * t.cfg.Margin)
+	return nil
+}
+
+func (t *Tracker) nextWake(s state) time.Duration {
+	now := t.cfg.Clock.Now()
+	next := now.Add(time.Hour)
+	earliest := func(at time.Time) {
+		if !at.IsZero() && at.Before(next) {
+			next = at
+		}
+	}
+	if s.holding {
+		earliest(s.until)
+		if !s.stepDown {
+			earliest(t.renewAt(&s))
+			earliest(s.retryAt)
+		}
+	} else if s.known && (s.view.Holder == "" || s.view.Holder == t.cfg.Unit) {
+		earliest(s.retryAt)
+		earliest(s.holdOff)
+	}
+	return max(next.Sub(now), 0)
+}
+
+// publish makes s visible if it changed, signalling Changes.
+func (t *Tracker) publish(s state, last State) State {
+	cur := State{Known: s.known, Leader: s.holding, Term: s.view.Term, StepDown: s.stepDown, Gained: s.gained}
+	if s.holding {
+		cur.Term = s.term
+	}
+	if cur == last {
+		return last
+	}
+	<-t.pub
+	t.pub <- cur
+	select {
+	case t.changes <- struct{}{}:
+	default:
+	}
+	return cur
+}

@@ -1,0 +1,271 @@
+// Package leadership is the unit agent's leadership tracker and the
+// is-leader decision. The tracker claims the application lease for its unit,
+// renews it well before it runs out, and knows at every moment until when
+// the lease is guaranteed to the unit, on the agent's monotonic clock, by
+// the call-start rule: a claim or extend that started at t0 and succeeded
+// guarantees the lease until t0 + its duration. A minion waits on a blocking
+// query and claims the moment the lease is vacant.
+package leadership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uniter-dev/uniter/internal/clock"
+)
+
+// Lease is what the tracker needs to know of the application lease.
+type Lease struct {
+	Holder   string
+	Term     uint64
+	StepDown bool
+	Pinned   bool
+}
+
+// Client is the tracker's view of the controller's lease API. Denials are
+// errors matching lease.ErrClaimDenied, lease.ErrNotHolder or
+// lease.ErrStepDownPending; any other error means nothing may be inferred.
+type Client interface {
+	Claim(ctx context.Context, app, unit string, d time.Duration) (Lease, error)
+	Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (Lease, error)
+	Revoke(ctx context.Context, app, unit string, term uint64) error
+	// WatchLease blocks until the lease's index passes index, or wait.
+	WatchLease(ctx context.Context, app string, index uint64, wait time.Duration) (Lease, uint64, error)
+}
+
+// ErrFatal wraps a controller answer that makes tracking impossible (the
+// unit is unknown or its token refused): the agent must stop.
+var ErrFatal = errors.New("leadership: cannot track leadership")
+
+// Config configures a Tracker.
+type Config struct {
+	App, Unit string
+	Client    Client
+	Clock     clock.Clock
+	Logger    zerolog.Logger
+	// Guarantee is G: a true is-leader holds for at least this long.
+	Guarantee time.Duration
+	// Margin is added to G to make the claim duration (default 500ms). It
+	// must exceed the latency of one extend. A
+	// crashed leader's successor can claim ClaimDuration plus the
+	// controller's expiry slack after the leader's last renewal.
+	Margin time.Duration
+	// RetryInterval spaces retries after controller errors (default 250ms).
+	RetryInterval time.Duration
+	// WatchWait is the blocking query's wait (default 30s).
+	WatchWait time.Duration
+	// Fatal reports whether a controller error makes tracking impossible.
+	Fatal func(error) bool
+}
+
+// ClaimDuration is the lease duration the tracker claims: G + Margin.
+func (c Config) ClaimDuration() time.Duration { return c.Guarantee + c.Margin }
+
+func (c *Config) validate() error {
+	if c.App == "" || c.Unit == "" || c.Client == nil || c.Clock == nil || c.Guarantee <= 0 {
+		return errors.New("cannot start leadership tracker: app, unit, client, clock and a positive guarantee are required")
+	}
+	if c.Margin <= 0 {
+		c.Margin = 500 * time.Millisecond
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = 250 * time.Millisecond
+	}
+	if c.WatchWait <= 0 {
+		c.WatchWait = 30 * time.Second
+	}
+	if c.Fatal == nil {
+		c.Fatal = func(error) bool { return false }
+	}
+	return nil
+}
+
+// State is the tracker's published view.
+type State struct {
+	// Known is false until the tracker has heard from the controller once.
+	Known bool
+	// Leader: this unit holds the lease for Term.
+	Leader bool
+	// Term is the lease's current term, held by this unit or another.
+	Term uint64
+	// StepDown: the operator asked this leader to step down.
+	StepDown bool
+	// Gained counts the terms this tracker has gained since it started.
+	Gained uint64
+}
+
+// Tracker tracks one unit's leadership. One goroutine owns its state; a
+// second runs the blocking watch. Kill and Wait stop them.
+type Tracker struct {
+	cfg     Config
+	log     zerolog.Logger
+	checks  chan checkReq
+	resigns chan resignReq
+	watched chan watchResult // latest value only
+	changes chan struct{}    // coalescing
+	pub     chan State       // latest published state, size 1
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	err     error
+}
+
+type checkReq struct {
+	term  uint64
+	reply chan bool
+}
+
+type resignReq struct {
+	term  uint64
+	reply chan error
+}
+
+type watchResult struct {
+	lease Lease
+	err   error
+}
+
+// New starts a tracker.
+func New(cfg Config) (*Tracker, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	t := &Tracker{
+		cfg: cfg, log: cfg.Logger.With().Str("app", cfg.App).Logger(),
+		checks: make(chan checkReq), resigns: make(chan resignReq),
+		watched: make(chan watchResult, 1), changes: make(chan struct{}, 1), pub: make(chan State, 1),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+	}
+	t.pub <- State{}
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		t.watch(ctx)
+	}()
+	go func() {
+		defer close(t.done)
+		t.err = t.loop(ctx)
+		cancel(t.err)
+		<-watchDone
+	}()
+	return t, nil
+}
+
+// Kill asks the tracker to stop. It keeps the lease: a restarted agent
+// finds it still held and carries on.
+func (t *Tracker) Kill() { t.cancel(nil) }
+
+// Wait waits for the tracker to stop and returns why it failed, if it did.
+func (t *Tracker) Wait() error {
+	<-t.done
+	return t.err
+}
+
+// Done is closed when the tracker has stopped.
+func (t *Tracker) Done() <-chan struct{} { return t.done }
+
+// State returns the latest published state.
+func (t *Tracker) State() State {
+	s := <-t.pub
+	t.pub <- s
+	return s
+}
+
+// Changes receives a value after the state changes; bursts coalesce.
+func (t *Tracker) Changes() <-chan struct{} { return t.changes }
+
+// Check is the lease half of the is-leader decision: it reports whether
+// this unit holds term, no step-down is pending, and the lease is
+// guaranteed for at least G from now. If the guarantee is shorter, it
+// extends synchronously first; if it cannot, the answer is false.
+func (t *Tracker) Check(ctx context.Context, term uint64) (bool, error) {
+	req := checkReq{term: term, reply: make(chan bool, 1)}
+	select {
+	case t.checks <- req:
+	case <-ctx.Done():
+		return false, context.Cause(ctx)
+	case <-t.done:
+		return false, fmt.Errorf("cannot check leadership: %w", t.stopped())
+	}
+	select {
+	case ok := <-req.reply:
+		return ok, nil
+	case <-ctx.Done():
+		return false, context.Cause(ctx)
+	case <-t.done:
+		return false, fmt.Errorf("cannot check leadership: %w", t.stopped())
+	}
+}
+
+// Resign releases the lease for term after leader-deposed has run (a
+// step-down or a unit removal). Releasing a lease no longer held is not an
+// error.
+func (t *Tracker) Resign(ctx context.Context, term uint64) error {
+	req := resignReq{term: term, reply: make(chan error, 1)}
+	select {
+	case t.resigns <- req:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.done:
+		return fmt.Errorf("cannot resign leadership: %w", t.stopped())
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.done:
+		return fmt.Errorf("cannot resign leadership: %w", t.stopped())
+	}
+}
+
+func (t *Tracker) stopped() error {
+	if err := context.Cause(t.ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return errors.New("leadership tracker stopped")
+}
+
+// watch runs the blocking query and hands the latest lease to the loop.
+func (t *Tracker) watch(ctx context.Context) {
+	var index uint64
+	for ctx.Err() == nil {
+		l, next, err := t.cfg.Client.WatchLease(ctx, t.cfg.App, index, t.cfg.WatchWait)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			t.offerWatch(watchResult{err: err})
+			select {
+			case <-t.cfg.Clock.After(t.cfg.RetryInterval):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if next < index {
+			next = 0 // the controller's index went back (restored): start over
+		}
+		index = next
+		t.offerWatch(watchResult{lease: l})
+	}
+}
+
+// offerWatch replaces any unread watch result with r: never blocks.
+func (t *Tracker) offerWatch(r watchResult) {
+	for {
+		select {
+		case t.watched <- r:
+			return
+		default:
+		}
+		select {
+		case <-t.watched:
+		default:
+		}
+	}
+}

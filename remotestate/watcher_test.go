@@ -1,0 +1,132 @@
+package remotestate_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/uniter-dev/uniter/internal/clock/clocktest"
+	"github.com/uniter-dev/uniter/internal/testutil"
+	"github.com/uniter-dev/uniter/remotestate"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeLeadership is a hand-set tracker.
+type fakeLeadership struct {
+	mu      sync.Mutex
+	state   remotestate.LeaderState
+	known   bool
+	changes chan struct{}
+}
+
+func (f *fakeLeadership) Leadership() (remotestate.LeaderState, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state, f.known
+}
+
+func (f *fakeLeadership) Changes() <-chan struct{} { return f.changes }
+
+func (f *fakeLeadership) set(s remotestate.LeaderState) {
+	f.mu.Lock()
+	f.state, f.known = s, true
+	f.mu.Unlock()
+	select {
+	case f.changes <- struct{}{}:
+	default:
+	}
+}
+
+// fakeUnits serves views from a channel, one per blocking query.
+type fakeUnits struct{ views chan remotestate.UnitView }
+
+func (f *fakeUnits) WatchUnit(ctx context.Context, _ string, index uint64, _ time.Duration) (remotestate.UnitView, uint64, error) {
+	select {
+	case v := <-f.views:
+		return v, index + 1, nil
+	case <-ctx.Done():
+		return remotestate.UnitView{}, 0, ctx.Err()
+	}
+}
+
+func start(t *testing.T) (*remotestate.Watcher, *fakeLeadership, *fakeUnits) {
+	t.Helper()
+	l := &fakeLeadership{changes: make(chan struct{}, 1)}
+	u := &fakeUnits{views: make(chan remotestate.UnitView)}
+	w, err := remotestate.New(remotestate.Config{Unit: "app/0", Client: u, Leadership: l,
+		Clock: clocktest.New(time.Unix(0, 0)), Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.Kill()
+		if err := w.Wait(); err != nil {
+			t.Error(err)
+		}
+	})
+	return w, l, u
+}
+
+func TestFirstSnapshotWaitsForEverySource(t *testing.T) {
+	w, l, u := start(t)
+	u.views <- remotestate.UnitView{Life: remotestate.Alive, ConfigVersion: 3}
+	select {
+	case <-w.Changes():
+		t.Fatal("snapshot published before the tracker reported")
+	case <-time.After(50 * time.Millisecond):
+	}
+	l.set(remotestate.LeaderState{Leader: true, Term: 4, Gained: 1})
+	select {
+	case <-w.Changes():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot once every source reported")
+	}
+	want := remotestate.Snapshot{Life: remotestate.Alive, Leader: true, Term: 4, Gained: 1, ConfigVersion: 3}
+	if got := w.Snapshot(); got != want {
+		t.Fatalf("snapshot = %+v, want %+v", got, want)
+	}
+}
+
+func TestBurstsCoalesceAndProducersNeverBlock(t *testing.T) {
+	w, l, u := start(t)
+	u.views <- remotestate.UnitView{Life: remotestate.Alive}
+	// 1,000 leadership changes with nobody reading Changes: none blocks.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range uint64(1000) {
+			l.set(remotestate.LeaderState{Leader: i%2 == 0, Term: i + 1, Gained: i/2 + 1})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a producer blocked")
+	}
+	testutil.WaitUntil(t, 10*time.Second, "the last change", func() bool { return w.Snapshot().Term == 1000 })
+	if s := w.Snapshot(); s.Leader || s.Gained != 500 {
+		t.Fatalf("final snapshot = %+v, want the last change", s)
+	}
+	// However many changes, at most one wake-up is pending.
+	<-w.Changes()
+	select {
+	case <-w.Changes():
+		t.Fatal("more than one pending change signal")
+	default:
+	}
+}
+
+func TestMinionTermComesFromController(t *testing.T) {
+	w, l, u := start(t)
+	l.set(remotestate.LeaderState{Term: 2})
+	u.views <- remotestate.UnitView{Life: remotestate.Alive, Term: 5, LeaderSettingsVersion: 7}
+	testutil.WaitUntil(t, 10*time.Second, "a snapshot", func() bool { return w.Snapshot().Term == 5 })
+	if s := w.Snapshot(); s.Leader || s.LeaderSettingsVersion != 7 {
+		t.Fatalf("snapshot = %+v", s)
+	}
+}
