@@ -27,6 +27,12 @@ type RemoteState interface {
 	Changes() <-chan struct{}
 }
 
+// Leadership is what the loop needs of the leadership tracker.
+type Leadership interface {
+	// Resign releases the lease for term if this unit still holds it.
+	Resign(ctx context.Context, term uint64) error
+}
+
 // ErrTerminated is returned by Loop when the unit was removed.
 var ErrTerminated = errors.New("agent: unit removed")
 
@@ -34,6 +40,8 @@ var ErrTerminated = errors.New("agent: unit removed")
 type LoopConfig struct {
 	Executor *operation.Executor
 	Remote   RemoteState
+	// Leadership, if set, is told to resign after leader-deposed commits.
+	Leadership Leadership
 	// NewHook makes the operation that runs a hook.
 	NewHook func(info operation.HookInfo) operation.Operation
 	Clock   clock.Clock
@@ -81,6 +89,7 @@ type loop struct {
 	cfg    LoopConfig
 	log    zerolog.Logger
 	timers Timers
+	gained uint64 // the tracker's gained count at the last leadership hook
 	retry  clock.Timer // armed while in error state
 	status clock.Timer // update-status
 }
@@ -98,7 +107,9 @@ func (l *loop) run(ctx context.Context) error {
 	}
 	defer l.stopRetry()
 	for ctx.Err() == nil {
-		d := Next(l.cfg.Executor.State(), l.cfg.Remote.Snapshot(), l.timers)
+		local, remote := l.cfg.Executor.State(), l.cfg.Remote.Snapshot()
+		d := Next(local, remote, l.timers)
+		l.warnFlaps(local, remote, d)
 		done, err := l.act(opCtx, d)
 		if err != nil || done {
 			return err
@@ -165,6 +176,13 @@ func (l *loop) runHook(ctx context.Context, d Decision) error {
 	}
 	l.timers.RetryDue = false
 	err := l.cfg.Executor.Run(ctx, l.cfg.NewHook(d.Hook))
+	if err == nil && d.Hook.Kind == hooks.LeaderDeposed && l.cfg.Leadership != nil {
+		// Hand over a lease the unit still holds (a step-down or a
+		// removal); a lease already lost is not held, and nothing happens.
+		if rerr := l.cfg.Leadership.Resign(ctx, d.Hook.Term); rerr != nil {
+			l.log.Warn().Err(rerr).Uint64("term", d.Hook.Term).Msg("cannot release lease after leader-deposed")
+		}
+	}
 	if errors.Is(err, operation.ErrHookFailed) {
 		l.armRetry(l.cfg.Executor.State().Error.Attempts)
 		return nil
@@ -176,6 +194,22 @@ func (l *loop) runHook(ctx context.Context, d Decision) error {
 		return nil // stopping: the pending state makes a restart retry it
 	}
 	return err
+}
+
+// warnFlaps logs leadership changes the hooks will not show one by one:
+// lost-and-regained (deposed then elected) and gained-and-lost (no hook).
+func (l *loop) warnFlaps(local operation.State, remote remotestate.Snapshot, d Decision) {
+	switch {
+	case d.Action == RunHook && d.Hook.Kind == hooks.LeaderDeposed && remote.Leader && remote.Term != local.LeaderTerm:
+		l.log.Warn().Uint64("term", local.LeaderTerm).Uint64("new_term", remote.Term).Str("flap", "lost-and-regained").
+			Msg("leadership flapped")
+	case d.Action == RunHook && d.Hook.Kind == hooks.LeaderElected:
+		l.gained = remote.Gained
+	case remote.Gained > l.gained && !remote.Leader && !local.Leader:
+		l.log.Warn().Uint64("term", remote.Term).Uint64("terms_missed", remote.Gained-l.gained).Str("flap", "gained-and-lost").
+			Msg("leadership flapped")
+		l.gained = remote.Gained
+	}
 }
 
 // markResolved records resolved request id as seen; with hook set, it also

@@ -91,8 +91,11 @@ func recoverOp(local operation.State) (Decision, bool) {
 	return Decision{}, false // pending with error state: handled by inError
 }
 
+// lostLeadership: the committed term is no longer this unit's to keep —
+// lost, expired, revoked, regained as a new term, asked to step down, or
+// the unit is being removed.
 func lostLeadership(local operation.State, remote remotestate.Snapshot) bool {
-	return !remote.Leader || remote.Term != local.LeaderTerm || remote.StepDown
+	return !remote.Leader || remote.Term != local.LeaderTerm || remote.StepDown || remote.Life == remotestate.Dying
 }
 
 func inError(local operation.State, remote remotestate.Snapshot, timers Timers) Decision {

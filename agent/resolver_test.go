@@ -63,6 +63,8 @@ func TestNext(t *testing.T) {
 			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term = true, 6 }), action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
 		{name: "step-down runs deposed", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm = true, 4 }),
 			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.StepDown = true, 4, true }), action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
+		{name: "removal of the leader runs deposed first", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm = true, 4 }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.Life = true, 4, remotestate.Dying }), action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
 		{name: "deposed even in error state", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, failed }),
 			remote: alive, action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
 		{name: "error state waits", local: local(func(s *operation.State) { s.Error = failed }), remote: alive, action: agent.WaitRetry, hook: hooks.ConfigChanged},
