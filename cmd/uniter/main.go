@@ -4,10 +4,17 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
+	"github.com/uniter-dev/uniter/hooktools"
 	"github.com/uniter-dev/uniter/internal/cli"
 )
 
 func main() {
+	// A hook tool is run once per call, many times per hook: dispatch on
+	// argv[0] before anything else.
+	if hooktools.IsTool(filepath.Base(os.Args[0])) {
+		os.Exit(hooktools.ClientMain(os.Args, os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+	}
 	os.Exit(cli.Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -1,0 +1,243 @@
+package hooktools_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/uniter-dev/uniter/hooks"
+	"github.com/uniter-dev/uniter/hooktools"
+)
+
+// nobody is the unprivileged user the peer-credential tests run tools as.
+const nobody = 65534
+
+// execTool runs a tool binary with env, as cred's user when cred is set.
+func execTool(t testing.TB, path string, env []string, cred *syscall.Credential, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), path, args...)
+	cmd.Env = env
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("cannot run %s: %v", path, err)
+	}
+	return result{Stdout: out.String(), Stderr: errOut.String(), Code: cmd.ProcessState.ExitCode()}
+}
+
+// hookEnv is the environment the agent gives a hook (hooks.Environ),
+// reduced to what the tools need.
+func hookEnv(h *testHook, toolsDir string) []string {
+	return []string{
+		hooktools.EnvContextID + "=" + h.id,
+		hooktools.EnvSocketAddress + "=" + h.srv.sock,
+		hooktools.EnvSocketNetwork + "=unix",
+		"PATH=" + toolsDir + ":" + hooks.SystemPath,
+	}
+}
+
+// installTools makes a tools directory of symlinks to the real binary.
+func installTools(t testing.TB, base string) string {
+	t.Helper()
+	dir := filepath.Join(base, "tools")
+	if err := hooktools.InstallSymlinks(dir, uniterBin); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestArgv0Dispatch(t *testing.T) {
+	srv := startServer(t, serverOpts{})
+	h := srv.register(t, nil)
+	tools := installTools(t, shortTempDir(t))
+	env := hookEnv(h, tools)
+
+	if got := execTool(t, filepath.Join(tools, "is-leader"), env, nil); got != ok("True\n") {
+		t.Errorf("tools/is-leader = %+v", got)
+	}
+	// A bash hook, tools found by bare name on PATH (ops 3.x does the same).
+	script := `[ "$(is-leader)" = True ] || exit 3
+x=$(leader-get a); leader-set a=$((x+1)); leader-get a
+is-leader --format=json
+config-get --all --format=json
+status-set maintenance "doing things" && status-get
+juju-log -l WARNING -- "from bash"
+application-version-set -- 1.0
+`
+	want := "2\ntrue\n" + `{"debug":false,"name":"hello","port":8080,"ratio":0.5,"token":null}` + "\nmaintenance\n"
+	if got := execTool(t, "/bin/sh", env, nil, "-c", script); got != ok(want) {
+		t.Errorf("bash hook (-want +got):\n%s", cmp.Diff(ok(want), got))
+	}
+	if v := h.backend.Version(); v != "1.0" {
+		t.Errorf("application version = %q", v)
+	}
+	if !strings.Contains(srv.logs.String(), `"message":"from bash"`) {
+		t.Error("juju-log from bash is not in the agent log")
+	}
+	// Not through a tool name, the binary is the CLI.
+	if got := execTool(t, uniterBin, env, nil, "version"); got.Code != 0 || strings.Contains(got.Stderr, "hook tool") {
+		t.Errorf("uniter version = %+v", got)
+	}
+}
+
+func TestInstallSymlinks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tools")
+	if err := hooktools.InstallSymlinks(dir, "/usr/bin/uniter"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Lstat(filepath.Join(dir, "is-leader"))
+	// Damage it: a missing link, a stale link, a regular file.
+	for _, err := range []error{
+		os.Remove(filepath.Join(dir, "leader-get")),
+		os.Remove(filepath.Join(dir, "config-get")),
+		os.Symlink("/old/uniter", filepath.Join(dir, "config-get")),
+		os.Remove(filepath.Join(dir, "status-get")),
+		os.WriteFile(filepath.Join(dir, "status-get"), []byte("#!/bin/sh\n"), 0o755),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := hooktools.InstallSymlinks(dir, "/usr/bin/uniter"); err != nil {
+		t.Fatalf("second install: %v", err)
+	}
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names = append(names, e.Name())
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err != nil || target != "/usr/bin/uniter" {
+			t.Errorf("%s -> %q, %v", e.Name(), target, err)
+		}
+	}
+	if diff := cmp.Diff(hooktools.ToolNames(), names); diff != "" {
+		t.Errorf("tools (-want +got):\n%s", diff)
+	}
+	after, _ := os.Lstat(filepath.Join(dir, "is-leader"))
+	if !os.SameFile(before, after) {
+		t.Error("a correct link was replaced; the install is not idempotent")
+	}
+	if err := hooktools.InstallSymlinks(dir, "bin/uniter"); err == nil {
+		t.Error("a relative target was accepted")
+	}
+}
+
+// peerSetup is a server whose socket nobody can reach: a 0755 base,
+// the tools and a symlink target nobody can execute.
+func peerSetup(t *testing.T, opts serverOpts) (*testServer, *testHook, string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a tool as another user")
+	}
+	base := shortTempDir(t)
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts.dir = base
+	srv := startServer(t, opts)
+	return srv, srv.register(t, nil), installTools(t, base)
+}
+
+// exposeSocket opens the socket's directory and the socket to everyone,
+// as a misconfigured machine might.
+func exposeSocket(t *testing.T, srv *testServer) {
+	t.Helper()
+	if err := os.Chmod(filepath.Dir(srv.sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(srv.sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var asNobody = &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}
+
+func TestSocketDirectoryKeepsOtherUsersOut(t *testing.T) {
+	srv, h, tools := peerSetup(t, serverOpts{})
+	got := execTool(t, filepath.Join(tools, "is-leader"), hookEnv(h, tools), asNobody)
+	want := result{Stderr: "ERROR cannot run is-leader: dial unix " + srv.sock + ": connect: permission denied\n", Code: 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if n := len(h.backend.Calls()); n != 0 {
+		t.Errorf("backend called %d times", n)
+	}
+}
+
+func TestPeerCredentialsRefused(t *testing.T) {
+	srv, h, tools := peerSetup(t, serverOpts{})
+	exposeSocket(t, srv)
+	got := execTool(t, filepath.Join(tools, "is-leader"), hookEnv(h, tools), asNobody)
+	if diff := cmp.Diff(runErr("permission denied"), got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if n := len(h.backend.Calls()); n != 0 {
+		t.Errorf("backend called %d times", n)
+	}
+	found := slices.ContainsFunc(srv.logs.entries(t), func(e map[string]any) bool {
+		return e["peer_uid"] == float64(nobody) && e["level"] == "warn"
+	})
+	if !found {
+		t.Errorf("no warning naming the refused uid in:\n%s", srv.logs)
+	}
+	// The server's own user is still served.
+	if got := execTool(t, filepath.Join(tools, "is-leader"), hookEnv(h, tools), nil); got != ok("True\n") {
+		t.Errorf("as root = %+v", got)
+	}
+}
+
+// TestPeerCredentialsControl is the refusal test with nobody allowed: the
+// same call then succeeds, so the refusal above is the uid check's doing.
+func TestPeerCredentialsControl(t *testing.T) {
+	srv, h, tools := peerSetup(t, serverOpts{uids: []uint32{nobody}})
+	exposeSocket(t, srv)
+	if got := execTool(t, filepath.Join(tools, "is-leader"), hookEnv(h, tools), asNobody); got != ok("True\n") {
+		t.Errorf("as an allowed nobody = %+v", got)
+	}
+}
+
+// BenchmarkIsLeaderExec measures what a hook pays for `is-leader`: one
+// exec of the symlinked uniter binary and one round trip to the server.
+// Compare with BenchmarkTrueExec, the cost of any exec.
+func BenchmarkIsLeaderExec(b *testing.B) {
+	srv := startServer(b, serverOpts{level: zerolog.WarnLevel})
+	h := srv.register(b, nil)
+	tools := installTools(b, shortTempDir(b))
+	benchExec(b, filepath.Join(tools, "is-leader"), hookEnv(h, tools), "True\n")
+}
+
+// BenchmarkTrueExec is the baseline for BenchmarkIsLeaderExec.
+func BenchmarkTrueExec(b *testing.B) {
+	benchExec(b, "/bin/true", nil, "")
+}
+
+func benchExec(b *testing.B, path string, env []string, want string) {
+	var durs []time.Duration
+	for b.Loop() {
+		cmd := exec.Command(path)
+		cmd.Env = env
+		start := time.Now()
+		out, err := cmd.Output()
+		durs = append(durs, time.Since(start))
+		if err != nil || string(out) != want {
+			b.Fatalf("%s = %q, %v", path, out, err)
+		}
+	}
+	slices.Sort(durs)
+	pct := func(p float64) float64 { return float64(durs[int(float64(len(durs)-1)*p)].Microseconds()) }
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+}
