@@ -42,6 +42,8 @@ type LoopConfig struct {
 	Remote   RemoteState
 	// Leadership, if set, is told to resign after leader-deposed commits.
 	Leadership Leadership
+	// Status, if set, is told the agent's status on every change.
+	Status func(status, message string)
 	// NewHook makes the operation that runs a hook.
 	NewHook func(info operation.HookInfo) operation.Operation
 	Clock   clock.Clock
@@ -81,6 +83,9 @@ func Loop(ctx context.Context, cfg LoopConfig) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
+	if cfg.Status == nil {
+		cfg.Status = func(string, string) {}
+	}
 	l := &loop{cfg: cfg, log: cfg.Logger}
 	return l.run(ctx)
 }
@@ -89,7 +94,7 @@ type loop struct {
 	cfg    LoopConfig
 	log    zerolog.Logger
 	timers Timers
-	gained uint64 // the tracker's gained count at the last leadership hook
+	gained uint64      // the tracker's gained count at the last leadership hook
 	retry  clock.Timer // armed while in error state
 	status clock.Timer // update-status
 }
@@ -115,6 +120,7 @@ func (l *loop) run(ctx context.Context) error {
 			return err
 		}
 		if d.Action == Idle || d.Action == WaitRetry {
+			l.report(d)
 			l.wait(ctx)
 		}
 	}
@@ -175,6 +181,7 @@ func (l *loop) runHook(ctx context.Context, d Decision) error {
 		l.status.Reset(l.cfg.UpdateStatusInterval)
 	}
 	l.timers.RetryDue = false
+	l.cfg.Status(StatusExecuting, fmt.Sprintf("running %s hook", d.Hook.Kind))
 	err := l.cfg.Executor.Run(ctx, l.cfg.NewHook(d.Hook))
 	if err == nil && d.Hook.Kind == hooks.LeaderDeposed && l.cfg.Leadership != nil {
 		// Hand over a lease the unit still holds (a step-down or a
@@ -194,6 +201,15 @@ func (l *loop) runHook(ctx context.Context, d Decision) error {
 		return nil // stopping: the pending state makes a restart retry it
 	}
 	return err
+}
+
+// report tells the controller the agent is idle or in error state.
+func (l *loop) report(d Decision) {
+	if st := l.cfg.Executor.State(); st.Error != nil {
+		l.cfg.Status(StatusError, st.Error.Message)
+		return
+	}
+	l.cfg.Status(StatusIdle, "")
 }
 
 // warnFlaps logs leadership changes the hooks will not show one by one:

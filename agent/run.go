@@ -12,9 +12,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/uniter-dev/uniter/charm"
 	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/internal/machinelock"
+	"github.com/uniter-dev/uniter/leadership"
 	"github.com/uniter-dev/uniter/operation"
 )
 
@@ -43,17 +45,23 @@ func LogPath(agentDir string) string { return filepath.Join(agentDir, "log", "ag
 
 // Agent is one unit agent, opened but not yet running.
 type Agent struct {
-	deps Deps
-	log  zerolog.Logger
-	x    *operation.Executor
-	loop LoopConfig
+	deps   Deps
+	log    zerolog.Logger
+	app    string
+	x      *operation.Executor
+	runner *hooks.Runner
+	charm  *charm.Config
 }
 
-// Open reads the unit's state and prepares the agent. A state file that
-// cannot be read is an error naming the file; nothing is written then.
+// Open reads the unit's state and charm and prepares the agent. A state
+// file that cannot be read is an error naming the file; nothing is written.
 func Open(d Deps) (*Agent, error) {
 	if d.Clock == nil {
 		return nil, errors.New("cannot open agent: clock is required")
+	}
+	app, _, err := SplitUnit(d.Config.Unit)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open agent: %w", err)
 	}
 	log := d.Logger.With().Str("unit", d.Config.Unit).Logger()
 	x, err := openExecutor(d, log)
@@ -64,31 +72,92 @@ func Open(d Deps) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open agent: %w", err)
 	}
-	contexts := &hookContexts{agentDir: d.AgentDir, cfg: d.Config}
-	newHook := func(info operation.HookInfo) operation.Operation {
-		return operation.NewRunHook(info, operation.HookDeps{Runner: runner, Contexts: contexts, Clock: d.Clock, Logger: log})
+	cc, err := charm.ReadConfig(d.Config.CharmDir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open agent: %w", err)
 	}
-	return &Agent{deps: d, log: log, x: x, loop: LoopConfig{
-		Executor: x, NewHook: newHook, Clock: d.Clock, Logger: log,
-		UpdateStatusInterval: dur(d.Config.UpdateStatusInterval),
-		RetryInitial:         dur(d.Config.RetryInitial), RetryMax: dur(d.Config.RetryMax),
-		StopTimeout: dur(d.Config.StopTimeout),
-	}}, nil
+	return &Agent{deps: d, log: log, app: app, x: x, runner: runner, charm: cc}, nil
 }
 
 // State returns the unit's current local state.
 func (a *Agent) State() operation.State { return a.x.State() }
 
-// Run runs the resolver loop against remote until ctx ends (nil) or the
-// unit is removed (ErrTerminated).
-func (a *Agent) Run(ctx context.Context, remote RemoteState) error {
-	cfg := a.loop
-	cfg.Remote = remote
+// Tracker is what the agent needs of the leadership tracker.
+type Tracker interface {
+	leadership.Checker
+	Leadership
+}
+
+// Sources are the agent's connections to the world.
+type Sources struct {
+	// Remote is the remote state (required).
+	Remote RemoteState
+	// Tracker is the leadership tracker; nil runs no leadership checks
+	// (leader-elected is then never re-checked and is-leader is false).
+	Tracker Tracker
+	// Controller and Tools serve the hook tools; both nil runs hooks
+	// without them.
+	Controller ControllerAPI
+	Tools      ToolServer
+	// Status, if set, receives the agent's status on every change.
+	Status func(status, message string)
+}
+
+// Run runs the resolver loop until ctx ends (nil) or the unit is removed
+// (ErrTerminated).
+func (a *Agent) Run(ctx context.Context, src Sources) error {
+	if src.Remote == nil {
+		return errors.New("cannot run agent: remote state is required")
+	}
+	checker := leadership.Checker(neverLeader{})
+	if src.Tracker != nil {
+		checker = src.Tracker
+	}
+	contexts := &hookContexts{agentDir: a.deps.AgentDir, cfg: a.deps.Config, app: a.app, charm: a.charm,
+		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State}
+	newHook := func(info operation.HookInfo) operation.Operation {
+		deps := operation.HookDeps{Runner: a.runner, Contexts: contexts, Clock: a.deps.Clock, Logger: a.log}
+		if info.Kind == hooks.LeaderElected {
+			deps.Check = func(ctx context.Context, info operation.HookInfo) error {
+				return recheckLease(ctx, checker, info, a.log)
+			}
+		}
+		return operation.NewRunHook(info, deps)
+	}
+	cfg := LoopConfig{
+		Executor: a.x, Remote: src.Remote, NewHook: newHook, Clock: a.deps.Clock, Logger: a.log,
+		UpdateStatusInterval: dur(a.deps.Config.UpdateStatusInterval),
+		RetryInitial:         dur(a.deps.Config.RetryInitial), RetryMax: dur(a.deps.Config.RetryMax),
+		StopTimeout: dur(a.deps.Config.StopTimeout),
+	}
+	if src.Tracker != nil {
+		cfg.Leadership = src.Tracker
+	}
+	cfg.Status = src.Status
 	a.log.Info().Msg("agent started")
 	err := Loop(ctx, cfg)
 	a.log.Info().AnErr("reason", err).Msg("agent stopped")
 	return err
 }
+
+// recheckLease is leader-elected's Prepare: a lease already gone skips the
+// hook (DESIGN.md §4.3).
+func recheckLease(ctx context.Context, c leadership.Checker, info operation.HookInfo, log zerolog.Logger) error {
+	ok, err := c.Check(ctx, info.Term)
+	if err != nil {
+		return fmt.Errorf("cannot check lease before leader-elected: %w", err)
+	}
+	if !ok {
+		log.Warn().Uint64("term", info.Term).Msg("lease gone before leader-elected: skipping it")
+		return operation.ErrSkip
+	}
+	return nil
+}
+
+// neverLeader is the checker of an agent without a tracker.
+type neverLeader struct{}
+
+func (neverLeader) Check(context.Context, uint64) (bool, error) { return false, nil }
 
 func openExecutor(d Deps, log zerolog.Logger) (*operation.Executor, error) {
 	path := StatePath(d.AgentDir)
@@ -118,31 +187,6 @@ func openExecutor(d Deps, log zerolog.Logger) (*operation.Executor, error) {
 }
 
 func dur(d Duration) time.Duration { return time.Duration(d) }
-
-// hookContexts gives each hook run its parameters and a fresh context id.
-type hookContexts struct {
-	agentDir string
-	cfg      Config
-}
-
-func (h *hookContexts) NewContext(_ context.Context, info operation.HookInfo) (hooks.Params, func(), error) {
-	id, err := NewContextID()
-	if err != nil {
-		return hooks.Params{}, nil, err
-	}
-	p := hooks.Params{
-		Kind:           info.Kind,
-		Unit:           h.cfg.Unit,
-		CharmDir:       h.cfg.CharmDir,
-		ToolsDir:       ToolsDir(h.agentDir),
-		ContextID:      id,
-		SocketPath:     SocketPath(h.agentDir),
-		ModelName:      h.cfg.ModelName,
-		ModelUUID:      h.cfg.ModelUUID,
-		LeadershipTerm: info.Term,
-	}
-	return p, func() {}, nil
-}
 
 // NewContextID returns a random hook context id: the unit's secret for the
 // duration of one hook, 128 bits from crypto/rand.

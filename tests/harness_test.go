@@ -48,8 +48,9 @@ func runTestAgent(dir string) int {
 	defer stop()
 	err := cli.RunAgent(ctx, cli.AgentOptions{
 		AgentDir: dir,
-		Remote: func(ctx context.Context, _ agent.Config, _ zerolog.Logger) (agent.RemoteState, error) {
-			return watchRemoteFile(ctx, filepath.Join(dir, remoteFile), reload)
+		Connect: func(ctx context.Context, _ agent.Config, _ zerolog.Logger) (agent.Sources, func(), error) {
+			remote, err := watchRemoteFile(ctx, filepath.Join(dir, remoteFile), reload)
+			return agent.Sources{Remote: remote}, func() {}, err
 		},
 		WrapStateWriter: func(w operation.Writer) operation.Writer {
 			return &crashWriter{Writer: w, at: os.Getenv(envCrashAt), marker: filepath.Join(dir, crashMarker)}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 
 	"github.com/rs/zerolog"
@@ -27,7 +26,7 @@ time and stops on SIGTERM or SIGINT, letting a running hook finish first.`,
 			if agentDir == "" {
 				return &UsageError{errors.New("--agent-dir is required")}
 			}
-			return RunAgent(cmd.Context(), AgentOptions{AgentDir: agentDir, Remote: controllerRemote})
+			return RunAgent(cmd.Context(), AgentOptions{AgentDir: agentDir})
 		},
 	}
 	cmd.Flags().StringVar(&agentDir, "agent-dir", "", "the unit's agent directory (holds agent.yaml)")
@@ -37,8 +36,9 @@ time and stops on SIGTERM or SIGINT, letting a running hook finish first.`,
 // AgentOptions configure RunAgent.
 type AgentOptions struct {
 	AgentDir string
-	// Remote connects the agent to its remote state.
-	Remote func(ctx context.Context, cfg agent.Config, log zerolog.Logger) (agent.RemoteState, error)
+	// Connect, if set, replaces the connection to the controller: tests
+	// feed the agent a remote state of their own.
+	Connect func(ctx context.Context, cfg agent.Config, log zerolog.Logger) (agent.Sources, func(), error)
 	// WrapStateWriter is passed to agent.Deps (fault injection in tests).
 	WrapStateWriter func(operation.Writer) operation.Writer
 }
@@ -62,21 +62,39 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		log.Error().Err(err).Msg("cannot start agent")
 		return err
 	}
-	remote, err := o.Remote(ctx, cfg, log)
+	if o.Connect != nil {
+		src, closeFn, err := o.Connect(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return ignoreTerminated(a.Run(ctx, src))
+	}
+	conn, err := agent.Connect(ctx, o.AgentDir, cfg, clock.Real, log)
 	if err != nil {
 		return err
 	}
-	err = a.Run(ctx, remote)
-	if errors.Is(err, agent.ErrTerminated) {
-		return nil
+	defer conn.Close()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-conn.Dead():
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+	err = ignoreTerminated(a.Run(runCtx, conn.Sources))
+	if cerr := conn.Err(); cerr != nil {
+		log.Error().Err(cerr).Msg("agent stopping")
+		return cerr
 	}
 	return err
 }
 
-// controllerRemote connects to the controller named in agent.yaml.
-func controllerRemote(_ context.Context, cfg agent.Config, _ zerolog.Logger) (agent.RemoteState, error) {
-	if len(cfg.Controller.Addresses) == 0 {
-		return nil, fmt.Errorf("cannot connect to controller: agent.yaml of %s lists no controller addresses", cfg.Unit)
+func ignoreTerminated(err error) error {
+	if errors.Is(err, agent.ErrTerminated) {
+		return nil
 	}
-	return nil, fmt.Errorf("cannot connect to controller at %v: the controller API is not available in this build yet", cfg.Controller.Addresses)
+	return err
 }

@@ -1,0 +1,204 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/hooktools"
+	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/leadership"
+	"github.com/uniter-dev/uniter/lease"
+	"github.com/uniter-dev/uniter/remotestate"
+)
+
+// Connection is an agent's live link to the controller: the leadership
+// tracker, the remote state watcher, the status reporter and the hook-tool
+// server. Close stops them all; Err reports why one of them died.
+type Connection struct {
+	Sources
+	Reporter *Reporter
+	tracker  *leadership.Tracker
+	watcher  *remotestate.Watcher
+	tools    *hooktools.Server
+	client   *client.Client
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// fatal reports whether a controller error means this agent cannot go on:
+// its token is refused or its unit no longer exists.
+func fatal(err error) bool {
+	return errors.Is(err, client.ErrUnauthorized) || errors.Is(err, lease.ErrUnknownUnit)
+}
+
+// Connect connects the agent in agentDir to its controller and starts the
+// workers that feed it. logger should not carry the unit field (the hook
+// tool server adds unit and hook to every line itself).
+func Connect(ctx context.Context, agentDir string, cfg Config, clk clock.Clock, logger zerolog.Logger) (*Connection, error) {
+	if len(cfg.Controller.Addresses) == 0 {
+		return nil, fmt.Errorf("cannot connect to controller: agent.yaml of %s lists no controller addresses", cfg.Unit)
+	}
+	app, _, err := SplitUnit(cfg.Unit)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token})
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to controller: %w", err)
+	}
+	conn := &Connection{client: c, done: make(chan struct{})}
+	if err := conn.start(agentDir, app, cfg, clk, logger); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (conn *Connection) start(agentDir, app string, cfg Config, clk clock.Clock, logger zerolog.Logger) error {
+	log := logger.With().Str("unit", cfg.Unit).Logger()
+	tracker, err := leadership.New(leadership.Config{
+		App: app, Unit: cfg.Unit, Client: leaseClient{conn.client}, Clock: clk, Logger: log,
+		Guarantee: time.Duration(cfg.LeadershipGuarantee), Fatal: fatal,
+	})
+	if err != nil {
+		return err
+	}
+	conn.tracker = tracker
+	watcher, err := remotestate.New(remotestate.Config{
+		Unit: cfg.Unit, Client: unitClient{conn.client}, Leadership: trackerSource{tracker},
+		Clock: clk, Logger: log, Fatal: fatal,
+	})
+	if err != nil {
+		return err
+	}
+	conn.watcher = watcher
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find uniter binary for hook tools: %w", err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return fmt.Errorf("cannot find uniter binary for hook tools: %w", err)
+	}
+	if err := hooktools.InstallSymlinks(ToolsDir(agentDir), exe); err != nil {
+		return err
+	}
+	tools, err := hooktools.NewServer(hooktools.ServerConfig{SocketPath: SocketPath(agentDir), Logger: logger, Clock: clk})
+	if err != nil {
+		return err
+	}
+	conn.tools = tools
+	ctx, cancel := context.WithCancel(context.Background())
+	conn.cancel = cancel
+	conn.Reporter = NewReporter(conn.client, cfg.Unit, clk, log, 20*time.Second)
+	conn.Sources = Sources{Remote: watcher, Tracker: tracker, Controller: conn.client, Tools: tools, Status: conn.Reporter.Set}
+	go func() {
+		defer close(conn.done)
+		conn.Reporter.Run(ctx)
+	}()
+	return nil
+}
+
+// Dead is closed when the tracker or the watcher has stopped by itself.
+func (conn *Connection) Dead() <-chan struct{} {
+	dead := make(chan struct{})
+	go func() {
+		defer close(dead)
+		select {
+		case <-conn.tracker.Done():
+		case <-conn.watcher.Done():
+		case <-conn.done:
+		}
+	}()
+	return dead
+}
+
+// Err returns why the tracker or the watcher failed, if one did.
+func (conn *Connection) Err() error {
+	for _, done := range []<-chan struct{}{conn.tracker.Done(), conn.watcher.Done()} {
+		select {
+		case <-done:
+		default:
+			continue
+		}
+		if err := errors.Join(conn.tracker.Wait(), conn.watcher.Wait()); err != nil {
+			return fmt.Errorf("cannot follow the controller: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close stops every worker. The lease is kept: a restarted agent finds it
+// still held and carries on as leader.
+func (conn *Connection) Close() {
+	if conn.cancel != nil {
+		conn.cancel()
+		<-conn.done
+	}
+	if conn.tools != nil {
+		conn.tools.Close()
+	}
+	if conn.watcher != nil {
+		conn.watcher.Kill()
+		conn.watcher.Wait()
+	}
+	if conn.tracker != nil {
+		conn.tracker.Kill()
+		conn.tracker.Wait()
+	}
+	conn.client.Close()
+}
+
+// leaseClient adapts the controller client to the tracker.
+type leaseClient struct{ c *client.Client }
+
+func toLease(l api.Lease) leadership.Lease {
+	return leadership.Lease{Holder: l.Holder, Term: l.Term, StepDown: l.StepDown, Pinned: len(l.Pins) > 0}
+}
+
+func (a leaseClient) Claim(ctx context.Context, app, unit string, d time.Duration) (leadership.Lease, error) {
+	l, err := a.c.Claim(ctx, app, unit, d)
+	return toLease(l), err
+}
+
+func (a leaseClient) Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (leadership.Lease, error) {
+	l, err := a.c.Extend(ctx, app, unit, d, term)
+	return toLease(l), err
+}
+
+func (a leaseClient) Revoke(ctx context.Context, app, unit string, term uint64) error {
+	return a.c.Revoke(ctx, app, unit, term)
+}
+
+func (a leaseClient) WatchLease(ctx context.Context, app string, index uint64, wait time.Duration) (leadership.Lease, uint64, error) {
+	l, i, err := a.c.WatchLease(ctx, app, index, wait)
+	return toLease(l), i, err
+}
+
+// unitClient adapts the controller client to the remote state watcher.
+type unitClient struct{ c *client.Client }
+
+func (a unitClient) WatchUnit(ctx context.Context, unit string, index uint64, wait time.Duration) (remotestate.UnitView, uint64, error) {
+	v, i, err := a.c.WatchUnit(ctx, unit, index, wait)
+	return remotestate.UnitView{
+		Life: remotestate.Life(v.Life), ResolvedID: v.ResolvedID, ResolvedNoRetry: v.ResolvedNoRetry,
+		ConfigVersion: v.ConfigVersion, LeaderSettingsVersion: v.LeaderSettingsVersion, Term: v.Lease.Term,
+	}, i, err
+}
+
+// trackerSource adapts the tracker to the remote state watcher.
+type trackerSource struct{ t *leadership.Tracker }
+
+func (a trackerSource) Leadership() (remotestate.LeaderState, bool) {
+	s := a.t.State()
+	return remotestate.LeaderState{Leader: s.Leader, Term: s.Term, StepDown: s.StepDown, Gained: s.Gained}, s.Known
+}
+
+func (a trackerSource) Changes() <-chan struct{} { return a.t.Changes() }
