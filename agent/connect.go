@@ -135,6 +135,15 @@ func (conn *Connection) Err() error {
 	return nil
 }
 
+// Deregister removes the unit from the controller, once its remove hook
+// has run.
+func (conn *Connection) Deregister(ctx context.Context, unit string) error {
+	if err := conn.client.DeregisterUnit(ctx, unit); err != nil && !errors.Is(err, lease.ErrUnknownUnit) {
+		return fmt.Errorf("cannot deregister %s: %w", unit, err)
+	}
+	return nil
+}
+
 // Close stops every worker. The lease is kept: a restarted agent finds it
 // still held and carries on as leader.
 func (conn *Connection) Close() {

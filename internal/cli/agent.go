@@ -84,7 +84,11 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		case <-runCtx.Done():
 		}
 	}()
-	err = ignoreTerminated(a.Run(runCtx, conn.Sources))
+	err = a.Run(runCtx, conn.Sources)
+	if errors.Is(err, agent.ErrTerminated) {
+		log.Info().Msg("unit removed: deregistering")
+		return conn.Deregister(ctx, cfg.Unit)
+	}
 	if cerr := conn.Err(); cerr != nil {
 		log.Error().Err(cerr).Msg("agent stopping")
 		return cerr

@@ -62,7 +62,8 @@ with leases kept in a controller replicated with raft.`,
 		Args:          noArgs,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
-	root.AddCommand(newVersionCmd(), newAgentCmd())
+	root.AddCommand(newVersionCmd(), newAgentCmd(), newUpCmd(), newStatusCmd(), newLeadershipCmd(), newConfigCmd(), newResolvedCmd(), newLogsCmd())
+	root.AddCommand(newControllerCmd(), newUnitCmd()) // controller API: controller.go, unit.go, clientconfig.go
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
 	}
