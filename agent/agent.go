@@ -22,8 +22,8 @@ import (
 type RemoteState interface {
 	// Snapshot returns the latest remote state.
 	Snapshot() remotestate.Snapshot
-	// Changes receives a value whenever the snapshot may have changed.
-	// Bursts of changes coalesce into one receive.
+	// Changes receives a value once the first snapshot is complete and
+	// whenever it may have changed since; bursts coalesce into one receive.
 	Changes() <-chan struct{}
 }
 
@@ -111,6 +111,14 @@ func (l *loop) run(ctx context.Context) error {
 		l.armRetry(st.Error.Attempts)
 	}
 	defer l.stopRetry()
+	// Nothing is decided before the first complete remote snapshot: a
+	// zero snapshot would say "not leader" and depose a leader that is
+	// merely restarting.
+	select {
+	case <-l.cfg.Remote.Changes():
+	case <-ctx.Done():
+		return nil
+	}
 	for ctx.Err() == nil {
 		local, remote := l.cfg.Executor.State(), l.cfg.Remote.Snapshot()
 		d := Next(local, remote, l.timers)

@@ -159,6 +159,10 @@ func (conn *Connection) Close() {
 		conn.watcher.Wait()
 	}
 	if conn.tracker != nil {
+		// Renew once more, so a restart finds the longest lease left.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn.tracker.Renew(ctx)
+		cancel()
 		conn.tracker.Kill()
 		conn.tracker.Wait()
 	}

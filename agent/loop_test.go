@@ -292,3 +292,57 @@ func TestStopLetsRunningHookFinishOrKillsItAtDeadline(t *testing.T) {
 		})
 	}
 }
+
+// lateRemote is a remote state whose first snapshot is not ready yet.
+type lateRemote struct {
+	*remotestatetest.Fake
+	changes chan struct{}
+}
+
+func (l *lateRemote) Changes() <-chan struct{} { return l.changes }
+
+func TestNothingRunsBeforeTheFirstSnapshot(t *testing.T) {
+	clk := clocktest.New(time.Unix(0, 0))
+	r := &scriptedRunner{clock: clk, runs: make(chan run, 10), fail: map[hooks.Kind]bool{}}
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	sf := operation.NewStateFile(filepath.Join(t.TempDir(), "uniter.yaml"))
+	// A started leader, restarting: a zero snapshot would depose it.
+	leader := operation.State{Installed: true, Started: true, Leader: true, LeaderTerm: 3, ConfigVersion: 1}
+	x, err := operation.NewExecutor(operation.ExecutorConfig{State: leader, Writer: sf, Locker: nopLocker{}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := remotestatetest.New(remotestate.Snapshot{})
+	<-fake.Changes() // not ready: the test signals readiness itself
+	remote := &lateRemote{Fake: fake, changes: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.Loop(ctx, agent.LoopConfig{Executor: x, Remote: remote, Clock: clk, Logger: log,
+			NewHook: func(info operation.HookInfo) operation.Operation {
+				return operation.NewRunHook(info, operation.HookDeps{Runner: r, Contexts: nopContexts{}, Clock: clk, Logger: log})
+			}})
+	}()
+	if err := clk.WaitForWaiters(t.Context(), 1); err != nil { // the update-status timer: the loop is up
+		t.Fatal(err)
+	}
+	select {
+	case got := <-r.runs:
+		t.Fatalf("ran %s before the first snapshot", got.Kind)
+	case <-time.After(100 * time.Millisecond):
+	}
+	fake.Set(remotestate.Snapshot{Life: remotestate.Alive, Leader: true, Term: 3, ConfigVersion: 1})
+	remote.changes <- struct{}{}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-r.runs:
+		t.Fatalf("ran %s for a leader whose lease is held", got.Kind)
+	default:
+	}
+	if !x.State().Leader {
+		t.Fatal("leader deposed on restart")
+	}
+}

@@ -45,6 +45,12 @@ func (t *Tracker) loop(ctx context.Context) error {
 			req.reply <- t.check(ctx, &s, req.term)
 		case req := <-t.resigns:
 			req.reply <- t.resign(ctx, &s, req.term)
+		case reply := <-t.renews:
+			var err error
+			if s.holding && !s.stepDown {
+				err = t.extend(ctx, &s)
+			}
+			reply <- err
 		}
 		last = t.publish(s, last)
 		timer.Reset(t.nextWake(s))

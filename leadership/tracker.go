@@ -105,6 +105,7 @@ type Tracker struct {
 	log     zerolog.Logger
 	checks  chan checkReq
 	resigns chan resignReq
+	renews  chan chan error
 	watched chan watchResult // latest value only
 	changes chan struct{}    // coalescing
 	pub     chan State       // latest published state, size 1
@@ -137,7 +138,7 @@ func New(cfg Config) (*Tracker, error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t := &Tracker{
 		cfg: cfg, log: cfg.Logger.With().Str("app", cfg.App).Logger(),
-		checks: make(chan checkReq), resigns: make(chan resignReq),
+		checks: make(chan checkReq), resigns: make(chan resignReq), renews: make(chan chan error),
 		watched: make(chan watchResult, 1), changes: make(chan struct{}, 1), pub: make(chan State, 1),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
@@ -199,6 +200,28 @@ func (t *Tracker) Check(ctx context.Context, term uint64) (bool, error) {
 		return false, context.Cause(ctx)
 	case <-t.done:
 		return false, fmt.Errorf("cannot check leadership: %w", t.stopped())
+	}
+}
+
+// Renew extends a held lease now, so that it lasts a whole claim duration
+// from this moment. An agent stopping gracefully calls it last: a restart
+// then has the longest window in which nothing changes.
+func (t *Tracker) Renew(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case t.renews <- reply:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.done:
+		return fmt.Errorf("cannot renew lease: %w", t.stopped())
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.done:
+		return fmt.Errorf("cannot renew lease: %w", t.stopped())
 	}
 }
 

@@ -27,7 +27,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	uniterBin = filepath.Join(tmp, "uniter")
-	build := exec.CommandContext(context.Background(), "go", "build", "-race", "-o", uniterBin, "../cmd/uniter")
+	// Without -race: a race-enabled binary sleeps 1 s at exit (the race
+	// runtime's atexit_sleep_ms), and every hook-tool call is such an exit.
+	// This test binary, and the agent processes it runs itself, are
+	// race-checked.
+	build := exec.CommandContext(context.Background(), "go", "build", "-o", uniterBin, "../cmd/uniter")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "cannot build uniter:", err)

@@ -21,9 +21,12 @@ type Fake struct {
 	changes chan struct{}
 }
 
-// New returns a fake holding snap.
+// New returns a fake holding snap, ready: a change is already signalled,
+// as the real watcher signals its first complete snapshot.
 func New(snap remotestate.Snapshot) *Fake {
-	return &Fake{snap: snap, changes: make(chan struct{}, 1)}
+	f := &Fake{snap: snap, changes: make(chan struct{}, 1)}
+	f.changes <- struct{}{}
+	return f
 }
 
 // Snapshot returns the current snapshot.

@@ -1,0 +1,310 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// apiLease converts a lease to its wire form, pins sorted by entity.
+func apiLease(l lease.Lease) api.Lease {
+	out := api.Lease{
+		Holder: l.Holder, Term: l.Term, Start: l.Start, Expiry: l.Expiry,
+		Duration: l.Duration, StepDown: l.StepDownRequested, Pins: []api.Pin{},
+	}
+	for entity, p := range l.Pins {
+		out.Pins = append(out.Pins, api.Pin{Entity: entity, Reason: p.Reason, Since: p.Since, Until: p.Until})
+	}
+	slices.SortFunc(out.Pins, func(a, b api.Pin) int { return cmp.Compare(a.Entity, b.Entity) })
+	return out
+}
+
+// appParam is the {app} of the path, which must be a valid name.
+func appParam(rq *request) (string, error) {
+	app := rq.r.PathValue("app")
+	if !lease.ValidApplicationName(app) {
+		return "", badRequest("invalid application name %q", app)
+	}
+	return app, nil
+}
+
+// knownApp is appParam for an application that exists (else 404). Only
+// the raft leader's state is authoritative: a follower that has not caught
+// up yet (just restarted, say) must not refuse an application the cluster
+// knows, so it lets the request through to be forwarded, and the leader's
+// FSM refuses unknown applications itself.
+func (s *Server) knownApp(rq *request) (string, error) {
+	app, err := appParam(rq)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := s.node.FSM().Application(app); !ok && s.node.IsLeader() {
+		return "", &denial{err: lease.ErrUnknownApplication}
+	}
+	return app, nil
+}
+
+// readApp is knownApp for a principal allowed to read the application.
+func (s *Server) readApp(rq *request) (string, error) {
+	app, err := appParam(rq)
+	if err != nil {
+		return "", err
+	}
+	if !rq.who.admin && rq.who.app != app {
+		return "", forbidden("unit %s may not read application %s", rq.who.unit, app)
+	}
+	return s.knownApp(rq)
+}
+
+// actAs checks that the principal may act as unit, a unit of app, and that
+// the unit is registered.
+func (s *Server) actAs(rq *request, app, unit string) error {
+	uapp, err := lease.UnitApplication(unit)
+	if err != nil {
+		return badRequest("invalid unit name %q", unit)
+	}
+	if !rq.who.admin && rq.who.unit != unit {
+		return forbidden("unit %s may not act as unit %s", rq.who.unit, unit)
+	}
+	if uapp != app {
+		return badRequest("unit %s is not a unit of application %s", unit, app)
+	}
+	if _, ok := s.node.FSM().Unit(unit); !ok {
+		return &denial{err: lease.ErrUnknownUnit}
+	}
+	return nil
+}
+
+func requireAdmin(rq *request, what string) error {
+	if !rq.who.admin {
+		return forbidden("unit %s may not %s (admin only)", rq.who.unit, what)
+	}
+	return nil
+}
+
+// leaseDuration parses a claim or extend duration: 0 < d <= lease.MaxDuration.
+func leaseDuration(s string) (time.Duration, error) {
+	d, err := api.ParseDuration(s, false)
+	if err != nil {
+		return 0, badRequest("%v", err)
+	}
+	if d <= 0 || d > lease.MaxDuration {
+		return 0, badRequest("duration %s out of range (0, %s]", s, lease.MaxDuration)
+	}
+	return d, nil
+}
+
+func leaseAnswer(rq *request, res lease.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	var l api.Lease
+	if res.Lease != nil {
+		l = apiLease(*res.Lease)
+	}
+	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(res.Index, 10))
+	writeJSON(rq.w, http.StatusOK, api.LeaseResponse{Lease: l})
+	return nil
+}
+
+func (s *Server) claim(rq *request) error {
+	var body api.ClaimRequest
+	app, err := appParam(rq)
+	if err == nil {
+		err = rq.decode(&body)
+	}
+	if err != nil {
+		return err
+	}
+	d, err := leaseDuration(body.Duration)
+	if err != nil {
+		return err
+	}
+	if err := s.actAs(rq, app, body.Unit); err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.Claim{App: app, Unit: body.Unit, Duration: d})
+	return leaseAnswer(rq, res, err)
+}
+
+func (s *Server) extend(rq *request) error {
+	var body api.ExtendRequest
+	app, err := appParam(rq)
+	if err == nil {
+		err = rq.decode(&body)
+	}
+	if err != nil {
+		return err
+	}
+	d, err := leaseDuration(body.Duration)
+	if err != nil {
+		return err
+	}
+	if err := s.actAs(rq, app, body.Unit); err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.Extend{App: app, Unit: body.Unit, Duration: d, Term: body.Term})
+	return leaseAnswer(rq, res, err)
+}
+
+func (s *Server) revoke(rq *request) error {
+	var body api.RevokeRequest
+	app, err := appParam(rq)
+	if err == nil {
+		err = rq.decode(&body)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.actAs(rq, app, body.Unit); err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.Revoke{App: app, Unit: body.Unit, Term: body.Term})
+	return leaseAnswer(rq, res, err)
+}
+
+// adminApp decodes an admin request on an existing application.
+func (s *Server) adminApp(rq *request, what string, body any, optional bool) (string, error) {
+	if err := requireAdmin(rq, what); err != nil {
+		return "", err
+	}
+	_, err := appParam(rq)
+	if err != nil {
+		return "", err
+	}
+	if optional {
+		err = rq.decodeOptional(body)
+	} else {
+		err = rq.decode(body)
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.knownApp(rq)
+}
+
+func (s *Server) stepDown(rq *request) error {
+	var body api.StepDownRequest
+	app, err := s.adminApp(rq, "request a step-down", &body, true)
+	if err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.RequestStepDown{App: app, Term: body.Term})
+	return leaseAnswer(rq, res, err)
+}
+
+func (s *Server) pin(rq *request) error {
+	var body api.PinRequest
+	app, err := s.adminApp(rq, "pin leases", &body, false)
+	if err != nil {
+		return err
+	}
+	if body.Entity == "" {
+		return badRequest("missing entity")
+	}
+	d, err := api.ParseDuration(body.For, true)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	op := lease.PinLease{App: app, Entity: body.Entity, Reason: body.Reason}
+	if d > 0 {
+		// The global time is replicated, so a follower computes the same
+		// until as the leader would; the leader recomputes anyway when the
+		// request is forwarded.
+		until := s.node.FSM().GlobalTime().Add(d)
+		op.Until = &until
+	}
+	res, err := s.apply(rq, op)
+	return leaseAnswer(rq, res, err)
+}
+
+func (s *Server) unpin(rq *request) error {
+	var body api.UnpinRequest
+	app, err := s.adminApp(rq, "unpin leases", &body, false)
+	if err != nil {
+		return err
+	}
+	if body.Entity == "" {
+		return badRequest("missing entity")
+	}
+	res, err := s.apply(rq, lease.UnpinLease{App: app, Entity: body.Entity})
+	return leaseAnswer(rq, res, err)
+}
+
+func (s *Server) getLease(rq *request) error {
+	app, err := s.readApp(rq)
+	if err != nil {
+		return err
+	}
+	fsm := s.node.FSM()
+	idx, err := s.block(rq, func() uint64 { return fsm.ApplicationIndex(app) })
+	if err != nil {
+		return err
+	}
+	l, ok := fsm.Lease(app)
+	if !ok {
+		return &denial{err: lease.ErrUnknownApplication}
+	}
+	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
+	writeJSON(rq.w, http.StatusOK, api.LeaseResponse{Lease: apiLease(l)})
+	return nil
+}
+
+// block is the blocking query of a GET with ?index=N&wait=D: it returns as
+// soon as index() exceeds N, or after D (capped at MaxWait; MaxWait if
+// absent), or at once without ?index (or index=0). It returns the index
+// to answer with in HeaderIndex.
+func (s *Server) block(rq *request, index func() uint64) (uint64, error) {
+	q := rq.r.URL.Query()
+	var after uint64
+	if v := q.Get("index"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, badRequest("bad index %q", v)
+		}
+		after = n
+	}
+	wait, err := api.ParseDuration(q.Get("wait"), true)
+	if err != nil {
+		return 0, badRequest("bad wait: %v", err)
+	}
+	if wait == 0 || wait > s.cfg.MaxWait {
+		wait = s.cfg.MaxWait
+	}
+	if after == 0 {
+		return index(), nil
+	}
+	select {
+	case s.waiters <- struct{}{}:
+		defer func() { <-s.waiters }()
+	default:
+		return 0, &httpError{status: http.StatusServiceUnavailable, code: api.CodeBusy,
+			msg: "too many blocking queries on this controller node"}
+	}
+	ctx, cancel := context.WithTimeout(rq.ctx, wait)
+	defer cancel()
+	return waitIndex(ctx, s.node.FSM(), after, index)
+}
+
+// waitIndex waits until index() > after or ctx ends (then it answers with
+// the index as it stands: a blocking query that timed out is not an error).
+func waitIndex(ctx context.Context, fsm *lease.FSM, after uint64, index func() uint64) (uint64, error) {
+	for {
+		ch := fsm.Watch()
+		idx := index()
+		if idx > after {
+			return idx, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return index(), nil
+		}
+	}
+}
