@@ -246,7 +246,9 @@ func (c *cluster) addUnit(unit, charmName string, tune func(*agent.Config)) *age
 	return u
 }
 
-func (u *agentUnit) path(elem ...string) string { return filepath.Join(append([]string{u.dir}, elem...)...) }
+func (u *agentUnit) path(elem ...string) string {
+	return filepath.Join(append([]string{u.dir}, elem...)...)
+}
 
 func (u *agentUnit) start() {
 	u.p = startProc(u.t, u.path("agent.out"), nil, "agent", "--agent-dir", u.dir)
