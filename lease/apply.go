@@ -30,8 +30,9 @@ type Result struct {
 	// the input is invalid).
 	Lease *Lease
 	// Version is the settings version after set-leader-settings/set-config,
-	// and the effective version after (or as it stands, on mismatch)
-	// set-effective-version.
+	// the effective version after (or as it stands, on mismatch)
+	// set-effective-version, and the unit's ResolvedID after (or as it
+	// stands, on ErrStaleResolve) resolve.
 	Version uint64
 	// GlobalTime is the global time after (or as it stands, on mismatch)
 	// advance-time.
@@ -133,6 +134,9 @@ func (c Claim) apply(s *State, index uint64) Result {
 	case "":
 	default:
 		return leaseResult(l, ErrClaimDenied)
+	}
+	if s.Units[c.Unit].Life == LifeDying {
+		return leaseResult(l, ErrUnitDying)
 	}
 	l.Term++
 	l.Holder = c.Unit

@@ -30,9 +30,10 @@ type Op interface {
 }
 
 // Claim takes a vacant lease for Unit (incrementing the term), or extends
-// it if Unit already holds it. Another holder: ErrClaimDenied. The result's
-// Lease reports the outcome (holder, term, expiry), also on denial.
-// Retry: safe; a replay by the holder is an extend.
+// it if Unit already holds it. Another holder: ErrClaimDenied; a dying unit
+// (see RequestUnitRemoval) that does not hold the lease: ErrUnitDying. The
+// result's Lease reports the outcome (holder, term, expiry), also on
+// denial. Retry: safe; a replay by the holder is an extend.
 type Claim struct {
 	App      string        `json:"app"`
 	Unit     string        `json:"unit"`
@@ -109,8 +110,13 @@ type SetLeaderSettings struct {
 }
 
 // SetConfig applies Changes to the application's config ("" deletes a
-// key). Unknown application: ErrUnknownApplication. The version is bumped
-// only if a value changed. Retry: idempotent.
+// key). Unknown application: ErrUnknownApplication. If the application has
+// a ConfigSchema, every key must be an option of it and every non-empty
+// value must parse as the option's type, else the whole command is refused
+// with an error wrapping ErrInvalidConfig (`unknown option "x"`, `option
+// "x" expects int, got "abc"`); deleting ("") a key that is set is allowed
+// even if the schema no longer has it. The version is bumped only if a
+// value changed. Retry: idempotent.
 type SetConfig struct {
 	App     string            `json:"app"`
 	Changes map[string]string `json:"changes"`
@@ -142,10 +148,58 @@ type SetApplicationVersion struct {
 
 // RegisterUnit registers Name ("app/N", creating the application if new)
 // with the hex SHA-256 of its token (see HashToken). Registered with the
-// same hash: no-op success; with another: ErrUnitExists. Retry: idempotent.
+// same hash: no-op success (except for the schema); with another:
+// ErrUnitExists. A non-nil ConfigSchema (even empty: a charm without
+// options) replaces the application's schema on success, so the first
+// registration of an application sets it and a later one with the
+// upgraded charm's schema replaces it; nil leaves it alone. Values already
+// set are kept even if the new schema would refuse them. Retry: idempotent.
 type RegisterUnit struct {
 	Name      string `json:"name"`
 	TokenHash string `json:"token_hash"`
+	// ConfigSchema is the charm's config.yaml options. Not omitempty: an
+	// empty schema is not the same as none.
+	ConfigSchema map[string]Option `json:"config_schema"`
+}
+
+// RequestUnitRemoval marks a unit dying: it may no longer claim a vacant
+// lease (ErrUnitDying) but may still extend or revoke the lease it holds,
+// so that it can run its teardown hooks (and leader-deposed) before it is
+// deregistered. Unknown unit: ErrUnknownUnit. Retry: idempotent.
+type RequestUnitRemoval struct {
+	Name string `json:"name"`
+}
+
+// Resolve records an operator's `resolved` for a unit in an error state:
+// it bumps the unit's ResolvedID and sets ResolvedNoRetry (true: skip the
+// failed hook; false: retry it). The agent acts once per new ResolvedID.
+// The result's Version is the ResolvedID after the command (or as it
+// stands, on ErrStaleResolve). Unknown unit: ErrUnknownUnit.
+//
+// Retry: NOT idempotent by design (two resolves are two requests), unless
+// After is set: then it is a compare-and-set that applies only while the
+// unit's ResolvedID is After (else ErrStaleResolve), so a replay after
+// success fails cleanly. After == 0 means "unconditional", so the very
+// first resolve of a unit (ResolvedID 0) cannot be made conditional;
+// repeating it at worst asks the agent to resolve an error that is gone,
+// which it ignores.
+type Resolve struct {
+	Unit    string `json:"unit"`
+	NoRetry bool   `json:"no_retry"`
+	After   uint64 `json:"after,omitempty"`
+}
+
+// SetApplicationStatus sets the application's status (a workload status:
+// active blocked maintenance waiting unknown error terminated), stamped
+// with the global time (Since changes only if status or message did). It
+// is fenced like SetLeaderSettings: applied only if Unit holds the lease
+// and Term is the current term, else ErrNotLeader. Retry: idempotent.
+type SetApplicationStatus struct {
+	App     string `json:"app"`
+	Unit    string `json:"unit"`
+	Term    uint64 `json:"term"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
 }
 
 // DeregisterUnit removes a unit and releases its lease if it holds it
@@ -157,11 +211,16 @@ type DeregisterUnit struct {
 }
 
 // RecordMember upserts a controller node's supported protocol range
-// (1 <= ProtoMin <= ProtoMax). Retry: idempotent.
+// (1 <= ProtoMin <= ProtoMax) and addresses: RaftAddr is its raft
+// transport address, APIAddr its HTTP API address (so that any node can
+// map the raft leader to the address writes are forwarded to).
+// Retry: idempotent.
 type RecordMember struct {
 	ID       string `json:"id"`
 	ProtoMin uint64 `json:"proto_min"`
 	ProtoMax uint64 `json:"proto_max"`
+	APIAddr  string `json:"api_addr,omitempty"`
+	RaftAddr string `json:"raft_addr,omitempty"`
 }
 
 // ForgetMember removes a controller node's record; absent is a no-op.
@@ -219,6 +278,15 @@ func (RegisterUnit) Type() string { return "register-unit" }
 func (DeregisterUnit) Type() string { return "deregister-unit" }
 
 // Type implements Op.
+func (RequestUnitRemoval) Type() string { return "request-unit-removal" }
+
+// Type implements Op.
+func (Resolve) Type() string { return "resolve" }
+
+// Type implements Op.
+func (SetApplicationStatus) Type() string { return "set-application-status" }
+
+// Type implements Op.
 func (RecordMember) Type() string { return "record-member" }
 
 // Type implements Op.
@@ -247,6 +315,9 @@ func init() {
 		{SetApplicationVersion{}, decodeAs[SetApplicationVersion]},
 		{RegisterUnit{}, decodeAs[RegisterUnit]},
 		{DeregisterUnit{}, decodeAs[DeregisterUnit]},
+		{RequestUnitRemoval{}, decodeAs[RequestUnitRemoval]},
+		{Resolve{}, decodeAs[Resolve]},
+		{SetApplicationStatus{}, decodeAs[SetApplicationStatus]},
 		{RecordMember{}, decodeAs[RecordMember]},
 		{ForgetMember{}, decodeAs[ForgetMember]},
 		{SetEffectiveVersion{}, decodeAs[SetEffectiveVersion]},

@@ -23,9 +23,13 @@ var everyOp = []lease.Op{
 	lease.SetConfig{App: "db", Changes: map[string]string{"a": "b"}},
 	lease.SetUnitStatus{Unit: "db/0", Kind: lease.StatusAgent, Status: "idle", Message: "m"},
 	lease.SetApplicationVersion{Unit: "db/0", Version: "1.2"},
-	lease.RegisterUnit{Name: "db/0", TokenHash: lease.HashToken("t")},
+	lease.RegisterUnit{Name: "db/0", TokenHash: lease.HashToken("t"), ConfigSchema: map[string]lease.Option{
+		"port": {Type: lease.OptionInt, Default: ptr("5432"), Description: "d"}, "name": {Type: lease.OptionString}}},
 	lease.DeregisterUnit{Name: "db/0"},
-	lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 2},
+	lease.RequestUnitRemoval{Name: "db/0"},
+	lease.Resolve{Unit: "db/0", NoRetry: true, After: 2},
+	lease.SetApplicationStatus{App: "db", Unit: "db/0", Term: 3, Status: "active", Message: "m"},
+	lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 2, APIAddr: "a:1", RaftAddr: "r:2"},
 	lease.ForgetMember{ID: "n1"},
 	lease.SetEffectiveVersion{Old: 1, New: 2},
 }
@@ -108,8 +112,10 @@ func TestErrorCodesSurviveTransport(t *testing.T) {
 		lease.ErrNotPinned, lease.ErrStaleTerm, lease.ErrNoLeader, lease.ErrNotLeader,
 		lease.ErrTimeMismatch, lease.ErrVersionMismatch, lease.ErrVersionUnsupported,
 		lease.ErrUnknownApplication, lease.ErrUnknownUnit, lease.ErrUnitExists,
+		lease.ErrUnitDying, lease.ErrStaleResolve,
 		lease.ErrInvalidCommand, lease.ErrUnknownCommand, lease.ErrUnsupportedVersion,
-		lease.ErrSnapshotFormat,
+		lease.ErrSnapshotFormat, lease.ErrInvalidConfig,
+		lease.ErrNotRaftLeader, lease.ErrRetryable, lease.ErrNodeClosed,
 	}
 	codes := map[string]bool{}
 	for _, s := range sentinels {

@@ -10,6 +10,14 @@
 // raft.FSM with snapshots ({"format":1,"state":{...}}), deep-copying reads
 // and blocking-query waits on per-application and per-unit modify indexes.
 //
+// Node runs the FSM under hashicorp/raft (BoltDB log, file snapshots, TCP
+// transport): Apply on the raft leader with a timeout, membership changes,
+// and, while the node leads, the leader loop: a Barrier, this node's
+// member record, then the time advancer (advancer.go), which is the only
+// proposer of advance-time. Raft leadership is followed through LeaderCh,
+// which never blocks raft, and every raft call is bounded by a timeout and
+// by the loop's context (see docs/controller.md).
+//
 // # Time and the lease guarantee
 //
 // Leases are measured in global time, which only advance-time moves. The

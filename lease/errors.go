@@ -42,6 +42,12 @@ var (
 	ErrUnknownUnit = errors.New("lease: unknown unit")
 	// ErrUnitExists: the unit is registered with a different token.
 	ErrUnitExists = errors.New("lease: unit already registered")
+	// ErrUnitDying: a dying unit (RequestUnitRemoval) may not claim a
+	// vacant lease.
+	ErrUnitDying = errors.New("lease: unit is dying")
+	// ErrStaleResolve: a conditional resolve's After is not the unit's
+	// ResolvedID (another resolve, or this one, was applied first).
+	ErrStaleResolve = errors.New("lease: stale resolve")
 )
 
 // Malformed input. These are returned wrapped with detail
@@ -58,6 +64,11 @@ var (
 	// ErrSnapshotFormat: a snapshot's format is missing, unknown or newer
 	// than this binary understands.
 	ErrSnapshotFormat = errors.New("lease: unsupported snapshot format")
+	// ErrInvalidConfig: a set-config names an option the application's
+	// schema lacks, or a value that does not parse as the option's type.
+	// The wrapping error says which: `cannot set config: unknown option
+	// "x": lease: invalid config`.
+	ErrInvalidConfig = errors.New("lease: invalid config")
 )
 
 // codes names every sentinel with a stable string for transport (an API
@@ -80,10 +91,16 @@ var codes = []struct {
 	{"unknown-application", ErrUnknownApplication},
 	{"unknown-unit", ErrUnknownUnit},
 	{"unit-exists", ErrUnitExists},
+	{"unit-dying", ErrUnitDying},
+	{"stale-resolve", ErrStaleResolve},
 	{"invalid-command", ErrInvalidCommand},
 	{"unknown-command", ErrUnknownCommand},
 	{"unsupported-version", ErrUnsupportedVersion},
 	{"snapshot-format", ErrSnapshotFormat},
+	{"invalid-config", ErrInvalidConfig},
+	{"not-raft-leader", ErrNotRaftLeader},
+	{"retryable", ErrRetryable},
+	{"node-closed", ErrNodeClosed},
 }
 
 // ErrorCode returns the stable code of the sentinel err matches, or "" if it

@@ -59,9 +59,17 @@ func (h *fsmHarness) populate() {
 		adv(0, 3*time.Second),
 		lease.SetUnitStatus{Unit: "db/1", Kind: lease.StatusWorkload, Status: "blocked", Message: "m"},
 		lease.SetApplicationVersion{Unit: "db/1", Version: "2"},
-		lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 3},
+		lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 3, APIAddr: "127.0.0.1:1", RaftAddr: "127.0.0.1:2"},
 		lease.SetEffectiveVersion{Old: 1, New: 2},
-		lease.RegisterUnit{Name: "solo/0", TokenHash: lease.HashToken("s")},
+		lease.SetApplicationStatus{App: "web", Unit: "web/0", Term: 1, Status: "active", Message: "up"},
+		lease.RequestUnitRemoval{Name: "db/2"},
+		lease.Resolve{Unit: "db/1", NoRetry: true},
+		lease.RegisterUnit{Name: "solo/0", TokenHash: lease.HashToken("s"), ConfigSchema: map[string]lease.Option{
+			"port": {Type: lease.OptionInt, Default: ptr("1"), Description: "the port"},
+			"name": {Type: lease.OptionString},
+		}},
+		lease.SetConfig{App: "solo", Changes: map[string]string{"port": "2"}},
+		lease.RegisterUnit{Name: "zero/0", TokenHash: lease.HashToken("z"), ConfigSchema: map[string]lease.Option{}},
 		claim("solo/0", dur), adv(3*time.Second, time.Minute),
 	} {
 		h.must(op)
@@ -167,6 +175,8 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		{"unknown field", strings.Replace(string(good), `"index":`, `"color":1,"index":`, 1), nil},
 		{"holder is not a unit", strings.Replace(string(good), `"holder":""`, `"holder":"ghost/0"`, 1), nil},
 		{"not JSON", `snapshot`, nil},
+		{"unknown unit life", strings.Replace(string(good), `"life":"alive"`, `"life":"zombie"`, 1), nil},
+		{"unknown option type", strings.Replace(string(good), `"config_schema":null`, `"config_schema":{"x":{"type":"list"}}`, 1), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newFSMHarness(t)
@@ -235,10 +245,10 @@ func TestReadAPI(t *testing.T) {
 	if diff := cmp.Diff([]string{"db/0", "db/1", "db/2"}, names); diff != "" {
 		t.Errorf("db units:\n%s", diff)
 	}
-	if got := len(h.fsm.Units()); got != len(units)+1 {
+	if got := len(h.fsm.Units()); got != len(units)+2 {
 		t.Errorf("%d units", got)
 	}
-	if apps := h.fsm.Applications(); len(apps) != 3 || apps[0].Name != "db" || apps[2].Name != "web" {
+	if apps := h.fsm.Applications(); len(apps) != 4 || apps[0].Name != "db" || apps[2].Name != "web" {
 		t.Errorf("applications %v", apps)
 	}
 	if l, ok := h.fsm.Lease("solo"); !ok || !l.Vacant() || l.Term != 1 {

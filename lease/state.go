@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -27,10 +28,15 @@ type State struct {
 	Index uint64 `json:"index"`
 }
 
-// Member is one controller node's supported protocol version range.
+// Member is one controller node's supported protocol version range and
+// addresses (empty if the node never announced them).
 type Member struct {
 	ProtoMin uint64 `json:"proto_min"`
 	ProtoMax uint64 `json:"proto_max"`
+	// APIAddr is the node's HTTP API address, where writes are forwarded.
+	APIAddr string `json:"api_addr,omitempty"`
+	// RaftAddr is the node's raft transport address.
+	RaftAddr string `json:"raft_addr,omitempty"`
 }
 
 // Application is the per-application state.
@@ -39,9 +45,35 @@ type Application struct {
 	Lease          Lease    `json:"lease"`
 	LeaderSettings Settings `json:"leader_settings"`
 	Config         Settings `json:"config"`
+	// ConfigSchema is the charm's config options, nil if never given (then
+	// set-config accepts any key and value). Not omitempty: an empty
+	// schema (no options) is not the same as none.
+	ConfigSchema map[string]Option `json:"config_schema"`
+	// Status is the application status the leader set (set-application-
+	// status); Status.Status is "" until it first does, and readers then
+	// derive one from the units' workload statuses, as Juju does.
+	Status Status `json:"status"`
 	// ModifyIndex is the log index of the last command that changed the
-	// lease, settings, config or unit membership of this application.
+	// lease, settings, config, schema, status or unit membership of this
+	// application.
 	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// Option types of a config schema (charm config.yaml).
+const (
+	OptionString  = "string"
+	OptionInt     = "int"
+	OptionFloat   = "float"
+	OptionBoolean = "boolean"
+)
+
+// Option is one charm config option.
+type Option struct {
+	// Type is OptionString, OptionInt, OptionFloat or OptionBoolean.
+	Type string `json:"type"`
+	// Default, if set, is the value in its string form; it parses as Type.
+	Default     *string `json:"default,omitempty"`
+	Description string  `json:"description,omitempty"`
 }
 
 // Lease is an application's leadership lease. It is vacant when Holder is
@@ -91,11 +123,23 @@ type Unit struct {
 	// LastSeen is the global time of the unit's last status or version
 	// report; zero until the agent first reports.
 	LastSeen time.Time `json:"last_seen"`
+	// Life is LifeAlive, or LifeDying once removal was requested.
+	Life string `json:"life"`
+	// ResolvedID counts the operator's resolve requests; the agent acts
+	// on each new value. ResolvedNoRetry is the last request's mode.
+	ResolvedID      uint64 `json:"resolved_id"`
+	ResolvedNoRetry bool   `json:"resolved_no_retry"`
 	// ModifyIndex is the log index of the last command that changed it.
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
-// Status is a workload or agent status.
+// Unit life values.
+const (
+	LifeAlive = "alive"
+	LifeDying = "dying"
+)
+
+// Status is a workload, agent or application status.
 type Status struct {
 	Status  string    `json:"status"`
 	Message string    `json:"message"`
@@ -148,7 +192,24 @@ func (a *Application) Clone() *Application {
 	out.Lease = a.Lease.Clone()
 	out.LeaderSettings = a.LeaderSettings.Clone()
 	out.Config = a.Config.Clone()
+	out.ConfigSchema = cloneSchema(a.ConfigSchema)
 	return &out
+}
+
+// cloneSchema deep-copies a schema, keeping nil nil.
+func cloneSchema(schema map[string]Option) map[string]Option {
+	if schema == nil {
+		return nil
+	}
+	out := make(map[string]Option, len(schema))
+	for k, o := range schema {
+		if o.Default != nil {
+			d := *o.Default
+			o.Default = &d
+		}
+		out[k] = o
+	}
+	return out
 }
 
 // Clone returns a deep copy (Unit holds no references, but callers should
@@ -208,6 +269,11 @@ func (s *State) normalize() {
 		s.Units = map[string]*Unit{}
 	}
 	s.GlobalTime = s.GlobalTime.UTC()
+	for _, u := range s.Units {
+		if u != nil && u.Life == "" {
+			u.Life = LifeAlive // a snapshot from before unit life
+		}
+	}
 	for _, a := range s.Applications {
 		if a == nil {
 			continue // Validate reports it
@@ -252,6 +318,12 @@ func (s *State) validateApplication(name string) error {
 	case a.ModifyIndex > s.Index:
 		return fmt.Errorf("modify index %d is beyond state index %d", a.ModifyIndex, s.Index)
 	}
+	if err := validateSchema(a.ConfigSchema); err != nil {
+		return err
+	}
+	if st := a.Status.Status; st != "" && !slices.Contains(workloadStatuses, st) {
+		return fmt.Errorf("unknown application status %q", st)
+	}
 	l := a.Lease
 	if l.Vacant() {
 		if l.Pinned() || l.StepDownRequested {
@@ -285,6 +357,8 @@ func (s *State) validateUnit(name string) error {
 		return fmt.Errorf("malformed token hash")
 	case u.ModifyIndex > s.Index:
 		return fmt.Errorf("modify index %d is beyond state index %d", u.ModifyIndex, s.Index)
+	case u.Life != LifeAlive && u.Life != LifeDying:
+		return fmt.Errorf("unknown life %q", u.Life)
 	}
 	return nil
 }

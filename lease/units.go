@@ -3,6 +3,7 @@ package lease
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"reflect"
 	"slices"
 )
 
@@ -68,6 +69,9 @@ func (c SetConfig) apply(s *State, index uint64) Result {
 	if !ok {
 		return fail(ErrUnknownApplication)
 	}
+	if err := checkConfig(a, c.Changes); err != nil {
+		return fail(err)
+	}
 	if applyChanges(a.Config.Values, c.Changes) {
 		a.Config.Version++
 		s.touchApp(a, index)
@@ -129,10 +133,14 @@ func (c RegisterUnit) apply(s *State, index uint64) Result {
 	if !validTokenHash(c.TokenHash) {
 		return invalid("register unit", "token hash is not 64 lowercase hex digits")
 	}
+	if err := validateSchema(c.ConfigSchema); err != nil {
+		return invalid("register unit", "%v", err)
+	}
 	if u, ok := s.Units[c.Name]; ok {
 		if u.TokenHash != c.TokenHash {
 			return fail(ErrUnitExists)
 		}
+		s.setSchema(s.Applications[app], c.ConfigSchema, index)
 		return Result{}
 	}
 	a, ok := s.Applications[app]
@@ -145,16 +153,68 @@ func (c RegisterUnit) apply(s *State, index uint64) Result {
 		}
 		s.Applications[app] = a
 	}
+	s.setSchema(a, c.ConfigSchema, index)
 	u := &Unit{
 		Name:      c.Name,
 		App:       app,
 		TokenHash: c.TokenHash,
 		Workload:  Status{Status: "unknown", Since: s.GlobalTime},
 		Agent:     Status{Status: "allocating", Since: s.GlobalTime},
+		Life:      LifeAlive,
 	}
 	s.Units[c.Name] = u
 	s.touchUnit(u, index)
 	s.touchApp(a, index)
+	return Result{}
+}
+
+// setSchema replaces a's config schema with a non-nil schema.
+func (s *State) setSchema(a *Application, schema map[string]Option, index uint64) {
+	if schema == nil || reflect.DeepEqual(schema, a.ConfigSchema) {
+		return
+	}
+	a.ConfigSchema = cloneSchema(schema)
+	s.touchApp(a, index)
+}
+
+func (c RequestUnitRemoval) apply(s *State, index uint64) Result {
+	u, ok := s.Units[c.Name]
+	if !ok {
+		return fail(ErrUnknownUnit)
+	}
+	if u.Life != LifeDying {
+		u.Life = LifeDying
+		s.touchUnit(u, index)
+	}
+	return Result{}
+}
+
+func (c Resolve) apply(s *State, index uint64) Result {
+	u, ok := s.Units[c.Unit]
+	if !ok {
+		return fail(ErrUnknownUnit)
+	}
+	if c.After != 0 && c.After != u.ResolvedID {
+		return Result{Err: ErrStaleResolve, Version: u.ResolvedID}
+	}
+	u.ResolvedID++
+	u.ResolvedNoRetry = c.NoRetry
+	s.touchUnit(u, index)
+	return Result{Version: u.ResolvedID}
+}
+
+func (c SetApplicationStatus) apply(s *State, index uint64) Result {
+	if !slices.Contains(workloadStatuses, c.Status) {
+		return invalid("set application status", "unknown status %q", c.Status)
+	}
+	a, ok := s.Applications[c.App]
+	if !ok || a.Lease.Holder != c.Unit || a.Lease.Term != c.Term || c.Unit == "" {
+		return fail(ErrNotLeader)
+	}
+	if a.Status.Status != c.Status || a.Status.Message != c.Message {
+		a.Status = Status{Status: c.Status, Message: c.Message, Since: s.GlobalTime}
+		s.touchApp(a, index)
+	}
 	return Result{}
 }
 
@@ -181,7 +241,7 @@ func (c RecordMember) apply(s *State, index uint64) Result {
 		return invalid("record member", "need an id and 1 <= min <= max, got %q %d..%d",
 			c.ID, c.ProtoMin, c.ProtoMax)
 	}
-	m := Member{ProtoMin: c.ProtoMin, ProtoMax: c.ProtoMax}
+	m := Member{ProtoMin: c.ProtoMin, ProtoMax: c.ProtoMax, APIAddr: c.APIAddr, RaftAddr: c.RaftAddr}
 	if old, ok := s.Members[c.ID]; !ok || old != m {
 		s.Members[c.ID] = m
 		s.Index = index

@@ -152,6 +152,7 @@ func TestRegisterUnit(t *testing.T) {
 				Name: "cache/3", App: "cache", TokenHash: hash,
 				Workload:    lease.Status{Status: "unknown", Since: base},
 				Agent:       lease.Status{Status: "allocating", Since: base},
+				Life:        lease.LifeAlive,
 				ModifyIndex: s.Index,
 			}
 			if diff := cmp.Diff(want, s.Units["cache/3"]); diff != "" {
@@ -226,12 +227,13 @@ func TestMembersAndEffectiveVersion(t *testing.T) {
 			}
 		}
 	}
-	m1 := lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 2}
+	m1 := lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 2, APIAddr: "10.0.0.1:8080", RaftAddr: "10.0.0.1:7000"}
 	runCases(t, []tcase{{
 		name: "record a member",
 		op:   m1,
 		check: func(t *testing.T, s *lease.State, _ lease.Result) {
-			if diff := cmp.Diff(map[string]lease.Member{"n1": {ProtoMin: 1, ProtoMax: 2}}, s.Members); diff != "" {
+			want := map[string]lease.Member{"n1": {ProtoMin: 1, ProtoMax: 2, APIAddr: "10.0.0.1:8080", RaftAddr: "10.0.0.1:7000"}}
+			if diff := cmp.Diff(want, s.Members); diff != "" {
 				t.Errorf("members (-want +got):\n%s", diff)
 			}
 		},

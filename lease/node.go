@@ -1,0 +1,413 @@
+package lease
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/rs/zerolog"
+	"go.etcd.io/bbolt"
+
+	"github.com/uniter-dev/uniter/internal/clock"
+)
+
+// Defaults of NodeConfig. Raft's own defaults (1 s heartbeat and election
+// timeouts, 500 ms leader lease) are tuned for WANs and slow disks; a
+// controller is one to five nodes on a LAN, where these detect a dead
+// leader in about a second (an election takes ElectionTimeout to
+// 2*ElectionTimeout plus a round trip) while tolerating a GC pause or a
+// busy disk of a few hundred milliseconds.
+const (
+	DefaultTick               = 250 * time.Millisecond
+	DefaultApplyTimeout       = 5 * time.Second
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	// DefaultSnapshotThreshold: the time advancer alone writes one entry
+	// per tick (86,400 a day), so snapshot after this many new entries...
+	DefaultSnapshotThreshold = 4096
+	// DefaultSnapshotInterval ...checked this often (raft adds jitter).
+	DefaultSnapshotInterval = 30 * time.Second
+	// DefaultTrailingLogs entries are kept after a snapshot, so that a
+	// follower that was briefly away catches up from the log instead of
+	// being sent a whole snapshot.
+	DefaultTrailingLogs = 2048
+	// snapshotRetain is how many snapshots the file store keeps.
+	snapshotRetain = 2
+	// closeTimeout bounds how long Close waits for raft to shut down.
+	closeTimeout = 10 * time.Second
+)
+
+// NodeConfig configures a controller node. Zero durations take the
+// defaults above.
+type NodeConfig struct {
+	// ID is the raft server ID, e.g. "node-1". Empty: the ID stored in
+	// DataDir/node.json by an earlier start (an error if there is none).
+	// A non-empty ID that differs from the stored one is an error: the
+	// data directory belongs to another node.
+	ID string
+	// DataDir holds raft.db (BoltDB log and stable store), snapshots/ and
+	// node.json. It is created (0700) if missing.
+	DataDir string
+	// RaftAddr is the TCP address raft binds and advertises, "host:port".
+	// Port 0 picks a free port the first time and reuses the one stored in
+	// node.json on later starts (RaftAddr() tells the real one); empty
+	// means the stored one. The host must not be unspecified (0.0.0.0),
+	// since peers dial what is advertised.
+	RaftAddr string
+	// APIAddr is this node's HTTP address, recorded in the FSM (see
+	// RecordMember) when this node becomes the raft leader.
+	APIAddr string
+	// Bootstrap makes a single-voter cluster of this node if DataDir holds
+	// no raft state yet. Without it a new node waits to be added (AddVoter
+	// on the leader) and an existing one rejoins its cluster.
+	Bootstrap bool
+	// ProtoMin, ProtoMax is the protocol range recorded for this node
+	// (default 1 and ProtoMin).
+	ProtoMin, ProtoMax uint64
+	// Clock drives the time advancer. Raft's timers and the timeouts of
+	// raft calls are real time (raft's own clock), whatever Clock is.
+	Clock clock.Clock
+	// Logger receives the node's logs and raft's (at RaftLogLevel).
+	Logger zerolog.Logger
+	// RaftLogLevel is the least level of raft's own logs passed to Logger:
+	// "trace", "debug", "info", "warn" (default) or "error".
+	RaftLogLevel string
+	// Tick is the time advancer's period (default 250 ms).
+	Tick time.Duration
+	// AdvanceTimeout bounds one advance of the global time (default
+	// 2 × Tick). An advance slower than this fails and the advancer
+	// re-anchors, which only pauses the global time.
+	AdvanceTimeout time.Duration
+	// ApplyTimeout bounds every raft call: Apply, Barrier, membership
+	// changes, leadership transfer (default 5 s).
+	ApplyTimeout time.Duration
+	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout are raft's
+	// (defaults 500 ms, 500 ms, 250 ms; see the constants).
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold, SnapshotInterval and TrailingLogs are raft's
+	// (defaults 4096 entries, 30 s, 2048 entries).
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+}
+
+// slack is the Slack the time advancer puts in every AdvanceTime: a lease
+// expires only once the global time is past its expiry by this much. The
+// package doc's assumption A2 needs slack >= the longest real time between
+// two applied advances while commands are applied, which is a tick plus
+// the apply latency of an advance; an advance slower than AdvanceTimeout
+// fails and makes the advancer re-anchor (pause), so Tick + AdvanceTimeout
+// covers it. It is kept short because a crashed leader's successor waits
+// for it: with the defaults, 750 ms.
+func (c NodeConfig) slack() time.Duration { return c.Tick + c.AdvanceTimeout }
+
+func (c *NodeConfig) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Tick, DefaultTick)
+	def(&c.ApplyTimeout, DefaultApplyTimeout)
+	def(&c.AdvanceTimeout, 2*c.Tick)
+	def(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	def(&c.ElectionTimeout, DefaultElectionTimeout)
+	def(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
+	def(&c.SnapshotInterval, DefaultSnapshotInterval)
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = DefaultTrailingLogs
+	}
+	if c.ProtoMin == 0 {
+		c.ProtoMin = 1
+	}
+	if c.ProtoMax == 0 {
+		c.ProtoMax = c.ProtoMin
+	}
+}
+
+func (c *NodeConfig) validate() error {
+	switch {
+	case c.Clock == nil:
+		return errors.New("no clock")
+	case c.DataDir == "":
+		return errors.New("no data directory")
+	case c.ProtoMin < 1 || c.ProtoMin > c.ProtoMax:
+		return fmt.Errorf("bad protocol range %d..%d", c.ProtoMin, c.ProtoMax)
+	case c.Tick < 0 || c.ApplyTimeout < 0 || c.AdvanceTimeout < 0:
+		return errors.New("negative tick or apply timeout")
+	}
+	return nil
+}
+
+// nodeFile is DataDir/node.json: who this data directory belongs to.
+type nodeFile struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}
+
+// Node is one controller node: a raft server over an FSM, with the
+// leadership watcher that runs the leader loop (barrier, member record,
+// time advancer) while this node is the raft leader. All methods are safe
+// for concurrent use; every raft call is bounded by ApplyTimeout and by
+// its ctx, so no caller can hang on raft.
+type Node struct {
+	cfg   NodeConfig
+	log   zerolog.Logger
+	fsm   *FSM
+	raft  *raft.Raft
+	trans *raft.NetworkTransport
+	store *raftboltdb.BoltStore
+
+	stop      chan struct{} // closed by Close: the watcher stops
+	done      chan struct{} // closed when the watcher has stopped
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenNode opens (creating if needed) the node's data directory, starts
+// raft over BoltDB, a file snapshot store and a TCP transport, bootstraps
+// a single-voter cluster if asked and the directory is new, and starts
+// watching raft leadership. Close the node to release everything.
+func OpenNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("cannot open controller node: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cannot open controller node: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot open controller node: %w", err)
+	}
+	if err := resolveIdentity(&cfg); err != nil {
+		return nil, fmt.Errorf("cannot open controller node: %w", err)
+	}
+	n := &Node{
+		cfg:  cfg,
+		log:  cfg.Logger.With().Str("component", "lease-node").Str("node_id", cfg.ID).Logger(),
+		fsm:  NewFSM(),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if err := n.start(); err != nil {
+		n.release()
+		return nil, fmt.Errorf("cannot open controller node %s: %w", cfg.ID, err)
+	}
+	go n.watchLeadership()
+	return n, nil
+}
+
+// resolveIdentity reconciles cfg with DataDir/node.json: the ID and raft
+// address of an earlier start are reused (see NodeConfig).
+func resolveIdentity(cfg *NodeConfig) error {
+	path := filepath.Join(cfg.DataDir, "node.json")
+	var stored nodeFile
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("cannot read node identity: %w", err)
+	default:
+		if err := json.Unmarshal(data, &stored); err != nil {
+			return fmt.Errorf("cannot read node identity %s: %w", path, err)
+		}
+	}
+	switch {
+	case cfg.ID == "" && stored.ID == "":
+		return errors.New("no node ID given and none stored in the data directory")
+	case cfg.ID == "":
+		cfg.ID = stored.ID
+	case stored.ID != "" && stored.ID != cfg.ID:
+		return fmt.Errorf("data directory %s belongs to node %q, not %q", cfg.DataDir, stored.ID, cfg.ID)
+	}
+	if cfg.RaftAddr == "" || (anyPort(cfg.RaftAddr) && stored.RaftAddr != "") {
+		cfg.RaftAddr = stored.RaftAddr
+	}
+	if cfg.RaftAddr == "" {
+		return errors.New("no raft address given and none stored in the data directory")
+	}
+	return nil
+}
+
+func (n *Node) writeIdentity() error {
+	data, err := json.MarshalIndent(nodeFile{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIAddr}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot write node identity: %w", err)
+	}
+	path := filepath.Join(n.cfg.DataDir, "node.json")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("cannot write node identity: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot write node identity: %w", err)
+	}
+	return nil
+}
+
+// start builds the stores, transport and raft; on error the caller
+// releases whatever was built.
+func (n *Node) start() error {
+	hlog, err := newRaftLogger(n.cfg.Logger.With().Str("component", "raft").Str("node_id", n.cfg.ID).Logger(), n.cfg.RaftLogLevel)
+	if err != nil {
+		return err
+	}
+	n.store, err = openLogStore(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	logs, err := raft.NewLogCache(512, n.store)
+	if err != nil {
+		return fmt.Errorf("cannot open raft log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, snapshotRetain, hlog)
+	if err != nil {
+		return fmt.Errorf("cannot open raft snapshot store: %w", err)
+	}
+	n.trans, err = raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, n.cfg.ApplyTimeout, hlog)
+	if err != nil {
+		return fmt.Errorf("cannot listen for raft on %s: %w", n.cfg.RaftAddr, err)
+	}
+	if err := n.writeIdentity(); err != nil {
+		return err
+	}
+	existing, err := raft.HasExistingState(logs, n.store, snaps)
+	if err != nil {
+		return fmt.Errorf("cannot inspect raft state: %w", err)
+	}
+	n.raft, err = raft.NewRaft(n.raftConfig(hlog), n.fsm, logs, n.store, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("cannot start raft: %w", err)
+	}
+	if n.cfg.Bootstrap && !existing {
+		n.log.Info().Str("raft_addr", n.RaftAddr()).Msg("bootstrapping a new cluster")
+		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: raft.ServerID(n.cfg.ID), Address: n.trans.LocalAddr(),
+		}}})
+		if err := f.Error(); err != nil {
+			return fmt.Errorf("cannot bootstrap cluster: %w", err)
+		}
+	}
+	return nil
+}
+
+// openLogStore opens the raft log and stable store: BoltDB in
+// DataDir/raft.db (docs/controller.md, "Log store", says why).
+func openLogStore(dir string) (*raftboltdb.BoltStore, error) {
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(dir, "raft.db"),
+		// Fail instead of waiting forever if another process has it open.
+		BoltOptions: &bbolt.Options{Timeout: time.Second},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open raft log store: %w", err)
+	}
+	return store, nil
+}
+
+func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
+	c := raft.DefaultConfig()
+	c.LocalID = raft.ServerID(n.cfg.ID)
+	c.Logger = hlog
+	c.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	c.ElectionTimeout = n.cfg.ElectionTimeout
+	c.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
+	c.SnapshotThreshold = n.cfg.SnapshotThreshold
+	c.SnapshotInterval = n.cfg.SnapshotInterval
+	c.TrailingLogs = n.cfg.TrailingLogs
+	// Leadership is observed through LeaderCh (latest value, never blocks
+	// raft); NotifyCh stays nil (see the Nomad leadership-flapping fix).
+	c.NotifyCh = nil
+	return c
+}
+
+// release closes what start built, in reverse order.
+func (n *Node) release() error {
+	var errs []error
+	if n.raft != nil {
+		f := n.raft.Shutdown()
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		err := waitFuture(ctx, f)
+		cancel()
+		if err != nil && !errors.Is(err, raft.ErrRaftShutdown) {
+			errs = append(errs, fmt.Errorf("cannot shut raft down: %w", err))
+		}
+	}
+	if n.trans != nil {
+		// Close pooled outgoing connections too (Close alone leaves them
+		// open), so that the peers' handlers of them end.
+		n.trans.CloseStreams()
+		if err := n.trans.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot close raft transport: %w", err))
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot close raft log store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the leader loop, shuts raft down (waiting at most 10 s),
+// and closes the transport and the BoltDB store. It is idempotent; later
+// calls return the first call's result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		<-n.done
+		n.closeErr = n.release()
+		if n.closeErr != nil {
+			n.closeErr = fmt.Errorf("cannot close controller node %s: %w", n.cfg.ID, n.closeErr)
+		}
+	})
+	return n.closeErr
+}
+
+// FSM returns the node's state machine, for reads and blocking queries.
+// On a follower it may lag the leader by the replication delay.
+func (n *Node) FSM() *FSM { return n.fsm }
+
+// ID returns the node's raft server ID.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// RaftAddr returns the address raft listens on and advertises.
+func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
+
+// APIAddr returns the HTTP address this node announces.
+func (n *Node) APIAddr() string { return n.cfg.APIAddr }
+
+// IsLeader reports whether this node is the raft leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the raft leader as this node knows it ("" if none).
+func (n *Node) Leader() (id, raftAddr string) {
+	addr, sid := n.raft.LeaderWithID()
+	return string(sid), string(addr)
+}
+
+// RaftState returns "leader", "follower", "candidate" or "shutdown".
+func (n *Node) RaftState() string { return strings.ToLower(n.raft.State().String()) }
+
+// anyPort reports whether addr asks for a free port ("host:0").
+func anyPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "0"
+}
