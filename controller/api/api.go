@@ -1,0 +1,288 @@
+// Package api holds the wire types of the controller's HTTP API (/v1):
+// request and response bodies as JSON, the error body, and the headers of
+// blocking queries. Both the server (package controller) and the typed
+// client (package controller/client) use them, so the two cannot drift.
+//
+// Durations travel as Go duration strings ("30s"); times as RFC 3339 in
+// UTC; every error is one line of JSON: {"error":"...","code":"..."}.
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Headers and limits of the API.
+const (
+	// HeaderIndex carries the modify index of a blocking query's resource;
+	// pass it back as ?index= to wait for the next change.
+	HeaderIndex = "X-Uniter-Index"
+	// HeaderForwarded marks a write a follower forwarded to the raft
+	// leader (its value is the follower's node ID). A forwarded write is
+	// never forwarded again: a node that is not the leader answers 503.
+	HeaderForwarded = "X-Uniter-Forwarded"
+	// MaxBodyBytes bounds every request body; larger bodies get 413.
+	MaxBodyBytes = 1 << 20
+)
+
+// Error codes that are not lease codes (lease.ErrorCode gives those; the
+// client maps them back to the lease sentinels with lease.RemoteError).
+const (
+	CodeUnauthorized     = "unauthorized"       // 401: missing or unknown token
+	CodeForbidden        = "forbidden"          // 403: the token may not do this
+	CodeBadRequest       = "bad-request"        // 400: malformed body, query or name
+	CodeNotFound         = "not-found"          // 404: no such endpoint
+	CodeMethodNotAllowed = "method-not-allowed" // 405
+	CodeTooLarge         = "too-large"          // 413: body over MaxBodyBytes
+	CodeUnavailable      = "unavailable"        // 503: no raft leader, or a retryable raft failure
+	CodeBusy             = "busy"               // 503: too many blocking queries on this node
+	CodeInternal         = "internal"           // 500
+)
+
+// Error is the body of every non-2xx answer. Lease is set on lease denials
+// (409) so a denied claimer sees who holds the lease.
+type Error struct {
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"`
+	Lease *Lease `json:"lease,omitempty"`
+	// Leader is the raft leader's API address when known, on 503 answers
+	// from a node that could not forward a write.
+	Leader string `json:"leader,omitempty"`
+}
+
+// Lease is an application's leadership lease as the API shows it.
+// Holder is "" when the lease is vacant; Term is kept across vacancy.
+type Lease struct {
+	Holder   string
+	Term     uint64
+	Start    time.Time
+	Expiry   time.Time
+	Duration time.Duration
+	Pins     []Pin
+	StepDown bool
+}
+
+// Pin is one operator's pin on a lease. Until is nil for a pin that stays
+// until removed.
+type Pin struct {
+	Entity string     `json:"entity"`
+	Reason string     `json:"reason"`
+	Since  time.Time  `json:"since"`
+	Until  *time.Time `json:"until"`
+}
+
+type wireLease struct {
+	Holder   string    `json:"holder"`
+	Term     uint64    `json:"term"`
+	Start    time.Time `json:"start"`
+	Duration string    `json:"duration"`
+	Expiry   time.Time `json:"expiry"`
+	Pins     []Pin     `json:"pins"`
+	StepDown bool      `json:"step_down"`
+}
+
+// MarshalJSON writes {holder, term, start, duration:"30s", expiry, pins,
+// step_down}; pins is [] rather than null.
+func (l Lease) MarshalJSON() ([]byte, error) {
+	pins := l.Pins
+	if pins == nil {
+		pins = []Pin{}
+	}
+	return json.Marshal(wireLease{
+		Holder: l.Holder, Term: l.Term, Start: l.Start, Duration: l.Duration.String(),
+		Expiry: l.Expiry, Pins: pins, StepDown: l.StepDown,
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (l *Lease) UnmarshalJSON(data []byte) error {
+	var w wireLease
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	d, err := ParseDuration(w.Duration, true)
+	if err != nil {
+		return fmt.Errorf("lease duration: %w", err)
+	}
+	*l = Lease{Holder: w.Holder, Term: w.Term, Start: w.Start, Expiry: w.Expiry,
+		Duration: d, Pins: w.Pins, StepDown: w.StepDown}
+	return nil
+}
+
+// ParseDuration parses a Go duration string; "" is 0 when optional. A
+// negative duration is an error.
+func ParseDuration(s string, optional bool) (time.Duration, error) {
+	if s == "" && optional {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad duration %q", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return d, nil
+}
+
+// ClaimRequest is the body of POST /v1/leases/{app}/claim.
+type ClaimRequest struct {
+	Unit     string `json:"unit"`
+	Duration string `json:"duration"`
+}
+
+// ExtendRequest is the body of POST /v1/leases/{app}/extend. Term 0 means
+// any term.
+type ExtendRequest struct {
+	Unit     string `json:"unit"`
+	Duration string `json:"duration"`
+	Term     uint64 `json:"term,omitempty"`
+}
+
+// RevokeRequest is the body of POST /v1/leases/{app}/revoke.
+type RevokeRequest struct {
+	Unit string `json:"unit"`
+	Term uint64 `json:"term,omitempty"`
+}
+
+// StepDownRequest is the (optional) body of POST /v1/leases/{app}/step-down.
+// Term, if set, must be the current term.
+type StepDownRequest struct {
+	Term uint64 `json:"term,omitempty"`
+}
+
+// PinRequest is the body of POST /v1/leases/{app}/pin. For, if set, makes
+// the pin expire by itself after that long (in global time).
+type PinRequest struct {
+	Entity string `json:"entity"`
+	Reason string `json:"reason"`
+	For    string `json:"for,omitempty"`
+}
+
+// UnpinRequest is the body of POST /v1/leases/{app}/unpin.
+type UnpinRequest struct {
+	Entity string `json:"entity"`
+}
+
+// LeaseResponse answers the lease endpoints.
+type LeaseResponse struct {
+	Lease Lease `json:"lease"`
+}
+
+// UnitView is the remote state of one unit, as its agent watches it
+// (GET /v1/units/{app}/{n}/watch).
+type UnitView struct {
+	Life                  string `json:"life"`
+	ResolvedID            uint64 `json:"resolved_id"`
+	ResolvedNoRetry       bool   `json:"resolved_no_retry"`
+	ConfigVersion         uint64 `json:"config_version"`
+	LeaderSettingsVersion uint64 `json:"leader_settings_version"`
+	Lease                 Lease  `json:"lease"`
+}
+
+// Option is one option of an application's config schema (a charm's
+// config.yaml). Default is the default as a string, nil when none.
+type Option struct {
+	Type        string  `json:"type"`
+	Default     *string `json:"default,omitempty"`
+	Description string  `json:"description,omitempty"`
+}
+
+// Config is an application's config (GET /v1/applications/{app}/config):
+// the values set (defaults are not filled in), their version and the schema.
+type Config struct {
+	Values  map[string]string `json:"values"`
+	Version uint64            `json:"version"`
+	Schema  map[string]Option `json:"schema"`
+}
+
+// Settings is an application's leader settings.
+type Settings struct {
+	Values  map[string]string `json:"values"`
+	Version uint64            `json:"version"`
+}
+
+// ConfigChanges is the body of PATCH /v1/applications/{app}/config; a ""
+// value deletes the key.
+type ConfigChanges struct {
+	Changes map[string]string `json:"changes"`
+}
+
+// LeaderSettingsChanges is the body of PATCH
+// /v1/applications/{app}/leader-settings: applied only if Unit holds the
+// lease for Term.
+type LeaderSettingsChanges struct {
+	Unit    string            `json:"unit"`
+	Term    uint64            `json:"term"`
+	Changes map[string]string `json:"changes"`
+}
+
+// UnitStatusRequest is the body of POST /v1/units/{app}/{n}/status. Kind
+// is "workload" or "agent".
+type UnitStatusRequest struct {
+	Kind    string `json:"kind"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// ApplicationStatusRequest is the body of POST
+// /v1/applications/{app}/status, fenced like leader settings.
+type ApplicationStatusRequest struct {
+	Unit    string `json:"unit"`
+	Term    uint64 `json:"term"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// ApplicationVersionRequest is the body of POST
+// /v1/units/{app}/{n}/application-version.
+type ApplicationVersionRequest struct {
+	Version string `json:"version"`
+}
+
+// RegisterUnitRequest is the body of POST /v1/units. The controller keeps
+// only the token's SHA-256. ConfigSchema null (or absent) leaves the
+// application's schema alone; {} is a charm without options (every config
+// key is then refused), so it is not omitempty.
+type RegisterUnitRequest struct {
+	Unit         string            `json:"unit"`
+	Token        string            `json:"token"`
+	ConfigSchema map[string]Option `json:"config_schema"`
+}
+
+// ResolvedRequest is the body of POST /v1/units/{app}/{n}/resolved.
+// After, if set, makes it a compare-and-set on the unit's resolved ID
+// (409 stale-resolve if another resolve came first).
+type ResolvedRequest struct {
+	NoRetry bool   `json:"no_retry"`
+	After   uint64 `json:"after,omitempty"`
+}
+
+// JoinRequest is the body of POST /v1/cluster/join.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+}
+
+// Node is one controller node. Status shows id, address and raft_state;
+// GET /v1/cluster/nodes shows all fields.
+type Node struct {
+	ID        string `json:"id"`
+	Address   string `json:"address"`
+	RaftAddr  string `json:"raft_address,omitempty"`
+	RaftState string `json:"raft_state"`
+	Suffrage  string `json:"suffrage,omitempty"`
+}
+
+// NodesResponse answers GET /v1/cluster/nodes.
+type NodesResponse struct {
+	Nodes []Node `json:"nodes"`
+}
+
+// WriteResult answers a write that returns nothing else: the raft log index
+// it was applied at.
+type WriteResult struct {
+	Index uint64 `json:"index"`
+}

@@ -1,0 +1,237 @@
+package controller_test
+
+import (
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/testutil"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// TestUnitLifecycle drives every write an agent and an operator make, and
+// checks each one changed what it should.
+func TestUnitLifecycle(t *testing.T) {
+	c, admin := bootstrap(t, nodeOpts{})
+	seed(t, c.APIAddr(), admin)
+	ctx := ctxTimeout(t, 60*time.Second)
+	op := newClient(t, admin, c.APIAddr())
+	db0 := newClient(t, tokDB0, c.APIAddr())
+	fsm := c.Node().FSM()
+
+	// Config: schema from registration, values checked against it.
+	cfg, err := db0.Config(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Schema["port"].Type != "int" || *cfg.Schema["port"].Default != "80" || len(cfg.Values) != 0 {
+		t.Errorf("config %+v", cfg)
+	}
+	if err := op.SetConfig(ctx, "db", map[string]string{"port": "5432"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.SetConfig(ctx, "db", map[string]string{"port": "x"}); !errors.Is(err, lease.ErrInvalidConfig) {
+		t.Errorf("bad config value: %v, want invalid config", err)
+	}
+	// Leader settings: fenced by term.
+	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 1, map[string]string{"primary": "db/0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 2, map[string]string{"primary": "x"}); !errors.Is(err, lease.ErrNotLeader) {
+		t.Errorf("stale term: %v, want not leader", err)
+	}
+	ls, err := db0.LeaderSettings(ctx, "db")
+	if err != nil || ls.Values["primary"] != "db/0" || ls.Version != 1 {
+		t.Errorf("leader settings %+v, %v", ls, err)
+	}
+	// Statuses and version.
+	for _, err := range []error{
+		db0.SetUnitStatus(ctx, "db/0", "workload", "active", "ready"),
+		db0.SetUnitStatus(ctx, "db/0", "agent", "idle", ""),
+		db0.SetApplicationStatus(ctx, "db", "db/0", 1, "active", "serving"),
+		db0.SetApplicationVersion(ctx, "db/0", "16.2"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db0.Extend(ctx, "db", "db/0", 2*time.Hour, 1); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := fsm.Unit("db/0")
+	a, _ := fsm.Application("db")
+	if u.Workload.Status != "active" || u.Agent.Status != "idle" || u.ApplicationVersion != "16.2" ||
+		a.Status.Message != "serving" || a.Config.Values["port"] != "5432" || a.Lease.Duration != 2*time.Hour {
+		t.Errorf("state after writes: unit %+v app %+v", u, a)
+	}
+	// Operator: resolved and removal show in the unit's view.
+	view, idx, err := db0.WatchUnit(ctx, "db/0", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Resolved(ctx, "db/0", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.RemoveUnit(ctx, "db/0"); err != nil {
+		t.Fatal(err)
+	}
+	view2, idx2, err := db0.WatchUnit(ctx, "db/0", idx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := api.UnitView{Life: "dying", ResolvedID: 1, ResolvedNoRetry: true, ConfigVersion: 1, LeaderSettingsVersion: 1, Lease: view.Lease}
+	if idx2 <= idx {
+		t.Errorf("index %d after %d", idx2, idx)
+	}
+	if view2.Life == "alive" { // the watch may wake on the first change only
+		view2, _, err = db0.WatchUnit(ctx, "db/0", idx2, time.Minute)
+	}
+	if diff := cmp.Diff(want, view2); err != nil || diff != "" {
+		t.Errorf("unit view (-want +got):\n%s %v", diff, err)
+	}
+	// The unit itself deregisters, releasing its lease.
+	if err := db0.DeregisterUnit(ctx, "db/0"); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := fsm.Lease("db"); !l.Vacant() || l.Term != 1 {
+		t.Errorf("lease after deregistering the holder: %+v", l)
+	}
+	if _, err := db0.Config(ctx, "db"); !errors.Is(err, client.ErrUnauthorized) || err.Error() != "unauthorized" {
+		t.Errorf("deregistered unit's token: %v, want unauthorized", err)
+	}
+}
+
+// TestPinsAndStepDown: operator lease commands through the client.
+func TestPinsAndStepDown(t *testing.T) {
+	c, admin := bootstrap(t, nodeOpts{})
+	seed(t, c.APIAddr(), admin)
+	ctx := ctxTimeout(t, 30*time.Second)
+	op := newClient(t, admin, c.APIAddr())
+	if err := op.Pin(ctx, "db", "upgrade", "maintenance", 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.RequestStepDown(ctx, "db"); !errors.Is(err, lease.ErrPinned) {
+		t.Errorf("step-down while pinned: %v", err)
+	}
+	st, err := op.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins := st.Applications["db"].Pinned
+	if len(pins) != 1 || pins[0].Entity != "upgrade" || pins[0].Until == nil ||
+		pins[0].Until.Sub(pins[0].Since) < 9*time.Minute {
+		t.Errorf("pins %+v", pins)
+	}
+	if err := op.Unpin(ctx, "db", "upgrade"); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.RequestStepDown(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := newClient(t, tokDB0, c.APIAddr()).WatchLease(ctx, "db", 0, 0)
+	if err != nil || !l.StepDown || l.Holder != "db/0" {
+		t.Errorf("lease after step-down request: %+v %v", l, err)
+	}
+	if err := op.Pin(ctx, "web", "x", "", 0); !errors.Is(err, lease.ErrNoLeader) || err.Error() != "application has no leader" {
+		t.Errorf("pin of a vacant lease: %v", err)
+	}
+}
+
+// TestBlockingQuery: a watch returns as soon as the lease changes, and
+// after its wait when nothing does.
+func TestBlockingQuery(t *testing.T) {
+	c, admin := bootstrap(t, nodeOpts{})
+	seed(t, c.APIAddr(), admin)
+	ctx := ctxTimeout(t, 30*time.Second)
+	db1 := newClient(t, tokDB1, c.APIAddr())
+	_, idx, err := db1.WatchLease(ctx, "db", 0, 0)
+	if err != nil || idx == 0 {
+		t.Fatalf("index %d, %v", idx, err)
+	}
+
+	start := time.Now()
+	l, idx2, err := db1.WatchLease(ctx, "db", idx, 300*time.Millisecond)
+	if elapsed := time.Since(start); err != nil || idx2 != idx || elapsed < 300*time.Millisecond || elapsed > 10*time.Second {
+		t.Errorf("idle watch: index %d (want %d) after %v, %v", idx2, idx, elapsed, err)
+	}
+	if l.Holder != "db/0" {
+		t.Errorf("idle watch lease %+v", l)
+	}
+
+	type result struct {
+		l   api.Lease
+		idx uint64
+		err error
+	}
+	got := make(chan result, 1)
+	start = time.Now()
+	go func() {
+		l, i, err := db1.WatchLease(ctx, "db", idx, 20*time.Second)
+		got <- result{l, i, err}
+	}()
+	if err := newClient(t, tokDB0, c.APIAddr()).Revoke(ctx, "db", "db/0", 1); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if elapsed := time.Since(start); r.err != nil || r.idx <= idx || r.l.Holder != "" || elapsed > 10*time.Second {
+		t.Errorf("watch across a revoke: %+v after %v", r, elapsed)
+	}
+}
+
+// TestStatusSchema: GET /v1/status has exactly DESIGN.md §5's shape, and a
+// unit whose agent stops reporting turns lost.
+func TestStatusSchema(t *testing.T) {
+	c, admin := bootstrap(t, nodeOpts{lostAfter: 500 * time.Millisecond})
+	seed(t, c.APIAddr(), admin)
+	ctx := ctxTimeout(t, 30*time.Second)
+	if err := newClient(t, tokDB0, c.APIAddr()).SetUnitStatus(ctx, "db/0", "agent", "idle", ""); err != nil {
+		t.Fatal(err)
+	}
+	resp := newRaw(t, c.APIAddr()).json("GET", "/v1/status", admin, "")
+	var doc map[string]any
+	mustJSON(t, resp.body, &doc)
+	keys := func(v any) []string { return slices.Sorted(maps.Keys(v.(map[string]any))) }
+	apps := doc["applications"].(map[string]any)
+	db := apps["db"].(map[string]any)
+	unit := db["units"].(map[string]any)["db/0"].(map[string]any)
+	node := doc["controller"].(map[string]any)["nodes"].([]any)[0]
+	for _, check := range []struct {
+		got, want []string
+	}{
+		{keys(doc), []string{"applications", "controller"}},
+		{keys(apps), []string{"db", "web"}},
+		{keys(db), []string{"leader", "pinned", "status", "term", "units"}},
+		{keys(unit), []string{"agent", "leader", "life", "workload"}},
+		{keys(unit["agent"]), []string{"message", "since", "status"}},
+		{keys(node), []string{"address", "id", "raft_address", "raft_state", "suffrage"}},
+	} {
+		if diff := cmp.Diff(check.want, check.got); diff != "" {
+			t.Errorf("keys (-want +got):\n%s", diff)
+		}
+	}
+	if db["leader"] != "db/0" || apps["web"].(map[string]any)["leader"] != nil || unit["leader"] != true {
+		t.Errorf("leaders in %s", resp.body)
+	}
+	if n := node.(map[string]any); n["address"] != c.APIAddr() || n["raft_state"] != "leader" {
+		t.Errorf("node %v", n)
+	}
+	op := newClient(t, admin, c.APIAddr())
+	testutil.WaitUntil(t, 10*time.Second, "db/0 to be lost", func() bool {
+		st, err := op.Status(ctx)
+		return err == nil && st.Applications["db"].Units["db/0"].Agent.Status == "lost"
+	})
+	st, _ := op.Status(ctx)
+	if a := st.Applications["db"].Units["db/1"].Agent; a.Status != "allocating" {
+		t.Errorf("a unit that never reported is %q, want allocating", a.Status)
+	}
+	if _, err := json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+}

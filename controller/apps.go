@@ -1,0 +1,110 @@
+package controller
+
+import (
+	"maps"
+	"net/http"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// checkChanges refuses a settings change with an empty key.
+func checkChanges(changes map[string]string) error {
+	for k := range changes {
+		if k == "" {
+			return badRequest("empty key in changes")
+		}
+	}
+	return nil
+}
+
+func (s *Server) getConfig(rq *request) error {
+	app, err := s.readApp(rq)
+	if err != nil {
+		return err
+	}
+	a, ok := s.node.FSM().Application(app)
+	if !ok {
+		return &denial{err: lease.ErrUnknownApplication}
+	}
+	writeJSON(rq.w, http.StatusOK, apiConfig(a))
+	return nil
+}
+
+func (s *Server) setConfig(rq *request) error {
+	var body api.ConfigChanges
+	app, err := s.adminApp(rq, "set config", &body, false)
+	if err != nil {
+		return err
+	}
+	if err := checkChanges(body.Changes); err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.SetConfig{App: app, Changes: body.Changes})
+	if err != nil {
+		return err
+	}
+	return ok(rq, res)
+}
+
+func (s *Server) getLeaderSettings(rq *request) error {
+	app, err := s.readApp(rq)
+	if err != nil {
+		return err
+	}
+	a, ok := s.node.FSM().Application(app)
+	if !ok {
+		return &denial{err: lease.ErrUnknownApplication}
+	}
+	writeJSON(rq.w, http.StatusOK, api.Settings{Values: nonNil(a.LeaderSettings.Values), Version: a.LeaderSettings.Version})
+	return nil
+}
+
+func (s *Server) setLeaderSettings(rq *request) error {
+	var body api.LeaderSettingsChanges
+	app, err := appParam(rq)
+	if err == nil {
+		err = rq.decode(&body)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.actAs(rq, app, body.Unit); err != nil {
+		return err
+	}
+	if err := checkChanges(body.Changes); err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.SetLeaderSettings{App: app, Unit: body.Unit, Term: body.Term, Changes: body.Changes})
+	if err != nil {
+		return err
+	}
+	return ok(rq, res)
+}
+
+func (s *Server) setApplicationStatus(rq *request) error {
+	var body api.ApplicationStatusRequest
+	app, err := appParam(rq)
+	if err == nil {
+		err = rq.decode(&body)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.actAs(rq, app, body.Unit); err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.SetApplicationStatus{App: app, Unit: body.Unit, Term: body.Term,
+		Status: body.Status, Message: body.Message})
+	if err != nil {
+		return err
+	}
+	return ok(rq, res)
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return maps.Clone(m)
+}

@@ -1,0 +1,439 @@
+// Package client is the typed Go client of the controller's HTTP API, used
+// by unit agents and the operator CLI.
+//
+// Errors: a lease refusal matches its lease sentinel with errors.Is
+// (lease.ErrClaimDenied, lease.ErrNotLeader, lease.ErrUnknownUnit, ...); a
+// missing or wrong token is ErrUnauthorized ("unauthorized"); a token that
+// may not do what it asked matches ErrForbidden; when no address answers,
+// the error matches ErrUnreachable and names the addresses tried
+// ("cannot reach controller at 127.0.0.1:17070: connection refused").
+//
+// Retries: on a connection failure, a timeout or a 503 (no raft leader, a
+// leadership change, a busy node) the client tries the next address, with
+// a short doubling backoff between rounds over the addresses, for at most
+// 5 s (enough to ride out a raft election), honouring ctx. When no address
+// answers at all for three rounds (about 150 ms) it gives up sooner. Every write of the API is safe to repeat (conditional or
+// idempotent). Refusals and other 4xx answers are never retried.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// Sentinel errors of the client.
+var (
+	// ErrUnauthorized: the controller does not know the token.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: the token may not do that (a unit acting for another
+	// unit, or an admin-only action).
+	ErrForbidden = errors.New("forbidden")
+	// ErrUnreachable: no controller address answered.
+	ErrUnreachable = errors.New("controller unreachable")
+	// ErrUnavailable: the controller answered 503 on every attempt (no
+	// raft leader, or too busy).
+	ErrUnavailable = errors.New("controller unavailable")
+)
+
+// DefaultTimeout bounds a request that does not block by design.
+const DefaultTimeout = 10 * time.Second
+
+// Retry policy: rounds over all addresses, with a doubling pause between
+// rounds, for at most retryBudget (long enough to ride out a raft
+// election, which takes about a second).
+const (
+	retryBudget    = 5 * time.Second
+	initialBackoff = 50 * time.Millisecond
+	maxBackoff     = time.Second
+	// maxDeadRounds ends the retries sooner when no address answers at
+	// all: a refused connection is not going to turn into a leader.
+	maxDeadRounds = 3
+	// defaultWait is the server's cap on a blocking query's wait, used to
+	// time a query that asks for no particular wait.
+	defaultWait = 5 * time.Minute
+)
+
+// Config configures New.
+type Config struct {
+	// Addresses of controller nodes' APIs: "host:port" or "http://host:port".
+	Addresses []string
+	// Token is the admin or unit bearer token.
+	Token string
+	// Timeout bounds each non-blocking request (DefaultTimeout if 0);
+	// blocking queries get their wait plus Timeout.
+	Timeout time.Duration
+	// HTTPClient, if set, is used for every request (its Timeout should be
+	// 0: blocking queries are timed per request).
+	HTTPClient *http.Client
+}
+
+// Client calls the controller API. It is safe for concurrent use.
+type Client struct {
+	bases   []string // "http://host:port"
+	names   []string // "host:port", for messages
+	token   string
+	timeout time.Duration
+	hc      *http.Client
+	own     bool // hc was made here (Close closes its idle connections)
+
+	mu   sync.Mutex
+	next int // the address that last answered
+}
+
+// New checks cfg and returns a client; it connects to nothing yet.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Addresses) == 0 {
+		return nil, errors.New("cannot create controller client: no controller addresses")
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("cannot create controller client: no token")
+	}
+	c := &Client{token: cfg.Token, timeout: cfg.Timeout, hc: cfg.HTTPClient}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.hc == nil {
+		c.hc, c.own = &http.Client{Transport: newTransport()}, true
+	}
+	for _, a := range cfg.Addresses {
+		base, name, err := parseAddress(a)
+		if err != nil {
+			return nil, fmt.Errorf("cannot create controller client: %w", err)
+		}
+		c.bases, c.names = append(c.bases, base), append(c.names, name)
+	}
+	return c, nil
+}
+
+// Close releases idle connections of the client's own transport.
+func (c *Client) Close() {
+	if c.own {
+		c.hc.CloseIdleConnections()
+	}
+}
+
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil, // the controller is never reached through a proxy
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0, // blocking queries: timed per request
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// parseAddress turns "host:port" or "http(s)://host:port" into a base URL.
+func parseAddress(a string) (base, name string, err error) {
+	if !strings.Contains(a, "://") {
+		a = "http://" + a
+	}
+	u, err := url.Parse(a)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") {
+		return "", "", fmt.Errorf("bad controller address %q: want HOST:PORT", a)
+	}
+	return u.Scheme + "://" + u.Host, u.Host, nil
+}
+
+// call is one API call.
+type call struct {
+	method  string
+	path    string
+	query   url.Values
+	body    any // JSON-encoded when not nil
+	out     any // decoded from a 2xx answer when not nil
+	timeout time.Duration
+}
+
+// callError is an API answer other than 2xx.
+type callError struct {
+	status int
+	body   api.Error
+	err    error
+}
+
+func (e *callError) Error() string { return e.err.Error() }
+func (e *callError) Unwrap() error { return e.err }
+
+// retryable reports whether another address might answer better.
+func (e *callError) retryable() bool {
+	return e.status == http.StatusServiceUnavailable || e.status == http.StatusBadGateway ||
+		e.status == http.StatusGatewayTimeout
+}
+
+// reachError is a failure to get any answer from an address.
+type reachError struct{ addr, cause string }
+
+func (e *reachError) Error() string {
+	return fmt.Sprintf("cannot reach controller at %s: %s", e.addr, e.cause)
+}
+
+func (e *reachError) Is(target error) bool { return target == ErrUnreachable }
+
+// unreachable joins the reach errors of every address tried.
+type unreachable struct{ errs []*reachError }
+
+func (e *unreachable) Error() string {
+	msgs := make([]string, len(e.errs))
+	for i, r := range e.errs {
+		msgs[i] = r.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e *unreachable) Is(target error) bool { return target == ErrUnreachable }
+
+// do runs c with retries across the addresses; out is decoded from a 2xx
+// answer. It returns the answer's headers.
+func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
+	var payload []byte
+	if cl.body != nil {
+		var err error
+		if payload, err = json.Marshal(cl.body); err != nil {
+			return nil, fmt.Errorf("cannot encode request: %w", err)
+		}
+	}
+	if cl.timeout == 0 {
+		cl.timeout = c.timeout
+	}
+	reach := map[string]*reachError{}
+	var order []string
+	var last error
+	budget, cancel := context.WithTimeout(ctx, retryBudget)
+	defer cancel()
+	backoff := initialBackoff
+	for round, dead := 0, 0; ; round++ {
+		if round > 0 {
+			if dead >= maxDeadRounds {
+				return nil, failure(last, reach, order)
+			}
+			if err := pause(budget, backoff); err != nil {
+				return nil, failure(last, reach, order)
+			}
+			backoff = min(2*backoff, maxBackoff)
+		}
+		dead++ // until an address answers in this round
+		start := c.start()
+		for i := range c.bases {
+			at := (start + i) % len(c.bases)
+			h, err := c.once(ctx, at, cl, payload)
+			if err == nil {
+				c.setStart(at)
+				return h, nil
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("cannot call controller: %w", context.Cause(ctx))
+			}
+			var re *reachError
+			var ce *callError
+			switch {
+			case errors.As(err, &re):
+				if reach[re.addr] == nil {
+					order = append(order, re.addr)
+				}
+				reach[re.addr] = re
+			case errors.As(err, &ce) && ce.retryable():
+				dead = 0
+			default:
+				c.setStart(at)
+				return nil, err
+			}
+			last = err
+		}
+	}
+}
+
+// failure is the error after every attempt failed: the last answer if the
+// last attempt got one, else every address's reach error.
+func failure(last error, reach map[string]*reachError, order []string) error {
+	var re *reachError
+	if last == nil || !errors.As(last, &re) {
+		var ce *callError
+		if errors.As(last, &ce) {
+			return &callError{status: ce.status, body: ce.body, err: fmt.Errorf("%w: %w", ErrUnavailable, ce.err)}
+		}
+		return last
+	}
+	if len(order) == 1 {
+		return reach[order[0]]
+	}
+	u := &unreachable{}
+	for _, a := range order {
+		u.errs = append(u.errs, reach[a])
+	}
+	return u
+}
+
+func (c *Client) start() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.next
+}
+
+func (c *Client) setStart(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next = i
+}
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := clock.Real.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.Chan():
+		return nil
+	}
+}
+
+// once makes one attempt at address i.
+func (c *Client) once(ctx context.Context, i int, cl call, payload []byte) (http.Header, error) {
+	ctx, cancel := context.WithTimeout(ctx, cl.timeout)
+	defer cancel()
+	u := c.bases[i] + cl.path
+	if len(cl.query) > 0 {
+		u += "?" + cl.query.Encode()
+	}
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, &reachError{addr: c.names[i], cause: reachCause(err, cl.timeout)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, &reachError{addr: c.names[i], cause: reachCause(err, cl.timeout)}
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, answerError(resp.StatusCode, data)
+	}
+	if cl.out != nil {
+		if err := json.Unmarshal(data, cl.out); err != nil {
+			return nil, fmt.Errorf("cannot decode answer of controller at %s: %w", c.names[i], err)
+		}
+	}
+	return resp.Header, nil
+}
+
+// reachCause is the short reason a request got no answer.
+func reachCause(err error, timeout time.Duration) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("no answer within %v", timeout)
+	}
+	var se interface{ Timeout() bool }
+	if errors.As(err, &se) && se.Timeout() {
+		return "timeout"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		inner := oe.Err
+		if u := errors.Unwrap(inner); u != nil {
+			inner = u // *os.SyscallError: "connect: connection refused" → "connection refused"
+		}
+		return inner.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// answerError maps a non-2xx answer to an error: 401 is ErrUnauthorized,
+// 403 matches ErrForbidden, lease codes match their lease sentinels.
+func answerError(status int, data []byte) error {
+	var body api.Error
+	if err := json.Unmarshal(data, &body); err != nil || body.Error == "" {
+		body = api.Error{Error: fmt.Sprintf("controller answered %d %s", status, http.StatusText(status))}
+	}
+	var err error
+	switch {
+	case status == http.StatusUnauthorized:
+		err = ErrUnauthorized
+	case status == http.StatusForbidden:
+		err = &sentinelError{msg: body.Error, sentinel: ErrForbidden}
+	case body.Code != "" && lease.ErrorCode(lease.RemoteError(body.Code, "")) == body.Code:
+		err = lease.RemoteError(body.Code, body.Error)
+	default:
+		err = errors.New(body.Error)
+	}
+	return &callError{status: status, body: body, err: err}
+}
+
+type sentinelError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *sentinelError) Error() string        { return e.msg }
+func (e *sentinelError) Is(target error) bool { return target == e.sentinel }
+
+// StatusCode returns the HTTP status of the controller's answer that err
+// came from, or 0 if err is not such an answer.
+func StatusCode(err error) int {
+	var ce *callError
+	if errors.As(err, &ce) {
+		return ce.status
+	}
+	return 0
+}
+
+// deniedLease is the lease a refusal carried, if any.
+func deniedLease(err error) api.Lease {
+	var ce *callError
+	if errors.As(err, &ce) && ce.body.Lease != nil {
+		return *ce.body.Lease
+	}
+	return api.Lease{}
+}
+
+// blockingQuery is the query and timeout of a blocking read.
+func (c *Client) blockingQuery(index uint64, wait time.Duration) (url.Values, time.Duration) {
+	q := url.Values{}
+	if index > 0 {
+		q.Set("index", strconv.FormatUint(index, 10))
+	}
+	timeout := c.timeout
+	if index > 0 {
+		if wait > 0 {
+			q.Set("wait", wait.String())
+		} else {
+			wait = defaultWait
+		}
+		timeout += wait + wait/16
+	}
+	return q, timeout
+}
+
+func headerIndex(h http.Header) uint64 {
+	n, _ := strconv.ParseUint(h.Get(api.HeaderIndex), 10, 64)
+	return n
+}

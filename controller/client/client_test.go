@@ -1,0 +1,290 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// server is a canned controller: it answers every request with status and
+// body, and counts and records the requests.
+type server struct {
+	*httptest.Server
+	hits atomic.Int32
+	last atomic.Value // *http.Request with its body read into lastBody
+	body atomic.Value // string
+}
+
+func newServer(t *testing.T, status int, body string) *server {
+	s := &server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		data, _ := io.ReadAll(r.Body)
+		s.last.Store(r)
+		s.body.Store(string(data))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(api.HeaderIndex, "42")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *server) addr() string { return strings.TrimPrefix(s.URL, "http://") }
+
+// deadAddr is an address nothing listens on.
+func deadAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func newClient(t *testing.T, addrs ...string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Addresses: addrs, Token: "secret-token", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+const leaseBody = `{"lease":{"holder":"db/0","term":3,"start":"2026-01-01T00:00:00Z","duration":"30s","expiry":"2026-01-01T00:00:30Z","pins":[],"step_down":false}}`
+
+func TestFailsOverToTheNextAddress(t *testing.T) {
+	good := newServer(t, 200, leaseBody)
+	c := newClient(t, deadAddr(t), good.addr())
+	for range 3 {
+		l, err := c.Claim(t.Context(), "db", "db/0", 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Holder != "db/0" || l.Term != 3 || l.Duration != 30*time.Second {
+			t.Errorf("lease %+v", l)
+		}
+	}
+	if n := good.hits.Load(); n != 3 {
+		t.Errorf("good server hit %d times, want 3", n)
+	}
+	r := good.last.Load().(*http.Request)
+	if r.Header.Get("Authorization") != "Bearer secret-token" || r.URL.Path != "/v1/leases/db/claim" || r.Method != "POST" {
+		t.Errorf("request %s %s %v", r.Method, r.URL, r.Header)
+	}
+	if diff := cmp.Diff(`{"unit":"db/0","duration":"30s"}`, good.body.Load()); diff != "" {
+		t.Errorf("body (-want +got):\n%s", diff)
+	}
+}
+
+func TestRetriesUnavailable(t *testing.T) {
+	busy := newServer(t, 503, `{"error":"controller node n2 is not the raft leader","code":"unavailable"}`)
+	good := newServer(t, 200, `{"index":7}`)
+	c := newClient(t, busy.addr(), good.addr())
+	if err := c.SetConfig(t.Context(), "db", map[string]string{"a": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if busy.hits.Load() != 1 || good.hits.Load() != 1 {
+		t.Errorf("hits: busy %d, good %d", busy.hits.Load(), good.hits.Load())
+	}
+	// Only 503s: bounded retries, then an error saying so.
+	c = newClient(t, busy.addr())
+	err := c.SetConfig(t.Context(), "db", map[string]string{"a": "b"})
+	if !errors.Is(err, client.ErrUnavailable) || !strings.Contains(err.Error(), "not the raft leader") {
+		t.Errorf("all unavailable: %v", err)
+	}
+	if n := busy.hits.Load(); n < 3 || n > 10 {
+		t.Errorf("busy server hit %d times in all", n)
+	}
+}
+
+func TestRetriesHonourContext(t *testing.T) {
+	busy := newServer(t, 503, `{"error":"no leader","code":"unavailable"}`)
+	c := newClient(t, busy.addr())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	start := time.Now()
+	if err := c.RequestStepDown(ctx, "db"); err == nil {
+		t.Fatal("no error")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("cancelled call took %v", d)
+	}
+}
+
+// TestErrorsMapToSentinels: refusals are never retried and match the
+// lease sentinels (or the client's).
+func TestErrorsMapToSentinels(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		want   error
+		msg    string
+	}{
+		{401, `{"error":"unauthorized","code":"unauthorized"}`, client.ErrUnauthorized, "unauthorized"},
+		{403, `{"error":"forbidden: unit db/1 may not act as unit db/0","code":"forbidden"}`, client.ErrForbidden, "forbidden: unit db/1 may not act as unit db/0"},
+		{409, `{"error":"not the leader","code":"not-leader"}`, lease.ErrNotLeader, "not the leader"},
+		{409, `{"error":"application has no leader","code":"no-leader"}`, lease.ErrNoLeader, "application has no leader"},
+		{404, `{"error":"lease: unknown unit","code":"unknown-unit"}`, lease.ErrUnknownUnit, "lease: unknown unit"},
+		{400, `{"error":"cannot set config: unknown option \"x\": lease: invalid config","code":"invalid-config"}`, lease.ErrInvalidConfig, `cannot set config: unknown option "x": lease: invalid config`},
+		{400, `{"error":"malformed request body: x","code":"bad-request"}`, nil, "malformed request body: x"},
+		{500, `not json`, nil, "controller answered 500 Internal Server Error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.msg, func(t *testing.T) {
+			s := newServer(t, tt.status, tt.body)
+			other := newServer(t, 200, `{}`)
+			c := newClient(t, s.addr(), other.addr())
+			err := c.SetLeaderSettings(t.Context(), "db", "db/0", 1, map[string]string{"a": "b"})
+			if err == nil || err.Error() != tt.msg {
+				t.Errorf("error %v, want %q", err, tt.msg)
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("error %v does not match %v", err, tt.want)
+			}
+			if client.StatusCode(err) != tt.status {
+				t.Errorf("status %d", client.StatusCode(err))
+			}
+			if s.hits.Load() != 1 || other.hits.Load() != 0 {
+				t.Errorf("refusal retried: %d, %d hits", s.hits.Load(), other.hits.Load())
+			}
+		})
+	}
+}
+
+func TestClaimDeniedReturnsTheLease(t *testing.T) {
+	s := newServer(t, 409, `{"error":"lease: claim denied","code":"claim-denied","lease":`+strings.TrimSuffix(strings.TrimPrefix(leaseBody, `{"lease":`), "}")+`}`)
+	l, err := newClient(t, s.addr()).Claim(t.Context(), "db", "db/1", time.Minute)
+	if !errors.Is(err, lease.ErrClaimDenied) || l.Holder != "db/0" || l.Term != 3 {
+		t.Errorf("denied claim: %+v, %v", l, err)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	a, b := deadAddr(t), deadAddr(t)
+	_, err := newClient(t, a).Status(t.Context())
+	if want := "cannot reach controller at " + a + ": connection refused"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	if !errors.Is(err, client.ErrUnreachable) {
+		t.Errorf("%v is not ErrUnreachable", err)
+	}
+	_, err = newClient(t, a, b).Status(t.Context())
+	want := "cannot reach controller at " + a + ": connection refused; cannot reach controller at " + b + ": connection refused"
+	if err == nil || err.Error() != want || !errors.Is(err, client.ErrUnreachable) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// TestRequests: each method's path, method and body.
+func TestRequests(t *testing.T) {
+	s := newServer(t, 200, `{}`)
+	c := newClient(t, s.addr())
+	ctx := t.Context()
+	tests := []struct {
+		call         func() error
+		method, path string
+		body         string
+	}{
+		{func() error { _, err := c.Extend(ctx, "db", "db/0", time.Minute, 2); return err },
+			"POST", "/v1/leases/db/extend", `{"unit":"db/0","duration":"1m0s","term":2}`},
+		{func() error { return c.Revoke(ctx, "db", "db/0", 2) }, "POST", "/v1/leases/db/revoke", `{"unit":"db/0","term":2}`},
+		{func() error { return c.Pin(ctx, "db", "op", "upgrade", 10*time.Minute) }, "POST", "/v1/leases/db/pin", `{"entity":"op","reason":"upgrade","for":"10m0s"}`},
+		{func() error { return c.Pin(ctx, "db", "op", "", 0) }, "POST", "/v1/leases/db/pin", `{"entity":"op","reason":""}`},
+		{func() error { return c.Unpin(ctx, "db", "op") }, "POST", "/v1/leases/db/unpin", `{"entity":"op"}`},
+		{func() error { return c.RequestStepDown(ctx, "db") }, "POST", "/v1/leases/db/step-down", `{}`},
+		{func() error { return c.SetUnitStatus(ctx, "db/0", "workload", "active", "ok") }, "POST", "/v1/units/db/0/status", `{"kind":"workload","status":"active","message":"ok"}`},
+		{func() error { return c.SetApplicationStatus(ctx, "db", "db/0", 3, "active", "") }, "POST", "/v1/applications/db/status", `{"unit":"db/0","term":3,"status":"active","message":""}`},
+		{func() error { return c.SetApplicationVersion(ctx, "db/0", "1.2") }, "POST", "/v1/units/db/0/application-version", `{"version":"1.2"}`},
+		{func() error { return c.RegisterUnit(ctx, "db/0", "tok", nil) }, "POST", "/v1/units", `{"unit":"db/0","token":"tok","config_schema":null}`},
+		{func() error { return c.RegisterUnit(ctx, "db/0", "tok", map[string]api.Option{}) }, "POST", "/v1/units", `{"unit":"db/0","token":"tok","config_schema":{}}`},
+		{func() error { return c.RemoveUnit(ctx, "db/0") }, "POST", "/v1/units/db/0/remove", ``},
+		{func() error { return c.DeregisterUnit(ctx, "db/0") }, "DELETE", "/v1/units/db/0", ``},
+		{func() error { return c.Resolved(ctx, "db/0", true) }, "POST", "/v1/units/db/0/resolved", `{"no_retry":true}`},
+		{func() error { return c.Join(ctx, "n2", "10.0.0.2:17071", "10.0.0.2:17070") }, "POST", "/v1/cluster/join", `{"id":"n2","raft_addr":"10.0.0.2:17071","api_addr":"10.0.0.2:17070"}`},
+		{func() error { return c.RemoveNode(ctx, "n2") }, "DELETE", "/v1/cluster/nodes/n2", ``},
+		{func() error { _, _, err := c.WatchUnit(ctx, "db/0", 5, time.Second); return err }, "GET", "/v1/units/db/0/watch?index=5&wait=1s", ``},
+		{func() error { _, _, err := c.WatchLease(ctx, "db", 0, time.Second); return err }, "GET", "/v1/leases/db", ``},
+	}
+	for _, tt := range tests {
+		if err := tt.call(); err != nil {
+			t.Errorf("%s %s: %v", tt.method, tt.path, err)
+			continue
+		}
+		r := s.last.Load().(*http.Request)
+		if r.Method != tt.method || r.URL.RequestURI() != tt.path || s.body.Load() != tt.body {
+			t.Errorf("got %s %s %s, want %s %s %s", r.Method, r.URL.RequestURI(), s.body.Load(), tt.method, tt.path, tt.body)
+		}
+	}
+	if _, idx, err := c.WatchLease(ctx, "db", 3, 0); err != nil || idx != 42 {
+		t.Errorf("index %d, %v", idx, err)
+	}
+	if err := c.SetUnitStatus(ctx, "db-0", "workload", "active", ""); !errors.Is(err, lease.ErrInvalidCommand) {
+		t.Errorf("bad unit name: %v", err)
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	for _, cfg := range []client.Config{
+		{Token: "t"},
+		{Addresses: []string{"127.0.0.1:1"}},
+		{Addresses: []string{"ftp://x:1"}, Token: "t"},
+		{Addresses: []string{"http://x:1/path"}, Token: "t"},
+	} {
+		if _, err := client.New(cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func TestFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "client.yaml")
+	f := client.File{Controller: client.FileController{Addresses: []string{"127.0.0.1:17070"}}, Token: "tok"}
+	if err := client.WriteFile(path, f); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	got, err := client.ReadFile(path)
+	f.Version = client.FileVersion
+	if diff := cmp.Diff(f, got); err != nil || diff != "" {
+		t.Errorf("round trip (-want +got):\n%s %v", diff, err)
+	}
+	for name, content := range map[string]string{
+		"unknown field": "version: 1\ncontroller: {addresses: [a:1]}\ntoken: t\nextra: 1\n",
+		"no token":      "version: 1\ncontroller: {addresses: [a:1]}\n",
+		"no addresses":  "version: 1\ntoken: t\n",
+		"future":        "version: 9\ncontroller: {addresses: [a:1]}\ntoken: t\n",
+	} {
+		p := filepath.Join(t.TempDir(), "client.yaml")
+		os.WriteFile(p, []byte(content), 0o600)
+		if _, err := client.ReadFile(p); err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+func appPath(app, rest string) string {
+	return "/v1/applications/" + url.PathEscape(app) + rest
+}
+
+func leasePath(app, rest string) string {
+	return "/v1/leases/" + url.PathEscape(app) + rest
+}
+
+// unitPath is /v1/units/APP/N + rest, for a well-formed unit name.
+func unitPath(unit, rest string) (string, error) {
+	if _, err := lease.UnitApplication(unit); err != nil {
+		return "", err
+	}
+	i := strings.LastIndexByte(unit, '/')
+	return "/v1/units/" + url.PathEscape(unit[:i]) + "/" + url.PathEscape(unit[i+1:]) + rest, nil
+}
+
+// Claim claims app's lease for unit for d (an extend if unit holds it). A
+// denial matches lease.ErrClaimDenied and the returned lease shows the
+// holder.
+func (c *Client) Claim(ctx context.Context, app, unit string, d time.Duration) (api.Lease, error) {
+	return c.leaseCall(ctx, leasePath(app, "/claim"), api.ClaimRequest{Unit: unit, Duration: d.String()})
+}
+
+// Extend extends unit's lease of app by d; term 0 means any term.
+func (c *Client) Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (api.Lease, error) {
+	return c.leaseCall(ctx, leasePath(app, "/extend"), api.ExtendRequest{Unit: unit, Duration: d.String(), Term: term})
+}
+
+// Revoke releases unit's lease of app at once; term 0 means any term.
+func (c *Client) Revoke(ctx context.Context, app, unit string, term uint64) error {
+	_, err := c.leaseCall(ctx, leasePath(app, "/revoke"), api.RevokeRequest{Unit: unit, Term: term})
+	return err
+}
+
+func (c *Client) leaseCall(ctx context.Context, path string, body any) (api.Lease, error) {
+	var out api.LeaseResponse
+	if _, err := c.do(ctx, call{method: http.MethodPost, path: path, body: body, out: &out}); err != nil {
+		return deniedLease(err), err
+	}
+	return out.Lease, nil
+}
+
+// WatchLease returns app's lease and its modify index once the index
+// exceeds index, or after wait (the server's cap, 5m, if 0); index 0
+// answers at once.
+func (c *Client) WatchLease(ctx context.Context, app string, index uint64, wait time.Duration) (api.Lease, uint64, error) {
+	q, timeout := c.blockingQuery(index, wait)
+	var out api.LeaseResponse
+	h, err := c.do(ctx, call{method: http.MethodGet, path: leasePath(app, ""), query: q, out: &out, timeout: timeout})
+	if err != nil {
+		return api.Lease{}, 0, err
+	}
+	return out.Lease, headerIndex(h), nil
+}
+
+// WatchUnit is WatchLease for the unit's remote view; its index is the
+// larger of the unit's and its application's modify indexes.
+func (c *Client) WatchUnit(ctx context.Context, unit string, index uint64, wait time.Duration) (api.UnitView, uint64, error) {
+	path, err := unitPath(unit, "/watch")
+	if err != nil {
+		return api.UnitView{}, 0, err
+	}
+	q, timeout := c.blockingQuery(index, wait)
+	var out api.UnitView
+	h, err := c.do(ctx, call{method: http.MethodGet, path: path, query: q, out: &out, timeout: timeout})
+	if err != nil {
+		return api.UnitView{}, 0, err
+	}
+	return out, headerIndex(h), nil
+}
+
+// Config returns app's config values, version and schema.
+func (c *Client) Config(ctx context.Context, app string) (api.Config, error) {
+	var out api.Config
+	_, err := c.do(ctx, call{method: http.MethodGet, path: appPath(app, "/config"), out: &out})
+	return out, err
+}
+
+// SetConfig changes app's config (admin); "" deletes a key. A value the
+// schema refuses matches lease.ErrInvalidConfig.
+func (c *Client) SetConfig(ctx context.Context, app string, changes map[string]string) error {
+	return c.write(ctx, http.MethodPatch, appPath(app, "/config"), api.ConfigChanges{Changes: changes})
+}
+
+// LeaderSettings returns app's leader settings.
+func (c *Client) LeaderSettings(ctx context.Context, app string) (api.Settings, error) {
+	var out api.Settings
+	_, err := c.do(ctx, call{method: http.MethodGet, path: appPath(app, "/leader-settings"), out: &out})
+	return out, err
+}
+
+// SetLeaderSettings changes app's leader settings if unit holds the lease
+// for term, else the error matches lease.ErrNotLeader.
+func (c *Client) SetLeaderSettings(ctx context.Context, app, unit string, term uint64, changes map[string]string) error {
+	return c.write(ctx, http.MethodPatch, appPath(app, "/leader-settings"),
+		api.LeaderSettingsChanges{Unit: unit, Term: term, Changes: changes})
+}
+
+// SetUnitStatus sets the unit's "workload" or "agent" status; it also
+// tells the controller the agent is alive.
+func (c *Client) SetUnitStatus(ctx context.Context, unit, kind, status, message string) error {
+	path, err := unitPath(unit, "/status")
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, http.MethodPost, path, api.UnitStatusRequest{Kind: kind, Status: status, Message: message})
+}
+
+// SetApplicationStatus sets app's status if unit holds the lease for term
+// (else lease.ErrNotLeader).
+func (c *Client) SetApplicationStatus(ctx context.Context, app, unit string, term uint64, status, message string) error {
+	return c.write(ctx, http.MethodPost, appPath(app, "/status"),
+		api.ApplicationStatusRequest{Unit: unit, Term: term, Status: status, Message: message})
+}
+
+// SetApplicationVersion sets the unit's application version.
+func (c *Client) SetApplicationVersion(ctx context.Context, unit, version string) error {
+	path, err := unitPath(unit, "/application-version")
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, http.MethodPost, path, api.ApplicationVersionRequest{Version: version})
+}
+
+// Status returns the status of every application and controller node
+// (admin).
+func (c *Client) Status(ctx context.Context) (api.Status, error) {
+	var out api.Status
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/status", out: &out})
+	return out, err
+}
+
+// RegisterUnit registers unit with its token (admin). A non-nil schema
+// (the charm's config.yaml options) replaces the application's.
+// Registering again with the same token succeeds; with another it matches
+// lease.ErrUnitExists.
+func (c *Client) RegisterUnit(ctx context.Context, unit, token string, schema map[string]api.Option) error {
+	return c.write(ctx, http.MethodPost, "/v1/units", api.RegisterUnitRequest{Unit: unit, Token: token, ConfigSchema: schema})
+}
+
+// RemoveUnit marks the unit dying (admin): its agent steps down, runs its
+// teardown and deregisters.
+func (c *Client) RemoveUnit(ctx context.Context, unit string) error {
+	path, err := unitPath(unit, "/remove")
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, http.MethodPost, path, nil)
+}
+
+// DeregisterUnit removes the unit's registration (admin, or the unit
+// itself), releasing its lease unless pinned (lease.ErrPinned).
+func (c *Client) DeregisterUnit(ctx context.Context, unit string) error {
+	path, err := unitPath(unit, "")
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, http.MethodDelete, path, nil)
+}
+
+// Resolved asks the unit's agent to leave its error state (admin): retry
+// the failed hook, or skip it if noRetry.
+func (c *Client) Resolved(ctx context.Context, unit string, noRetry bool) error {
+	path, err := unitPath(unit, "/resolved")
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, http.MethodPost, path, api.ResolvedRequest{NoRetry: noRetry})
+}
+
+// RequestStepDown asks app's leader to step down (admin); refused while
+// pinned (lease.ErrPinned) or vacant (lease.ErrNoLeader).
+func (c *Client) RequestStepDown(ctx context.Context, app string) error {
+	return c.write(ctx, http.MethodPost, leasePath(app, "/step-down"), api.StepDownRequest{})
+}
+
+// Pin pins app's lease for entity (admin); dur > 0 makes the pin expire by
+// itself after that long. A vacant lease matches lease.ErrNoLeader.
+func (c *Client) Pin(ctx context.Context, app, entity, reason string, dur time.Duration) error {
+	req := api.PinRequest{Entity: entity, Reason: reason}
+	if dur > 0 {
+		req.For = dur.String()
+	}
+	return c.write(ctx, http.MethodPost, leasePath(app, "/pin"), req)
+}
+
+// Unpin removes entity's pin on app's lease (admin).
+func (c *Client) Unpin(ctx context.Context, app, entity string) error {
+	return c.write(ctx, http.MethodPost, leasePath(app, "/unpin"), api.UnpinRequest{Entity: entity})
+}
+
+// Nodes lists the controller's raft servers.
+func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
+	var out api.NodesResponse
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/cluster/nodes", out: &out})
+	return out.Nodes, err
+}
+
+// Join adds a controller node as a raft voter (admin).
+func (c *Client) Join(ctx context.Context, id, raftAddr, apiAddr string) error {
+	return c.write(ctx, http.MethodPost, "/v1/cluster/join", api.JoinRequest{ID: id, RaftAddr: raftAddr, APIAddr: apiAddr})
+}
+
+// RemoveNode removes a controller node from the raft cluster (admin).
+func (c *Client) RemoveNode(ctx context.Context, id string) error {
+	return c.write(ctx, http.MethodDelete, "/v1/cluster/nodes/"+url.PathEscape(id), nil)
+}
+
+func (c *Client) write(ctx context.Context, method, path string, body any) error {
+	_, err := c.do(ctx, call{method: method, path: path, body: body})
+	return err
+}

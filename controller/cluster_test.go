@@ -1,0 +1,111 @@
+package controller_test
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/uniter-dev/uniter/controller"
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/internal/testutil"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// startCluster bootstraps one node and joins two more through its API.
+func startCluster(t *testing.T) ([]*controller.Controller, string) {
+	t.Helper()
+	n1, admin := bootstrap(t, nodeOpts{})
+	nodes := []*controller.Controller{n1}
+	for range 2 {
+		nodes = append(nodes, startNode(t, nodeOpts{join: n1.APIAddr(), adminToken: admin}))
+	}
+	testutil.WaitUntil(t, 20*time.Second, "every node to know all three members", func() bool {
+		for _, n := range nodes {
+			if len(n.Node().FSM().Members()) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes, admin
+}
+
+// TestFollowerForwardsWrites: a client that only knows a follower can do
+// every write; reads and blocking queries are answered by the follower.
+func TestFollowerForwardsWrites(t *testing.T) {
+	nodes, admin := startCluster(t)
+	leader, follower, other := nodes[0], nodes[1], nodes[2]
+	if !leader.Node().IsLeader() || follower.Node().IsLeader() {
+		t.Fatal("the bootstrap node should lead")
+	}
+	ctx := ctxTimeout(t, 60*time.Second)
+	op := newClient(t, admin, follower.APIAddr())
+	if err := op.RegisterUnit(ctx, "db/0", tokDB0, nil); err != nil {
+		t.Fatalf("register through a follower: %v", err)
+	}
+	testutil.WaitUntil(t, 10*time.Second, "the registration to reach the follower", func() bool {
+		_, ok := follower.Node().FSM().Unit("db/0")
+		return ok
+	})
+	db0 := newClient(t, tokDB0, follower.APIAddr())
+	l, err := db0.Claim(ctx, "db", "db/0", time.Minute)
+	if err != nil || l.Holder != "db/0" || l.Term != 1 {
+		t.Fatalf("claim through a follower: %+v, %v", l, err)
+	}
+	if l, _ := leader.Node().FSM().Lease("db"); l.Holder != "db/0" {
+		t.Errorf("the leader's FSM has %+v", l)
+	}
+	// A blocking query on the third node waits for the claim to reach it.
+	claimed := leader.Node().FSM().ApplicationIndex("db")
+	l, idx, err := newClient(t, tokDB0, other.APIAddr()).WatchLease(ctx, "db", claimed-1, 10*time.Second)
+	if err != nil || l.Holder != "db/0" || idx != claimed {
+		t.Errorf("watch on another follower: %+v %d %v", l, idx, err)
+	}
+	// A denial comes back through the forwarding intact.
+	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 9, map[string]string{"a": "b"}); !errors.Is(err, lease.ErrNotLeader) {
+		t.Errorf("fenced write through a follower: %v", err)
+	}
+	// A write that was already forwarded once is not forwarded again.
+	resp := newRaw(t, follower.APIAddr()).json("POST", "/v1/leases/db/extend", tokDB0,
+		`{"unit":"db/0","duration":"1m"}`, api.HeaderForwarded, "somewhere")
+	if resp.status != http.StatusServiceUnavailable {
+		t.Errorf("twice-forwarded write: %d %s", resp.status, resp.body)
+	}
+	checkErrorBody(t, resp, api.CodeUnavailable)
+
+	st, err := op.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, n := range st.Controller.Nodes {
+		states = append(states, n.RaftState)
+	}
+	slices.Sort(states)
+	if !slices.Equal(states, []string{"follower", "follower", "leader"}) {
+		t.Errorf("node states %v", st.Controller.Nodes)
+	}
+}
+
+// TestRemoveNode: an operator removes a node through a follower.
+func TestRemoveNode(t *testing.T) {
+	nodes, admin := startCluster(t)
+	ctx := ctxTimeout(t, 60*time.Second)
+	op := newClient(t, admin, nodes[1].APIAddr())
+	gone := nodes[2].Node().ID()
+	if err := op.RemoveNode(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	got, err := op.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || slices.ContainsFunc(got, func(n api.Node) bool { return n.ID == gone }) {
+		t.Errorf("nodes after removing %s: %+v", gone, got)
+	}
+	if _, ok := nodes[0].Node().FSM().Members()[gone]; ok {
+		t.Errorf("%s is still a member", gone)
+	}
+}

@@ -1,0 +1,263 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/lease"
+	"github.com/uniter-dev/uniter/operation"
+)
+
+// Files in a controller's data directory (beside the raft node's own).
+const (
+	// AdminTokenFile holds the hex SHA-256 of the admin token (0600); the
+	// token itself is only in the admin client.yaml.
+	AdminTokenFile = "admin-token.sha256"
+	// ClientFile is the admin client.yaml a bootstrapping node writes.
+	ClientFile = "client.yaml"
+)
+
+// NodeConfig configures Start.
+type NodeConfig struct {
+	// DataDir holds the raft state, AdminTokenFile and (on the node that
+	// bootstrapped) ClientFile.
+	DataDir string
+	// ID is the raft server ID; empty: the one stored by an earlier start,
+	// or a new random "node-xxxxxx".
+	ID string
+	// APIAddr is where the HTTP API listens, HOST:PORT (port 0 picks one);
+	// it is also the address other nodes forward writes to, so the host
+	// must not be unspecified (0.0.0.0).
+	APIAddr string
+	// RaftAddr is where raft listens (see lease.NodeConfig.RaftAddr).
+	RaftAddr string
+	// Join, if set, is the API address of a node of the cluster to join;
+	// the node asks it (with AdminToken) to add this node as a voter.
+	// Empty: bootstrap a new single-node cluster on the first start.
+	Join string
+	// AdminToken authenticates the join; its hash becomes this node's
+	// admin token hash. Not needed to bootstrap or restart.
+	AdminToken string
+	// LostAfter is the server's Config.LostAfter.
+	LostAfter time.Duration
+	Clock     clock.Clock
+	Logger    zerolog.Logger
+	// Tune, if set, adjusts the raft node's configuration (tests use it to
+	// shorten timeouts).
+	Tune func(*lease.NodeConfig)
+}
+
+// Controller is a running controller node: a raft node and its HTTP API.
+type Controller struct {
+	node       *lease.Node
+	apiAddr    string
+	clientFile string
+	created    bool
+	cancel     context.CancelFunc
+	done       chan struct{} // closed when the API server has stopped
+	serveErr   error
+}
+
+// Start opens (bootstrapping or joining if new) a controller node and
+// serves its API until Close. On the first start of a bootstrapping node
+// it generates the admin token and writes ClientFile (0600).
+func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
+	if cfg.DataDir == "" || cfg.Clock == nil {
+		return nil, errors.New("cannot start controller: need a data directory and a clock")
+	}
+	if err := checkAdvertised(cfg.APIAddr); err != nil {
+		return nil, fmt.Errorf("cannot start controller: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot start controller: %w", err)
+	}
+	if cfg.ID == "" && !exists(filepath.Join(cfg.DataDir, "node.json")) {
+		cfg.ID = "node-" + randomHex(3)
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start controller: cannot listen for the API: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	c := &Controller{apiAddr: ln.Addr().String(), done: make(chan struct{})}
+	hash, err := c.adminTokenHash(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start controller: %w", err)
+	}
+	nc := lease.NodeConfig{ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: c.apiAddr,
+		Bootstrap: cfg.Join == "", Clock: cfg.Clock, Logger: cfg.Logger}
+	if cfg.Tune != nil {
+		cfg.Tune(&nc)
+	}
+	if c.node, err = lease.OpenNode(ctx, nc); err != nil {
+		return nil, fmt.Errorf("cannot start controller: %w", err)
+	}
+	srv, err := NewServer(Config{Node: c.node, AdminTokenHash: hash, Clock: cfg.Clock, Logger: cfg.Logger,
+		LostAfter: cfg.LostAfter, ProtoMin: nc.ProtoMin, ProtoMax: nc.ProtoMax})
+	if err != nil {
+		c.node.Close()
+		return nil, fmt.Errorf("cannot start controller: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	go func() {
+		defer close(c.done)
+		c.serveErr = srv.Serve(sctx, ln)
+	}()
+	if cfg.Join != "" {
+		if err := c.join(ctx, cfg); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// adminTokenHash reads the admin token hash, or makes it: from the join
+// token, or (bootstrapping) from a new token written to ClientFile.
+func (c *Controller) adminTokenHash(cfg NodeConfig) (string, error) {
+	path := filepath.Join(cfg.DataDir, AdminTokenFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		hash := strings.TrimSpace(string(data))
+		if len(hash) != 64 {
+			return "", fmt.Errorf("cannot read admin token hash %s: not a SHA-256", path)
+		}
+		return hash, c.refreshClientFile(cfg.DataDir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("cannot read admin token hash: %w", err)
+	}
+	token := cfg.AdminToken
+	if cfg.Join == "" {
+		token = randomHex(32)
+		c.clientFile, c.created = filepath.Join(cfg.DataDir, ClientFile), true
+		f := client.File{Controller: client.FileController{Addresses: []string{c.apiAddr}}, Token: token}
+		if err := client.WriteFile(c.clientFile, f); err != nil {
+			return "", err
+		}
+	} else if token == "" {
+		return "", errors.New("cannot join a controller without the admin token (give a client config)")
+	}
+	hash := lease.HashToken(token)
+	if err := operation.WriteFileAtomic(path, []byte(hash+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("cannot write admin token hash: %w", err)
+	}
+	return hash, nil
+}
+
+// refreshClientFile puts this node's current API address first in the
+// data directory's client.yaml, if there is one (the API port may change
+// across restarts).
+func (c *Controller) refreshClientFile(dataDir string) error {
+	path := filepath.Join(dataDir, ClientFile)
+	if !exists(path) {
+		return nil
+	}
+	c.clientFile = path
+	f, err := client.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if len(f.Controller.Addresses) > 0 && f.Controller.Addresses[0] == c.apiAddr {
+		return nil
+	}
+	addrs := slices.DeleteFunc(f.Controller.Addresses, func(a string) bool { return a == c.apiAddr })
+	f.Controller.Addresses = append([]string{c.apiAddr}, addrs...)
+	return client.WriteFile(path, f)
+}
+
+// joinPatience is how long a joining node keeps asking while the cluster
+// it joins is unreachable or has no raft leader (it may be starting too).
+const joinPatience = time.Minute
+
+// join asks the node at cfg.Join to add this node as a voter. It is safe
+// on every start: adding a voter that is already one changes nothing.
+func (c *Controller) join(ctx context.Context, cfg NodeConfig) error {
+	cl, err := client.New(client.Config{Addresses: []string{cfg.Join}, Token: cfg.AdminToken})
+	if err != nil {
+		return fmt.Errorf("cannot join controller at %s: %w", cfg.Join, err)
+	}
+	defer cl.Close()
+	deadline := cfg.Clock.Now().Add(joinPatience)
+	for {
+		err := cl.Join(ctx, c.node.ID(), c.node.RaftAddr(), c.apiAddr)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, client.ErrUnavailable) && !errors.Is(err, client.ErrUnreachable),
+			!cfg.Clock.Now().Before(deadline):
+			return fmt.Errorf("cannot join controller at %s: %w", cfg.Join, err)
+		}
+		cfg.Logger.Warn().Err(err).Str("join", cfg.Join).Msg("cannot join controller yet; retrying")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot join controller at %s: %w", cfg.Join, context.Cause(ctx))
+		case <-cfg.Clock.After(time.Second):
+		}
+	}
+}
+
+// Node is the controller's raft node.
+func (c *Controller) Node() *lease.Node { return c.node }
+
+// APIAddr is the address the API listens on.
+func (c *Controller) APIAddr() string { return c.apiAddr }
+
+// ClientFile is the path of the data directory's admin client.yaml ("" if
+// there is none), and whether this start created it.
+func (c *Controller) ClientFile() (path string, created bool) { return c.clientFile, c.created }
+
+// Done is closed when the API server has stopped: after Close, or on its
+// own if it failed (Close then returns why).
+func (c *Controller) Done() <-chan struct{} { return c.done }
+
+// Close stops the API (ending blocking queries at once) and closes the
+// raft node. It returns the API server's failure, if it failed.
+func (c *Controller) Close() error {
+	c.cancel()
+	<-c.done
+	return errors.Join(c.serveErr, c.node.Close())
+}
+
+// checkAdvertised refuses an API address other nodes could not dial.
+func checkAdvertised(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("bad API address %q: want HOST:PORT", addr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return fmt.Errorf("bad API address %q: the host must be one other nodes and clients can reach, not unspecified", addr)
+	}
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// randomHex returns n random bytes in hex (crypto/rand never fails).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,64 @@
+package controller
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/uniter-dev/uniter/controller/api"
+)
+
+// errForward tells the request wrapper to forward the request to the raft
+// leader: this node cannot apply it.
+var errForward = errors.New("not the raft leader: forward")
+
+// maxForwardedResponse bounds what a forwarded answer may copy back.
+const maxForwardedResponse = 4 << 20
+
+// forward sends the request, with the caller's token and body, to the raft
+// leader's API address and copies the answer back. A request that was
+// already forwarded once is never forwarded again (a leadership change in
+// flight): it gets 503 and the client retries.
+func (s *Server) forward(rq *request) error {
+	addr := s.leaderAPIAddr()
+	if rq.r.Header.Get(api.HeaderForwarded) != "" {
+		return unavailable(addr, "controller node %s is not the raft leader", s.node.ID())
+	}
+	if addr == "" {
+		return unavailable("", "controller node %s is not the raft leader and no leader is known", s.node.ID())
+	}
+	req, err := http.NewRequestWithContext(rq.ctx, rq.r.Method, "http://"+addr+rq.r.URL.RequestURI(), bytes.NewReader(rq.body))
+	if err != nil {
+		return unavailable(addr, "cannot forward request to the raft leader at %s: %v", addr, err)
+	}
+	for _, h := range []string{"Authorization", "Content-Type"} {
+		if v := rq.r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set(api.HeaderForwarded, s.node.ID())
+	resp, err := s.cfg.Forward.Do(req)
+	if err != nil {
+		return unavailable(addr, "cannot forward request to the raft leader at %s: %v", addr, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", api.HeaderIndex} {
+		if v := resp.Header.Get(h); v != "" {
+			rq.w.Header().Set(h, v)
+		}
+	}
+	rq.w.WriteHeader(resp.StatusCode)
+	io.Copy(rq.w, io.LimitReader(resp.Body, maxForwardedResponse))
+	return nil
+}
+
+// leaderAPIAddr is the raft leader's API address, from the members the
+// replicated state records ("" if unknown).
+func (s *Server) leaderAPIAddr() string {
+	id, _ := s.node.Leader()
+	if id == "" || id == s.node.ID() {
+		return ""
+	}
+	return memberAPIAddr(s.node.FSM().Members()[id])
+}

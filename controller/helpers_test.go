@@ -1,0 +1,169 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uniter-dev/uniter/controller"
+	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/testutil"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// fastRaft shortens the raft node's timings for tests.
+func fastRaft(c *lease.NodeConfig) {
+	c.Tick = 100 * time.Millisecond
+	c.ApplyTimeout = 2 * time.Second
+	c.HeartbeatTimeout = 200 * time.Millisecond
+	c.ElectionTimeout = 200 * time.Millisecond
+	c.LeaderLeaseTimeout = 100 * time.Millisecond
+}
+
+type nodeOpts struct {
+	join       string
+	adminToken string
+	lostAfter  time.Duration
+}
+
+// startNode starts a real controller node (raft over BoltDB and TCP on
+// 127.0.0.1) in a temporary directory; it is closed at cleanup.
+func startNode(t *testing.T, o nodeOpts) *controller.Controller {
+	t.Helper()
+	c, err := controller.Start(t.Context(), controller.NodeConfig{
+		DataDir:    t.TempDir(),
+		APIAddr:    "127.0.0.1:0",
+		RaftAddr:   "127.0.0.1:0",
+		Join:       o.join,
+		AdminToken: o.adminToken,
+		LostAfter:  o.lostAfter,
+		Clock:      clock.Real,
+		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
+		Tune:       fastRaft,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("cannot close controller: %v", err)
+		}
+	})
+	return c
+}
+
+// bootstrap starts a single-node controller, waits until it accepts
+// writes and returns it with its admin token.
+func bootstrap(t *testing.T, o nodeOpts) (*controller.Controller, string) {
+	t.Helper()
+	c := startNode(t, o)
+	path, created := c.ClientFile()
+	if !created || filepath.Base(path) != controller.ClientFile {
+		t.Fatalf("client file %q created=%v", path, created)
+	}
+	f, err := client.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWritable(t, c)
+	return c, f.Token
+}
+
+// waitWritable waits until the node leads and its cluster time started.
+func waitWritable(t *testing.T, c *controller.Controller) {
+	t.Helper()
+	testutil.WaitUntil(t, 10*time.Second, "controller to accept writes", func() bool {
+		return c.Node().IsLeader() && !c.Node().FSM().GlobalTime().IsZero()
+	})
+}
+
+func newClient(t *testing.T, token string, addrs ...string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Addresses: addrs, Token: token, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// rawHTTP sends raw requests and closes its idle connections at cleanup.
+type rawHTTP struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+func newRaw(t *testing.T, addr string) *rawHTTP {
+	hc := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
+	t.Cleanup(hc.CloseIdleConnections)
+	return &rawHTTP{t: t, base: "http://" + addr, hc: hc}
+}
+
+type rawResp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *rawHTTP) do(method, path, token string, body io.Reader, hdr ...string) rawResp {
+	r.t.Helper()
+	req, err := http.NewRequestWithContext(r.t.Context(), method, r.base+path, body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return rawResp{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+func (r *rawHTTP) json(method, path, token, body string, hdr ...string) rawResp {
+	r.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = bytes.NewBufferString(body)
+	}
+	return r.do(method, path, token, rd, hdr...)
+}
+
+func mustJSON(t *testing.T, data []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("cannot decode %q: %v", data, err)
+	}
+}
+
+// comparable state: everything but the global time and the state index,
+// which the time advancer moves every tick.
+func stableState(c *controller.Controller) *lease.State {
+	s := c.Node().FSM().State()
+	s.GlobalTime, s.Index = time.Time{}, 0
+	return s
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,203 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// principal is who a request's bearer token names: the admin, or one unit.
+type principal struct {
+	admin bool
+	unit  string // "app/N" for a unit token
+	app   string
+}
+
+func (p principal) String() string {
+	if p.admin {
+		return "admin"
+	}
+	return p.unit
+}
+
+// request is one authenticated API call.
+type request struct {
+	ctx  context.Context
+	w    http.ResponseWriter
+	r    *http.Request
+	who  principal
+	body []byte // the whole body, at most MaxBodyBytes
+}
+
+// httpError is an answer other than 2xx that is not a lease error.
+type httpError struct {
+	status int
+	code   string
+	msg    string
+	leader string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{status: http.StatusBadRequest, code: api.CodeBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+func forbidden(format string, args ...any) error {
+	return &httpError{status: http.StatusForbidden, code: api.CodeForbidden, msg: "forbidden: " + fmt.Sprintf(format, args...)}
+}
+
+func unavailable(leader, format string, args ...any) error {
+	return &httpError{status: http.StatusServiceUnavailable, code: api.CodeUnavailable, msg: fmt.Sprintf(format, args...), leader: leader}
+}
+
+var errUnauthorized = &httpError{status: http.StatusUnauthorized, code: api.CodeUnauthorized, msg: "unauthorized"}
+
+// denial is a lease command's refusal, with the lease as it stands.
+type denial struct {
+	err   error
+	lease *lease.Lease
+}
+
+func (d *denial) Error() string { return d.err.Error() }
+func (d *denial) Unwrap() error { return d.err }
+
+// authenticate finds the principal of the request's bearer token. The token
+// is only ever hashed, compared in constant time and dropped.
+func (s *Server) authenticate(r *http.Request) (principal, error) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return principal{}, errUnauthorized
+	}
+	hash := lease.HashToken(token)
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminTokenHash)) == 1 {
+		return principal{admin: true}, nil
+	}
+	if u, ok := s.node.FSM().UnitByTokenHash(hash); ok {
+		return principal{unit: u.Name, app: u.App}, nil
+	}
+	return principal{}, errUnauthorized
+}
+
+// readBody reads the whole body, refusing more than MaxBodyBytes with 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, &httpError{status: http.StatusRequestEntityTooLarge, code: api.CodeTooLarge,
+			msg: fmt.Sprintf("request body is larger than %d bytes", limit)}
+	case err != nil:
+		return nil, badRequest("cannot read request body: %v", err)
+	}
+	return data, nil
+}
+
+// DecodeRequest decodes body strictly into v: exactly one JSON object, no
+// unknown fields, no trailing data. An empty body decodes as {} when
+// optional. Errors are one line and name the problem.
+func DecodeRequest(body []byte, v any, optional bool) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return errors.New("empty request body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("malformed request body: %s", oneLine(err.Error()))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("malformed request body: trailing data after the JSON object")
+	}
+	return nil
+}
+
+func (rq *request) decode(v any) error {
+	if err := DecodeRequest(rq.body, v, false); err != nil {
+		return badRequest("%v", err)
+	}
+	return nil
+}
+
+func (rq *request) decodeOptional(v any) error {
+	if err := DecodeRequest(rq.body, v, true); err != nil {
+		return badRequest("%v", err)
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// writeJSON answers status with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		data = []byte(`{"error":"cannot encode response","code":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(data, '\n'))
+}
+
+// errorResponse maps err to a status and a one-line error body.
+func errorResponse(err error) (int, api.Error) {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.status, api.Error{Error: oneLine(he.msg), Code: he.code, Leader: he.leader}
+	}
+	body := api.Error{Error: oneLine(err.Error()), Code: lease.ErrorCode(err)}
+	var d *denial
+	if errors.As(err, &d) && d.lease != nil {
+		l := apiLease(*d.lease)
+		body.Lease = &l
+	}
+	switch {
+	case errors.Is(err, lease.ErrUnknownApplication), errors.Is(err, lease.ErrUnknownUnit):
+		return http.StatusNotFound, body
+	case isInvalid(err):
+		return http.StatusBadRequest, body
+	case body.Code != "":
+		return http.StatusConflict, body
+	case errors.Is(err, lease.ErrRetryable), errors.Is(err, lease.ErrNodeClosed), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, api.Error{Error: body.Error, Code: api.CodeUnavailable}
+	}
+	return http.StatusInternalServerError, api.Error{Error: body.Error, Code: api.CodeInternal}
+}
+
+// statusRecorder remembers the status a handler wrote, for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+// since is the time elapsed from start on the server's clock.
+func (s *Server) since(start time.Time) time.Duration { return s.cfg.Clock.Now().Sub(start) }

@@ -1,0 +1,33 @@
+package controller
+
+import (
+	"context"
+
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// Node is the raft node the API fronts: *lease.Node in production. The
+// server applies writes through it when it leads the raft cluster (else it
+// forwards them to the leader's API address), reads the replicated state
+// from its FSM, and changes the cluster's membership through it.
+type Node interface {
+	// Apply replicates op through raft. A node that is not the leader
+	// fails with *lease.NotLeaderError.
+	Apply(ctx context.Context, op lease.Op) (lease.Result, error)
+	// FSM is the node's (possibly lagging) copy of the replicated state.
+	FSM() *lease.FSM
+	// ID is this node's raft server ID.
+	ID() string
+	// IsLeader reports whether this node is the raft leader.
+	IsLeader() bool
+	// Leader is the raft leader's ID and raft address ("" if unknown).
+	Leader() (id, raftAddr string)
+	// Servers lists the raft configuration with each server's state.
+	Servers(ctx context.Context) ([]lease.Server, error)
+	// AddVoter and RemoveServer change the cluster (leader only);
+	// RemoveServer also forgets the node's member record.
+	AddVoter(ctx context.Context, id, raftAddr string) error
+	RemoveServer(ctx context.Context, id string) error
+}
+
+var _ Node = (*lease.Node)(nil)

@@ -1,0 +1,284 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// Defaults of Config.
+const (
+	DefaultLostAfter         = time.Minute
+	DefaultMaxWait           = 5 * time.Minute
+	DefaultMaxBlocking       = 1024
+	DefaultRequestTimeout    = 15 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultForwardTimeout    = 15 * time.Second
+	defaultIdleTimeout       = 2 * time.Minute
+	defaultMaxHeaderBytes    = 64 << 10
+	defaultShutdownTimeout   = 5 * time.Second
+	defaultProtoMin          = 1
+	defaultProtoMax          = 1
+)
+
+// Config configures NewServer. Node, Clock and AdminTokenHash are
+// required; zero limits take the defaults above.
+type Config struct {
+	// Node is the raft node whose state the API serves.
+	Node Node
+	// AdminTokenHash is lease.HashToken of the admin token.
+	AdminTokenHash string
+	// Clock times requests (for logs); the API's notion of "now" for
+	// leases and lost agents is the replicated global time, never a clock.
+	Clock  clock.Clock
+	Logger zerolog.Logger
+	// LostAfter: a unit whose agent has not reported for this long (in
+	// global time) shows agent status "lost".
+	LostAfter time.Duration
+	// MaxWait caps a blocking query's wait (also its default).
+	MaxWait time.Duration
+	// MaxBlocking caps concurrent blocking queries on this node; more get
+	// 503 "busy".
+	MaxBlocking int
+	// RequestTimeout bounds every handler that does not block by design.
+	RequestTimeout time.Duration
+	// ProtoMin and ProtoMax are recorded for nodes that join through this
+	// one (they run the same binary as their sponsor).
+	ProtoMin, ProtoMax uint64
+	// Forward is the HTTP client used to forward writes to the raft
+	// leader; nil for one with DefaultForwardTimeout.
+	Forward *http.Client
+}
+
+// Server is the controller's HTTP API over one raft node. Reads are
+// answered from the local FSM (blocking queries too); writes are applied
+// on the raft leader: here if this node leads, else the request is
+// forwarded, with the caller's token, to the leader's API address.
+type Server struct {
+	cfg     Config
+	node    Node
+	log     zerolog.Logger
+	mux     *http.ServeMux
+	waiters chan struct{} // semaphore of blocking queries
+}
+
+// NewServer checks cfg and returns a server; it starts nothing.
+func NewServer(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Node == nil:
+		return nil, errors.New("cannot create API server: no node")
+	case cfg.Clock == nil:
+		return nil, errors.New("cannot create API server: no clock")
+	case len(cfg.AdminTokenHash) != 64:
+		return nil, errors.New("cannot create API server: admin token hash is not a SHA-256")
+	}
+	setDefault(&cfg.LostAfter, DefaultLostAfter)
+	setDefault(&cfg.MaxWait, DefaultMaxWait)
+	setDefault(&cfg.RequestTimeout, DefaultRequestTimeout)
+	setDefault(&cfg.MaxBlocking, DefaultMaxBlocking)
+	setDefault(&cfg.ProtoMin, defaultProtoMin)
+	setDefault(&cfg.ProtoMax, defaultProtoMax)
+	if cfg.Forward == nil {
+		cfg.Forward = &http.Client{Timeout: DefaultForwardTimeout, Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     defaultIdleTimeout,
+		}}
+	}
+	s := &Server{
+		cfg:     cfg,
+		node:    cfg.Node,
+		log:     cfg.Logger.With().Str("component", "api").Logger(),
+		mux:     http.NewServeMux(),
+		waiters: make(chan struct{}, cfg.MaxBlocking),
+	}
+	s.routes()
+	return s, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Handler returns the API as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve answers API requests on ln until ctx ends, then shuts down: it
+// stops accepting, ends blocking queries at once and waits a few seconds
+// for other requests. It returns nil after a shutdown caused by ctx.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		ReadTimeout:       s.cfg.RequestTimeout,
+		WriteTimeout:      s.cfg.MaxWait + s.cfg.RequestTimeout,
+		IdleTimeout:       defaultIdleTimeout,
+		MaxHeaderBytes:    defaultMaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("cannot serve API: %w", err)
+	case <-ctx.Done():
+	}
+	cancel() // wakes blocking queries
+	sctx, stop := context.WithTimeout(context.Background(), defaultShutdownTimeout)
+	defer stop()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	s.cfg.Forward.CloseIdleConnections()
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("cannot serve API: %w", err)
+	}
+	return nil
+}
+
+// handlerFunc serves one authenticated request; an error is answered by
+// the wrapper (errForward: the request is forwarded to the raft leader).
+type handlerFunc func(rq *request) error
+
+// route kinds.
+const (
+	local    = iota // answered from the local FSM, bounded by RequestTimeout
+	blocking        // a blocking query: bounded by its wait
+	write           // applied on the raft leader, forwarded by followers
+)
+
+func (s *Server) handle(pattern string, kind int, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, kind, h)
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind int, h handlerFunc) {
+	start := s.cfg.Clock.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	var who principal
+	err := func() error {
+		var err error
+		if who, err = s.authenticate(r); err != nil {
+			return err
+		}
+		body, err := readBody(rec, r, api.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := r.Context(), context.CancelFunc(func() {})
+		if kind != blocking {
+			ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		}
+		defer cancel()
+		rq := &request{ctx: ctx, w: rec, r: r, who: who, body: body}
+		if err := h(rq); errors.Is(err, errForward) {
+			return s.forward(rq)
+		} else {
+			return err
+		}
+	}()
+	if err != nil {
+		status, body := errorResponse(err)
+		writeJSON(rec, status, body)
+	}
+	ev := s.log.Debug()
+	if rec.status >= 500 {
+		ev = s.log.Warn().Err(err)
+	}
+	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+		Str("principal", who.String()).Dur("duration", s.since(start)).Msg("api request")
+}
+
+// routes registers every endpoint; doc.go has the table.
+func (s *Server) routes() {
+	s.handle("POST /v1/leases/{app}/claim", write, s.claim)
+	s.handle("POST /v1/leases/{app}/extend", write, s.extend)
+	s.handle("POST /v1/leases/{app}/revoke", write, s.revoke)
+	s.handle("POST /v1/leases/{app}/step-down", write, s.stepDown)
+	s.handle("POST /v1/leases/{app}/pin", write, s.pin)
+	s.handle("POST /v1/leases/{app}/unpin", write, s.unpin)
+	s.handle("GET /v1/leases/{app}", blocking, s.getLease)
+
+	s.handle("POST /v1/units", write, s.registerUnit)
+	s.handle("GET /v1/units/{app}/{n}/watch", blocking, s.watchUnit)
+	s.handle("POST /v1/units/{app}/{n}/status", write, s.setUnitStatus)
+	s.handle("POST /v1/units/{app}/{n}/application-version", write, s.setApplicationVersion)
+	s.handle("POST /v1/units/{app}/{n}/remove", write, s.removeUnit)
+	s.handle("POST /v1/units/{app}/{n}/resolved", write, s.resolved)
+	s.handle("DELETE /v1/units/{app}/{n}", write, s.deregisterUnit)
+
+	s.handle("GET /v1/applications/{app}/config", local, s.getConfig)
+	s.handle("PATCH /v1/applications/{app}/config", write, s.setConfig)
+	s.handle("GET /v1/applications/{app}/leader-settings", local, s.getLeaderSettings)
+	s.handle("PATCH /v1/applications/{app}/leader-settings", write, s.setLeaderSettings)
+	s.handle("POST /v1/applications/{app}/status", write, s.setApplicationStatus)
+
+	s.handle("GET /v1/status", local, s.status)
+	s.handle("GET /v1/cluster/nodes", local, s.nodes)
+	s.handle("POST /v1/cluster/join", write, s.join)
+	s.handle("DELETE /v1/cluster/nodes/{id}", write, s.removeNode)
+
+	s.mux.HandleFunc("/", s.notFound)
+}
+
+// notFound answers requests no route matches: 405 if the path exists for
+// another method, else 404; both as one-line JSON errors.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, api.Error{Error: "method " + r.Method + " not allowed on " + r.URL.Path,
+			Code: api.CodeMethodNotAllowed})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, api.Error{Error: "no such endpoint: " + r.Method + " " + r.URL.Path, Code: api.CodeNotFound})
+}
+
+// apply replicates op if this node is the raft leader. On a follower (or a
+// leader that just lost the role) it returns errForward. A refused command
+// comes back as a *denial carrying the lease as it stands.
+func (s *Server) apply(rq *request, op lease.Op) (lease.Result, error) {
+	if !s.node.IsLeader() {
+		return lease.Result{}, errForward
+	}
+	res, err := s.node.Apply(rq.ctx, op)
+	switch {
+	case errors.Is(err, lease.ErrNotRaftLeader):
+		return res, errForward
+	case err != nil:
+		return res, fmt.Errorf("cannot apply %s: %w", op.Type(), err)
+	case res.Err != nil:
+		return res, &denial{err: res.Err, lease: res.Lease}
+	}
+	return res, nil
+}
+
+// ok answers a write that has nothing else to say.
+func ok(rq *request, res lease.Result) error {
+	writeJSON(rq.w, http.StatusOK, api.WriteResult{Index: res.Index})
+	return nil
+}

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/uniter-dev/uniter/agent"
+	"github.com/uniter-dev/uniter/controller"
+	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/logging"
+)
+
+// Defaults of `uniter controller`.
+const (
+	DefaultAPIAddr  = "127.0.0.1:17070"
+	DefaultRaftAddr = "127.0.0.1:17071"
+)
+
+type controllerOptions struct {
+	dataDir, apiAddr, raftAddr, join, nodeID string
+	lostAfter                                time.Duration
+	logLevel                                 string
+}
+
+func newControllerCmd() *cobra.Command {
+	var o controllerOptions
+	cmd := &cobra.Command{
+		Use:   "controller [--data-dir D] [--api-addr A] [--raft-addr R] [--join API_ADDR] [--node-id ID]",
+		Short: "Run a controller node",
+		Long: `Run a controller node: the raft-replicated lease store and its HTTP API.
+
+The first start without --join bootstraps a new single-node cluster, generates the
+admin token and writes the admin client config (client.yaml, mode 0600) into the
+data directory. With --join API_ADDR the node asks the controller at API_ADDR to add
+it as a raft voter, authenticated with the admin token of the client config
+(--client-config, $UNITER_CLIENT_CONFIG or $UNITER_HOME/client.yaml).
+
+The node runs until SIGTERM or SIGINT. Remove a node from its cluster with
+'uniter controller remove-node ID'.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runController(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dataDir, "data-dir", filepath.Join(agent.Home(), "controller"), "the node's data directory")
+	f.StringVar(&o.apiAddr, "api-addr", DefaultAPIAddr, "HOST:PORT of the HTTP API (advertised to other nodes)")
+	f.StringVar(&o.raftAddr, "raft-addr", DefaultRaftAddr, "HOST:PORT of raft (advertised to other nodes)")
+	f.StringVar(&o.join, "join", "", "API address of a controller node whose cluster to join")
+	f.StringVar(&o.nodeID, "node-id", "", "the node's raft ID (default: the stored one, or a new random one)")
+	f.DurationVar(&o.lostAfter, "lost-after", controller.DefaultLostAfter, "show a unit's agent lost after this long without a report")
+	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
+	addClientConfigFlag(cmd)
+	cmd.AddCommand(newRemoveNodeCmd())
+	return cmd
+}
+
+func runController(cmd *cobra.Command, o controllerOptions) error {
+	level, err := zerolog.ParseLevel(o.logLevel)
+	if err != nil || o.logLevel == "" {
+		return &UsageError{fmt.Errorf("bad --log-level %q", o.logLevel)}
+	}
+	if o.lostAfter <= 0 {
+		return &UsageError{errors.New("--lost-after must be positive")}
+	}
+	cfg := controller.NodeConfig{DataDir: o.dataDir, ID: o.nodeID, APIAddr: o.apiAddr, RaftAddr: o.raftAddr,
+		Join: o.join, LostAfter: o.lostAfter, Clock: clock.Real}
+	if o.join != "" {
+		f, err := loadClientFile(cmd)
+		if err != nil {
+			return err
+		}
+		cfg.AdminToken = f.Token
+	}
+	logFile, err := logging.OpenRotating(filepath.Join(o.dataDir, "controller.log"), 10<<20, 3)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	console, _ := cmd.ErrOrStderr().(*os.File)
+	cfg.Logger = logging.New(logging.Options{File: logFile, Console: console, Level: level})
+	c, err := controller.Start(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	printStarted(cmd, c)
+	select {
+	case <-cmd.Context().Done():
+	case <-c.Done():
+	}
+	return c.Close()
+}
+
+func printStarted(cmd *cobra.Command, c *controller.Controller) {
+	out := cmd.OutOrStdout()
+	n := c.Node()
+	fmt.Fprintf(out, "controller node %s: API on %s, raft on %s\n", n.ID(), c.APIAddr(), n.RaftAddr())
+	path, created := c.ClientFile()
+	if !created {
+		return
+	}
+	fmt.Fprintf(out, "bootstrapped a new controller; its admin client config is %s (mode 0600)\n", path)
+	fmt.Fprintf(out, "point the CLI at it with --%s %s, or:\n  export %s=%s\n", clientConfigFlag, path, ClientConfigEnv, path)
+}
+
+func newRemoveNodeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove-node ID",
+		Short: "Remove a controller node from its raft cluster (admin)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loadClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.RemoveNode(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed controller node %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+// exactArgs wants n positional arguments, else a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return &UsageError{fmt.Errorf("%q wants %d argument(s), got %d", cmd.CommandPath(), n, len(args))}
+		}
+		return nil
+	}
+}
