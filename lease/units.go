@@ -145,11 +145,14 @@ func (c RegisterUnit) apply(s *State, index uint64) Result {
 	}
 	a, ok := s.Applications[app]
 	if !ok {
+		// Versions start at 1, so that a new unit (which has seen
+		// version 0) runs config-changed, and a new minion
+		// leader-settings-changed, once after install.
 		a = &Application{
 			Name:           app,
 			Lease:          Lease{Pins: map[string]Pin{}},
-			LeaderSettings: Settings{Values: map[string]string{}},
-			Config:         Settings{Values: map[string]string{}},
+			LeaderSettings: Settings{Values: map[string]string{}, Version: 1},
+			Config:         Settings{Values: map[string]string{}, Version: 1},
 		}
 		s.Applications[app] = a
 	}

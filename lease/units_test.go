@@ -30,7 +30,7 @@ func TestSetLeaderSettings(t *testing.T) {
 		name:  "leader writes and the version is bumped",
 		setup: []lease.Op{claim("db/0", dur)},
 		op:    leaderSet("db/0", 1, map[string]string{"a": "1", "b": "2"}),
-		check: wantSettings(true, map[string]string{"a": "1", "b": "2"}, 1),
+		check: wantSettings(true, map[string]string{"a": "1", "b": "2"}, 2),
 	}, {
 		name:    "stale-term write is refused with Juju's text",
 		setup:   []lease.Op{claim("db/0", dur), revoke("db/0"), claim("db/0", dur)},
@@ -60,12 +60,12 @@ func TestSetLeaderSettings(t *testing.T) {
 		setup: []lease.Op{claim("db/0", dur),
 			leaderSet("db/0", 1, map[string]string{"a": "1", "b": "2"})},
 		op:    leaderSet("db/0", 1, map[string]string{"a": "", "c": ""}),
-		check: wantSettings(true, map[string]string{"b": "2"}, 2),
+		check: wantSettings(true, map[string]string{"b": "2"}, 3),
 	}, {
 		name:  "unchanged values keep the version",
 		setup: []lease.Op{claim("db/0", dur), leaderSet("db/0", 1, map[string]string{"a": "1"})},
 		op:    leaderSet("db/0", 1, map[string]string{"a": "1"}),
-		check: wantSettings(true, map[string]string{"a": "1"}, 1),
+		check: wantSettings(true, map[string]string{"a": "1"}, 2),
 	}, {
 		name:    "empty key is invalid",
 		setup:   []lease.Op{claim("db/0", dur)},
@@ -76,14 +76,18 @@ func TestSetLeaderSettings(t *testing.T) {
 
 func TestSetConfig(t *testing.T) {
 	runCases(t, []tcase{{
+		name:  "a new application starts at version 1",
+		op:    lease.SetConfig{App: "db", Changes: map[string]string{}},
+		check: wantSettings(false, map[string]string{}, 1),
+	}, {
 		name:  "config set bumps the version",
 		op:    lease.SetConfig{App: "db", Changes: map[string]string{"port": "5432"}},
-		check: wantSettings(false, map[string]string{"port": "5432"}, 1),
+		check: wantSettings(false, map[string]string{"port": "5432"}, 2),
 	}, {
 		name:  "empty value deletes a key",
 		setup: []lease.Op{lease.SetConfig{App: "db", Changes: map[string]string{"port": "5432", "x": "y"}}},
 		op:    lease.SetConfig{App: "db", Changes: map[string]string{"x": ""}},
-		check: wantSettings(false, map[string]string{"port": "5432"}, 2),
+		check: wantSettings(false, map[string]string{"port": "5432"}, 3),
 	}, {
 		name:    "unknown application",
 		op:      lease.SetConfig{App: "nope", Changes: map[string]string{"a": "b"}},
