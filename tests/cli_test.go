@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/uniter-dev/uniter/controller/client"
 )
 
 type result struct {
@@ -28,4 +32,69 @@ func runUniter(t *testing.T, args ...string) result {
 		t.Fatal(err)
 	}
 	return result{code, out.String(), errb.String()}
+}
+
+// TestCLIBadInput: wrong arguments exit 2 with usage; an unreachable
+// controller and a wrong token are one-line runtime errors (exit 1).
+func TestCLIBadInput(t *testing.T) {
+	dir := t.TempDir()
+	dead := filepath.Join(dir, "dead.yaml")
+	// A client config naming a port nothing listens on.
+	addr := freePort(t)
+	writeClientFile(t, dead, addr, strings.Repeat("a", 64))
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"frobnicate"}, 2, "Usage:"},
+		{[]string{"status", "--bogus"}, 2, "unknown flag: --bogus"},
+		{[]string{"status", "--format", "xml"}, 2, "--format must be table, json or yaml"},
+		{[]string{"status", "extra"}, 2, "Usage:"},
+		{[]string{"leadership", "show"}, 2, "want APP"},
+		{[]string{"leadership", "pin", "app"}, 2, "--entity and --reason are required"},
+		{[]string{"leadership", "unpin", "app"}, 2, "--entity is required"},
+		{[]string{"config", "set", "app"}, 2, "want APP KEY=VALUE"},
+		{[]string{"config", "set", "app", "novalue"}, 2, `expected KEY=VALUE, got "novalue"`},
+		{[]string{"resolved"}, 2, "want UNIT"},
+		{[]string{"logs", "notaunit"}, 2, "bad unit name"},
+		{[]string{"logs", "app/0", "--level", "loud"}, 2, "--level must be"},
+		{[]string{"up"}, 2, "want exactly one CHARM_DIR"},
+		{[]string{"up", ".", "--units", "0"}, 2, "--units must be between 1 and 50"},
+		{[]string{"agent"}, 2, "--agent-dir is required"},
+		{[]string{"unit", "add", "app"}, 2, "Usage:"},
+		{[]string{"status", "--client-config", dead}, 1, "cannot reach controller at " + addr},
+		{[]string{"leadership", "show", "app", "--client-config", dead}, 1, addr},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			res := runUniter(t, tc.args...)
+			if res.code != tc.code || !strings.Contains(res.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d mentioning %q", res.code, res.stderr, tc.code, tc.want)
+			}
+			if tc.code == 1 && strings.Count(strings.TrimSpace(res.stderr), "\n") != 0 {
+				t.Fatalf("runtime error is not one line:\n%s", res.stderr)
+			}
+		})
+	}
+}
+
+// TestCLIWrongToken: a token the controller does not know is refused with a
+// one-line "unauthorized".
+func TestCLIWrongToken(t *testing.T) {
+	c := startCluster(t, 1)
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	writeClientFile(t, bad, c.nodes[0].api, strings.Repeat("b", 64))
+	for _, args := range [][]string{{"status"}, {"leadership", "show", "app"}, {"config", "get", "app"}} {
+		res := runUniter(t, append(args, "--client-config", bad)...)
+		if res.code != 1 || strings.TrimSpace(res.stderr) != "ERROR unauthorized" {
+			t.Fatalf("%v with a wrong token: exit %d, stderr %q; want exit 1 and ERROR unauthorized", args, res.code, res.stderr)
+		}
+	}
+}
+
+func writeClientFile(t *testing.T, path, addr, token string) {
+	t.Helper()
+	if err := client.WriteFile(path, client.File{Version: 1, Controller: client.FileController{Addresses: []string{addr}}, Token: token}); err != nil {
+		t.Fatal(err)
+	}
 }

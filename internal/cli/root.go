@@ -64,10 +64,21 @@ with leases kept in a controller replicated with raft.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
 	root.AddCommand(newVersionCmd(), newAgentCmd(), newUpCmd(), newStatusCmd(), newLeadershipCmd(), newConfigCmd(), newResolvedCmd(), newLogsCmd())
 	root.AddCommand(newControllerCmd(), newUnitCmd()) // controller API: controller.go, unit.go, clientconfig.go
-	for _, c := range root.Commands() {
-		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
-	}
+	strictGroups(root)
 	return root
+}
+
+// strictGroups makes every command that only groups others print its help
+// when called bare, and refuse an unknown subcommand with a usage error
+// (cobra would print the help and exit 0).
+func strictGroups(cmd *cobra.Command) {
+	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = noArgs
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	for _, c := range cmd.Commands() {
+		strictGroups(c)
+	}
 }
 
 // noArgs refuses positional arguments with a usage error.
