@@ -1,14 +1,23 @@
 package controller_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/uniter-dev/uniter/controller"
+	"github.com/uniter-dev/uniter/internal/clock"
 
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
@@ -48,7 +57,7 @@ func TestUnitLifecycle(t *testing.T) {
 		t.Errorf("stale term: %v, want not leader", err)
 	}
 	ls, err := db0.LeaderSettings(ctx, "db")
-	if err != nil || ls.Values["primary"] != "db/0" || ls.Version != 1 {
+	if err != nil || ls.Values["primary"] != "db/0" || ls.Version != 2 { // versions start at 1
 		t.Errorf("leader settings %+v, %v", ls, err)
 	}
 	// Statuses and version.
@@ -86,7 +95,7 @@ func TestUnitLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := api.UnitView{Life: "dying", ResolvedID: 1, ResolvedNoRetry: true, ConfigVersion: 1, LeaderSettingsVersion: 1, Lease: view.Lease}
+	want := api.UnitView{Life: "dying", ResolvedID: 1, ResolvedNoRetry: true, ConfigVersion: 2, LeaderSettingsVersion: 2, Lease: view.Lease}
 	if idx2 <= idx {
 		t.Errorf("index %d after %d", idx2, idx)
 	}
@@ -233,5 +242,74 @@ func TestStatusSchema(t *testing.T) {
 	}
 	if _, err := json.Marshal(st); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBlockingQueryCap: beyond MaxBlocking concurrent blocking queries a
+// node answers 503 busy (and the client would try another node).
+func TestBlockingQueryCap(t *testing.T) {
+	c, admin := bootstrap(t, nodeOpts{})
+	seed(t, c.APIAddr(), admin)
+	srv, err := controller.NewServer(controller.Config{Node: c.Node(), AdminTokenHash: lease.HashToken(admin),
+		Clock: clock.Real, Logger: zerolog.New(zerolog.NewTestWriter(t)), MaxBlocking: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	raw := newRaw(t, strings.TrimPrefix(hs.URL, "http://"))
+	idx := c.Node().FSM().ApplicationIndex("db")
+	path := fmt.Sprintf("/v1/leases/db?index=%d", idx)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	held := make(chan int, 1)
+	go func() {
+		for { // until it holds the only slot (a probe below may hold it briefly)
+			req, _ := http.NewRequestWithContext(ctx, "GET", hs.URL+path+"&wait=1m", nil)
+			req.Header.Set("Authorization", "bearer "+tokDB0) // the scheme is case-insensitive
+			resp, err := raw.hc.Do(req)
+			if err != nil {
+				held <- 0
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				held <- resp.StatusCode
+				return
+			}
+		}
+	}()
+	testutil.WaitUntil(t, 10*time.Second, "a second blocking query to be refused", func() bool {
+		return raw.json("GET", path+"&wait=10ms", tokDB0, "").status == http.StatusServiceUnavailable
+	})
+	resp := raw.json("GET", path+"&wait=10ms", tokDB0, "")
+	checkErrorBody(t, resp, api.CodeBusy)
+	if r := raw.json("GET", "/v1/leases/db", tokDB0, ""); r.status != http.StatusOK {
+		t.Errorf("a non-blocking read was refused: %d %s", r.status, r.body)
+	}
+	cancel()
+	if code := <-held; code == http.StatusOK {
+		t.Errorf("the first query answered %d before any change", code)
+	}
+	testutil.WaitUntil(t, 10*time.Second, "the slot to be free", func() bool {
+		return raw.json("GET", path+"&wait=10ms", tokDB0, "").status == http.StatusOK
+	})
+}
+
+// TestEmptySchemaRefusesEveryKey: a charm without options registers an
+// empty schema (not "no schema"), so every config key is refused.
+func TestEmptySchemaRefusesEveryKey(t *testing.T) {
+	c, admin := bootstrap(t, nodeOpts{})
+	ctx := ctxTimeout(t, 30*time.Second)
+	op := newClient(t, admin, c.APIAddr())
+	if err := op.RegisterUnit(ctx, "cache/0", tokWeb, map[string]api.Option{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.SetConfig(ctx, "cache", map[string]string{"x": "1"}); !errors.Is(err, lease.ErrInvalidConfig) {
+		t.Errorf("config key with an empty schema: %v", err)
+	}
+	cfg, err := op.Config(ctx, "cache")
+	if err != nil || cfg.Schema == nil || len(cfg.Schema) != 0 {
+		t.Errorf("config %+v, %v", cfg, err)
 	}
 }

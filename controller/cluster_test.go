@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -13,13 +14,15 @@ import (
 	"github.com/uniter-dev/uniter/lease"
 )
 
-// startCluster bootstraps one node and joins two more through its API.
-func startCluster(t *testing.T) ([]*controller.Controller, string) {
+// startCluster bootstraps one node and joins two more through its API;
+// it returns the nodes, the admin token and the data directories.
+func startCluster(t *testing.T) ([]*controller.Controller, string, []string) {
 	t.Helper()
-	n1, admin := bootstrap(t, nodeOpts{})
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	n1, admin := bootstrap(t, nodeOpts{dataDir: dirs[0]})
 	nodes := []*controller.Controller{n1}
-	for range 2 {
-		nodes = append(nodes, startNode(t, nodeOpts{join: n1.APIAddr(), adminToken: admin}))
+	for _, dir := range dirs[1:] {
+		nodes = append(nodes, startNode(t, nodeOpts{dataDir: dir, join: n1.APIAddr(), adminToken: admin}))
 	}
 	testutil.WaitUntil(t, 20*time.Second, "every node to know all three members", func() bool {
 		for _, n := range nodes {
@@ -29,17 +32,31 @@ func startCluster(t *testing.T) ([]*controller.Controller, string) {
 		}
 		return true
 	})
-	return nodes, admin
+	return nodes, admin, dirs
+}
+
+// roles returns the raft leader and the two followers.
+func roles(t *testing.T, nodes []*controller.Controller) (leader, follower, other *controller.Controller) {
+	t.Helper()
+	var followers []*controller.Controller
+	for _, n := range nodes {
+		if n.Node().IsLeader() {
+			leader = n
+		} else {
+			followers = append(followers, n)
+		}
+	}
+	if leader == nil || len(followers) != 2 {
+		t.Fatal("no single raft leader")
+	}
+	return leader, followers[0], followers[1]
 }
 
 // TestFollowerForwardsWrites: a client that only knows a follower can do
 // every write; reads and blocking queries are answered by the follower.
 func TestFollowerForwardsWrites(t *testing.T) {
-	nodes, admin := startCluster(t)
-	leader, follower, other := nodes[0], nodes[1], nodes[2]
-	if !leader.Node().IsLeader() || follower.Node().IsLeader() {
-		t.Fatal("the bootstrap node should lead")
-	}
+	nodes, admin, _ := startCluster(t)
+	leader, follower, other := roles(t, nodes)
 	ctx := ctxTimeout(t, 60*time.Second)
 	op := newClient(t, admin, follower.APIAddr())
 	if err := op.RegisterUnit(ctx, "db/0", tokDB0, nil); err != nil {
@@ -68,12 +85,31 @@ func TestFollowerForwardsWrites(t *testing.T) {
 		t.Errorf("fenced write through a follower: %v", err)
 	}
 	// A write that was already forwarded once is not forwarded again.
+	_, follower, _ = roles(t, nodes)
 	resp := newRaw(t, follower.APIAddr()).json("POST", "/v1/leases/db/extend", tokDB0,
 		`{"unit":"db/0","duration":"1m"}`, api.HeaderForwarded, "somewhere")
 	if resp.status != http.StatusServiceUnavailable {
 		t.Errorf("twice-forwarded write: %d %s", resp.status, resp.body)
 	}
 	checkErrorBody(t, resp, api.CodeUnavailable)
+
+	// A unit registered a moment ago can use any node at once: a follower
+	// that does not know the token yet forwards the request to the leader.
+	onLeader := newClient(t, admin, leader.APIAddr())
+	for i := range 20 {
+		unit, tok := fmt.Sprintf("web/%d", i), fmt.Sprintf("web-token-%d-0123456789abcdef", i)
+		if err := onLeader.RegisterUnit(ctx, unit, tok, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := newClient(t, tok, other.APIAddr()).SetUnitStatus(ctx, unit, "agent", "idle", ""); err != nil {
+			t.Fatalf("new unit %s on a follower: %v", unit, err)
+		}
+	}
+	resp = newRaw(t, other.APIAddr()).json("GET", "/v1/leases/db", "unknown-token-0123456789", "")
+	if resp.status != http.StatusUnauthorized {
+		t.Errorf("unknown token on a follower: %d %s", resp.status, resp.body)
+	}
+	checkErrorBody(t, resp, api.CodeUnauthorized)
 
 	st, err := op.Status(ctx)
 	if err != nil {
@@ -91,7 +127,7 @@ func TestFollowerForwardsWrites(t *testing.T) {
 
 // TestRemoveNode: an operator removes a node through a follower.
 func TestRemoveNode(t *testing.T) {
-	nodes, admin := startCluster(t)
+	nodes, admin, _ := startCluster(t)
 	ctx := ctxTimeout(t, 60*time.Second)
 	op := newClient(t, admin, nodes[1].APIAddr())
 	gone := nodes[2].Node().ID()
@@ -107,5 +143,24 @@ func TestRemoveNode(t *testing.T) {
 	}
 	if _, ok := nodes[0].Node().FSM().Members()[gone]; ok {
 		t.Errorf("%s is still a member", gone)
+	}
+}
+
+// TestRestartJoinedNode: a node that joined earlier restarts from its data
+// directory without needing the node it joined through, and catches up.
+func TestRestartJoinedNode(t *testing.T) {
+	nodes, admin, dirs := startCluster(t)
+	closeNode(t, nodes[2])
+	ctx := ctxTimeout(t, 30*time.Second)
+	if err := newClient(t, admin, nodes[1].APIAddr()).RegisterUnit(ctx, "db/0", tokDB0, nil); err != nil {
+		t.Fatal(err)
+	}
+	back := startNode(t, nodeOpts{dataDir: dirs[2], join: "127.0.0.1:1", adminToken: admin})
+	testutil.WaitUntil(t, 20*time.Second, "the restarted node to catch up", func() bool {
+		_, ok := back.Node().FSM().Unit("db/0")
+		return ok
+	})
+	if l, err := newClient(t, tokDB0, back.APIAddr()).Claim(ctx, "db", "db/0", time.Minute); err != nil || l.Holder != "db/0" {
+		t.Errorf("claim through the restarted node: %+v, %v", l, err)
 	}
 }

@@ -122,13 +122,31 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 		defer close(c.done)
 		c.serveErr = srv.Serve(sctx, ln)
 	}()
-	if cfg.Join != "" {
+	switch {
+	case cfg.Join == "":
+	case !c.isVoter(ctx):
 		if err := c.join(ctx, cfg); err != nil {
 			c.Close()
 			return nil, err
 		}
+	case c.node.FSM().Members()[c.node.ID()].APIAddr != c.apiAddr:
+		// A member whose API moved: record the new address (best effort;
+		// the node records itself anyway when it becomes the leader).
+		if err := c.joinOnce(ctx, cfg); err != nil {
+			cfg.Logger.Warn().Err(err).Msg("cannot record the new API address")
+		}
 	}
 	return c, nil
+}
+
+// isVoter reports whether this node's raft configuration already has it
+// as a voter (a restart of a node that joined earlier need not ask again,
+// nor wait for the node it joined through).
+func (c *Controller) isVoter(ctx context.Context) bool {
+	servers, err := c.node.Servers(ctx)
+	return err == nil && slices.ContainsFunc(servers, func(s lease.Server) bool {
+		return s.ID == c.node.ID() && s.Suffrage == "voter"
+	})
 }
 
 // adminTokenHash reads the admin token hash, or makes it: from the join
@@ -192,14 +210,9 @@ const joinPatience = time.Minute
 // join asks the node at cfg.Join to add this node as a voter. It is safe
 // on every start: adding a voter that is already one changes nothing.
 func (c *Controller) join(ctx context.Context, cfg NodeConfig) error {
-	cl, err := client.New(client.Config{Addresses: []string{cfg.Join}, Token: cfg.AdminToken})
-	if err != nil {
-		return fmt.Errorf("cannot join controller at %s: %w", cfg.Join, err)
-	}
-	defer cl.Close()
 	deadline := cfg.Clock.Now().Add(joinPatience)
 	for {
-		err := cl.Join(ctx, c.node.ID(), c.node.RaftAddr(), c.apiAddr)
+		err := c.joinOnce(ctx, cfg)
 		switch {
 		case err == nil:
 			return nil
@@ -214,6 +227,17 @@ func (c *Controller) join(ctx context.Context, cfg NodeConfig) error {
 		case <-cfg.Clock.After(time.Second):
 		}
 	}
+}
+
+// joinOnce asks the node at cfg.Join once (with the client's retries) to
+// add this node as a voter and record its addresses.
+func (c *Controller) joinOnce(ctx context.Context, cfg NodeConfig) error {
+	cl, err := client.New(client.Config{Addresses: []string{cfg.Join}, Token: cfg.AdminToken})
+	if err != nil {
+		return fmt.Errorf("cannot join controller at %s: %w", cfg.Join, err)
+	}
+	defer cl.Close()
+	return cl.Join(ctx, c.node.ID(), c.node.RaftAddr(), c.apiAddr)
 }
 
 // Node is the controller's raft node.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,16 +20,15 @@ import (
 	"github.com/uniter-dev/uniter/lease"
 )
 
-// fastRaft shortens the raft node's timings for tests.
+// fastRaft shortens the raft node's tick for tests; raft's own timeouts
+// keep their defaults, so that a busy test machine does not make the
+// leadership move (the cluster tests pick the leader once).
 func fastRaft(c *lease.NodeConfig) {
 	c.Tick = 100 * time.Millisecond
-	c.ApplyTimeout = 2 * time.Second
-	c.HeartbeatTimeout = 200 * time.Millisecond
-	c.ElectionTimeout = 200 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
 }
 
 type nodeOpts struct {
+	dataDir    string // default: a new temporary directory
 	join       string
 	adminToken string
 	lostAfter  time.Duration
@@ -38,8 +38,11 @@ type nodeOpts struct {
 // 127.0.0.1) in a temporary directory; it is closed at cleanup.
 func startNode(t *testing.T, o nodeOpts) *controller.Controller {
 	t.Helper()
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
 	c, err := controller.Start(t.Context(), controller.NodeConfig{
-		DataDir:    t.TempDir(),
+		DataDir:    o.dataDir,
 		APIAddr:    "127.0.0.1:0",
 		RaftAddr:   "127.0.0.1:0",
 		Join:       o.join,
@@ -52,12 +55,15 @@ func startNode(t *testing.T, o nodeOpts) *controller.Controller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("cannot close controller: %v", err)
-		}
-	})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { closeNode(t, c) }) })
 	return c
+}
+
+func closeNode(t *testing.T, c *controller.Controller) {
+	if err := c.Close(); err != nil {
+		t.Errorf("cannot close controller: %v", err)
+	}
 }
 
 // bootstrap starts a single-node controller, waits until it accepts

@@ -24,8 +24,11 @@ type principal struct {
 }
 
 func (p principal) String() string {
-	if p.admin {
+	switch {
+	case p.admin:
 		return "admin"
+	case p.unit == "":
+		return "none"
 	}
 	return p.unit
 }
@@ -72,13 +75,19 @@ type denial struct {
 func (d *denial) Error() string { return d.err.Error() }
 func (d *denial) Unwrap() error { return d.err }
 
+// hasBearer reports whether the request carries a bearer token at all.
+func hasBearer(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && token != ""
+}
+
 // authenticate finds the principal of the request's bearer token. The token
 // is only ever hashed, compared in constant time and dropped.
 func (s *Server) authenticate(r *http.Request) (principal, error) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	if !hasBearer(r) {
 		return principal{}, errUnauthorized
 	}
+	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	hash := lease.HashToken(token)
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminTokenHash)) == 1 {
 		return principal{admin: true}, nil
@@ -171,12 +180,22 @@ func errorResponse(err error) (int, api.Error) {
 		return http.StatusNotFound, body
 	case isInvalid(err):
 		return http.StatusBadRequest, body
+	case isTransient(err):
+		if body.Code == "" {
+			body.Code = api.CodeUnavailable
+		}
+		return http.StatusServiceUnavailable, api.Error{Error: body.Error, Code: body.Code}
 	case body.Code != "":
 		return http.StatusConflict, body
-	case errors.Is(err, lease.ErrRetryable), errors.Is(err, lease.ErrNodeClosed), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, api.Error{Error: body.Error, Code: api.CodeUnavailable}
 	}
 	return http.StatusInternalServerError, api.Error{Error: body.Error, Code: api.CodeInternal}
+}
+
+// isTransient reports whether a raft call failed in a way a retry (maybe
+// on another node) can fix: 503.
+func isTransient(err error) bool {
+	return errors.Is(err, lease.ErrRetryable) || errors.Is(err, lease.ErrNodeClosed) ||
+		errors.Is(err, lease.ErrNotRaftLeader) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // statusRecorder remembers the status a handler wrote, for the access log.

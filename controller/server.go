@@ -172,28 +172,7 @@ func (s *Server) handle(pattern string, kind int, h handlerFunc) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind int, h handlerFunc) {
 	start := s.cfg.Clock.Now()
 	rec := &statusRecorder{ResponseWriter: w}
-	var who principal
-	err := func() error {
-		var err error
-		if who, err = s.authenticate(r); err != nil {
-			return err
-		}
-		body, err := readBody(rec, r, api.MaxBodyBytes)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := r.Context(), context.CancelFunc(func() {})
-		if kind != blocking {
-			ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		}
-		defer cancel()
-		rq := &request{ctx: ctx, w: rec, r: r, who: who, body: body}
-		if err := h(rq); errors.Is(err, errForward) {
-			return s.forward(rq)
-		} else {
-			return err
-		}
-	}()
+	who, err := s.dispatch(rec, r, kind, h)
 	if err != nil {
 		status, body := errorResponse(err)
 		writeJSON(rec, status, body)
@@ -204,6 +183,37 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind int, h handl
 	}
 	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
 		Str("principal", who.String()).Dur("duration", s.since(start)).Msg("api request")
+}
+
+// dispatch authenticates the request, reads its body and runs h, or
+// forwards the request to the raft leader if h asks to. A token this node
+// does not know is also forwarded if it is a follower: its copy of the
+// state may lag a registration the leader has applied.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, kind int, h handlerFunc) (principal, error) {
+	who, authErr := s.authenticate(r)
+	if authErr != nil && !hasBearer(r) {
+		return who, authErr
+	}
+	body, err := readBody(w, r, api.MaxBodyBytes)
+	if err != nil {
+		return who, err
+	}
+	ctx, cancel := r.Context(), context.CancelFunc(func() {})
+	if kind != blocking {
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	}
+	defer cancel()
+	rq := &request{ctx: ctx, w: w, r: r, who: who, body: body}
+	if authErr != nil {
+		if s.node.IsLeader() || r.Header.Get(api.HeaderForwarded) != "" || s.leaderAPIAddr() == "" {
+			return who, authErr
+		}
+		return who, s.forward(rq)
+	}
+	if err := h(rq); !errors.Is(err, errForward) {
+		return who, err
+	}
+	return who, s.forward(rq)
 }
 
 // routes registers every endpoint; doc.go has the table.
@@ -270,7 +280,7 @@ func (s *Server) apply(rq *request, op lease.Op) (lease.Result, error) {
 	case errors.Is(err, lease.ErrNotRaftLeader):
 		return res, errForward
 	case err != nil:
-		return res, fmt.Errorf("cannot apply %s: %w", op.Type(), err)
+		return res, err // the node's error names the command
 	case res.Err != nil:
 		return res, &denial{err: res.Err, lease: res.Lease}
 	}

@@ -288,3 +288,18 @@ func TestFile(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryableCodes: a 503 with a lease code is retried, and the final
+// error matches both ErrUnavailable and the lease sentinel.
+func TestRetryableCodes(t *testing.T) {
+	s := newServer(t, 503, `{"error":"cannot apply claim: cluster time not started yet: lease: retryable raft error","code":"retryable"}`)
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	err := newClient(t, s.addr()).RequestStepDown(ctx, "db")
+	if !errors.Is(err, client.ErrUnavailable) || !errors.Is(err, lease.ErrRetryable) {
+		t.Errorf("error %v", err)
+	}
+	if s.hits.Load() < 2 {
+		t.Errorf("not retried: %d hits", s.hits.Load())
+	}
+}

@@ -105,34 +105,18 @@ func runUnitAdd(cmd *cobra.Command, unit string, o unitAddOptions) error {
 	if err != nil {
 		return err
 	}
-	schema, err := charmSchema(o.charmDir)
-	if err != nil {
-		return err
-	}
-	token, err := unitToken(o.agentDir, unit)
-	if err != nil {
-		return err
-	}
-	if err := copyCharm(o.charmDir, filepath.Join(o.agentDir, "charm")); err != nil {
-		return err
-	}
 	addrs := o.addrs
 	if len(addrs) == 0 {
 		addrs = cf.Controller.Addresses
-	}
-	// agent.yaml first: if registration fails, running the command again
-	// reuses this token, and the registration is idempotent.
-	if err := agent.WriteConfig(o.agentDir, agent.Config{Unit: unit,
-		Controller:          agent.Controller{Addresses: addrs, Token: token},
-		LeadershipGuarantee: agent.Duration(o.guarantee)}); err != nil {
-		return err
 	}
 	c, err := client.New(cf.Config())
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.RegisterUnit(cmd.Context(), unit, token, schema); err != nil {
+	err = addUnit(cmd.Context(), c, addUnitOptions{Unit: unit, CharmDir: o.charmDir, AgentDir: o.agentDir,
+		Addresses: addrs, Guarantee: o.guarantee})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "registered unit %s; start its agent with: uniter agent --agent-dir %s\n", unit, o.agentDir)

@@ -1,0 +1,76 @@
+// Package controller is the controller's HTTP API (DESIGN.md §3.3) over a
+// raft node of package lease, and Start, which runs one controller node
+// (`uniter controller`). The wire types are in controller/api, the typed
+// client in controller/client.
+//
+// # Protocol
+//
+// HTTP/1.1 and JSON under /v1, one `Authorization: Bearer TOKEN` per call.
+// The admin token (generated at bootstrap; the node keeps only its SHA-256
+// in DATA_DIR/admin-token.sha256, the plaintext is only in the admin
+// client.yaml, 0600) may do everything. A unit token (registered by the
+// admin; the FSM keeps its SHA-256) may act only as its own unit and read
+// only its own application.
+//
+// Every non-2xx answer is one line of JSON, {"error":"...","code":"..."}
+// (plus "lease" on lease refusals): 401 unauthorized (no or unknown token),
+// 403 forbidden (a unit acting for another unit or application, or doing
+// an admin action), 400 bad-request (malformed JSON, unknown fields,
+// trailing data, bad names, durations or queries) or the lease codes
+// invalid-command / invalid-config, 404 unknown-application, unknown-unit
+// or not-found, 405 method-not-allowed, 409 with the lease code of a
+// refusal (claim-denied, not-holder, not-leader, pinned, no-leader, ...),
+// 413 too-large (bodies over 1 MiB), 503 unavailable, busy or the lease
+// codes retryable / not-raft-leader / node-closed (retry, possibly on
+// another node). A refused request changes nothing.
+//
+// Reads are answered by any node from its FSM. Writes are applied on the
+// raft leader: a follower forwards the request, body and token unchanged,
+// to the leader's API address (from the FSM's member records) with
+// X-Uniter-Forwarded set, and relays the answer; a request that was
+// already forwarded, or one made while no leader is known, gets 503 and
+// the client retries. Every write is safe to retry.
+//
+// Blocking queries (Consul's pattern): GET with ?index=N&wait=D answers as
+// soon as the resource's modify index exceeds N, or after D (default and
+// cap 5m), with the index in X-Uniter-Index; without index (or 0) they
+// answer at once. At most 1024 wait at once per node (then 503 busy).
+//
+// # Endpoints
+//
+//	method path                                      who          body → answer
+//	POST   /v1/leases/{app}/claim                    unit itself  {unit, duration:"30s"} → {lease}
+//	POST   /v1/leases/{app}/extend                   unit itself  {unit, duration, term?} → {lease}
+//	POST   /v1/leases/{app}/revoke                   unit itself  {unit, term?} → {lease}
+//	GET    /v1/leases/{app}?index=&wait=             app's units  → {lease} (blocking)
+//	POST   /v1/leases/{app}/step-down                admin        {term?} → {lease}
+//	POST   /v1/leases/{app}/pin                      admin        {entity, reason, for?:"10m"} → {lease}
+//	POST   /v1/leases/{app}/unpin                    admin        {entity} → {lease}
+//	POST   /v1/units                                 admin        {unit, token, config_schema?} → {index}
+//	GET    /v1/units/{app}/{n}/watch?index=&wait=    unit itself  → {life, resolved_id, resolved_no_retry,
+//	                                                                 config_version, leader_settings_version, lease}
+//	POST   /v1/units/{app}/{n}/status                unit itself  {kind:"workload"|"agent", status, message} → {index}
+//	POST   /v1/units/{app}/{n}/application-version   unit itself  {version} → {index}
+//	POST   /v1/units/{app}/{n}/remove                admin        → {index} (unit dying)
+//	POST   /v1/units/{app}/{n}/resolved              admin        {no_retry, after?} → {index}
+//	DELETE /v1/units/{app}/{n}                       admin, unit  → {lease} (deregistered)
+//	GET    /v1/applications/{app}/config             app's units  → {values, version, schema}
+//	PATCH  /v1/applications/{app}/config             admin        {changes:{k:v}} ("" deletes) → {index}
+//	GET    /v1/applications/{app}/leader-settings    app's units  → {values, version}
+//	PATCH  /v1/applications/{app}/leader-settings    unit itself  {unit, term, changes} → {index} (fenced: 409 not-leader)
+//	POST   /v1/applications/{app}/status             unit itself  {unit, term, status, message} → {index} (fenced)
+//	GET    /v1/status                                admin        → DESIGN.md §5 status
+//	GET    /v1/cluster/nodes                         anyone       → {nodes:[{id, address, raft_address, raft_state, suffrage}]}
+//	POST   /v1/cluster/join                          admin        {id, raft_addr, api_addr} → {index}
+//	DELETE /v1/cluster/nodes/{id}                    admin        → {index}
+//
+// "unit itself" also admits the admin; "app's units" means any unit of
+// that application, or the admin. A lease is {holder, term, start,
+// duration:"30s", expiry, pins:[{entity, reason, since, until}],
+// step_down}; holder is "" when vacant.
+//
+// In status, a unit's agent shows "lost" when it has reported before but
+// not within the node's lost-after interval (default 1m) of the global
+// time; agents report by setting a status, so they should set their agent
+// status at least every lost-after/3.
+package controller
