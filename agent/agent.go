@@ -31,6 +31,9 @@ type RemoteState interface {
 type Leadership interface {
 	// Resign releases the lease for term if this unit still holds it.
 	Resign(ctx context.Context, term uint64) error
+	// Holds reports, fresh, whether the unit still holds term with some
+	// of its guarantee left.
+	Holds(ctx context.Context, term uint64) bool
 }
 
 // ErrTerminated is returned by Loop when the unit was removed.
@@ -158,6 +161,7 @@ func (l *loop) act(ctx context.Context, d Decision) (done bool, err error) {
 	x := l.cfg.Executor
 	switch d.Action {
 	case RunHook:
+		d = l.deposeIfLost(ctx, d)
 		if d.Resolved != 0 {
 			if err := l.markResolved(d.Resolved, nil); err != nil {
 				return true, err
@@ -166,7 +170,7 @@ func (l *loop) act(ctx context.Context, d Decision) (done bool, err error) {
 		return false, l.runHook(ctx, d)
 	case EnterError:
 		st := x.State()
-		st.Error = &operation.HookError{Hook: d.Hook.Kind, Message: fmt.Sprintf("hook failed: %q", d.Hook.Kind),
+		st.Error = &operation.HookError{Hook: d.Hook.Kind, Info: d.Hook, Message: fmt.Sprintf("hook failed: %q", d.Hook.Kind),
 			Since: l.cfg.Clock.Now(), Attempts: 1}
 		l.log.Warn().Str("hook", string(d.Hook.Kind)).Msg("hook interrupted by restart: treating as failed")
 		l.armRetry(1)
@@ -234,6 +238,27 @@ func (l *loop) warnFlaps(local operation.State, remote remotestate.Snapshot, d D
 			Msg("leadership flapped")
 		l.gained = remote.Gained
 	}
+}
+
+// deposeIfLost replaces d with leader-deposed when the committed leader no
+// longer holds its lease, though the snapshot has not caught up yet (an
+// agent resumed after being frozen past its lease, say): leader-deposed
+// runs before any other hook.
+func (l *loop) deposeIfLost(ctx context.Context, d Decision) Decision {
+	local := l.cfg.Executor.State()
+	recovering := local.Op != nil && local.Error == nil // a done op commits; a queued one runs as chosen
+	if l.cfg.Leadership == nil || !local.Leader || d.Hook.Kind == hooks.LeaderDeposed || recovering {
+		return d
+	}
+	if l.cfg.Leadership.Holds(ctx, local.LeaderTerm) {
+		return d
+	}
+	l.log.Warn().Uint64("term", local.LeaderTerm).Str("instead_of", string(d.Hook.Kind)).
+		Msg("lease no longer guaranteed: running leader-deposed first")
+	deposed := d
+	deposed.Resolved = 0
+	deposed.Hook.Kind, deposed.Hook.Term = hooks.LeaderDeposed, local.LeaderTerm
+	return deposed
 }
 
 // markResolved records resolved request id as seen; with hook set, it also

@@ -99,8 +99,11 @@ func lostLeadership(local operation.State, remote remotestate.Snapshot) bool {
 }
 
 func inError(local operation.State, remote remotestate.Snapshot, timers Timers) Decision {
-	failed := operation.HookInfo{Kind: local.Error.Hook}
-	if local.Op != nil {
+	failed := local.Error.Info
+	if failed.Kind == "" {
+		failed = operation.HookInfo{Kind: local.Error.Hook}
+	}
+	if local.Op != nil && local.Op.Hook.Kind == local.Error.Hook {
 		failed = local.Op.Hook
 	}
 	if remote.ResolvedID > local.ResolvedSeen {

@@ -67,6 +67,10 @@ func TestNext(t *testing.T) {
 			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.Life = true, 4, remotestate.Dying }), action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
 		{name: "deposed even in error state", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, failed }),
 			remote: alive, action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
+		{name: "retry after another hook ran keeps the failed hook's versions",
+			local: local(func(s *operation.State) {
+				s.Error = &operation.HookError{Hook: hooks.ConfigChanged, Info: operation.HookInfo{Kind: hooks.ConfigChanged, Term: 7}, Attempts: 1}
+			}), remote: alive, timers: agent.Timers{RetryDue: true}, action: agent.RunHook, hook: hooks.ConfigChanged, term: 7},
 		{name: "error state waits", local: local(func(s *operation.State) { s.Error = failed }), remote: alive, action: agent.WaitRetry, hook: hooks.ConfigChanged},
 		{name: "error state retries when due", local: local(func(s *operation.State) { s.Error = failed }), remote: alive,
 			timers: agent.Timers{RetryDue: true}, action: agent.RunHook, hook: hooks.ConfigChanged},

@@ -45,6 +45,8 @@ func (t *Tracker) loop(ctx context.Context) error {
 			req.reply <- t.check(ctx, &s, req.term)
 		case req := <-t.resigns:
 			req.reply <- t.resign(ctx, &s, req.term)
+		case req := <-t.holds:
+			req.reply <- s.holding && s.term == req.term && t.cfg.Clock.Now().Before(s.until)
 		case reply := <-t.renews:
 			var err error
 			if s.holding && !s.stepDown {

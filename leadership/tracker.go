@@ -106,6 +106,7 @@ type Tracker struct {
 	checks  chan checkReq
 	resigns chan resignReq
 	renews  chan chan error
+	holds   chan checkReq
 	watched chan watchResult // latest value only
 	changes chan struct{}    // coalescing
 	pub     chan State       // latest published state, size 1
@@ -138,7 +139,7 @@ func New(cfg Config) (*Tracker, error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t := &Tracker{
 		cfg: cfg, log: cfg.Logger.With().Str("app", cfg.App).Logger(),
-		checks: make(chan checkReq), resigns: make(chan resignReq), renews: make(chan chan error),
+		checks: make(chan checkReq), resigns: make(chan resignReq), renews: make(chan chan error), holds: make(chan checkReq),
 		watched: make(chan watchResult, 1), changes: make(chan struct{}, 1), pub: make(chan State, 1),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
@@ -200,6 +201,29 @@ func (t *Tracker) Check(ctx context.Context, term uint64) (bool, error) {
 		return false, context.Cause(ctx)
 	case <-t.done:
 		return false, fmt.Errorf("cannot check leadership: %w", t.stopped())
+	}
+}
+
+// Holds reports whether the tracker still holds term with some of its
+// guarantee left, by the agent's clock, now. Unlike the published State it
+// cannot be stale: an agent that was frozen past its lease learns here that
+// it lost it, before its tracker's own timer has fired.
+func (t *Tracker) Holds(ctx context.Context, term uint64) bool {
+	req := checkReq{term: term, reply: make(chan bool, 1)}
+	select {
+	case t.holds <- req:
+	case <-ctx.Done():
+		return false
+	case <-t.done:
+		return false
+	}
+	select {
+	case ok := <-req.reply:
+		return ok
+	case <-ctx.Done():
+		return false
+	case <-t.done:
+		return false
 	}
 }
 

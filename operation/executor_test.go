@@ -115,6 +115,14 @@ func TestExecutorStepsAndCommits(t *testing.T) {
 			start:     operation.State{Error: &operation.HookError{Hook: hooks.Install, Attempts: 2}},
 			wantSteps: []string{"pending", "pending"}, wantRuns: 1, wantErr: operation.ErrHookFailed,
 			check: func(s operation.State) bool { return s.Error.Attempts == 3 }},
+		{name: "leader-deposed in error state leaves the failed hook's error", kind: hooks.LeaderDeposed,
+			start: operation.State{Leader: true, LeaderTerm: 3,
+				Op:    &operation.Op{Kind: operation.RunHook, Step: operation.Pending, Hook: operation.HookInfo{Kind: hooks.ConfigChanged, ConfigVersion: 4}},
+				Error: &operation.HookError{Hook: hooks.ConfigChanged, Info: operation.HookInfo{Kind: hooks.ConfigChanged, ConfigVersion: 4}, Attempts: 1}},
+			wantSteps: []string{"pending", "done", "none"}, wantRuns: 1,
+			check: func(s operation.State) bool {
+				return !s.Leader && s.Error != nil && s.Error.Info.ConfigVersion == 4 && s.Op == nil
+			}},
 		{name: "done only commits", kind: hooks.Install,
 			start:     operation.State{Op: &operation.Op{Kind: operation.RunHook, Step: operation.Done, Hook: operation.HookInfo{Kind: hooks.Install}}},
 			wantSteps: []string{"none"}, wantRuns: 0,

@@ -95,6 +95,7 @@ func (r *runHook) Execute(ctx context.Context, st State) (*State, error) {
 func (r *runHook) errorState(prev *HookError, err error) *HookError {
 	e := &HookError{
 		Hook:     r.info.Kind,
+		Info:     r.info,
 		Message:  fmt.Sprintf("hook failed: %q", r.info.Kind),
 		Since:    r.deps.Clock.Now(),
 		Attempts: 1,
@@ -111,7 +112,9 @@ func (r *runHook) Commit(_ context.Context, st State) (*State, error) {
 }
 
 // Apply records in st that the hook info describes has completed, and
-// clears the operation and any error state. It is idempotent.
+// clears the operation, and the error state if it was this hook's (a
+// leader-deposed run while another hook is in error leaves that error for
+// its retry). It is idempotent.
 func Apply(st *State, info HookInfo) {
 	switch info.Kind {
 	case hooks.Install:
@@ -132,7 +135,9 @@ func Apply(st *State, info HookInfo) {
 		st.LeaderSettingsVersion = info.LeaderSettingsVersion
 	}
 	st.Op = nil
-	st.Error = nil
+	if st.Error != nil && st.Error.Hook == info.Kind {
+		st.Error = nil
+	}
 }
 
 func exitCode(err error) int {

@@ -51,10 +51,13 @@ type Op struct {
 // HookError records a failed hook: the unit is in error state until the
 // hook is retried successfully or resolved.
 type HookError struct {
-	Hook     hooks.Kind `yaml:"hook"`
-	Message  string     `yaml:"message"`
-	Since    time.Time  `yaml:"since"`
-	Attempts int        `yaml:"attempts"`
+	Hook hooks.Kind `yaml:"hook"`
+	// Info is the failed hook as it ran, so a retry runs it against the
+	// same versions even after another hook (leader-deposed) ran between.
+	Info     HookInfo  `yaml:"info,omitempty"`
+	Message  string    `yaml:"message"`
+	Since    time.Time `yaml:"since"`
+	Attempts int       `yaml:"attempts"`
 }
 
 // State is the unit's committed local state: what the executor is doing and
