@@ -45,7 +45,7 @@ func newLeaderFixture(t *testing.T, nodes int) *leaderFixture {
 	for _, u := range f.units {
 		u.start()
 	}
-	f.waitLeader("", 0)
+	f.waitLeader("", 0, 0)
 	return f
 }
 
@@ -77,8 +77,9 @@ func (f *leaderFixture) leader() (string, uint64) {
 }
 
 // waitLeader waits until a unit other than not leads in a term after
-// term, and its leader-elected hook has ended; it returns the unit.
-func (f *leaderFixture) waitLeader(not string, after uint64) string {
+// term, and its leader-elected hook has ended after journal position
+// from; it returns the unit.
+func (f *leaderFixture) waitLeader(not string, after uint64, from int) string {
 	f.t.Helper()
 	var who string
 	testutil.WaitUntil(f.t, 60*time.Second, "a new leader with leader-elected done", func() bool {
@@ -87,7 +88,7 @@ func (f *leaderFixture) waitLeader(not string, after uint64) string {
 		if who == "" || who == not || term <= after {
 			return false
 		}
-		return f.ended(who, "leader-elected", 0) > 0
+		return f.ended(who, "leader-elected", from) > 0
 	})
 	return who
 }
@@ -134,7 +135,7 @@ func TestLeadershipChurn(t *testing.T) {
 		old.p.signal(syscall.SIGKILL)
 		old.p.stop(syscall.SIGKILL)
 		mark := len(f.entries())
-		leader = f.waitLeader(leader, term)
+		leader = f.waitLeader(leader, term, mark)
 		_, term = f.leader()
 		old.start() // the restarted old leader learns it lost: leader-deposed runs
 		f.waitEnded(old.unit, "leader-deposed", mark)
@@ -144,7 +145,7 @@ func TestLeadershipChurn(t *testing.T) {
 		old := f.unit(leader)
 		old.p.signal(syscall.SIGSTOP)
 		mark := len(f.entries())
-		leader = f.waitLeader(leader, term)
+		leader = f.waitLeader(leader, term, mark)
 		_, term = f.leader()
 		old.p.signal(syscall.SIGCONT)
 		f.waitEnded(old.unit, "leader-deposed", mark)
@@ -188,7 +189,7 @@ func TestLeadershipChurn(t *testing.T) {
 		if res := f.c.run("leadership", "revoke", "journal"); res.code != 0 {
 			t.Fatalf("revoke: exit %d: %s", res.code, res.stderr)
 		}
-		next := f.waitLeader(leader, term)
+		next := f.waitLeader(leader, term, mark)
 		runs := hookRuns(f.entries()[mark:])
 		var deposedEnd, electedStart int64
 		for _, r := range runs {
