@@ -21,6 +21,10 @@ deps:
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	# A brief fuzzing pass over the API's request decoding and the lease
+	# FSM's interleavings (their seed corpora already ran above).
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRequest -fuzztime 10s ./controller/
+	$(GO) test -run '^$$' -fuzz FuzzInterleavings -fuzztime 10s ./lease/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -37,3 +41,12 @@ fmt:
 
 clean:
 	rm -rf bin
+
+# bench runs the benchmarks B1–B9 against real processes (bench/README.md)
+# and writes bench/results/latest.md and latest.json. BENCH_QUICK=1 is the
+# short pass (under 5 minutes); the full pass takes under 30 minutes on 2
+# cores. BENCH_ONLY=B1,B5 runs a subset. B9 installs Debian's etcd-server
+# and etcd-client with apt-get if they are missing.
+.PHONY: bench
+bench:
+	CGO_ENABLED=0 $(GO) run ./bench/cmd/bench $(if $(filter-out 0,$(BENCH_QUICK)),-quick) $(if $(BENCH_ONLY),-only $(BENCH_ONLY))
