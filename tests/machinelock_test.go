@@ -29,32 +29,20 @@ func TestTwoAgentsNeverRunHooksAtOnce(t *testing.T) {
 	for _, u := range units {
 		u.waitState("installed and started", started)
 	}
-	j := readJournal(t, journal)
-	type interval struct {
-		hook, unit string
-		from, to   int64
-	}
-	open := map[int]entry{}
-	var ivs []interval
-	for _, e := range j {
-		switch e.Event {
-		case "start":
-			open[e.PID] = e
-		case "end", "fail":
-			s, ok := open[e.PID]
-			if !ok {
-				t.Fatalf("end without start: %+v", e)
-			}
-			delete(open, e.PID)
-			ivs = append(ivs, interval{e.Hook, e.Unit, s.NS, e.NS})
+	runs := hookRuns(readJournal(t, journal))
+	var ivs []hookRun
+	for _, r := range runs {
+		if r.End == 0 {
+			t.Fatalf("unfinished hook run %+v", r)
 		}
+		ivs = append(ivs, r)
 	}
-	if len(open) != 0 || len(ivs) < 8 {
-		t.Fatalf("want at least 8 complete hook runs (4 per unit), got %d and %d unfinished:\n%v", len(ivs), len(open), j)
+	if len(ivs) < 8 {
+		t.Fatalf("want at least 8 complete hook runs (4 per unit), got %d", len(ivs))
 	}
-	sort.Slice(ivs, func(a, b int) bool { return ivs[a].from < ivs[b].from })
+	sort.Slice(ivs, func(a, b int) bool { return ivs[a].Start < ivs[b].Start })
 	for i := 1; i < len(ivs); i++ {
-		if ivs[i].from < ivs[i-1].to {
+		if ivs[i].Start < ivs[i-1].End {
 			t.Fatalf("hooks overlap: %+v and %+v", ivs[i-1], ivs[i])
 		}
 	}
