@@ -25,7 +25,7 @@ type ControllerAPI interface {
 	SetUnitStatus(ctx context.Context, unit, kind, status, message string) error
 	SetApplicationStatus(ctx context.Context, app, unit string, term uint64, status, message string) error
 	SetApplicationVersion(ctx context.Context, unit, version string) error
-	Status(ctx context.Context) (api.Status, error)
+	ApplicationStatus(ctx context.Context, app string) (api.ApplicationStatus, error)
 }
 
 // ToolServer registers one hook's tool context; *hooktools.Server is it.
@@ -165,11 +165,10 @@ func (b *hookBackend) SetStatus(ctx context.Context, s hooktools.Status) error {
 }
 
 func (b *hookBackend) GetStatus(ctx context.Context, application bool) (hooktools.StatusInfo, error) {
-	st, err := b.h.ctrl.Status(ctx)
+	app, err := b.h.ctrl.ApplicationStatus(ctx, b.h.app)
 	if err != nil {
 		return hooktools.StatusInfo{}, err
 	}
-	app := st.Applications[b.h.app]
 	if !application {
 		w := app.Units[b.h.cfg.Unit].Workload
 		return hooktools.StatusInfo{Status: orUnknown(w.Status), Message: w.Message}, nil

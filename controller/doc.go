@@ -59,7 +59,9 @@
 //	GET    /v1/applications/{app}/leader-settings    app's units  → {values, version}
 //	PATCH  /v1/applications/{app}/leader-settings    unit itself  {unit, term, changes} → {index} (fenced: 409 not-leader)
 //	POST   /v1/applications/{app}/status             unit itself  {unit, term, status, message} → {index} (fenced)
+//	GET    /v1/applications/{app}/status             app's units  → the application's part of the status (status-get)
 //	GET    /v1/status                                admin        → DESIGN.md §5 status
+//	GET    /v1/cluster/backup                        admin        → the state in lease's snapshot format (uniter controller backup)
 //	GET    /v1/cluster/nodes                         anyone       → {nodes:[{id, address, raft_address, raft_state, suffrage}]}
 //	POST   /v1/cluster/join                          admin        {id, raft_addr, api_addr} → {index}
 //	DELETE /v1/cluster/nodes/{id}                    admin        → {index}

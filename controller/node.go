@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"io"
 
 	"github.com/uniter-dev/uniter/lease"
 )
@@ -28,6 +29,8 @@ type Node interface {
 	// RemoveServer also forgets the node's member record.
 	AddVoter(ctx context.Context, id, raftAddr string) error
 	RemoveServer(ctx context.Context, id string) error
+	// Backup writes the state after a barrier (leader only).
+	Backup(ctx context.Context, w io.Writer) error
 }
 
 var _ Node = (*lease.Node)(nil)

@@ -11,11 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,43 +36,6 @@ const (
 	errStatusNotLeader    = "ERROR this unit is not the leader\n"
 	errStatusGetNotLeader = "ERROR finding application status: this unit is not the leader\n"
 )
-
-// statusGetForbidden is a product bug seen in these tests: the agent's
-// status-get backend (agent/hookctx.go GetStatus) reads the status through
-// the controller's admin-only GET /v1/status (controller/status.go), so
-// every status-get in a hook run by a real agent fails with this text.
-var statusGetForbidden = regexp.MustCompile(`^ERROR finding (workload|application) status: forbidden: unit \S+ may not read the status \(admin only\)\n$`)
-
-// knownBugs collects tool calls that failed only because of
-// statusGetForbidden. Those calls are not compared; the test's "status-get"
-// subtest skips naming them instead, so the test turns into a real check
-// of status-get as soon as the bug is fixed.
-type knownBugs struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-// excuse reports whether got is the known status-get failure, and notes it.
-func (k *knownBugs) excuse(where string, got toolCall) bool {
-	if k == nil || got.rc != 1 || got.out != "" || !statusGetForbidden.MatchString(got.err) {
-		return false
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.calls = append(k.calls, fmt.Sprintf("%s: %q", where, got.err))
-	return true
-}
-
-// report skips t if any call was excused.
-func (k *knownBugs) report(t *testing.T) {
-	t.Helper()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if len(k.calls) > 0 {
-		t.Skipf("PRODUCT BUG: status-get fails in every hook of a real agent (the agent reads the admin-only controller status); %d calls not checked:\n%s",
-			len(k.calls), strings.Join(k.calls, "\n"))
-	}
-}
 
 // toolUnits adds n units of charm to c, tuned for quick tests, and starts
 // their agents.
@@ -226,11 +187,10 @@ func checkNoSecrets(t *testing.T, u *agentUnit, secrets ...string) {
 type bashRun struct {
 	dir  string
 	vars map[string]string
-	bugs *knownBugs
 }
 
 // bashRuns returns the complete runs of hook on u, in order.
-func bashRuns(t *testing.T, u *agentUnit, hook string, bugs ...*knownBugs) []bashRun {
+func bashRuns(t *testing.T, u *agentUnit, hook string) []bashRun {
 	t.Helper()
 	var runs []bashRun
 	for n := 1; ; n++ {
@@ -248,16 +208,13 @@ func bashRuns(t *testing.T, u *agentUnit, hook string, bugs ...*knownBugs) []bas
 			vars[k] = v
 		}
 		r := bashRun{dir: dir, vars: vars}
-		if len(bugs) > 0 {
-			r.bugs = bugs[0]
-		}
 		runs = append(runs, r)
 	}
 }
 
 // lastBashRun returns the last complete run of hook on u, if any.
-func lastBashRun(t *testing.T, u *agentUnit, hook string, bugs ...*knownBugs) (bashRun, bool) {
-	runs := bashRuns(t, u, hook, bugs...)
+func lastBashRun(t *testing.T, u *agentUnit, hook string) (bashRun, bool) {
+	runs := bashRuns(t, u, hook)
 	if len(runs) == 0 {
 		return bashRun{}, false
 	}
@@ -312,9 +269,6 @@ func (r bashRun) expect(t *testing.T, want map[string]toolCall) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		w, got := want[name], r.call(t, name)
-		if strings.HasPrefix(name, "status-get") && r.bugs.excuse(filepath.Base(r.dir)+"/"+name, got) {
-			continue
-		}
 		ok := got.rc == w.rc && got.out == w.out && got.err == w.err
 		if w.prefix {
 			ok = got.rc == w.rc && strings.HasPrefix(got.out, w.out) && strings.HasPrefix(got.err, w.err)
@@ -352,11 +306,10 @@ func TestToolsBashCharm(t *testing.T) {
 		})
 	}
 	L := leader.unit
-	bugs := &knownBugs{}
 
 	t.Run("install", func(t *testing.T) {
 		for _, u := range units {
-			runs := bashRuns(t, u, "install", bugs)
+			runs := bashRuns(t, u, "install")
 			if len(runs) != 1 {
 				t.Fatalf("%s ran install %d times", u.unit, len(runs))
 			}
@@ -401,7 +354,7 @@ func TestToolsBashCharm(t *testing.T) {
 		if runs := bashRuns(t, minion, "leader-elected"); len(runs) != 0 {
 			t.Fatalf("minion %s ran leader-elected", minion.unit)
 		}
-		runs := bashRuns(t, leader, "leader-elected", bugs)
+		runs := bashRuns(t, leader, "leader-elected")
 		if len(runs) != 1 {
 			t.Fatalf("leader %s ran leader-elected %d times", L, len(runs))
 		}
@@ -490,7 +443,7 @@ func TestToolsBashCharm(t *testing.T) {
 
 	t.Run("config-changed with the defaults", func(t *testing.T) {
 		for _, u := range units {
-			runs := bashRuns(t, u, "config-changed", bugs)
+			runs := bashRuns(t, u, "config-changed")
 			if len(runs) != 1 {
 				t.Fatalf("%s ran config-changed %d times", u.unit, len(runs))
 			}
@@ -507,7 +460,7 @@ func TestToolsBashCharm(t *testing.T) {
 			var r bashRun
 			testutil.WaitUntil(t, 30*time.Second, u.unit+" to run config-changed with the new config", func() bool {
 				var ok bool
-				r, ok = lastBashRun(t, u, "config-changed", bugs)
+				r, ok = lastBashRun(t, u, "config-changed")
 				return ok && r.call(t, "cfg-port").out == "9090\n"
 			})
 			configChanged(t, u, r, set, 3)
@@ -518,7 +471,7 @@ func TestToolsBashCharm(t *testing.T) {
 		var r bashRun
 		testutil.WaitUntil(t, 30*time.Second, minion.unit+" to see x=3 in leader-settings-changed", func() bool {
 			var ok bool
-			r, ok = lastBashRun(t, minion, "leader-settings-changed", bugs)
+			r, ok = lastBashRun(t, minion, "leader-settings-changed")
 			return ok && r.vars["x"] == "3"
 		})
 		if runs := bashRuns(t, leader, "leader-settings-changed"); len(runs) != 0 {
@@ -587,7 +540,6 @@ func TestToolsBashCharm(t *testing.T) {
 		}
 	})
 
-	t.Run("status-get", bugs.report)
 }
 
 func mustJSON(t *testing.T, v any) string {
@@ -707,7 +659,7 @@ func lastPyRun(t *testing.T, u *agentUnit, hook string) (pyRun, bool) {
 
 // expect asserts the run's environment checks and that it made exactly the
 // calls of want, in order, each with the wanted exit code and output.
-func (r pyRun) expect(t *testing.T, u *agentUnit, bugs *knownBugs, want []pyCall) {
+func (r pyRun) expect(t *testing.T, u *agentUnit, want []pyCall) {
 	t.Helper()
 	where := u.unit + " " + r.name
 	if r.Error != "" {
@@ -741,10 +693,6 @@ func (r pyRun) expect(t *testing.T, u *agentUnit, bugs *knownBugs, want []pyCall
 			continue
 		}
 		g, w := got[i], want[i]
-		if g.Lib == w.Lib && g.Label == w.Label && slices.Equal(g.Argv, w.Argv) && strings.Contains(g.Label, "status-get") &&
-			bugs.excuse(where+" "+g.Label, toolCall{out: g.Stdout, err: g.Stderr, rc: g.RC}) {
-			continue
-		}
 		if !reflect.DeepEqual(g, w) {
 			t.Errorf("%s: call %d:\n got %+v\nwant %+v", where, i, g, w)
 		}
@@ -797,7 +745,6 @@ func TestToolsPythonCharm(t *testing.T) {
 		})
 	}
 	L := leader.unit
-	bugs := &knownBugs{}
 	boolJSON := map[bool]string{true: "true\n", false: "false\n"}
 	call := func(lib, label, out string, argv ...string) pyCall {
 		return pyCall{Lib: lib, Label: label, Argv: argv, Stdout: out}
@@ -817,7 +764,7 @@ func TestToolsPythonCharm(t *testing.T) {
 				t.Fatalf("%s ran install %d times", u.unit, len(runs))
 			}
 			r := runs[0]
-			r.expect(t, u, bugs, []pyCall{
+			r.expect(t, u, []pyCall{
 				call("charmhelpers", "ch.is-leader", "false\n", "is-leader", "--format=json"),
 				call("charmhelpers", "ch.log", "", "juju-log", "tools-python: charmhelpers info"),
 				call("charmhelpers", "ch.log-warning", "", "juju-log", "-l", "WARNING", "tools-python: charmhelpers warning"),
@@ -841,9 +788,7 @@ func TestToolsPythonCharm(t *testing.T) {
 				"ops2.status_get": map[string]any{"message": "installing (ops 2)", "status": "maintenance", "status-data": map[string]any{}},
 				"ops3.status_get": map[string]any{"message": "installing (ops 3)", "status": "maintenance", "status-data": map[string]any{}},
 			} {
-				if v := r.value(t, label); v.Error == "" || !statusGetForbidden.MatchString(v.Error) {
-					r.expectValue(t, label, want, map[bool]string{true: "tuple", false: "dict"}[label == "ch.status_get"])
-				}
+				r.expectValue(t, label, want, map[bool]string{true: "tuple", false: "dict"}[label == "ch.status_get"])
 			}
 			if !slices.Equal(r.State.Hooks, []string{"install"}) {
 				t.Errorf("%s: .unit-state.db holds %q after install", u.unit, r.State.Hooks)
@@ -868,7 +813,7 @@ func TestToolsPythonCharm(t *testing.T) {
 		r := runs[0]
 		all := map[string]any{"leader": L, "n": "1", "token": pyToken}
 		appStatus := r.Calls[len(r.Calls)-2].Stdout // parsed below
-		r.expect(t, leader, bugs, []pyCall{
+		r.expect(t, leader, []pyCall{
 			call("charmhelpers", "ch.is-leader", "true\n", "is-leader", "--format=json"),
 			call("ops2", "ops2.is-leader", "true\n", tool(leader, "is-leader"), "--format=json"),
 			call("charmhelpers", "ch.leader-get.initial", "{}\n", "leader-get", "--format=json", "-"),
@@ -894,7 +839,7 @@ func TestToolsPythonCharm(t *testing.T) {
 			if app["status"] != "active" || app["message"] != "python leader (ops 3)" || len(app["units"].(map[string]any)) != 2 {
 				t.Errorf("ops 3 status_get(is_app=True): %v", v.Value)
 			}
-		} else if !statusGetForbidden.MatchString(v.Error) {
+		} else {
 			t.Errorf("ops 3 status_get(is_app=True) raised: %q", v.Error)
 		}
 		if term := cliStatus(c).Applications["tools-python"].Term; r.Env.Term != strconv.FormatUint(term, 10) {
@@ -920,7 +865,7 @@ func TestToolsPythonCharm(t *testing.T) {
 		want = append(want,
 			call("ops3", "ops3.status-set", "", "status-set", "--application=False", "active", "--", fmt.Sprintf("name=%s workers=%v", cfg["name"], cfg["workers"])),
 			call("ops3", "ops3.is-leader", boolJSON[u == leader], "is-leader", "--format=json"))
-		r.expect(t, u, bugs, want)
+		r.expect(t, u, want)
 		// json.loads gives the types charms rely on.
 		types := map[string]any{"enabled": "bool", "name": "str", "threshold": "float", "workers": "int"}
 		r.expectValue(t, "ops3.config_get.types", types, "dict")
@@ -956,7 +901,8 @@ func TestToolsPythonCharm(t *testing.T) {
 			testutil.WaitUntil(t, 30*time.Second, u.unit+" to run config-changed with the new config", func() bool {
 				var ok bool
 				r, ok = lastPyRun(t, u, "config-changed")
-				return ok && r.Values["ops3.config_get"].Value.(map[string]any)["workers"] == 8.0
+				cfg, _ := r.Values["ops3.config_get"].Value.(map[string]any)
+				return ok && cfg["workers"] == 8.0
 			})
 			configChanged(t, u, r, set, 3)
 			if len(r.State.Hooks) < 4 || r.State.Hooks[0] != "install" {
@@ -977,7 +923,7 @@ func TestToolsPythonCharm(t *testing.T) {
 			return all["n"] == "3"
 		})
 		all := map[string]any{"leader": L, "n": "3", "token": pyToken}
-		r.expect(t, minion, bugs, []pyCall{
+		r.expect(t, minion, []pyCall{
 			call("charmhelpers", "ch.is-leader", "false\n", "is-leader", "--format=json"),
 			call("ops2", "ops2.is-leader", "false\n", tool(minion, "is-leader"), "--format=json"),
 			call("charmhelpers", "ch.leader-get", mustJSON(t, all)+"\n", "leader-get", "--format=json", "-"),
@@ -1034,5 +980,4 @@ func TestToolsPythonCharm(t *testing.T) {
 		}
 	})
 
-	t.Run("status-get", bugs.report)
 }

@@ -252,9 +252,12 @@ func others(units []*agentUnit, not ...*agentUnit) []*agentUnit {
 }
 
 // checkL2History replays events.log and checks the seed-000 invariants:
-//   - once a unit's leader-deposed for term T has ended, no bootstrap of
-//     that unit with a term <= T is still active (not torn down), so two
-//     active bootstraps never both outlive the older one's leader-deposed;
+//   - once a unit's leader-deposed for term T has ended, no unclustered
+//     bootstrap of that unit with a term <= T is still active (not torn
+//     down), so two active bootstraps never both outlive the older one's
+//     leader-deposed (a clustered one is kept on purpose: it is the
+//     service, and no new bootstrap follows it);
+//   - nobody bootstraps while a clustered bootstrap is active;
 //   - a unit joins only an active bootstrap, never an older one while a
 //     newer one is active, and the terms it joins never go down;
 //   - is-leader is never True inside leader-deposed;
@@ -263,11 +266,22 @@ func others(units []*agentUnit, not ...*agentUnit) []*agentUnit {
 // It returns the bootstraps still active at the end.
 func checkL2History(events []l2Event) (active map[string]l2Event, errs []string) {
 	active = map[string]l2Event{} // by uuid: its bootstrap event
+	clustered := map[string]bool{}
 	lastJoin := map[string]uint64{}
 	for _, e := range events {
 		switch {
 		case e.What == "bootstrap":
+			for uuid := range active {
+				if clustered[uuid] {
+					errs = append(errs, fmt.Sprintf("bootstrap while %s is clustered: %v", uuid, e))
+				}
+			}
 			active[e.UUID] = e
+		case e.What == "clustered":
+			if _, ok := active[e.UUID]; !ok {
+				errs = append(errs, fmt.Sprintf("a bootstrap not active clustered: %v", e))
+			}
+			clustered[e.UUID] = true
 		case e.What == "teardown":
 			if _, ok := active[e.UUID]; !ok {
 				errs = append(errs, fmt.Sprintf("teardown of a bootstrap not active: %v", e))
@@ -293,7 +307,7 @@ func checkL2History(events []l2Event) (active map[string]l2Event, errs []string)
 			errs = append(errs, fmt.Sprintf("offered an older bootstrap: %v", e))
 		case e.What == "hook-end" && e.Hook == "leader-deposed":
 			for _, b := range active {
-				if b.Unit == e.Unit && b.Term <= e.HookTerm {
+				if b.Unit == e.Unit && b.Term <= e.HookTerm && !clustered[b.UUID] {
 					errs = append(errs, fmt.Sprintf("bootstrap %s of term %d still active after %s's leader-deposed of term %d", b.UUID, b.Term, e.Unit, e.HookTerm))
 				}
 			}
@@ -360,10 +374,13 @@ func TestL2ClusterSplitBrain(t *testing.T) {
 	if b, _ := f.bootstrap(old); b.State != "torn-down" || b.UUID != b1.UUID || daemonAlive(b) {
 		t.Fatalf("after leader-deposed, the old bootstrap is %+v (daemon alive %v); want torn-down", b, daemonAlive(b))
 	}
-	testutil.WaitUntil(t, 30*time.Second, old.unit+" to join the new bootstrap", func() bool {
-		j, ok := f.joined(old)
-		return ok && j.UUID == b2.UUID
-	})
+	for _, u := range others(f.units, next) {
+		testutil.WaitUntil(t, 30*time.Second, u.unit+" to have joined the new bootstrap", func() bool {
+			return slices.ContainsFunc(f.events(), func(e l2Event) bool {
+				return e.Unit == u.unit && e.What == "join" && e.UUID == b2.UUID
+			})
+		})
+	}
 
 	if who, term := f.leader(); who != next.unit || term != b2.Term {
 		t.Fatalf("leadership moved again: %s term %d", who, term)

@@ -1,0 +1,38 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/uniter-dev/uniter/operation"
+)
+
+// newBackupCmd is `uniter controller backup FILE`.
+func newBackupCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the controller's state to FILE (admin)",
+		Long: `Write a consistent copy of the replicated state (leases, terms, pins, settings, config,
+units with their token hashes, statuses) to FILE, mode 0600, taken on the raft leader
+after a barrier. Restore it with 'uniter controller --restore FILE' on a fresh data
+directory; see docs/controller.md.`,
+		Args: wantArgs(1, "FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loadClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			data, err := c.Backup(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("cannot back up the controller: %w", err)
+			}
+			if err := operation.WriteFileAtomic(args[0], data, 0o600); err != nil {
+				return fmt.Errorf("cannot write backup: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote a backup of the controller to %s (%d bytes)\n", args[0], len(data))
+			return nil
+		},
+	}
+}
