@@ -193,8 +193,9 @@ func (t *Tracker) resign(ctx context.Context, s *state, term uint64) error {
 	t.log.Info().Uint64("term", term).Msg("leadership released")
 	s.holding, s.stepDown = false, false
 	s.view = Lease{Term: term}
-	// Let another unit take over before this one would claim again.
-	s.holdOff = t.cfg.Clock.Now().Add(2 * t.cfg.Margin)
+	// Hand over: another unit claims at once; this one claims again only
+	// if nobody has for a whole claim duration (a lone unit, say).
+	s.holdOff = t.cfg.Clock.Now().Add(t.cfg.ClaimDuration())
 	return nil
 }
 
