@@ -22,13 +22,17 @@ type FSM struct {
 	mu      sync.RWMutex
 	state   *State
 	changed chan struct{} // closed and replaced whenever state changes
+	// tokens maps token hashes to unit names: every API request looks its
+	// token up, so this must not scan the units. Keying a map by a SHA-256
+	// leaks nothing usable about a token. Rebuilt whenever units come or go.
+	tokens map[string]string
 }
 
 var _ raft.FSM = (*FSM)(nil)
 
 // NewFSM returns an FSM holding NewState().
 func NewFSM() *FSM {
-	return &FSM{state: NewState(), changed: make(chan struct{})}
+	return &FSM{state: NewState(), changed: make(chan struct{}), tokens: map[string]string{}}
 }
 
 // Apply implements raft.FSM. It returns a Result value for every entry; a
@@ -45,6 +49,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	before := f.state.Index
 	res := f.state.Apply(l.Index, op)
+	switch op.(type) {
+	case RegisterUnit, DeregisterUnit:
+		f.indexTokens()
+	}
 	var wake chan struct{}
 	if f.state.Index != before {
 		wake, f.changed = f.changed, make(chan struct{})
@@ -73,6 +81,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.state = s
+	f.indexTokens()
 	wake := f.changed
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
@@ -165,21 +174,24 @@ func (f *FSM) Unit(name string) (Unit, bool) {
 	return *u.Clone(), true
 }
 
-// UnitByTokenHash returns the unit registered with hash (see HashToken),
-// comparing every unit's hash in constant time.
+// indexTokens rebuilds the token index; callers hold the write lock.
+func (f *FSM) indexTokens() {
+	f.tokens = make(map[string]string, len(f.state.Units))
+	for name, u := range f.state.Units {
+		f.tokens[u.TokenHash] = name
+	}
+}
+
+// UnitByTokenHash returns the unit registered with hash (see HashToken).
+// The lookup is a map access; the final comparison is constant-time.
 func (f *FSM) UnitByTokenHash(hash string) (Unit, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var found *Unit
-	for _, u := range f.state.Units {
-		if subtle.ConstantTimeCompare([]byte(u.TokenHash), []byte(hash)) == 1 {
-			found = u
-		}
-	}
-	if found == nil {
+	u, ok := f.state.Units[f.tokens[hash]]
+	if !ok || subtle.ConstantTimeCompare([]byte(u.TokenHash), []byte(hash)) != 1 {
 		return Unit{}, false
 	}
-	return *found.Clone(), true
+	return *u.Clone(), true
 }
 
 // Units returns copies of every registered unit, sorted by name.
@@ -229,6 +241,16 @@ func (f *FSM) WaitIndex(ctx context.Context, after uint64) (uint64, error) {
 // WaitApplication is WaitIndex for app's modify index.
 func (f *FSM) WaitApplication(ctx context.Context, app string, after uint64) (uint64, error) {
 	return f.wait(ctx, after, func(s *State) uint64 { return s.ApplicationIndex(app) })
+}
+
+// WaitEffectiveVersion blocks until the effective version is at least v,
+// woken by the FSM's change notification (never a timer), and returns it.
+// If ctx ends first it returns the current version and context.Cause(ctx).
+func (f *FSM) WaitEffectiveVersion(ctx context.Context, v uint64) (uint64, error) {
+	if v == 0 {
+		return f.EffectiveVersion(), nil
+	}
+	return f.wait(ctx, v-1, func(s *State) uint64 { return s.EffectiveVersion })
 }
 
 // WaitUnit is WaitIndex for the unit's modify index.

@@ -371,3 +371,35 @@ func TestConcurrentReadsAndApplies(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestTokenIndexFollowsUnitsAndRestore(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populate()
+	byToken := func(f *lease.FSM, unit string) bool {
+		u, ok := f.UnitByTokenHash(lease.HashToken("token-" + unit))
+		return ok && u.Name == unit
+	}
+	h.must(lease.RegisterUnit{Name: "db/7", TokenHash: lease.HashToken("token-db/7")})
+	if !byToken(h.fsm, "db/7") {
+		t.Fatal("a newly registered unit's token is not found")
+	}
+	h.must(lease.DeregisterUnit{Name: "db/7"})
+	if byToken(h.fsm, "db/7") {
+		t.Fatal("a deregistered unit's token still authenticates")
+	}
+	snap, err := h.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &leasetest.Sink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	restored := lease.NewFSM()
+	if err := restored.Restore(sink.Reader()); err != nil {
+		t.Fatal(err)
+	}
+	if !byToken(restored, "db/1") || byToken(restored, "db/7") {
+		t.Fatal("the token index does not match a restored state")
+	}
+}
