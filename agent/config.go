@@ -4,17 +4,32 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/uniter-dev/uniter/internal/version"
 	"github.com/uniter-dev/uniter/operation"
 )
 
 // ConfigVersion is the agent.yaml schema this binary writes.
-const ConfigVersion = 1
+//
+// Version 2 moved the unit's secret out of agent.yaml into its own file,
+// <agent-dir>/token (0600): agent.yaml is then settings only, safe to show,
+// diff or attach to a bug report, and the token can be replaced without
+// touching them. A version-1 agent.yaml is migrated when it is read: the
+// old file is kept as agent.yaml.v1.bak, the token is written to its file,
+// then agent.yaml is rewritten at version 2, each step atomic (a crash in
+// between leaves the old file, and the migration runs again).
+const ConfigVersion = 2
+
+// TokenFile is the file of an agent directory that holds the unit's token
+// (agent.yaml version 2 and later).
+const TokenFile = "token"
 
 // Duration is a time.Duration that reads and writes as "30s" in YAML.
 type Duration time.Duration
@@ -39,8 +54,10 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 type Controller struct {
 	// Addresses are the API addresses (host:port) of controller nodes.
 	Addresses []string `yaml:"addresses"`
-	// Token is the unit's secret; agent.yaml is therefore mode 0600.
-	Token string `yaml:"token"`
+	// Token is the unit's secret. Since version 2 it is kept in
+	// <agent-dir>/token (0600), never in agent.yaml: ReadConfig fills it
+	// in and WriteConfig writes it there.
+	Token string `yaml:"token,omitempty"`
 }
 
 // Config is the content of <agent-dir>/agent.yaml.
@@ -79,24 +96,80 @@ const (
 )
 
 // ReadConfig reads agent.yaml from agentDir strictly: unknown fields, a
-// missing unit or a future version are errors naming the file.
+// missing unit or a future version are errors naming the file, and leave
+// it untouched. A version-1 file is migrated first (see ConfigVersion).
+// The token comes from TokenFile ("" if there is none).
 func ReadConfig(agentDir string) (Config, error) {
 	path := filepath.Join(agentDir, "agent.yaml")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("cannot read agent config: %w", err)
 	}
+	c, err := parseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("cannot read agent config %s: %w", path, err)
+	}
+	if c.Version < ConfigVersion {
+		if err := migrateConfig(agentDir, data, c); err != nil {
+			return Config{}, err
+		}
+	} else if c.Controller.Token, err = readToken(agentDir); err != nil {
+		return Config{}, err
+	}
+	c.Version = ConfigVersion
+	c.fill(agentDir)
+	return c, nil
+}
+
+// parseConfig decodes agent.yaml: the version first, so that a file from a
+// newer uniter is refused as such whatever fields it has, then strictly.
+func parseConfig(data []byte) (Config, error) {
+	var head struct {
+		Version int `yaml:"version"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return Config{}, err
+	}
+	if head.Version > ConfigVersion {
+		return Config{}, fmt.Errorf("version %d is newer than this uniter (%s) understands (%d); upgrade uniter",
+			head.Version, version.Version, ConfigVersion)
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("cannot read agent config %s: %w", path, err)
+		return Config{}, err
 	}
-	if err := c.check(); err != nil {
-		return Config{}, fmt.Errorf("cannot read agent config %s: %w", path, err)
+	if c.Version >= 2 && c.Controller.Token != "" {
+		return Config{}, fmt.Errorf("controller.token is not allowed in version %d: the token is in the file %q beside agent.yaml", c.Version, TokenFile)
 	}
-	c.fill(agentDir)
-	return c, nil
+	return c, c.check()
+}
+
+// migrateConfig migrates a version-1 agent.yaml (data, parsed as c) of
+// agentDir to the current version: old file kept, token moved out.
+func migrateConfig(agentDir string, data []byte, c Config) error {
+	path := filepath.Join(agentDir, "agent.yaml")
+	backup := fmt.Sprintf("%s.v%d.bak", path, c.Version)
+	if err := operation.WriteFileAtomic(backup, data, 0o600); err != nil {
+		return fmt.Errorf("cannot keep a copy of agent config %s before migrating it: %w", path, err)
+	}
+	if err := WriteConfig(agentDir, c); err != nil {
+		return fmt.Errorf("cannot migrate agent config %s from version %d: %w", path, c.Version, err)
+	}
+	return nil
+}
+
+// readToken reads agentDir's TokenFile; a missing file is no token.
+func readToken(agentDir string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(agentDir, TokenFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read agent token: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
 }
 
 func (c *Config) check() error {
@@ -132,18 +205,34 @@ func (c *Config) fill(agentDir string) {
 	fill(&c.RetryMax, DefaultRetryMax)
 }
 
-// WriteConfig writes c to <agentDir>/agent.yaml with mode 0600, atomically.
+// WriteConfig writes c to <agentDir>/agent.yaml with mode 0600, and its
+// token to <agentDir>/token (0600; removed if c has no token), each
+// atomically, the token first.
 func WriteConfig(agentDir string, c Config) error {
 	c.Version = ConfigVersion
 	if err := c.check(); err != nil {
 		return fmt.Errorf("cannot write agent config: %w", err)
 	}
+	token := c.Controller.Token
+	c.Controller.Token = ""
 	data, err := yaml.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("cannot write agent config: %w", err)
 	}
 	if err := os.MkdirAll(agentDir, 0o700); err != nil {
 		return fmt.Errorf("cannot write agent config: %w", err)
+	}
+	tokenPath := filepath.Join(agentDir, TokenFile)
+	if token == "" {
+		err = os.Remove(tokenPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+	} else {
+		err = operation.WriteFileAtomic(tokenPath, []byte(token+"\n"), 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write agent token: %w", err)
 	}
 	if err := operation.WriteFileAtomic(filepath.Join(agentDir, "agent.yaml"), data, 0o600); err != nil {
 		return fmt.Errorf("cannot write agent config: %w", err)

@@ -40,7 +40,9 @@ func (s *Server) setConfig(rq *request) error {
 	if err := checkChanges(body.Changes); err != nil {
 		return err
 	}
-	res, err := s.apply(rq, lease.SetConfig{App: app, Changes: body.Changes})
+	// With if_version this is a protocol-2 command: the leader refuses it
+	// (409 needs-protocol) while the cluster runs protocol 1.
+	res, err := s.apply(rq, lease.SetConfig{App: app, Changes: body.Changes, IfVersion: body.IfVersion})
 	if err != nil {
 		return err
 	}

@@ -12,12 +12,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/version"
 	"github.com/uniter-dev/uniter/lease"
 	"github.com/uniter-dev/uniter/operation"
 )
@@ -59,6 +62,9 @@ type NodeConfig struct {
 	// Tune, if set, adjusts the raft node's configuration (tests use it to
 	// shorten timeouts).
 	Tune func(*lease.NodeConfig)
+	// ProtoMin and ProtoMax are the controller protocol versions the node
+	// speaks; zero: the binary's (package internal/version).
+	ProtoMin, ProtoMax uint64
 }
 
 // Controller is a running controller node: a raft node and its HTTP API.
@@ -70,6 +76,8 @@ type Controller struct {
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when the API server has stopped
 	serveErr   error
+	bg         sync.WaitGroup // the announcer and the failure watcher
+	failErr    error          // why the node failed (set before cancel)
 }
 
 // Start opens (bootstrapping or joining if new) a controller node and
@@ -98,12 +106,15 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 		}
 	}()
 	c := &Controller{apiAddr: ln.Addr().String(), done: make(chan struct{})}
+	if err := protocolRange(&cfg); err != nil {
+		return nil, fmt.Errorf("cannot start controller: %w", err)
+	}
 	hash, err := c.adminTokenHash(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
 	nc := lease.NodeConfig{ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: c.apiAddr,
-		Bootstrap: cfg.Join == "", Clock: cfg.Clock, Logger: cfg.Logger}
+		Bootstrap: cfg.Join == "", Clock: cfg.Clock, Logger: cfg.Logger, ProtoMin: cfg.ProtoMin, ProtoMax: cfg.ProtoMax}
 	if cfg.Tune != nil {
 		cfg.Tune(&nc)
 	}
@@ -111,7 +122,7 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
 	srv, err := NewServer(Config{Node: c.node, AdminTokenHash: hash, Clock: cfg.Clock, Logger: cfg.Logger,
-		LostAfter: cfg.LostAfter, ProtoMin: nc.ProtoMin, ProtoMax: nc.ProtoMax})
+		LostAfter: cfg.LostAfter})
 	if err != nil {
 		c.node.Close()
 		return nil, fmt.Errorf("cannot start controller: %w", err)
@@ -122,21 +133,48 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 		defer close(c.done)
 		c.serveErr = srv.Serve(sctx, ln)
 	}()
-	switch {
-	case cfg.Join == "":
-	case !c.isVoter(ctx):
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.watchFailure(sctx)
+	}()
+	if cfg.Join != "" && !c.isVoter(ctx) {
+		// The join records this node's range and addresses.
 		if err := c.join(ctx, cfg); err != nil {
 			c.Close()
 			return nil, err
 		}
-	case c.node.FSM().Members()[c.node.ID()].APIAddr != c.apiAddr:
-		// A member whose API moved: record the new address (best effort;
-		// the node records itself anyway when it becomes the leader).
-		if err := c.joinOnce(ctx, cfg); err != nil {
-			cfg.Logger.Warn().Err(err).Msg("cannot record the new API address")
-		}
+		return c, nil
 	}
+	// Asynchronous: a node whose cluster has no quorum yet (the others are
+	// starting too) must not wait for it to start.
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.announce(sctx, hash, cfg.Clock, cfg.Logger)
+	}()
 	return c, nil
+}
+
+// protocolRange fills in the binary's protocol range if cfg has none.
+func protocolRange(cfg *NodeConfig) error {
+	if cfg.ProtoMin != 0 || cfg.ProtoMax != 0 {
+		return nil
+	}
+	var err error
+	cfg.ProtoMin, cfg.ProtoMax, err = version.Protocol()
+	return err
+}
+
+// watchFailure stops the API when the node fails (its cluster moved to a
+// protocol it does not speak): Done is closed and Close returns why.
+func (c *Controller) watchFailure(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-c.node.Failed():
+		c.failErr = c.node.Err()
+		c.cancel()
+	}
 }
 
 // isVoter reports whether this node's raft configuration already has it
@@ -230,14 +268,65 @@ func (c *Controller) join(ctx context.Context, cfg NodeConfig) error {
 }
 
 // joinOnce asks the node at cfg.Join once (with the client's retries) to
-// add this node as a voter and record its addresses.
+// add this node as a voter and record its addresses and protocol range.
+// A node too old for the cluster is refused before it is added.
 func (c *Controller) joinOnce(ctx context.Context, cfg NodeConfig) error {
 	cl, err := client.New(client.Config{Addresses: []string{cfg.Join}, Token: cfg.AdminToken})
 	if err != nil {
 		return fmt.Errorf("cannot join controller at %s: %w", cfg.Join, err)
 	}
 	defer cl.Close()
-	return cl.Join(ctx, c.node.ID(), c.node.RaftAddr(), c.apiAddr)
+	lo, hi := c.node.ProtocolRange()
+	return cl.Join(ctx, api.JoinRequest{ID: c.node.ID(), RaftAddr: c.node.RaftAddr(), APIAddr: c.apiAddr,
+		ProtoMin: lo, ProtoMax: hi})
+}
+
+// NodeToken is the node credential, derived from the admin token hash
+// that every node of a cluster keeps in AdminTokenFile (nodes never hold
+// the admin token itself). It may only announce a member's protocol
+// range and addresses (POST /v1/cluster/announce), which a node does on
+// every start. Whoever can read AdminTokenFile (0600) or holds the admin
+// token can derive it.
+func NodeToken(adminTokenHash string) string {
+	return lease.HashToken("uniter node credential:" + adminTokenHash)
+}
+
+// announce records this node's protocol range and addresses through the
+// raft log: it asks its own API, which forwards to the raft leader. It
+// retries on the next change of the state (or after a second) until it
+// succeeds or is refused; a node refused for its range fails by itself
+// once its state shows the cluster's version (see lease.Node.Failed).
+func (c *Controller) announce(ctx context.Context, adminHash string, clk clock.Clock, log zerolog.Logger) {
+	cl, err := client.New(client.Config{Addresses: []string{c.apiAddr}, Token: NodeToken(adminHash)})
+	if err != nil {
+		log.Error().Err(err).Msg("cannot announce this node")
+		return
+	}
+	defer cl.Close()
+	lo, hi := c.node.ProtocolRange()
+	req := api.AnnounceRequest{ID: c.node.ID(), RaftAddr: c.node.RaftAddr(), APIAddr: c.apiAddr, ProtoMin: lo, ProtoMax: hi}
+	for {
+		changed := c.node.FSM().Watch()
+		err := cl.Announce(ctx, req)
+		switch {
+		case err == nil:
+			log.Info().Uint64("proto_min", lo).Uint64("proto_max", hi).Msg("announced this node")
+			return
+		case ctx.Err() != nil:
+			return
+		case client.StatusCode(err)/100 == 4:
+			log.Error().Err(err).Msg("cannot announce this node")
+			return
+		}
+		log.Debug().Err(err).Msg("cannot announce this node yet; retrying")
+		t := clk.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-t.Chan():
+		}
+		t.Stop()
+	}
 }
 
 // Node is the controller's raft node.
@@ -259,7 +348,8 @@ func (c *Controller) Done() <-chan struct{} { return c.done }
 func (c *Controller) Close() error {
 	c.cancel()
 	<-c.done
-	return errors.Join(c.serveErr, c.node.Close())
+	c.bg.Wait()
+	return errors.Join(c.failErr, c.serveErr, c.node.Close())
 }
 
 // checkAdvertised refuses an API address other nodes could not dial.

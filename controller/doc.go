@@ -22,7 +22,15 @@
 // refusal (claim-denied, not-holder, not-leader, pinned, no-leader, ...),
 // 413 too-large (bodies over 1 MiB), 503 unavailable, busy or the lease
 // codes retryable / not-raft-leader / node-closed (retry, possibly on
-// another node). A refused request changes nothing.
+// another node). A refused request changes nothing. A feature that needs a
+// newer controller protocol than the cluster runs is 409 needs-protocol
+// ("... needs cluster protocol 2; the cluster runs 1 (upgrade every
+// controller node)"); a node whose protocol range excludes the cluster's
+// version is refused with 409 version-unsupported (docs/upgrades.md).
+//
+// Controller nodes authenticate to each other's API with the node
+// credential (NodeToken, derived from the admin token hash every node
+// keeps), which may only announce a member (POST /v1/cluster/announce).
 //
 // Reads are answered by any node from its FSM. Writes are applied on the
 // raft leader: a follower forwards the request, body and token unchanged,
@@ -55,15 +63,18 @@
 //	POST   /v1/units/{app}/{n}/resolved              admin        {no_retry, after?} → {index}
 //	DELETE /v1/units/{app}/{n}                       admin, unit  → {lease} (deregistered)
 //	GET    /v1/applications/{app}/config             app's units  → {values, version, schema}
-//	PATCH  /v1/applications/{app}/config             admin        {changes:{k:v}} ("" deletes) → {index}
+//	PATCH  /v1/applications/{app}/config             admin        {changes:{k:v}, if_version?} ("" deletes) → {index}
+//	                                                              (if_version: protocol 2; 409 stale-config)
 //	GET    /v1/applications/{app}/leader-settings    app's units  → {values, version}
 //	PATCH  /v1/applications/{app}/leader-settings    unit itself  {unit, term, changes} → {index} (fenced: 409 not-leader)
 //	POST   /v1/applications/{app}/status             unit itself  {unit, term, status, message} → {index} (fenced)
 //	GET    /v1/applications/{app}/status             app's units  → the application's part of the status (status-get)
 //	GET    /v1/status                                admin        → DESIGN.md §5 status
 //	GET    /v1/cluster/backup                        admin        → the state in lease's snapshot format (uniter controller backup)
-//	GET    /v1/cluster/nodes                         anyone       → {nodes:[{id, address, raft_address, raft_state, suffrage}]}
-//	POST   /v1/cluster/join                          admin        {id, raft_addr, api_addr} → {index}
+//	GET    /v1/cluster/nodes?index=&wait=            anyone       → {nodes:[{id, address, raft_address, raft_state, suffrage,
+//	                                                                 proto_min, proto_max}], effective_version} (blocking)
+//	POST   /v1/cluster/join                          admin        {id, raft_addr, api_addr, proto_min?, proto_max?} → {index}
+//	POST   /v1/cluster/announce                      node, admin  {id, raft_addr, api_addr, proto_min, proto_max} → {index}
 //	DELETE /v1/cluster/nodes/{id}                    admin        → {index}
 //
 // "unit itself" also admits the admin; "app's units" means any unit of

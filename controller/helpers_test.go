@@ -32,6 +32,7 @@ type nodeOpts struct {
 	join       string
 	adminToken string
 	lostAfter  time.Duration
+	protoMax   uint64 // 0: the binary's range
 }
 
 // startNode starts a real controller node (raft over BoltDB and TCP on
@@ -48,6 +49,8 @@ func startNode(t *testing.T, o nodeOpts) *controller.Controller {
 		Join:       o.join,
 		AdminToken: o.adminToken,
 		LostAfter:  o.lostAfter,
+		ProtoMin:   min(1, o.protoMax),
+		ProtoMax:   o.protoMax,
 		Clock:      clock.Real,
 		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
 		Tune:       fastRaft,

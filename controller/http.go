@@ -16,9 +16,11 @@ import (
 	"github.com/uniter-dev/uniter/lease"
 )
 
-// principal is who a request's bearer token names: the admin, or one unit.
+// principal is who a request's bearer token names: the admin, a
+// controller node (which may only announce itself), or one unit.
 type principal struct {
 	admin bool
+	node  bool
 	unit  string // "app/N" for a unit token
 	app   string
 }
@@ -27,6 +29,8 @@ func (p principal) String() string {
 	switch {
 	case p.admin:
 		return "admin"
+	case p.node:
+		return "node"
 	case p.unit == "":
 		return "none"
 	}
@@ -91,6 +95,9 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	hash := lease.HashToken(token)
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminTokenHash)) == 1 {
 		return principal{admin: true}, nil
+	}
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.nodeHash)) == 1 {
+		return principal{node: true}, nil
 	}
 	if u, ok := s.node.FSM().UnitByTokenHash(hash); ok {
 		return principal{unit: u.Name, app: u.App}, nil

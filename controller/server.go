@@ -27,8 +27,6 @@ const (
 	defaultIdleTimeout       = 2 * time.Minute
 	defaultMaxHeaderBytes    = 64 << 10
 	defaultShutdownTimeout   = 5 * time.Second
-	defaultProtoMin          = 1
-	defaultProtoMax          = 1
 )
 
 // Config configures NewServer. Node, Clock and AdminTokenHash are
@@ -52,9 +50,6 @@ type Config struct {
 	MaxBlocking int
 	// RequestTimeout bounds every handler that does not block by design.
 	RequestTimeout time.Duration
-	// ProtoMin and ProtoMax are recorded for nodes that join through this
-	// one (they run the same binary as their sponsor).
-	ProtoMin, ProtoMax uint64
 	// Forward is the HTTP client used to forward writes to the raft
 	// leader; nil for one with DefaultForwardTimeout.
 	Forward *http.Client
@@ -70,6 +65,10 @@ type Server struct {
 	log     zerolog.Logger
 	mux     *http.ServeMux
 	waiters chan struct{} // semaphore of blocking queries
+
+	// nodeHash is the hash of NodeToken(cfg.AdminTokenHash): the node
+	// credential, which may only announce a member's range.
+	nodeHash string
 }
 
 // NewServer checks cfg and returns a server; it starts nothing.
@@ -86,8 +85,6 @@ func NewServer(cfg Config) (*Server, error) {
 	setDefault(&cfg.MaxWait, DefaultMaxWait)
 	setDefault(&cfg.RequestTimeout, DefaultRequestTimeout)
 	setDefault(&cfg.MaxBlocking, DefaultMaxBlocking)
-	setDefault(&cfg.ProtoMin, defaultProtoMin)
-	setDefault(&cfg.ProtoMax, defaultProtoMax)
 	if cfg.Forward == nil {
 		cfg.Forward = &http.Client{Timeout: DefaultForwardTimeout, Transport: &http.Transport{
 			Proxy:               nil,
@@ -103,6 +100,7 @@ func NewServer(cfg Config) (*Server, error) {
 		mux:     http.NewServeMux(),
 		waiters: make(chan struct{}, cfg.MaxBlocking),
 	}
+	s.nodeHash = lease.HashToken(NodeToken(cfg.AdminTokenHash))
 	s.routes()
 	return s, nil
 }
@@ -239,11 +237,14 @@ func (s *Server) routes() {
 	s.handle("GET /v1/applications/{app}/leader-settings", local, s.getLeaderSettings)
 	s.handle("PATCH /v1/applications/{app}/leader-settings", write, s.setLeaderSettings)
 	s.handle("POST /v1/applications/{app}/status", write, s.setApplicationStatus)
+	s.handle("GET /v1/applications/{app}/status", local, s.applicationStatusRead)
 
 	s.handle("GET /v1/status", local, s.status)
-	s.handle("GET /v1/cluster/nodes", local, s.nodes)
+	s.handle("GET /v1/cluster/nodes", blocking, s.nodes)
 	s.handle("POST /v1/cluster/join", write, s.join)
+	s.handle("POST /v1/cluster/announce", write, s.announce)
 	s.handle("DELETE /v1/cluster/nodes/{id}", write, s.removeNode)
+	s.handle("GET /v1/cluster/backup", write, s.backup)
 
 	s.mux.HandleFunc("/", s.notFound)
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,15 +130,29 @@ func (s *Server) clusterNodes(ctx context.Context) ([]api.Node, error) {
 	return nodes, nil
 }
 
+// nodes answers GET /v1/cluster/nodes, a blocking query on the state's
+// index (any change wakes it, as for a missing resource).
 func (s *Server) nodes(rq *request) error {
 	if err := rq.decodeOptional(&struct{}{}); err != nil {
 		return err
 	}
-	nodes, err := s.clusterNodes(rq.ctx)
+	fsm := s.node.FSM()
+	idx, err := s.block(rq, fsm.Index)
 	if err != nil {
 		return err
 	}
-	writeJSON(rq.w, http.StatusOK, api.NodesResponse{Nodes: nodes})
+	ctx, cancel := context.WithTimeout(rq.ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	nodes, err := s.clusterNodes(ctx)
+	if err != nil {
+		return err
+	}
+	members := fsm.Members()
+	for i, n := range nodes {
+		nodes[i].ProtoMin, nodes[i].ProtoMax = members[n.ID].ProtoMin, members[n.ID].ProtoMax
+	}
+	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
+	writeJSON(rq.w, http.StatusOK, api.NodesResponse{Nodes: nodes, EffectiveVersion: fsm.EffectiveVersion()})
 	return nil
 }
 
@@ -166,10 +181,26 @@ func (s *Server) join(rq *request) error {
 	if err := checkHostPort("API address", body.APIAddr); err != nil {
 		return err
 	}
+	if body.ProtoMin == 0 && body.ProtoMax == 0 {
+		body.ProtoMin, body.ProtoMax = 1, 1 // a node from before protocol versioning
+	}
+	if body.ProtoMin < 1 || body.ProtoMin > body.ProtoMax {
+		return badRequest("invalid protocol range %d..%d", body.ProtoMin, body.ProtoMax)
+	}
+	if !s.node.IsLeader() {
+		return errForward // only the leader's effective version is current
+	}
+	// Refuse a node that cannot speak the cluster's version before it
+	// becomes a voter (the FSM refuses its record too, if the version
+	// moves in between).
+	rec := lease.RecordMember{ID: body.ID, ProtoMin: body.ProtoMin, ProtoMax: body.ProtoMax,
+		APIAddr: body.APIAddr, RaftAddr: body.RaftAddr}
+	if err := checkMemberRange(s.node.FSM(), rec); err != nil {
+		return err
+	}
 	// Record the member first, so that whichever node leads next can map
 	// the new voter to its API address.
-	res, err := s.apply(rq, lease.RecordMember{ID: body.ID, ProtoMin: s.cfg.ProtoMin, ProtoMax: s.cfg.ProtoMax,
-		APIAddr: body.APIAddr, RaftAddr: body.RaftAddr})
+	res, err := s.apply(rq, rec)
 	if err != nil {
 		return err
 	}
@@ -216,4 +247,81 @@ func leaderOnly(err error) error {
 		return errForward
 	}
 	return err
+}
+
+// checkMemberRange refuses a member whose protocol range does not include
+// the cluster's effective version: 409 version-unsupported, saying what
+// to upgrade.
+func checkMemberRange(fsm *lease.FSM, rec lease.RecordMember) error {
+	if v := fsm.EffectiveVersion(); v < rec.ProtoMin || v > rec.ProtoMax {
+		return &denial{err: &lease.RangeError{Node: rec.ID, Min: rec.ProtoMin, Max: rec.ProtoMax, Effective: v}}
+	}
+	return nil
+}
+
+// announce records a member node's protocol range and addresses, which
+// the node sends on every start: the node credential (or the admin) may
+// announce a server of the raft configuration, at the raft address the
+// configuration has for it. The leader's version raiser sees the record
+// in the FSM.
+func (s *Server) announce(rq *request) error {
+	if !rq.who.admin && !rq.who.node {
+		return forbidden("unit %s may not announce controller nodes", rq.who.unit)
+	}
+	var body api.AnnounceRequest
+	if err := rq.decode(&body); err != nil {
+		return err
+	}
+	if err := checkHostPort("API address", body.APIAddr); err != nil {
+		return err
+	}
+	if body.ProtoMin < 1 || body.ProtoMin > body.ProtoMax {
+		return badRequest("invalid protocol range %d..%d", body.ProtoMin, body.ProtoMax)
+	}
+	if !s.node.IsLeader() {
+		return errForward
+	}
+	servers, err := s.node.Servers(rq.ctx)
+	if err != nil {
+		return leaderOnly(err)
+	}
+	i := slices.IndexFunc(servers, func(srv lease.Server) bool { return srv.ID == body.ID })
+	switch {
+	case i < 0:
+		return &httpError{status: http.StatusNotFound, code: api.CodeNotFound, msg: fmt.Sprintf("no controller node %q", body.ID)}
+	case servers[i].RaftAddr != body.RaftAddr:
+		return badRequest("node %s has raft address %s, not %s", body.ID, servers[i].RaftAddr, body.RaftAddr)
+	}
+	rec := lease.RecordMember{ID: body.ID, ProtoMin: body.ProtoMin, ProtoMax: body.ProtoMax,
+		APIAddr: body.APIAddr, RaftAddr: body.RaftAddr}
+	if err := checkMemberRange(s.node.FSM(), rec); err != nil {
+		return err
+	}
+	res, err := s.apply(rq, rec)
+	if err != nil {
+		return err
+	}
+	s.log.Info().Str("node", body.ID).Uint64("proto_min", body.ProtoMin).Uint64("proto_max", body.ProtoMax).
+		Msg("controller node announced")
+	return ok(rq, res)
+}
+
+// applicationStatusRead answers GET /v1/applications/{app}/status: one
+// application's part of the status, readable by its own units (status-get
+// in their hooks) and by the admin.
+func (s *Server) applicationStatusRead(rq *request) error {
+	app, err := s.readApp(rq)
+	if err != nil {
+		return err
+	}
+	if err := rq.decodeOptional(&struct{}{}); err != nil {
+		return err
+	}
+	st := s.node.FSM().State()
+	a, ok := st.Applications[app]
+	if !ok {
+		return &denial{err: lease.ErrUnknownApplication}
+	}
+	writeJSON(rq.w, http.StatusOK, applicationStatus(st, a, s.cfg.LostAfter))
+	return nil
 }

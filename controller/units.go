@@ -98,8 +98,9 @@ func (s *Server) registerUnit(rq *request) error {
 // checkTokenUnused refuses a unit token that already names another
 // principal: a token must identify exactly one.
 func (s *Server) checkTokenUnused(hash, unit string) error {
-	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminTokenHash)) == 1 {
-		return badRequest("the unit token must not be the admin token")
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminTokenHash)) == 1 ||
+		subtle.ConstantTimeCompare([]byte(hash), []byte(s.nodeHash)) == 1 {
+		return badRequest("the unit token must not be the admin token or the node credential")
 	}
 	if u, ok := s.node.FSM().UnitByTokenHash(hash); ok && u.Name != unit {
 		return badRequest("the unit token is already another unit's")

@@ -43,7 +43,9 @@ type Result struct {
 }
 
 // Apply applies op at raft log index, which must exceed every index applied
-// before (one not after State.Index is refused with ErrInvalidCommand). It
+// before (one not after State.Index is refused with ErrInvalidCommand). A
+// command that needs a newer protocol than the effective version is
+// refused with a *ProtocolError (ErrNeedsProtocol). It
 // is deterministic, never reads a clock, never panics on bad input, and
 // leaves the state untouched when Result.Err is set.
 func (s *State) Apply(index uint64, op Op) Result {
@@ -55,7 +57,11 @@ func (s *State) Apply(index uint64, op Op) Result {
 		res.Err = fmt.Errorf("cannot apply %s command: index %d is not after %d: %w",
 			op.Type(), index, s.Index, ErrInvalidCommand)
 	default:
-		res = op.apply(s, index)
+		if err := refuseNewer(op, s.EffectiveVersion); err != nil {
+			res.Err = err
+		} else {
+			res = op.apply(s, index)
+		}
 	}
 	res.Index = index
 	return res

@@ -117,9 +117,17 @@ type SetLeaderSettings struct {
 // "x" expects int, got "abc"`); deleting ("") a key that is set is allowed
 // even if the schema no longer has it. The version is bumped only if a
 // value changed. Retry: idempotent.
+//
+// IfVersion (protocol 2) makes it a compare-and-set: applied only while
+// the config's version is *IfVersion, else ErrStaleConfig (the result's
+// Version is the version as it stands), so that read-modify-write cycles
+// of two operators cannot lose an update. Retry: a replay after a success
+// that changed a value fails cleanly with ErrStaleConfig. Without
+// IfVersion the command encodes exactly as in protocol 1.
 type SetConfig struct {
-	App     string            `json:"app"`
-	Changes map[string]string `json:"changes"`
+	App       string            `json:"app"`
+	Changes   map[string]string `json:"changes"`
+	IfVersion *uint64           `json:"if_version,omitempty"`
 }
 
 // Status kinds for SetUnitStatus.
@@ -213,7 +221,9 @@ type DeregisterUnit struct {
 // RecordMember upserts a controller node's supported protocol range
 // (1 <= ProtoMin <= ProtoMax) and addresses: RaftAddr is its raft
 // transport address, APIAddr its HTTP API address (so that any node can
-// map the raft leader to the address writes are forwarded to).
+// map the raft leader to the address writes are forwarded to). A range
+// that does not include the effective version is refused with a
+// *RangeError (ErrVersionUnsupported): such a node cannot be a member.
 // Retry: idempotent.
 type RecordMember struct {
 	ID       string `json:"id"`
@@ -230,9 +240,11 @@ type ForgetMember struct {
 }
 
 // SetEffectiveVersion moves the effective version from Old to New
-// (compare-and-set: ErrVersionMismatch). New must lie in every recorded
-// member's range (ErrVersionUnsupported). Retry: a replay fails cleanly
-// with ErrVersionMismatch (unless Old == New).
+// (compare-and-set: ErrVersionMismatch); it never goes down (New < Old is
+// invalid). New must lie in every recorded member's range
+// (ErrVersionUnsupported). Only the raft leader proposes it (see
+// docs/upgrades.md). Retry: a replay fails cleanly with
+// ErrVersionMismatch (unless Old == New).
 type SetEffectiveVersion struct {
 	Old uint64 `json:"old"`
 	New uint64 `json:"new"`
@@ -264,6 +276,14 @@ func (SetLeaderSettings) Type() string { return "set-leader-settings" }
 
 // Type implements Op.
 func (SetConfig) Type() string { return "set-config" }
+
+// needs implements gated: the conditional form is protocol 2.
+func (c SetConfig) needs() (uint64, string) {
+	if c.IfVersion != nil {
+		return 2, "conditional config set (if_version)"
+	}
+	return MinProtocol, c.Type()
+}
 
 // Type implements Op.
 func (SetUnitStatus) Type() string { return "set-unit-status" }

@@ -14,7 +14,10 @@
 // transport): Apply on the raft leader with a timeout, membership changes,
 // and, while the node leads, the leader loop: a Barrier, this node's
 // member record, then the time advancer (advancer.go), which is the only
-// proposer of advance-time. Raft leadership is followed through LeaderCh,
+// proposer of advance-time, and the version raiser (upgrade.go), which
+// raises the effective protocol version (protocol.go) when every member
+// speaks a newer one, woken by the FSM's change notification. Raft
+// leadership is followed through LeaderCh,
 // which never blocks raft, and every raft call is bounded by a timeout and
 // by the loop's context (see docs/controller.md).
 //

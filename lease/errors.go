@@ -1,6 +1,10 @@
 package lease
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Denials. A command that is refused returns one of these sentinels itself
 // (not wrapped) in Result.Err and changes nothing. Match them with errors.Is.
@@ -48,7 +52,55 @@ var (
 	// ErrStaleResolve: a conditional resolve's After is not the unit's
 	// ResolvedID (another resolve, or this one, was applied first).
 	ErrStaleResolve = errors.New("lease: stale resolve")
+	// ErrStaleConfig: a conditional set-config's IfVersion is not the
+	// config's version (another change was applied first).
+	ErrStaleConfig = errors.New("lease: config changed since the version given")
+	// ErrNeedsProtocol: the command needs a newer effective cluster version
+	// than the cluster runs (a *ProtocolError says which).
+	ErrNeedsProtocol = errors.New("lease: needs a newer cluster protocol")
 )
+
+// ProtocolError is the refusal of a command that needs cluster protocol
+// Need while the cluster's effective version is Have. It matches
+// ErrNeedsProtocol.
+type ProtocolError struct {
+	Feature    string
+	Need, Have uint64
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("%s needs cluster protocol %d; the cluster runs %d (upgrade every controller node)",
+		e.Feature, e.Need, e.Have)
+}
+
+// Is makes errors.Is(err, ErrNeedsProtocol) true.
+func (e *ProtocolError) Is(target error) bool { return target == ErrNeedsProtocol }
+
+// RangeError says that a node's protocol range does not include the
+// cluster's effective version: the node cannot run in that cluster. It
+// matches ErrVersionUnsupported.
+type RangeError struct {
+	// Node is the node's ID ("" for "this node").
+	Node      string
+	Min, Max  uint64
+	Effective uint64
+}
+
+func (e *RangeError) Error() string {
+	who, fix := "this node", "upgrade uniter on this node"
+	if e.Node != "" {
+		who, fix = "node "+e.Node, "upgrade uniter on node "+e.Node
+	}
+	if e.Min > e.Effective {
+		fix = "first upgrade the other controller nodes to a release that speaks protocol " +
+			fmt.Sprint(e.Min) + ", or run an older uniter on " + strings.TrimPrefix(who, "node ")
+	}
+	return fmt.Sprintf("%s speaks controller protocol %d..%d but the cluster runs %d: %s",
+		who, e.Min, e.Max, e.Effective, fix)
+}
+
+// Is makes errors.Is(err, ErrVersionUnsupported) true.
+func (e *RangeError) Is(target error) bool { return target == ErrVersionUnsupported }
 
 // Malformed input. These are returned wrapped with detail
 // ("cannot decode claim command: ...: lease: invalid command").
@@ -93,6 +145,8 @@ var codes = []struct {
 	{"unit-exists", ErrUnitExists},
 	{"unit-dying", ErrUnitDying},
 	{"stale-resolve", ErrStaleResolve},
+	{"stale-config", ErrStaleConfig},
+	{"needs-protocol", ErrNeedsProtocol},
 	{"invalid-command", ErrInvalidCommand},
 	{"unknown-command", ErrUnknownCommand},
 	{"unsupported-version", ErrUnsupportedVersion},

@@ -72,8 +72,10 @@ type NodeConfig struct {
 	// no raft state yet. Without it a new node waits to be added (AddVoter
 	// on the leader) and an existing one rejoins its cluster.
 	Bootstrap bool
-	// ProtoMin, ProtoMax is the protocol range recorded for this node
-	// (default 1 and ProtoMin).
+	// ProtoMin, ProtoMax is the protocol range this node speaks (default 1
+	// and ProtoMin), within MinProtocol..MaxProtocol. The node refuses to
+	// open a data directory whose cluster runs a version outside it, and
+	// fails (see Failed) if its cluster moves past ProtoMax.
 	ProtoMin, ProtoMax uint64
 	// Clock drives the time advancer. Raft's timers and the timeouts of
 	// raft calls are real time (raft's own clock), whatever Clock is.
@@ -147,19 +149,23 @@ func (c *NodeConfig) validate() error {
 		return errors.New("no clock")
 	case c.DataDir == "":
 		return errors.New("no data directory")
-	case c.ProtoMin < 1 || c.ProtoMin > c.ProtoMax:
-		return fmt.Errorf("bad protocol range %d..%d", c.ProtoMin, c.ProtoMax)
+	case c.ProtoMin < MinProtocol || c.ProtoMin > c.ProtoMax || c.ProtoMax > MaxProtocol:
+		return fmt.Errorf("bad protocol range %d..%d (this build implements %d..%d)",
+			c.ProtoMin, c.ProtoMax, MinProtocol, MaxProtocol)
 	case c.Tick < 0 || c.ApplyTimeout < 0 || c.AdvanceTimeout < 0:
 		return errors.New("negative tick or apply timeout")
 	}
 	return nil
 }
 
-// nodeFile is DataDir/node.json: who this data directory belongs to.
+// nodeFile is DataDir/node.json: who this data directory belongs to, and
+// the newest effective cluster version the node has seen (so that an
+// older binary refuses the directory before it opens raft).
 type nodeFile struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	APIAddr  string `json:"api_addr"`
+	ID               string `json:"id"`
+	RaftAddr         string `json:"raft_addr"`
+	APIAddr          string `json:"api_addr"`
+	EffectiveVersion uint64 `json:"effective_version,omitempty"`
 }
 
 // Node is one controller node: a raft server over an FSM, with the
@@ -175,10 +181,20 @@ type Node struct {
 	trans *raft.NetworkTransport
 	store *raftboltdb.BoltStore
 
-	stop      chan struct{} // closed by Close: the watcher stops
-	done      chan struct{} // closed when the watcher has stopped
+	stop      chan struct{} // closed by Close: the watchers stop
+	done      chan struct{} // closed when the leadership watcher has stopped
 	closeOnce sync.Once
 	closeErr  error
+
+	// seenVersion is the effective version last written to node.json;
+	// only the version watcher changes it once the node runs.
+	seenVersion uint64
+	versionDone chan struct{} // closed when the version watcher has stopped
+	failed      chan struct{} // closed when the node cannot go on (failErr)
+	failErr     error
+	// kick wakes the leader's version raiser after a membership change,
+	// which the FSM does not see (one slot, non-blocking sends).
+	kick chan struct{}
 }
 
 // OpenNode opens (creating if needed) the node's data directory, starts
@@ -196,58 +212,70 @@ func OpenNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot open controller node: %w", err)
 	}
-	if err := resolveIdentity(&cfg); err != nil {
+	seen, err := resolveIdentity(&cfg)
+	if err != nil {
 		return nil, fmt.Errorf("cannot open controller node: %w", err)
 	}
+	if err := cfg.checkRange(seen); err != nil {
+		return nil, fmt.Errorf("cannot open controller node %s: %w", cfg.ID, err)
+	}
 	n := &Node{
-		cfg:  cfg,
-		log:  cfg.Logger.With().Str("component", "lease-node").Str("node_id", cfg.ID).Logger(),
-		fsm:  NewFSM(),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		cfg:         cfg,
+		log:         cfg.Logger.With().Str("component", "lease-node").Str("node_id", cfg.ID).Logger(),
+		fsm:         NewFSM(),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+		seenVersion: seen,
+		versionDone: make(chan struct{}),
+		failed:      make(chan struct{}),
+		kick:        make(chan struct{}, 1),
 	}
 	if err := n.start(); err != nil {
 		n.release()
 		return nil, fmt.Errorf("cannot open controller node %s: %w", cfg.ID, err)
 	}
 	go n.watchLeadership()
+	go n.watchVersion()
 	return n, nil
 }
 
 // resolveIdentity reconciles cfg with DataDir/node.json: the ID and raft
-// address of an earlier start are reused (see NodeConfig).
-func resolveIdentity(cfg *NodeConfig) error {
+// address of an earlier start are reused (see NodeConfig). It returns the
+// effective version stored there (0 if none).
+func resolveIdentity(cfg *NodeConfig) (uint64, error) {
 	path := filepath.Join(cfg.DataDir, "node.json")
 	var stored nodeFile
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return fmt.Errorf("cannot read node identity: %w", err)
+		return 0, fmt.Errorf("cannot read node identity: %w", err)
 	default:
 		if err := json.Unmarshal(data, &stored); err != nil {
-			return fmt.Errorf("cannot read node identity %s: %w", path, err)
+			return 0, fmt.Errorf("cannot read node identity %s: %w", path, err)
 		}
 	}
 	switch {
 	case cfg.ID == "" && stored.ID == "":
-		return errors.New("no node ID given and none stored in the data directory")
+		return 0, errors.New("no node ID given and none stored in the data directory")
 	case cfg.ID == "":
 		cfg.ID = stored.ID
 	case stored.ID != "" && stored.ID != cfg.ID:
-		return fmt.Errorf("data directory %s belongs to node %q, not %q", cfg.DataDir, stored.ID, cfg.ID)
+		return 0, fmt.Errorf("data directory %s belongs to node %q, not %q", cfg.DataDir, stored.ID, cfg.ID)
 	}
 	if cfg.RaftAddr == "" || (anyPort(cfg.RaftAddr) && stored.RaftAddr != "") {
 		cfg.RaftAddr = stored.RaftAddr
 	}
 	if cfg.RaftAddr == "" {
-		return errors.New("no raft address given and none stored in the data directory")
+		return 0, errors.New("no raft address given and none stored in the data directory")
 	}
-	return nil
+	return stored.EffectiveVersion, nil
 }
 
+// writeIdentity writes node.json with n.seenVersion.
 func (n *Node) writeIdentity() error {
-	data, err := json.MarshalIndent(nodeFile{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIAddr}, "", "  ")
+	f := nodeFile{ID: n.cfg.ID, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIAddr, EffectiveVersion: n.seenVersion}
+	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("cannot write node identity: %w", err)
 	}
@@ -285,9 +313,6 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("cannot listen for raft on %s: %w", n.cfg.RaftAddr, err)
 	}
-	if err := n.writeIdentity(); err != nil {
-		return err
-	}
 	existing, err := raft.HasExistingState(logs, n.store, snaps)
 	if err != nil {
 		return fmt.Errorf("cannot inspect raft state: %w", err)
@@ -295,6 +320,22 @@ func (n *Node) start() error {
 	n.raft, err = raft.NewRaft(n.raftConfig(hlog), n.fsm, logs, n.store, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cannot start raft: %w", err)
+	}
+	// NewRaft restored the newest snapshot: its cluster may run a version
+	// this node cannot speak even if node.json did not know it yet.
+	if n.fsm.Index() > 0 {
+		v := n.fsm.EffectiveVersion()
+		if err := n.cfg.checkRange(v); err != nil {
+			return err
+		}
+		n.seenVersion = max(n.seenVersion, v)
+	}
+	if n.cfg.Bootstrap && !existing && n.cfg.ProtoMin > MinProtocol {
+		return fmt.Errorf("cannot bootstrap a cluster: a new cluster runs protocol %d and this node speaks %d..%d",
+			MinProtocol, n.cfg.ProtoMin, n.cfg.ProtoMax)
+	}
+	if err := n.writeIdentity(); err != nil {
+		return err
 	}
 	if n.cfg.Bootstrap && !existing {
 		n.log.Info().Str("raft_addr", n.RaftAddr()).Msg("bootstrapping a new cluster")
@@ -373,6 +414,7 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.stop)
 		<-n.done
+		<-n.versionDone
 		n.closeErr = n.release()
 		if n.closeErr != nil {
 			n.closeErr = fmt.Errorf("cannot close controller node %s: %w", n.cfg.ID, n.closeErr)

@@ -54,7 +54,8 @@ func (n *Node) startLeaderLoop() func() {
 
 // leaderLoop is the leader-only work: a barrier (so the FSM has every
 // entry of earlier terms, above all the latest global time), this node's
-// member record, then the time advancer until ctx ends.
+// member record, then the time advancer and the version raiser until ctx
+// ends.
 func (n *Node) leaderLoop(ctx context.Context) {
 	if !n.retry(ctx, "raft barrier", func() error { return n.Barrier(ctx) }) {
 		return
@@ -85,7 +86,13 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		},
 		log: n.log,
 	}
+	raiser := make(chan struct{})
+	go func() {
+		defer close(raiser)
+		n.raiseVersion(ctx)
+	}()
 	adv.run(ctx)
+	<-raiser
 }
 
 // retry runs fn until it succeeds (true) or ctx ends (false), a tick

@@ -112,7 +112,9 @@ func (n *Node) mapErr(err error) error {
 // if the outcome is unknown, ErrNodeClosed, or the ctx's error. Until the
 // cluster's first time advance (milliseconds after bootstrap) commands are
 // refused with ErrRetryable, so that no lease is ever measured from the
-// zero time.
+// zero time. A command that needs a newer protocol than the cluster's
+// effective version is refused at once, unproposed, with a Result whose
+// Err is a *ProtocolError (ErrNeedsProtocol).
 func (n *Node) Apply(ctx context.Context, op Op) (Result, error) {
 	if n.raft.State() != raft.Leader {
 		return Result{}, fmt.Errorf("cannot apply %s: %w", opType(op), n.notLeader())
@@ -120,6 +122,14 @@ func (n *Node) Apply(ctx context.Context, op Op) (Result, error) {
 	if n.fsm.GlobalTime().IsZero() {
 		if _, ok := op.(AdvanceTime); !ok {
 			return Result{}, fmt.Errorf("cannot apply %s: cluster time not started yet: %w", opType(op), ErrRetryable)
+		}
+	}
+	if op != nil {
+		// Never write a command some member could not apply. The leader's
+		// effective version only goes up, so this cannot let one through
+		// early; State.Apply refuses it again anyway.
+		if err := refuseNewer(op, n.fsm.EffectiveVersion()); err != nil {
+			return Result{Err: err}, nil
 		}
 	}
 	return n.apply(ctx, op)
@@ -239,6 +249,7 @@ func (n *Node) AddVoter(ctx context.Context, id, raftAddr string) error {
 		return fmt.Errorf("cannot add voter %s: %w", id, err)
 	}
 	n.log.Info().Str("server_id", id).Str("raft_addr", raftAddr).Msg("added voter")
+	n.kickRaiser()
 	return nil
 }
 
@@ -269,6 +280,7 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 		return fmt.Errorf("cannot remove server %s: %w", id, err)
 	}
 	n.log.Info().Str("server_id", id).Msg("removed server")
+	n.kickRaiser()
 	if id == n.cfg.ID {
 		return nil
 	}
@@ -325,6 +337,15 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("cannot restore backup: %w", err)
 	}
 	st.Members = n.fsm.Members()
+	// The effective version never goes down, and every member must speak
+	// the one the restored state runs.
+	st.EffectiveVersion = max(st.EffectiveVersion, n.fsm.EffectiveVersion())
+	for id, m := range st.Members {
+		if st.EffectiveVersion < m.ProtoMin || st.EffectiveVersion > m.ProtoMax {
+			return fmt.Errorf("cannot restore backup: %w",
+				&RangeError{Node: id, Min: m.ProtoMin, Max: m.ProtoMax, Effective: st.EffectiveVersion})
+		}
+	}
 	var buf bytes.Buffer
 	if err := WriteSnapshot(&buf, st); err != nil {
 		return fmt.Errorf("cannot restore backup: %w", err)

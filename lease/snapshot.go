@@ -6,8 +6,9 @@ import (
 	"io"
 )
 
-// SnapshotFormat is the snapshot format this binary writes and the newest it
-// reads.
+// SnapshotFormat is the newest snapshot format this binary reads. It writes
+// the format of the state's effective version (snapshotFormats), so that
+// no node of the cluster is ever sent a format it cannot read.
 const SnapshotFormat = 1
 
 // snapshotFile is the on-disk form: {"format":1,"state":{...}}.
@@ -16,14 +17,15 @@ type snapshotFile struct {
 	State  json.RawMessage `json:"state"`
 }
 
-// WriteSnapshot writes s to w in the versioned snapshot format. The bytes
-// are deterministic: equal states give equal snapshots.
+// WriteSnapshot writes s to w in the versioned snapshot format of its
+// effective version. The bytes are deterministic: equal states give equal
+// snapshots.
 func WriteSnapshot(w io.Writer, s *State) error {
 	state, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("cannot encode lease state: %w", err)
 	}
-	data, err := json.Marshal(snapshotFile{Format: SnapshotFormat, State: state})
+	data, err := json.Marshal(snapshotFile{Format: snapshotFormatFor(s.EffectiveVersion), State: state})
 	if err != nil {
 		return fmt.Errorf("cannot encode lease snapshot: %w", err)
 	}

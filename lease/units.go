@@ -69,6 +69,9 @@ func (c SetConfig) apply(s *State, index uint64) Result {
 	if !ok {
 		return fail(ErrUnknownApplication)
 	}
+	if c.IfVersion != nil && *c.IfVersion != a.Config.Version {
+		return Result{Err: ErrStaleConfig, Version: a.Config.Version}
+	}
 	if err := checkConfig(a, c.Changes); err != nil {
 		return fail(err)
 	}
@@ -244,6 +247,9 @@ func (c RecordMember) apply(s *State, index uint64) Result {
 		return invalid("record member", "need an id and 1 <= min <= max, got %q %d..%d",
 			c.ID, c.ProtoMin, c.ProtoMax)
 	}
+	if v := s.EffectiveVersion; v < c.ProtoMin || v > c.ProtoMax {
+		return Result{Err: &RangeError{Node: c.ID, Min: c.ProtoMin, Max: c.ProtoMax, Effective: v}, Version: v}
+	}
 	m := Member{ProtoMin: c.ProtoMin, ProtoMax: c.ProtoMax, APIAddr: c.APIAddr, RaftAddr: c.RaftAddr}
 	if old, ok := s.Members[c.ID]; !ok || old != m {
 		s.Members[c.ID] = m
@@ -261,8 +267,11 @@ func (c ForgetMember) apply(s *State, index uint64) Result {
 }
 
 func (c SetEffectiveVersion) apply(s *State, index uint64) Result {
-	if c.New < 1 {
+	switch {
+	case c.New < 1:
 		return invalid("set effective version", "version %d is below 1", c.New)
+	case c.New < c.Old:
+		return invalid("set effective version", "the version never goes down (%d to %d)", c.Old, c.New)
 	}
 	if c.Old != s.EffectiveVersion {
 		return Result{Err: ErrVersionMismatch, Version: s.EffectiveVersion}

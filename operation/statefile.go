@@ -9,10 +9,20 @@ import (
 	"path/filepath"
 
 	"go.yaml.in/yaml/v3"
+
+	uniterversion "github.com/uniter-dev/uniter/internal/version"
 )
 
 // CurrentVersion is the state file schema this binary writes.
-const CurrentVersion = 1
+//
+// Version 2 adds `written-by`: the release of the uniter that last wrote
+// the file, so that an older uniter that refuses it can say which release
+// to run instead. Version 1 files migrate by adding it when they are
+// rewritten (their writer is not known).
+const CurrentVersion = 2
+
+// writtenBySince is the first schema version with `written-by`.
+const writtenBySince = 2
 
 // ErrNoState means the state file does not exist yet: a new unit.
 var ErrNoState = errors.New("operation: no state file")
@@ -25,7 +35,17 @@ var ErrFutureVersion = errors.New("operation: state file is from a newer uniter"
 type Migration func(doc map[string]any) error
 
 // migrations holds the forward migrations, keyed by the version they read.
-var migrations = map[int]Migration{}
+var migrations = map[int]Migration{
+	// 1 → 2: nothing to move; `written-by` is filled in by the write that
+	// completes the migration.
+	1: func(map[string]any) error { return nil },
+}
+
+// file is the on-disk document: the state plus the file's own metadata.
+type file struct {
+	State     `yaml:",inline"`
+	WrittenBy string `yaml:"written-by,omitempty"`
+}
 
 // StateFile reads and writes state/uniter.yaml. Writes are atomic: a reader
 // or a crash sees the old file or the new one, never a mix.
@@ -44,9 +64,12 @@ func NewStateFile(path string) *StateFile {
 func (f *StateFile) Path() string { return f.path }
 
 // Read parses the state file strictly. A missing file is ErrNoState. A file
-// that does not parse, holds unknown fields or is from a newer schema is an
-// error naming the file; the file itself is never modified by Read.
-// Migrated reports whether the file was of an older version.
+// that does not parse, holds unknown fields or is from a newer schema
+// (ErrFutureVersion) is an error naming the file, and the file is left
+// untouched. A file of an older schema is migrated on disk, so the agent
+// carries on from the same step: its old content is kept in
+// <path>.v<N>.bak, then the migrated state replaces it atomically.
+// Migrated reports whether that happened.
 func (f *StateFile) Read() (st State, migrated bool, err error) {
 	data, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -55,45 +78,74 @@ func (f *StateFile) Read() (st State, migrated bool, err error) {
 	if err != nil {
 		return State{}, false, fmt.Errorf("cannot read state file %s: %w", f.path, err)
 	}
-	st, migrated, err = f.parse(data)
+	st, from, err := f.parse(data)
 	if err != nil {
 		return State{}, false, fmt.Errorf("cannot read state file %s: %w", f.path, err)
 	}
-	return st, migrated, nil
+	if from == f.current {
+		return st, false, nil
+	}
+	if err := f.keepOld(data, from); err != nil {
+		return State{}, false, err
+	}
+	if err := f.Write(st); err != nil {
+		return State{}, false, fmt.Errorf("cannot migrate state file %s from version %d: %w", f.path, from, err)
+	}
+	return st, true, nil
 }
 
-func (f *StateFile) parse(data []byte) (State, bool, error) {
+// BackupPath is where a migration from version from keeps the old file.
+func (f *StateFile) BackupPath(from int) string { return fmt.Sprintf("%s.v%d.bak", f.path, from) }
+
+// keepOld writes the pre-migration content beside the file, atomically.
+func (f *StateFile) keepOld(data []byte, from int) error {
+	if err := WriteFileAtomic(f.BackupPath(from), data, 0o600); err != nil {
+		return fmt.Errorf("cannot keep a copy of state file %s before migrating it: %w", f.path, err)
+	}
+	return nil
+}
+
+// parse decodes data, migrating it in memory, and returns the state and
+// the version the data was of.
+func (f *StateFile) parse(data []byte) (State, int, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return State{}, false, fmt.Errorf("corrupt: %w", err)
+		return State{}, 0, fmt.Errorf("corrupt: %w", err)
 	}
 	if doc == nil {
-		return State{}, false, errors.New("corrupt: empty document")
+		return State{}, 0, errors.New("corrupt: empty document")
 	}
 	version, ok := doc["version"].(int)
 	if !ok {
-		return State{}, false, errors.New("corrupt: missing or non-integer version")
+		return State{}, 0, errors.New("corrupt: missing or non-integer version")
 	}
 	if version > f.current {
-		return State{}, false, fmt.Errorf("%w: version %d, this uniter understands up to %d; upgrade uniter", ErrFutureVersion, version, f.current)
+		by := ""
+		if w, ok := doc["written-by"].(string); ok && w != "" {
+			by = " written by uniter " + w + ","
+		}
+		return State{}, 0, fmt.Errorf("%w: version %d,%s this uniter (%s) understands up to %d; upgrade uniter",
+			ErrFutureVersion, version, by, uniterversion.Version, f.current)
 	}
-	migrated := version < f.current
-	if migrated {
+	if version < f.current {
 		var err error
 		if data, err = f.migrate(doc, version); err != nil {
-			return State{}, false, err
+			return State{}, 0, err
 		}
 	}
-	var st State
+	var fl file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&st); err != nil {
-		return State{}, false, fmt.Errorf("corrupt: %w", err)
+	if err := dec.Decode(&fl); err != nil {
+		return State{}, 0, fmt.Errorf("corrupt: %w", err)
 	}
-	if err := st.Validate(); err != nil {
-		return State{}, false, fmt.Errorf("corrupt: %w", err)
+	if fl.WrittenBy != "" && version < writtenBySince {
+		return State{}, 0, fmt.Errorf("corrupt: field written-by not known in version %d", version)
 	}
-	return st, migrated, nil
+	if err := fl.State.Validate(); err != nil {
+		return State{}, 0, fmt.Errorf("corrupt: %w", err)
+	}
+	return fl.State, version, nil
 }
 
 func (f *StateFile) migrate(doc map[string]any, from int) ([]byte, error) {
@@ -118,7 +170,11 @@ func (f *StateFile) Write(st State) error {
 	if err := st.Validate(); err != nil {
 		return fmt.Errorf("cannot write state file %s: invalid state: %w", f.path, err)
 	}
-	data, err := yaml.Marshal(st)
+	fl := file{State: st}
+	if f.current >= writtenBySince {
+		fl.WrittenBy = uniterversion.Version
+	}
+	data, err := yaml.Marshal(fl)
 	if err != nil {
 		return fmt.Errorf("cannot write state file %s: %w", f.path, err)
 	}

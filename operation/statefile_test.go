@@ -99,9 +99,136 @@ func TestStateFileMigratesOlderVersions(t *testing.T) {
 	if !migrated || !got.Installed || !got.Leader || got.LeaderTerm != 5 {
 		t.Fatalf("migrated state = %+v (migrated %v)", got, migrated)
 	}
+	if kept, _ := os.ReadFile(path + ".v0.bak"); string(kept) != old {
+		t.Fatalf("old file kept as %q", kept)
+	}
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	missing := operation.NewStateFileForTest(path, 1, nil)
 	if _, _, err := missing.Read(); err == nil || !strings.Contains(err.Error(), "no migration") {
 		t.Fatalf("Read without a migration = %v, want a clear error", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != old {
+		t.Fatalf("a failed migration changed the file to %q", after)
+	}
+}
+
+// stateV1 is a state file as the uniter before schema 2 wrote it: config-
+// changed has run to success but is not committed yet, in error state from
+// an earlier failure of it.
+const stateV1 = `version: 1
+op:
+    kind: run-hook
+    step: done
+    hook:
+        kind: config-changed
+        config-version: 3
+installed: true
+started: false
+leader: true
+leader-term: 2
+config-version: 2
+leader-settings-version: 1
+error:
+    hook: config-changed
+    info:
+        kind: config-changed
+        config-version: 3
+    message: 'hook failed: "config-changed"'
+    since: 2026-01-02T03:04:05Z
+    attempts: 2
+`
+
+// TestStateFileMigratesVersion1: the real 1 → 2 migration keeps every
+// field (so the agent carries on from the same step), keeps the old file
+// as uniter.yaml.v1.bak, and rewrites the file at version 2 with
+// written-by; a second read finds nothing to migrate.
+func TestStateFileMigratesVersion1(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "uniter.yaml")
+	if err := os.WriteFile(path, []byte(stateV1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := operation.NewStateFile(path)
+	got, migrated, err := f.Read()
+	if err != nil || !migrated {
+		t.Fatalf("Read = %v, migrated %v", err, migrated)
+	}
+	info := operation.HookInfo{Kind: hooks.ConfigChanged, ConfigVersion: 3}
+	want := operation.State{
+		Version: operation.CurrentVersion, Op: &operation.Op{Kind: operation.RunHook, Step: operation.Done, Hook: info},
+		Installed: true, Leader: true, LeaderTerm: 2, ConfigVersion: 2, LeaderSettingsVersion: 1,
+		Error: &operation.HookError{Hook: hooks.ConfigChanged, Info: info, Message: `hook failed: "config-changed"`,
+			Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Attempts: 2},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("migrated state (-want +got):\n%s", d)
+	}
+	if kept, err := os.ReadFile(f.BackupPath(1)); err != nil || string(kept) != stateV1 {
+		t.Fatalf("backup %s = %q, %v; want the old file", f.BackupPath(1), kept, err)
+	}
+	if fi, err := os.Stat(f.BackupPath(1)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("backup mode %v, %v", fi.Mode(), err)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(data), "version: 2\n") || !strings.Contains(string(data), "\nwritten-by: ") {
+		t.Fatalf("migrated file:\n%s", data)
+	}
+	again, migrated, err := f.Read()
+	if d := cmp.Diff(want, again); err != nil || migrated || d != "" {
+		t.Fatalf("second Read = %v, migrated %v, diff (-want +got):\n%s", err, migrated, d)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Fatalf("directory holds %d entries, want the file and its backup", len(entries))
+	}
+}
+
+// TestStateFileRefusesFutureWithWriter: a file from a newer schema is
+// refused untouched, naming the release that wrote it; nothing is backed
+// up.
+func TestStateFileRefusesFutureWithWriter(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "uniter.yaml")
+	future := "version: 3\nwritten-by: 9.1.0\ninstalled: true\nlifecycle: started\n"
+	if err := os.WriteFile(path, []byte(future), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := operation.NewStateFile(path).Read()
+	if !errors.Is(err, operation.ErrFutureVersion) || !strings.Contains(err.Error(), "written by uniter 9.1.0") ||
+		!strings.Contains(err.Error(), "upgrade uniter") {
+		t.Fatalf("Read = %v", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != future {
+		t.Fatalf("file changed to %q", after)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("directory holds %d entries, want only the file", len(entries))
+	}
+}
+
+// TestStateFileVersion1IsStrict: a version-1 file is checked as strictly
+// as before, and one that fails is neither migrated nor backed up.
+func TestStateFileVersion1IsStrict(t *testing.T) {
+	for _, content := range []string{
+		"version: 1\ninstalled: true\nwritten-by: 0.1.0\n",
+		"version: 1\ninstalled: maybe\n",
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "uniter.yaml")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := operation.NewStateFile(path).Read(); err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Fatalf("Read of %q = %v, want corrupt", content, err)
+		}
+		if after, _ := os.ReadFile(path); string(after) != content {
+			t.Fatalf("file changed to %q", after)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Fatalf("directory holds %d entries, want only the file", len(entries))
+		}
 	}
 }
 

@@ -204,9 +204,12 @@ type Settings struct {
 }
 
 // ConfigChanges is the body of PATCH /v1/applications/{app}/config; a ""
-// value deletes the key.
+// value deletes the key. IfVersion (controller protocol 2) makes it a
+// compare-and-set on the config version: 409 stale-config if the config
+// changed since; 409 needs-protocol while the cluster runs protocol 1.
 type ConfigChanges struct {
-	Changes map[string]string `json:"changes"`
+	Changes   map[string]string `json:"changes"`
+	IfVersion *uint64           `json:"if_version,omitempty"`
 }
 
 // LeaderSettingsChanges is the body of PATCH
@@ -259,26 +262,49 @@ type ResolvedRequest struct {
 	After   uint64 `json:"after,omitempty"`
 }
 
-// JoinRequest is the body of POST /v1/cluster/join.
+// JoinRequest is the body of POST /v1/cluster/join. ProtoMin and
+// ProtoMax are the controller protocol versions the joining node speaks;
+// absent (a node from before protocol versioning) means 1..1. The leader
+// refuses a node whose range does not include the cluster's effective
+// version (409 version-unsupported), before adding it.
 type JoinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	APIAddr  string `json:"api_addr"`
+	ProtoMin uint64 `json:"proto_min,omitempty"`
+	ProtoMax uint64 `json:"proto_max,omitempty"`
+}
+
+// AnnounceRequest is the body of POST /v1/cluster/announce: a member
+// node's protocol range and addresses, which it sends on every start
+// (authenticated with the node credential, see NodeToken).
+type AnnounceRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+	ProtoMin uint64 `json:"proto_min"`
+	ProtoMax uint64 `json:"proto_max"`
 }
 
 // Node is one controller node. Status shows id, address and raft_state;
-// GET /v1/cluster/nodes shows all fields.
+// GET /v1/cluster/nodes shows all fields: proto_min and proto_max are the
+// protocol range the node announced (absent if it has not).
 type Node struct {
 	ID        string `json:"id"`
 	Address   string `json:"address"`
 	RaftAddr  string `json:"raft_address,omitempty"`
 	RaftState string `json:"raft_state"`
 	Suffrage  string `json:"suffrage,omitempty"`
+	ProtoMin  uint64 `json:"proto_min,omitempty"`
+	ProtoMax  uint64 `json:"proto_max,omitempty"`
 }
 
-// NodesResponse answers GET /v1/cluster/nodes.
+// NodesResponse answers GET /v1/cluster/nodes. EffectiveVersion is the
+// controller protocol version the cluster runs, as the answering node's
+// state has it.
 type NodesResponse struct {
-	Nodes []Node `json:"nodes"`
+	Nodes            []Node `json:"nodes"`
+	EffectiveVersion uint64 `json:"effective_version"`
 }
 
 // WriteResult answers a write that returns nothing else: the raft log index

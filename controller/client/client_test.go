@@ -224,7 +224,9 @@ func TestRequests(t *testing.T) {
 		{func() error { return c.RemoveUnit(ctx, "db/0") }, "POST", "/v1/units/db/0/remove", ``},
 		{func() error { return c.DeregisterUnit(ctx, "db/0") }, "DELETE", "/v1/units/db/0", ``},
 		{func() error { return c.Resolved(ctx, "db/0", true) }, "POST", "/v1/units/db/0/resolved", `{"no_retry":true}`},
-		{func() error { return c.Join(ctx, "n2", "10.0.0.2:17071", "10.0.0.2:17070") }, "POST", "/v1/cluster/join", `{"id":"n2","raft_addr":"10.0.0.2:17071","api_addr":"10.0.0.2:17070"}`},
+		{func() error {
+			return c.Join(ctx, api.JoinRequest{ID: "n2", RaftAddr: "10.0.0.2:17071", APIAddr: "10.0.0.2:17070"})
+		}, "POST", "/v1/cluster/join", `{"id":"n2","raft_addr":"10.0.0.2:17071","api_addr":"10.0.0.2:17070"}`},
 		{func() error { return c.RemoveNode(ctx, "n2") }, "DELETE", "/v1/cluster/nodes/n2", ``},
 		{func() error { _, _, err := c.WatchUnit(ctx, "db/0", 5, time.Second); return err }, "GET", "/v1/units/db/0/watch?index=5&wait=1s", ``},
 		{func() error { _, _, err := c.WatchLease(ctx, "db", 0, time.Second); return err }, "GET", "/v1/leases/db", ``},

@@ -203,16 +203,41 @@ func (c *Client) Unpin(ctx context.Context, app, entity string) error {
 	return c.write(ctx, http.MethodPost, leasePath(app, "/unpin"), api.UnpinRequest{Entity: entity})
 }
 
+// SetConfigIf changes app's config (admin) only if its version is still
+// version: a compare-and-set, which needs controller protocol 2. A config
+// changed since matches lease.ErrStaleConfig; a cluster still on protocol
+// 1 refuses it with an error matching lease.ErrNeedsProtocol.
+func (c *Client) SetConfigIf(ctx context.Context, app string, changes map[string]string, version uint64) error {
+	return c.write(ctx, http.MethodPatch, appPath(app, "/config"), api.ConfigChanges{Changes: changes, IfVersion: &version})
+}
+
 // Nodes lists the controller's raft servers.
 func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
-	var out api.NodesResponse
-	_, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/cluster/nodes", out: &out})
+	out, _, err := c.Cluster(ctx, 0, 0)
 	return out.Nodes, err
 }
 
-// Join adds a controller node as a raft voter (admin).
-func (c *Client) Join(ctx context.Context, id, raftAddr, apiAddr string) error {
-	return c.write(ctx, http.MethodPost, "/v1/cluster/join", api.JoinRequest{ID: id, RaftAddr: raftAddr, APIAddr: apiAddr})
+// Cluster returns the controller's raft servers with their protocol
+// ranges and the effective cluster version, once the answering node's
+// state index exceeds index, or after wait; index 0 answers at once.
+func (c *Client) Cluster(ctx context.Context, index uint64, wait time.Duration) (api.NodesResponse, uint64, error) {
+	q, timeout := c.blockingQuery(index, wait)
+	var out api.NodesResponse
+	h, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/cluster/nodes", query: q, out: &out, timeout: timeout})
+	return out, headerIndex(h), err
+}
+
+// Join adds a controller node as a raft voter (admin). A node whose
+// protocol range does not include the cluster's effective version is
+// refused (lease.ErrVersionUnsupported) before it is added.
+func (c *Client) Join(ctx context.Context, req api.JoinRequest) error {
+	return c.write(ctx, http.MethodPost, "/v1/cluster/join", req)
+}
+
+// Announce records a member node's protocol range and addresses (the
+// node credential, or admin).
+func (c *Client) Announce(ctx context.Context, req api.AnnounceRequest) error {
+	return c.write(ctx, http.MethodPost, "/v1/cluster/announce", req)
 }
 
 // RemoveNode removes a controller node from the raft cluster (admin).

@@ -42,7 +42,11 @@ it as a raft voter, authenticated with the admin token of the client config
 (--client-config, $UNITER_CLIENT_CONFIG or $UNITER_HOME/client.yaml).
 
 The node runs until SIGTERM or SIGINT. Remove a node from its cluster with
-'uniter controller remove-node ID'.`,
+'uniter controller remove-node ID'.
+
+The node speaks the controller protocol versions 'uniter version' prints. It
+refuses to start on a data directory whose cluster runs a newer version, and to
+join such a cluster; upgrade one node at a time (docs/upgrades.md).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runController(cmd, o) },
 	}
@@ -98,7 +102,8 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 func printStarted(cmd *cobra.Command, c *controller.Controller) {
 	out := cmd.OutOrStdout()
 	n := c.Node()
-	fmt.Fprintf(out, "controller node %s: API on %s, raft on %s\n", n.ID(), c.APIAddr(), n.RaftAddr())
+	lo, hi := n.ProtocolRange()
+	fmt.Fprintf(out, "controller node %s: API on %s, raft on %s, protocol %d..%d\n", n.ID(), c.APIAddr(), n.RaftAddr(), lo, hi)
 	path, created := c.ClientFile()
 	if !created {
 		return

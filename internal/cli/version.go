@@ -5,19 +5,30 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/uniter-dev/uniter/agent"
+	"github.com/uniter-dev/uniter/internal/version"
+	"github.com/uniter-dev/uniter/operation"
 )
 
-// Version is the binary's version, set at build time with
-// -ldflags "-X github.com/uniter-dev/uniter/internal/cli.Version=...".
-var Version = "0.1.0-dev"
-
+// The binary's version and protocol range are set at build time, e.g.
+// -ldflags "-X github.com/uniter-dev/uniter/internal/version.Version=1.2.0"
+// (see package internal/version).
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version of this binary",
+		Short: "Print the version of this binary and the protocol versions it speaks",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "uniter %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			lo, hi, err := version.Protocol()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "uniter %s (%s, %s/%s)\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(out, "controller protocol: %d..%d\n", lo, hi)
+			fmt.Fprintf(out, "agent files: state/uniter.yaml version %d, agent.yaml version %d\n",
+				operation.CurrentVersion, agent.ConfigVersion)
 			return nil
 		},
 	}
