@@ -17,7 +17,8 @@ type Operation interface {
 	// e.g. `run install hook`.
 	String() string
 	// Prepare checks the operation can run and returns the pending state.
-	// It may return ErrSkip: then nothing runs and nothing is committed.
+	// It may return ErrSkip: then nothing runs and nothing is committed;
+	// the state it returns with ErrSkip, if any, is written as is.
 	Prepare(ctx context.Context, st State) (*State, error)
 	// Execute does the work (runs the hook) and returns the done state, or
 	// the error state when the work failed.
@@ -108,8 +109,12 @@ func (x *Executor) Run(ctx context.Context, op Operation) error {
 		log.Debug().Msg("preparing operation")
 		st, err := op.Prepare(ctx, x.State())
 		if errors.Is(err, ErrSkip) {
-			cur.Op = nil
-			return x.write(&cur)
+			if st == nil {
+				cur.Op = nil
+				st = &cur
+			}
+			log.Info().Msg("operation skipped")
+			return x.write(st)
 		}
 		if err := x.step(st, err); err != nil {
 			return err

@@ -170,6 +170,26 @@ func TestExecutorWriteFailureStopsBeforeHook(t *testing.T) {
 	}
 }
 
+func TestSkipOfAFailedHookLeavesErrorState(t *testing.T) {
+	w, r := &recorder{}, &fakeRunner{}
+	failed := operation.HookInfo{Kind: hooks.LeaderElected, Term: 2}
+	start := operation.State{
+		Op:    &operation.Op{Kind: operation.RunHook, Step: operation.Pending, Hook: failed},
+		Error: &operation.HookError{Hook: hooks.LeaderElected, Info: failed, Attempts: 1},
+	}
+	x := newExecutor(t, start, w, &nopLocker{})
+	op := operation.NewRunHook(failed, operation.HookDeps{
+		Runner: r, Contexts: &fakeContexts{}, Clock: clocktest.New(time.Unix(0, 0)), Logger: zerolog.Nop(),
+		Check: func(context.Context, operation.HookInfo) error { return operation.ErrSkip },
+	})
+	if err := x.Run(t.Context(), op); err != nil {
+		t.Fatal(err)
+	}
+	if st := x.State(); st.Error != nil || st.Op != nil || len(r.runs) != 0 {
+		t.Fatalf("after skipping a failed leader-elected whose lease is gone: %+v (runs %v)", st, r.runs)
+	}
+}
+
 func TestSkipDropsOperation(t *testing.T) {
 	w, r := &recorder{}, &fakeRunner{}
 	x := newExecutor(t, operation.State{}, w, &nopLocker{})

@@ -56,7 +56,15 @@ func (r *runHook) Prepare(ctx context.Context, st State) (*State, error) {
 		return nil, fmt.Errorf("cannot prepare hook: %w", err)
 	}
 	if r.deps.Check != nil {
-		if err := r.deps.Check(ctx, r.info); err != nil {
+		if err := r.deps.Check(ctx, r.info); errors.Is(err, ErrSkip) {
+			// Nothing to do any more, including retrying this hook if it
+			// had failed: the unit leaves error state.
+			st.Op = nil
+			if st.Error != nil && st.Error.Hook == r.info.Kind {
+				st.Error = nil
+			}
+			return &st, err
+		} else if err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/internal/testutil"
+	"github.com/uniter-dev/uniter/operation"
 )
 
 // guarantee is G in the leadership end-to-end tests.
@@ -88,7 +89,13 @@ func (f *leaderFixture) waitLeader(not string, after uint64, from int) string {
 		if who == "" || who == not || term <= after {
 			return false
 		}
-		return f.ended(who, "leader-elected", from) > 0
+		if f.ended(who, "leader-elected", from) == 0 {
+			return false
+		}
+		// Committed, so that losing it now is a loss of a committed
+		// leadership, which leader-deposed must follow.
+		st, _, err := operation.NewStateFile(agent.StatePath(f.unit(who).dir)).Read()
+		return err == nil && st.Leader && st.LeaderTerm == term && st.Op == nil
 	})
 	return who
 }
