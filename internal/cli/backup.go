@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/uniter-dev/uniter/controller"
+	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/operation"
 )
 
@@ -35,4 +41,23 @@ directory; see docs/controller.md.`,
 			return nil
 		},
 	}
+}
+
+// restoreInto restores backup into c, a node that just bootstrapped, once
+// it leads.
+func restoreInto(cmd *cobra.Command, c *controller.Controller, backup []byte) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	defer cancel()
+	for id, _ := c.Node().Leader(); id == ""; id, _ = c.Node().Leader() {
+		select {
+		case <-ctx.Done():
+			return errors.New("cannot restore: the new node did not become leader")
+		case <-clock.Real.After(20 * time.Millisecond):
+		}
+	}
+	if err := c.Restore(ctx, bytes.NewReader(backup)); err != nil {
+		return fmt.Errorf("cannot restore: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "restored the controller state from the backup (%d bytes)\n", len(backup))
+	return nil
 }

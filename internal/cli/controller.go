@@ -26,6 +26,8 @@ type controllerOptions struct {
 	dataDir, apiAddr, raftAddr, join, nodeID string
 	lostAfter                                time.Duration
 	logLevel                                 string
+	// restore is a backup to restore into a freshly bootstrapped node.
+	restore string
 }
 
 func newControllerCmd() *cobra.Command {
@@ -42,7 +44,10 @@ it as a raft voter, authenticated with the admin token of the client config
 (--client-config, $UNITER_CLIENT_CONFIG or $UNITER_HOME/client.yaml).
 
 The node runs until SIGTERM or SIGINT. Remove a node from its cluster with
-'uniter controller remove-node ID'.
+'uniter controller remove-node ID'. 'uniter controller backup FILE' writes a
+consistent copy of the state; --restore FILE, on the first start of a new data
+directory, bootstraps a node holding that state (disaster recovery: then join the
+other nodes to it).
 
 The node speaks the controller protocol versions 'uniter version' prints. It
 refuses to start on a data directory whose cluster runs a newer version, and to
@@ -58,8 +63,9 @@ join such a cluster; upgrade one node at a time (docs/upgrades.md).`,
 	f.StringVar(&o.nodeID, "node-id", "", "the node's raft ID (default: the stored one, or a new random one)")
 	f.DurationVar(&o.lostAfter, "lost-after", controller.DefaultLostAfter, "show a unit's agent lost after this long without a report")
 	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
+	f.StringVar(&o.restore, "restore", "", "bootstrap a new data directory from this backup (see 'uniter controller backup')")
 	addClientConfigFlag(cmd)
-	cmd.AddCommand(newRemoveNodeCmd())
+	cmd.AddCommand(newRemoveNodeCmd(), newBackupCmd())
 	return cmd
 }
 
@@ -87,9 +93,27 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 	defer logFile.Close()
 	console, _ := cmd.ErrOrStderr().(*os.File)
 	cfg.Logger = logging.New(logging.Options{File: logFile, Console: console, Level: level})
+	var backup []byte
+	if o.restore != "" {
+		if o.join != "" {
+			return &UsageError{errors.New("--restore bootstraps a new cluster; it cannot be used with --join")}
+		}
+		if _, err := os.Stat(filepath.Join(o.dataDir, "raft.db")); err == nil {
+			return fmt.Errorf("cannot restore into %s: it already holds a node's state; use a new data directory", o.dataDir)
+		}
+		if backup, err = os.ReadFile(o.restore); err != nil {
+			return fmt.Errorf("cannot restore: %w", err)
+		}
+	}
 	c, err := controller.Start(cmd.Context(), cfg)
 	if err != nil {
 		return err
+	}
+	if backup != nil {
+		if err := restoreInto(cmd, c, backup); err != nil {
+			c.Close()
+			return err
+		}
 	}
 	printStarted(cmd, c)
 	select {
