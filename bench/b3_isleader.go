@@ -1,0 +1,165 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uniter-dev/uniter/agent"
+	"github.com/uniter-dev/uniter/bench/deploy"
+	"github.com/uniter-dev/uniter/bench/report"
+	"github.com/uniter-dev/uniter/bench/stats"
+)
+
+// b3Calls is the length of each timed loop in the hook.
+const b3Calls = 1000
+
+// runB3 measures is-leader from a hook of a real agent (the leader, with
+// the default G of 30 s): the bench-isleader charm's config-changed times
+// loops of 1,000 `is-leader` calls and of 1,000 `/bin/true` calls; then,
+// while that hook is held open, the harness execs the unit's real
+// tools/is-leader symlink itself with the hook's environment, timing
+// every call, alternating with /bin/true.
+func runB3(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
+	c, err := deploy.StartCluster(ctx, env, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	a, err := c.AddApp(ctx, "isleader", s.charm("bench-isleader"), 1, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Stop()
+	if err := a.Start(); err != nil {
+		return nil, err
+	}
+	if _, err := a.Settle(ctx, settleTimeout); err != nil {
+		return nil, err
+	}
+	u := a.Units[0]
+	rounds := s.trials(3, 5)
+	hold := filepath.Join(u.CharmDir(), "hold")
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		return nil, fmt.Errorf("cannot hold the hook: %w", err)
+	}
+	defer os.Remove(hold)
+	if err := c.Admin.SetConfig(ctx, a.Name, map[string]string{"rounds": strconv.Itoa(rounds), "calls": strconv.Itoa(b3Calls)}); err != nil {
+		return nil, fmt.Errorf("cannot trigger config-changed: %w", err)
+	}
+	s.logf("B3: hook running %d rounds of %d is-leader and %d /bin/true calls", rounds, b3Calls, b3Calls)
+	ready := filepath.Join(u.CharmDir(), "b3.ready")
+	err = deploy.Poll(ctx, "wait for the B3 hook", 10*time.Minute, 100*time.Millisecond, func() (bool, error) {
+		_, err := os.Stat(ready)
+		return err == nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	loopLeader, loopTrue, err := readB3Loops(filepath.Join(u.CharmDir(), "b3.out"))
+	if err != nil {
+		return nil, err
+	}
+	execLeader, execTrue, err := b3Exec(ctx, u, pick(s, 300, 1000))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(hold); err != nil {
+		return nil, err
+	}
+	if _, err := a.Settle(ctx, settleTimeout); err != nil {
+		return nil, err
+	}
+	return b3Rows(loopLeader, loopTrue, execLeader, execTrue), nil
+}
+
+func b3Rows(loopLeader, loopTrue, execLeader, execTrue []float64) []report.Row {
+	target := report.Target{Stat: "median", Op: "<=", Value: 2, Text: "p50 ≤ 2 ms"}
+	trueLoop := stats.Summarize(loopTrue).Median
+	trueExec := stats.Summarize(execTrue).Median
+	return []report.Row{
+		report.NewRow("B3", "is-leader from a hook", "is-leader per call: loop of 1,000 in a bash hook (one value per round)", "ms", loopLeader).
+			WithBaseline("/bin/true loop", trueLoop).WithTarget(target).
+			WithNote("Leader unit, default G = 30 s; added cost over /bin/true: %.2f ms per call.", stats.Summarize(loopLeader).Median-trueLoop),
+		report.NewRow("B3", "is-leader from a hook", "is-leader per call: exec of tools/is-leader from Go with the hook's env (per call)", "ms", execLeader).
+			WithPercentiles(execLeader).WithBaseline("/bin/true exec", trueExec).WithTarget(target).
+			WithNote("Same live hook context and socket; calls alternate with /bin/true; p99 includes the synchronous extends a guarantee shorter than G forces."),
+	}
+}
+
+// readB3Loops reads the hook's b3.out: per-call ms of each round's
+// is-leader and /bin/true loops.
+func readB3Loops(path string) (leader, truth []float64, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the B3 hook's timings: %w", err)
+	}
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) != 5 {
+			return nil, nil, fmt.Errorf("cannot read the B3 hook's timings: bad line %q", line)
+		}
+		if f[4] != "True" {
+			return nil, nil, fmt.Errorf("is-leader answered %q in the leader's hook", f[4])
+		}
+		var t [3]float64
+		for i := range t {
+			if t[i], err = strconv.ParseFloat(f[i+1], 64); err != nil {
+				return nil, nil, fmt.Errorf("cannot read the B3 hook's timings: %w", err)
+			}
+		}
+		leader = append(leader, (t[1]-t[0])*1000/b3Calls)
+		truth = append(truth, (t[2]-t[1])*1000/b3Calls)
+	}
+	if len(leader) == 0 {
+		return nil, nil, errors.New("the B3 hook timed no rounds")
+	}
+	return leader, truth, nil
+}
+
+// b3Exec execs the unit's tools/is-leader n times with the held hook's
+// environment, alternating with /bin/true; it returns per-call ms.
+func b3Exec(ctx context.Context, u *deploy.Unit, n int) (leader, truth []float64, err error) {
+	raw, err := os.ReadFile(filepath.Join(u.CharmDir(), "hook.env"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the hook's environment: %w", err)
+	}
+	var env []string
+	for kv := range bytes.SplitSeq(bytes.TrimSuffix(raw, []byte{0}), []byte{0}) {
+		env = append(env, string(kv))
+	}
+	tool := filepath.Join(agent.ToolsDir(u.Dir), "is-leader")
+	for range n {
+		d, err := timeExec(ctx, tool, env, u.CharmDir(), "True\n")
+		if err != nil {
+			return nil, nil, err
+		}
+		leader = append(leader, d)
+		if d, err = timeExec(ctx, "/bin/true", env, u.CharmDir(), ""); err != nil {
+			return nil, nil, err
+		}
+		truth = append(truth, d)
+	}
+	return leader, truth, nil
+}
+
+// timeExec runs path once and returns its wall time in ms; its output
+// must be want.
+func timeExec(ctx context.Context, path string, env []string, dir, want string) (float64, error) {
+	cmd := exec.CommandContext(ctx, path)
+	cmd.Env, cmd.Dir = env, dir
+	start := time.Now()
+	out, err := cmd.Output()
+	d := time.Since(start)
+	if err != nil || string(out) != want {
+		return 0, fmt.Errorf("cannot run %s: output %q, %v", path, out, err)
+	}
+	return float64(d) / 1e6, nil
+}

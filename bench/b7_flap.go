@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/uniter-dev/uniter/agent"
+	"github.com/uniter-dev/uniter/bench/deploy"
+	"github.com/uniter-dev/uniter/bench/journal"
+	"github.com/uniter-dev/uniter/bench/proc"
+	"github.com/uniter-dev/uniter/bench/report"
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/lease"
+)
+
+// B7's storm: this many leadership changes, paced over this long.
+const (
+	b7Changes = 1000
+	b7Window  = 10 * time.Second
+)
+
+// runB7 runs a flap storm: while a real agent (journal charm, G = 3 s)
+// runs, the harness moves the application's lease b7Changes times in
+// b7Window through the API: it revokes whoever holds it (a fake unit with
+// its own token, or the real unit through the admin token) and claims it
+// for one of two fake units in turn; the real agent's tracker claims too
+// whenever it sees the lease vacant. Then it checks that the agent comes
+// to rest and that its committed leader flag agrees with the lease, once
+// with a fake unit holding it and once after letting the agent take it.
+func runB7(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
+	c, err := deploy.StartCluster(ctx, env, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	a, err := c.AddApp(ctx, "flap", s.charm("journal"), 1, failoverG, true)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Stop()
+	if err := a.Start(); err != nil {
+		return nil, err
+	}
+	if _, err := a.Settle(ctx, settleTimeout); err != nil {
+		return nil, err
+	}
+	st, err := newStorm(ctx, c, a)
+	if err != nil {
+		return nil, err
+	}
+	pid := a.Units[0].Agent().PID()
+	before, err := proc.Read(pid)
+	if err != nil {
+		return nil, err
+	}
+	logBefore, err := leadershipLogCounts(a.Units[0])
+	if err != nil {
+		return nil, err
+	}
+	t0 := journal.Now()
+	// Two halves: growth between the middle and the end is what a leak
+	// would show; the first half only warms the heap up.
+	changes, took, err := st.run(ctx, b7Changes/2)
+	if err != nil {
+		return nil, err
+	}
+	mid, err := proc.Read(pid)
+	if err != nil {
+		return nil, fmt.Errorf("agent in the storm: %w", err)
+	}
+	changes2, took2, err := st.run(ctx, b7Changes-changes)
+	if err != nil {
+		return nil, err
+	}
+	changes, took = changes+changes2, took+took2
+	s.logf("B7: %d leadership changes in %v", changes, took.Round(time.Millisecond))
+	checks, checkNote := st.finalChecks(ctx)
+	after, err := proc.Read(pid)
+	if err != nil {
+		return nil, fmt.Errorf("agent after the storm: %w", err)
+	}
+	logAfter, err := leadershipLogCounts(a.Units[0])
+	if err != nil {
+		return nil, err
+	}
+	entries, err := journal.Read(a.Journal)
+	if err != nil {
+		return nil, err
+	}
+	runs := journal.Runs(entries)
+	count := func(hook string) int {
+		return journal.Count(runs, func(r journal.Run) bool { return r.Hook == hook && r.Start > t0 })
+	}
+	hooksRun := count("leader-elected") + count("leader-deposed")
+	observed := logAfter.sub(logBefore)
+	return []report.Row{
+		report.NewRow("B7", "flap storm", "leadership changes driven", "changes", []float64{float64(changes)}).
+			WithNote("In %v (%.0f/s), through the API: revoke the holder, claim for one of two fake units; the real agent claims whenever it sees the lease vacant.",
+				took.Round(time.Millisecond), float64(changes)/took.Seconds()),
+		report.NewRow("B7", "flap storm", "leadership hooks run by the agent (leader-elected + leader-deposed)", "hooks", []float64{float64(hooksRun)}).
+			WithTarget(report.Target{Stat: "max", Op: "<=", Value: float64(changes), Text: "≤ changes"}).
+			WithNote("leader-elected %d, leader-deposed %d; the agent logged %s, during the storm and the settling checks.",
+				count("leader-elected"), count("leader-deposed"), observed),
+		report.NewRow("B7", "flap storm", "agent threads: end − middle of the storm", "threads", []float64{float64(after.Threads - mid.Threads)}).
+			WithTarget(report.Target{Stat: "max", Op: "<=", Value: 1, Text: "flat (≤ +1)"}).
+			WithNote("Threads %d before → %d in the middle → %d after; open files %d → %d → %d (the agent's goroutines are not visible from outside, and no code was added to it).",
+				before.Threads, mid.Threads, after.Threads, before.FDs, mid.FDs, after.FDs),
+		report.NewRow("B7", "flap storm", "agent RSS: end − middle of the storm", "MiB", []float64{proc.MB(after.RSSKB) - proc.MB(mid.RSSKB)}).
+			WithTarget(report.Target{Stat: "max", Op: "<=", Value: 1, Text: "flat (≤ +1 MiB)"}).
+			WithNote("RSS %.1f MiB before → %.1f in the middle → %.1f after (the first half warms the heap up).", proc.MB(before.RSSKB), proc.MB(mid.RSSKB), proc.MB(after.RSSKB)),
+		report.NewRow("B7", "flap storm", "final state right (agent at rest, committed leader flag = lease), of 2 checks", "checks", []float64{float64(checks)}).
+			WithTarget(report.Target{Stat: "min", Op: ">=", Value: 2, Text: "2 of 2"}).
+			WithNote("%s", checkNote),
+	}, nil
+}
+
+// storm drives the lease of one application.
+type storm struct {
+	app   *deploy.App
+	admin *client.Client
+	fakes []loadUnit
+	fake  []*client.Client
+}
+
+func newStorm(ctx context.Context, c *deploy.Cluster, a *deploy.App) (*storm, error) {
+	// Fake units of the same application, with their own tokens.
+	units := make([]loadUnit, 2)
+	for i := range units {
+		units[i] = loadUnit{app: a.Name, unit: fmt.Sprintf("%s/%d", a.Name, 100+i), token: newToken()}
+		if err := c.Admin.RegisterUnit(ctx, units[i].unit, units[i].token, nil); err != nil {
+			return nil, fmt.Errorf("cannot register fake unit: %w", err)
+		}
+	}
+	clients, err := unitClients(units, c.Addresses(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &storm{app: a, admin: c.Admin, fakes: units, fake: clients}, nil
+}
+
+// clientFor is the client that may act as unit: its own, or the admin's.
+func (st *storm) clientFor(unit string) *client.Client {
+	for i, f := range st.fakes {
+		if f.unit == unit {
+			return st.fake[i]
+		}
+	}
+	return st.admin
+}
+
+// current reads the lease.
+func (st *storm) current(ctx context.Context) (api.Lease, error) {
+	l, _, err := st.admin.WatchLease(ctx, st.app.Name, 0, 0)
+	return l, err
+}
+
+// run moves the lease until want new terms were made (paced at
+// b7Changes per b7Window) and returns how many and how long it took.
+func (st *storm) run(ctx context.Context, want int) (int, time.Duration, error) {
+	l, err := st.current(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	first := l.Term
+	start := time.Now()
+	interval := b7Window / b7Changes
+	for k := 0; int(l.Term-first) < want; k++ {
+		if time.Since(start) > 3*b7Window {
+			break
+		}
+		if l, err = st.move(ctx, l, st.fakes[k%2]); err != nil {
+			return 0, 0, err
+		}
+		if err := sleep(ctx, time.Until(start.Add(time.Duration(l.Term-first)*interval))); err != nil {
+			return 0, 0, err
+		}
+	}
+	return int(l.Term - first), time.Since(start), nil
+}
+
+// move revokes l's holder, if any, and claims the lease for to; it
+// returns the lease as it now stands (held by to, or by whoever was
+// faster).
+func (st *storm) move(ctx context.Context, l api.Lease, to loadUnit) (api.Lease, error) {
+	if l.Holder != "" {
+		err := st.clientFor(l.Holder).Revoke(ctx, st.app.Name, l.Holder, l.Term)
+		if err != nil && !errors.Is(err, lease.ErrNotHolder) {
+			return l, fmt.Errorf("cannot revoke %s: %w", l.Holder, err)
+		}
+	}
+	got, err := st.clientFor(to.unit).Claim(ctx, st.app.Name, to.unit, time.Minute)
+	switch {
+	case err == nil:
+		return got, nil
+	case errors.Is(err, lease.ErrClaimDenied):
+		if got.Term != 0 {
+			return got, nil
+		}
+		return st.current(ctx)
+	default:
+		return l, fmt.Errorf("cannot claim for %s: %w", to.unit, err)
+	}
+}
+
+// finalChecks checks the agent comes to rest with its committed leader
+// flag agreeing with the lease: first with a fake unit holding it, then
+// after releasing it so the agent claims it. It returns how many of the
+// two checks passed and what happened.
+func (st *storm) finalChecks(ctx context.Context) (int, string) {
+	var notes []string
+	passed := 0
+	l, err := st.toFake(ctx)
+	if err == nil {
+		var s deploy.Settled
+		if s, err = st.app.Settle(ctx, 60*time.Second); err == nil {
+			passed++
+			notes = append(notes, fmt.Sprintf("held by fake %s (term %d): agent at rest with leader=false", s.Leader, s.Term))
+		}
+	}
+	if err != nil {
+		return passed, fmt.Sprintf("fake-holder check failed: %v", err)
+	}
+	real := st.app.Units[0].Name
+	if err := st.clientFor(l.Holder).Revoke(ctx, st.app.Name, l.Holder, l.Term); err != nil {
+		return passed, strings.Join(append(notes, fmt.Sprintf("cannot release the lease: %v", err)), "; ")
+	}
+	s, err := st.app.Settle(ctx, 60*time.Second)
+	switch {
+	case err != nil:
+		notes = append(notes, fmt.Sprintf("agent-holder check failed: %v", err))
+	case s.Leader != real:
+		notes = append(notes, fmt.Sprintf("agent-holder check failed: %s took the lease", s.Leader))
+	default:
+		passed++
+		notes = append(notes, fmt.Sprintf("released: %s claimed term %d and committed leader=true for it", real, s.Term))
+	}
+	return passed, strings.Join(notes, "; ")
+}
+
+// toFake moves the lease to the first fake unit, trying again while the
+// real agent wins the race for it.
+func (st *storm) toFake(ctx context.Context) (api.Lease, error) {
+	l, err := st.current(ctx)
+	for range 20 {
+		if err != nil || l.Holder == st.fakes[0].unit {
+			return l, err
+		}
+		l, err = st.move(ctx, l, st.fakes[0])
+	}
+	return l, fmt.Errorf("cannot move the lease to %s: the agent keeps winning it", st.fakes[0].unit)
+}
+
+// logCounts counts the agent's leadership log lines.
+type logCounts struct{ gained, lost, flapped int }
+
+func (c logCounts) sub(o logCounts) string {
+	return fmt.Sprintf("%d `leadership gained`, %d `leadership lost`, %d `leadership flapped`",
+		c.gained-o.gained, c.lost-o.lost, c.flapped-o.flapped)
+}
+
+// leadershipLogCounts counts leadership messages in the unit's agent log
+// (rotation would undercount; the storm logs far less than 10 MiB).
+func leadershipLogCounts(u *deploy.Unit) (logCounts, error) {
+	data, err := os.ReadFile(agent.LogPath(u.Dir))
+	if err != nil {
+		return logCounts{}, fmt.Errorf("cannot read agent log: %w", err)
+	}
+	text := string(data)
+	return logCounts{
+		gained:  strings.Count(text, `"message":"leadership gained"`),
+		lost:    strings.Count(text, `"message":"leadership lost"`),
+		flapped: strings.Count(text, `"message":"leadership flapped"`),
+	}, nil
+}

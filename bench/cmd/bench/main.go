@@ -1,0 +1,112 @@
+// Command bench runs uniter's benchmark suite (`make bench`) and writes
+// bench/results/latest.md and latest.json. BENCH_QUICK=1 (or -quick) runs
+// the short pass. Run as `bench etcd-candidate ...` it is one etcd
+// election candidate of benchmark B9, and as `bench b6-watchers ...` one
+// fleet of B6's watching minions, instead.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/uniter-dev/uniter/bench"
+	"github.com/uniter-dev/uniter/bench/etcd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == etcd.CandidateArg:
+		err = candidate(ctx, os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == bench.WatchersArg:
+		err = bench.RunWatchers(ctx, os.Args[2:])
+	default:
+		err = suite(ctx, os.Args[1:])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func suite(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0", "the short pass (also BENCH_QUICK=1)")
+	only := fs.String("only", os.Getenv("BENCH_ONLY"), "comma-separated benchmark ids to run, e.g. B1,B5 (also BENCH_ONLY)")
+	out := fs.String("out", "", "results directory (default bench/results of the module)")
+	work := fs.String("work", "", "work directory for the run's data (default a new temporary directory)")
+	keep := fs.Bool("keep", false, "keep the temporary work directory")
+	b6 := fs.String("b6", os.Getenv("BENCH_B6"), "override B6's load: APPS/WATCHERS/WINDOW, e.g. 10000/3000/1m (also BENCH_B6)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find the bench binary: %w", err)
+	}
+	opts := bench.Options{Quick: *quick, Root: root, Out: *out, Work: *work, Keep: *keep, Self: self, Log: os.Stderr, B6: *b6}
+	if opts.Out == "" {
+		opts.Out = filepath.Join(root, "bench", "results")
+	}
+	for _, id := range strings.Split(*only, ",") {
+		if id = strings.ToUpper(strings.TrimSpace(id)); id != "" {
+			opts.Only = append(opts.Only, id)
+		}
+	}
+	r, err := bench.Run(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s and latest.json (%d rows, %s)\n",
+		filepath.Join(opts.Out, "latest.md"), len(r.Rows), r.Finished.Sub(r.Started).Round(1e9))
+	return ctx.Err()
+}
+
+func candidate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet(etcd.CandidateArg, flag.ContinueOnError)
+	endpoint := fs.String("endpoint", "", "etcd client URL")
+	election := fs.String("election", "", "election name")
+	name := fs.String("name", "", "this candidate's proposal")
+	ttl := fs.Int64("ttl", 0, "lease TTL in seconds")
+	events := fs.String("events", "", "file to append events to")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *endpoint == "" || *election == "" || *name == "" || *ttl <= 0 || *events == "" {
+		return errors.New("etcd-candidate wants --endpoint, --election, --name, --ttl and --events")
+	}
+	return etcd.RunCandidate(ctx, *endpoint, *election, *name, *ttl, *events)
+}
+
+// moduleRoot finds the directory of uniter's go.mod from the working
+// directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(data), "module github.com/uniter-dev/uniter\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find uniter's go.mod: run from inside the repository")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/uniter-dev/uniter/bench/deploy"
+	"github.com/uniter-dev/uniter/bench/proc"
+)
+
+func TestReadB3Loops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b3.out")
+	data := "1 100.000000 102.500000 103.400000 True\n2 200.000000 203.000000 203.800000 True\n"
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	leader, truth, err := readB3Loops(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approx := cmpopts.EquateApprox(0, 1e-9)
+	if diff := cmp.Diff([]float64{2.5, 3}, leader, approx); diff != "" {
+		t.Errorf("is-leader per call (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]float64{0.9, 0.8}, truth, approx); diff != "" {
+		t.Errorf("/bin/true per call (-want +got):\n%s", diff)
+	}
+	for name, bad := range map[string]string{
+		"not leader": "1 1 2 3 False\n",
+		"short":      "1 1 2 3\n",
+		"not number": "1 x 2 3 True\n",
+		"empty":      "",
+	} {
+		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := readB3Loops(path); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestB3RowsJudgeTheTarget(t *testing.T) {
+	rows := b3Rows([]float64{2.9, 3.0, 3.1}, []float64{0.8, 0.9, 1.0}, []float64{1.5, 1.6, 9}, []float64{0.5, 0.6, 0.7})
+	if len(rows) != 2 {
+		t.Fatalf("got %d rows", len(rows))
+	}
+	if rows[0].Met == nil || *rows[0].Met {
+		t.Error("a 3 ms loop met the 2 ms target")
+	}
+	if rows[1].Met == nil || !*rows[1].Met {
+		t.Error("a 1.6 ms p50 missed the 2 ms target")
+	}
+	if got := rows[0].Baseline.Ratio; got < 3.33 || got > 3.34 {
+		t.Errorf("loop ratio = %v, want 3.0/0.9", got)
+	}
+}
+
+func TestParseB6Size(t *testing.T) {
+	got, err := parseB6Size("10000/3000/1m", time.Second)
+	want := b6Size{apps: 10000, watchers: 3000, window: time.Minute, ramp: time.Second}
+	if err != nil || got != want {
+		t.Errorf("parseB6Size = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "1/2", "a/2/1m", "1/2/x", "0/2/1m", "1/-1/1m", "1/2/0s"} {
+		if _, err := parseB6Size(bad, time.Second); err == nil {
+			t.Errorf("parseB6Size(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestCPUParts(t *testing.T) {
+	at := time.Unix(0, 0)
+	var samples []proc.Sample
+	for i := range 11 { // 10 s, 1 tick per second, then 5 ticks per second
+		ticks := uint64(i)
+		if i > 5 {
+			ticks = 5 + uint64(i-5)*5
+		}
+		samples = append(samples, proc.Sample{At: at.Add(time.Duration(i) * time.Second), CPUTicks: ticks})
+	}
+	got := cpuParts(samples)
+	if diff := cmp.Diff([]float64{1, 1, 3, 5, 5}, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("cpuParts (-want +got):\n%s", diff)
+	}
+	if got := cpuParts(samples[:1]); len(got) != 0 {
+		t.Errorf("cpuParts of one sample = %v", got)
+	}
+}
+
+func TestRotate(t *testing.T) {
+	addrs := []string{"a", "b", "c"}
+	for i, want := range [][]string{{"a", "b", "c"}, {"b", "c", "a"}, {"c", "a", "b"}, {"a", "b", "c"}} {
+		if diff := cmp.Diff(want, rotate(addrs, i)); diff != "" {
+			t.Errorf("rotate(%d) (-want +got):\n%s", i, diff)
+		}
+	}
+	if addrs[0] != "a" {
+		t.Error("rotate changed its input")
+	}
+}
+
+func TestLeadershipLogCounts(t *testing.T) {
+	dir := t.TempDir()
+	logs := []string{
+		`{"level":"info","message":"leadership gained"}`,
+		`{"level":"info","message":"leadership lost"}`,
+		`{"level":"warn","message":"leadership flapped"}`,
+		`{"level":"info","message":"leadership gained"}`,
+		`{"level":"info","message":"ran hook"}`,
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log", "agent.log"), []byte(strings.Join(logs, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u := &deploy.Unit{Dir: dir}
+	got, err := leadershipLogCounts(u)
+	if err != nil || got != (logCounts{gained: 2, lost: 1, flapped: 1}) {
+		t.Errorf("counts = %+v, %v", got, err)
+	}
+	if s := got.sub(logCounts{gained: 1}); !strings.HasPrefix(s, "1 `leadership gained`, 1 `leadership lost`") {
+		t.Errorf("sub = %q", s)
+	}
+}
+
+func TestThroughputRows(t *testing.T) {
+	tp := throughput{opsPerSec: []float64{100, 200, 300}, latency: []float64{1, 2, 3}, errs: 2}
+	rows := tp.rows("B5", "n", "claim+extend", 3)
+	if len(rows) != 2 || rows[0].Median != 200 || rows[1].P99 == nil || *rows[1].P99 != 3 {
+		t.Errorf("rows = %+v", rows)
+	}
+	if !strings.Contains(rows[0].Note, "2 failed ops") {
+		t.Errorf("note = %q", rows[0].Note)
+	}
+}
