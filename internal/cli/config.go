@@ -68,11 +68,14 @@ func newConfigGetCmd() *cobra.Command {
 }
 
 func newConfigSetCmd() *cobra.Command {
-	return &cobra.Command{
+	var ifVersion uint64
+	cmd := &cobra.Command{
 		Use:   "set APP KEY=VALUE...",
 		Short: "Change config; config-changed runs on every unit",
 		Long: `Set config options (KEY= resets one to its default). Unknown keys and values that do not
-match the option's type in the charm's config.yaml are refused, and nothing is changed.`,
+match the option's type in the charm's config.yaml are refused, and nothing is changed.
+--if-version N applies the change only if the config is still at version N (needs
+controller protocol 2: every controller node upgraded).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return &UsageError{fmt.Errorf("want APP KEY=VALUE..., got %d arguments", len(args))}
@@ -93,7 +96,12 @@ match the option's type in the charm's config.yaml are refused, and nothing is c
 				return err
 			}
 			defer c.Close()
-			if err := c.SetConfig(cmd.Context(), args[0], changes); err != nil {
+			if cmd.Flags().Changed("if-version") {
+				err = c.SetConfigIf(cmd.Context(), args[0], changes, ifVersion)
+			} else {
+				err = c.SetConfig(cmd.Context(), args[0], changes)
+			}
+			if err != nil {
 				return fmt.Errorf("cannot set config of %s: %w", args[0], err)
 			}
 			keys := make([]string, 0, len(changes))
@@ -105,4 +113,6 @@ match the option's type in the charm's config.yaml are refused, and nothing is c
 			return nil
 		},
 	}
+	cmd.Flags().Uint64Var(&ifVersion, "if-version", 0, "apply only if the config is at this version (compare-and-set)")
+	return cmd
 }
