@@ -187,6 +187,11 @@ func TestUpEndToEnd(t *testing.T) {
 				return count(u.journal(unit)[mark:], "config-changed", "end") == 1
 			})
 		}
+		// A compare-and-set against a version long gone is refused.
+		if res := u.cli("config", "set", "journal", "count=9", "--if-version", "1"); res.code != 1 ||
+			!strings.Contains(res.stderr, "config changed since the version given") {
+			t.Fatalf("stale --if-version: exit %d: %s", res.code, res.stderr)
+		}
 		for _, bad := range [][]string{{"nosuch=1"}, {"count=abc"}} {
 			if res := u.cli(append([]string{"config", "set", "journal"}, bad...)...); res.code != 1 {
 				t.Fatalf("config set %v: exit %d, want 1 (refused)", bad, res.code)
