@@ -63,7 +63,7 @@ func applicationStatus(st *lease.State, a *lease.Application, lostAfter time.Dur
 		out.Leader = &h
 	}
 	for _, p := range apiLease(a.Lease).Pins {
-		out.Pinned = append(out.Pinned, api.PinStatus{Entity: p.Entity, Reason: p.Reason, Since: p.Since, Until: p.Until})
+		out.Pinned = append(out.Pinned, api.PinStatus(p))
 	}
 	var workloads []string
 	for _, name := range slices.Sorted(maps.Keys(st.Units)) {
