@@ -35,14 +35,15 @@ func runB2(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) 
 		report.NewRow("B2", "handover by step-down", "handover: step-down request → successor's leader-elected start, minus leader-deposed run time", "ms", handover).
 			WithPercentiles(handover).
 			WithTarget(report.Target{Stat: "p99", Op: "<", Value: 500, Text: "p99 < 500 ms"}).
-			WithNote("3 units, G = %v, 1-node controller; the request is the typed client's RequestStepDown (what `uniter leadership revoke` sends); trials %v apart, so no unit is in the 1 s hold-off after resigning; p99 is nearest-rank, so the max of fewer than 100 trials.", failoverG, b2Spacing),
+			WithNote("3 units, G = %v, 1-node controller; the request is the typed client's RequestStepDown (what `uniter leadership revoke` sends); trials %v apart, so no unit is still in the hold-off (a claim duration) that follows its resignation; p99 is nearest-rank, so the max of fewer than 100 trials.", failoverG, b2Spacing),
 		report.NewRow("B2", "handover by step-down", "handover including leader-deposed", "ms", raw).WithPercentiles(raw),
 	}
 	return rows, nil
 }
 
-// b2Spacing is the least time between a resignation and the next trial.
-const b2Spacing = 1500 * time.Millisecond
+// b2Spacing is the least time between a resignation and the next trial:
+// longer than the hold-off of a unit that resigned (a claim, G + 0.5 s).
+const b2Spacing = failoverG + time.Second
 
 // b2Trial asks the leader to step down once; it returns the handover
 // without and with the leader-deposed hook's run time, in ms.
@@ -51,9 +52,9 @@ func b2Trial(ctx context.Context, a *deploy.App) (handover, raw float64, err err
 	if err != nil {
 		return 0, 0, err
 	}
-	// A unit that resigned holds off claiming again for 1 s (twice the
-	// tracker's margin); space the trials so no unit is still holding off,
-	// as operators' revokes are.
+	// A unit that resigned holds off claiming again for a claim duration
+	// (G + 0.5 s); space the trials so no unit is still holding off, as
+	// operators' revokes are, and both others race for the lease.
 	if err := sleep(ctx, b2Spacing); err != nil {
 		return 0, 0, err
 	}
