@@ -57,8 +57,10 @@ type NodeConfig struct {
 	AdminToken string
 	// LostAfter is the server's Config.LostAfter.
 	LostAfter time.Duration
-	Clock     clock.Clock
-	Logger    zerolog.Logger
+	// MaxBlocking is the server's Config.MaxBlocking (0: the default).
+	MaxBlocking int
+	Clock       clock.Clock
+	Logger      zerolog.Logger
 	// Tune, if set, adjusts the raft node's configuration (tests use it to
 	// shorten timeouts).
 	Tune func(*lease.NodeConfig)
@@ -122,7 +124,7 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
 	srv, err := NewServer(Config{Node: c.node, AdminTokenHash: hash, Clock: cfg.Clock, Logger: cfg.Logger,
-		LostAfter: cfg.LostAfter})
+		LostAfter: cfg.LostAfter, MaxBlocking: cfg.MaxBlocking})
 	if err != nil {
 		c.node.Close()
 		return nil, fmt.Errorf("cannot start controller: %w", err)

@@ -176,8 +176,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind int, h handl
 		writeJSON(rec, status, body)
 	}
 	ev := s.log.Debug()
-	if rec.status >= 500 {
+	// Server faults at warn; a busy or leaderless node's 503 is expected
+	// under load and during elections, and at warn it would flood the log.
+	if rec.status >= 500 && rec.status != http.StatusServiceUnavailable {
 		ev = s.log.Warn().Err(err)
+	} else if err != nil {
+		ev = ev.Err(err)
 	}
 	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
 		Str("principal", who.String()).Dur("duration", s.since(start)).Msg("api request")

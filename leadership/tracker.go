@@ -278,9 +278,13 @@ func (t *Tracker) stopped() error {
 	return errors.New("leadership tracker stopped")
 }
 
+// maxWatchRetry caps the backoff of a failing blocking query.
+const maxWatchRetry = 5 * time.Second
+
 // watch runs the blocking query and hands the latest lease to the loop.
 func (t *Tracker) watch(ctx context.Context) {
 	var index uint64
+	delay := t.cfg.RetryInterval
 	for ctx.Err() == nil {
 		l, next, err := t.cfg.Client.WatchLease(ctx, t.cfg.App, index, t.cfg.WatchWait)
 		if ctx.Err() != nil {
@@ -289,11 +293,15 @@ func (t *Tracker) watch(ctx context.Context) {
 		if err != nil {
 			t.offerWatch(watchResult{err: err})
 			select {
-			case <-t.cfg.Clock.After(t.cfg.RetryInterval):
+			case <-t.cfg.Clock.After(delay):
 			case <-ctx.Done():
 			}
+			// Back off, so a busy controller is not hammered by every
+			// agent at once; the guarantee does not depend on the watch.
+			delay = min(2*delay, maxWatchRetry)
 			continue
 		}
+		delay = t.cfg.RetryInterval
 		if next < index {
 			next = 0 // the controller's index went back (restored): start over
 		}

@@ -194,6 +194,7 @@ func (w *Watcher) publish(s Snapshot) {
 // A fatal error is handed over too, and ends the query.
 func (w *Watcher) query(ctx context.Context) {
 	var index uint64
+	delay := w.cfg.RetryInterval
 	for ctx.Err() == nil {
 		v, next, err := w.cfg.Client.WatchUnit(ctx, w.cfg.Unit, index, w.cfg.Wait)
 		if ctx.Err() != nil {
@@ -206,11 +207,13 @@ func (w *Watcher) query(ctx context.Context) {
 			}
 			w.cfg.Logger.Debug().Err(err).Msg("cannot watch unit")
 			select {
-			case <-w.cfg.Clock.After(w.cfg.RetryInterval):
+			case <-w.cfg.Clock.After(delay):
 			case <-ctx.Done():
 			}
+			delay = min(2*delay, 5*time.Second) // back off from a busy controller
 			continue
 		}
+		delay = w.cfg.RetryInterval
 		if next < index {
 			next = 0
 		}

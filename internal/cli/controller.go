@@ -25,6 +25,7 @@ const (
 type controllerOptions struct {
 	dataDir, apiAddr, raftAddr, join, nodeID string
 	lostAfter                                time.Duration
+	maxBlocking                              int
 	logLevel                                 string
 	// restore is a backup to restore into a freshly bootstrapped node.
 	restore string
@@ -63,6 +64,7 @@ join such a cluster; upgrade one node at a time (docs/upgrades.md).`,
 	f.StringVar(&o.nodeID, "node-id", "", "the node's raft ID (default: the stored one, or a new random one)")
 	f.DurationVar(&o.lostAfter, "lost-after", controller.DefaultLostAfter, "show a unit's agent lost after this long without a report")
 	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
+	f.IntVar(&o.maxBlocking, "max-blocking", controller.DefaultMaxBlocking, "blocking queries (agents' watches) one node serves at once; more get 503 busy")
 	f.StringVar(&o.restore, "restore", "", "bootstrap a new data directory from this backup (see 'uniter controller backup')")
 	addClientConfigFlag(cmd)
 	cmd.AddCommand(newRemoveNodeCmd(), newBackupCmd())
@@ -77,8 +79,11 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 	if o.lostAfter <= 0 {
 		return &UsageError{errors.New("--lost-after must be positive")}
 	}
+	if o.maxBlocking < 1 {
+		return &UsageError{errors.New("--max-blocking must be at least 1")}
+	}
 	cfg := controller.NodeConfig{DataDir: o.dataDir, ID: o.nodeID, APIAddr: o.apiAddr, RaftAddr: o.raftAddr,
-		Join: o.join, LostAfter: o.lostAfter, Clock: clock.Real}
+		Join: o.join, LostAfter: o.lostAfter, MaxBlocking: o.maxBlocking, Clock: clock.Real}
 	if o.join != "" {
 		f, err := loadClientFile(cmd)
 		if err != nil {
