@@ -236,6 +236,20 @@ func TestUpEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a dead agent is restarted and up says so", func(t *testing.T) {
+		unit := "journal/1"
+		pid := u.agentPID(unit)
+		syscall.Kill(pid, syscall.SIGKILL)
+		testutil.WaitUntil(t, 30*time.Second, "a new agent process for "+unit, func() bool {
+			p := findProc("--agent-dir\x00" + u.unitDir(unit) + "\x00")
+			return p != 0 && p != pid
+		})
+		out, _ := os.ReadFile(filepath.Join(u.home, "up.out"))
+		if !strings.Contains(string(out), "agent died unexpectedly") {
+			t.Fatalf("up did not say the agent died:\n%s", tail(string(out), 2000))
+		}
+	})
+
 	t.Run("Ctrl-C leaves no process behind", func(t *testing.T) {
 		u.p.signal(syscall.SIGINT)
 		select {
