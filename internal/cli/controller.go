@@ -3,8 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -129,16 +131,16 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 }
 
 func printStarted(cmd *cobra.Command, c *controller.Controller) {
-	out := cmd.OutOrStdout()
+	// One write, so that a reader never sees half of the message.
+	var b strings.Builder
 	n := c.Node()
 	lo, hi := n.ProtocolRange()
-	fmt.Fprintf(out, "controller node %s: API on %s, raft on %s, protocol %d..%d\n", n.ID(), c.APIAddr(), n.RaftAddr(), lo, hi)
-	path, created := c.ClientFile()
-	if !created {
-		return
+	fmt.Fprintf(&b, "controller node %s: API on %s, raft on %s, protocol %d..%d\n", n.ID(), c.APIAddr(), n.RaftAddr(), lo, hi)
+	if path, created := c.ClientFile(); created {
+		fmt.Fprintf(&b, "bootstrapped a new controller; its admin client config is %s (mode 0600)\n", path)
+		fmt.Fprintf(&b, "point the CLI at it with --%s %s, or:\n  export %s=%s\n", clientConfigFlag, path, ClientConfigEnv, path)
 	}
-	fmt.Fprintf(out, "bootstrapped a new controller; its admin client config is %s (mode 0600)\n", path)
-	fmt.Fprintf(out, "point the CLI at it with --%s %s, or:\n  export %s=%s\n", clientConfigFlag, path, ClientConfigEnv, path)
+	io.WriteString(cmd.OutOrStdout(), b.String())
 }
 
 func newRemoveNodeCmd() *cobra.Command {
