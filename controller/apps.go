@@ -64,10 +64,7 @@ func (s *Server) getLeaderSettings(rq *request) error {
 
 func (s *Server) setLeaderSettings(rq *request) error {
 	var body api.LeaderSettingsChanges
-	app, err := appParam(rq)
-	if err == nil {
-		err = rq.decode(&body)
-	}
+	app, err := appBody(rq, &body)
 	if err != nil {
 		return err
 	}
@@ -86,10 +83,7 @@ func (s *Server) setLeaderSettings(rq *request) error {
 
 func (s *Server) setApplicationStatus(rq *request) error {
 	var body api.ApplicationStatusRequest
-	app, err := appParam(rq)
-	if err == nil {
-		err = rq.decode(&body)
-	}
+	app, err := appBody(rq, &body)
 	if err != nil {
 		return err
 	}

@@ -100,6 +100,15 @@ func leaseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// appBody reads the {app} path parameter and decodes the body into body.
+func appBody(rq *request, body any) (string, error) {
+	app, err := appParam(rq)
+	if err != nil {
+		return "", err
+	}
+	return app, rq.decode(body)
+}
+
 func leaseAnswer(rq *request, res lease.Result, err error) error {
 	if err != nil {
 		return err
@@ -115,10 +124,7 @@ func leaseAnswer(rq *request, res lease.Result, err error) error {
 
 func (s *Server) claim(rq *request) error {
 	var body api.ClaimRequest
-	app, err := appParam(rq)
-	if err == nil {
-		err = rq.decode(&body)
-	}
+	app, err := appBody(rq, &body)
 	if err != nil {
 		return err
 	}
@@ -135,10 +141,7 @@ func (s *Server) claim(rq *request) error {
 
 func (s *Server) extend(rq *request) error {
 	var body api.ExtendRequest
-	app, err := appParam(rq)
-	if err == nil {
-		err = rq.decode(&body)
-	}
+	app, err := appBody(rq, &body)
 	if err != nil {
 		return err
 	}
@@ -155,10 +158,7 @@ func (s *Server) extend(rq *request) error {
 
 func (s *Server) revoke(rq *request) error {
 	var body api.RevokeRequest
-	app, err := appParam(rq)
-	if err == nil {
-		err = rq.decode(&body)
-	}
+	app, err := appBody(rq, &body)
 	if err != nil {
 		return err
 	}
