@@ -1,12 +1,9 @@
 package tests
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -22,25 +19,12 @@ type answer struct {
 
 func readAnswers(t *testing.T, path string) []answer {
 	t.Helper()
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []answer
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 5 || (fs[1] != "True" && fs[1] != "False") {
-			t.Fatalf("bad is-leader record %q", sc.Text())
-		}
+	for _, fs := range readFields(t, path, 5) {
 		term, err1 := strconv.ParseUint(fs[2], 10, 64)
 		ns, err2 := strconv.ParseInt(fs[3], 10, 64)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("bad is-leader record %q", sc.Text())
+		if err1 != nil || err2 != nil || (fs[1] != "True" && fs[1] != "False") {
+			t.Fatalf("bad is-leader record %q", fs)
 		}
 		out = append(out, answer{fs[0], fs[1] == "True", term, ns, fs[4]})
 	}

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -245,27 +244,39 @@ type entry struct {
 	Event      string
 }
 
-func readJournal(t *testing.T, path string) []entry {
+// readFields returns the whitespace-separated fields of each line of
+// path (nil if it does not exist yet), failing on lines without n fields.
+func readFields(t *testing.T, path string, n int) [][]string {
 	t.Helper()
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []entry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 5 {
-			t.Fatalf("bad journal line %q", sc.Text())
+	var out [][]string
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
 		}
+		fs := strings.Fields(line)
+		if len(fs) != n {
+			t.Fatalf("bad line in %s: %q", path, line)
+		}
+		out = append(out, fs)
+	}
+	return out
+}
+
+func readJournal(t *testing.T, path string) []entry {
+	t.Helper()
+	var out []entry
+	for _, fs := range readFields(t, path, 5) {
 		pid, err1 := strconv.Atoi(fs[2])
 		ns, err2 := strconv.ParseInt(fs[3], 10, 64)
 		if err1 != nil || err2 != nil {
-			t.Fatalf("bad journal line %q", sc.Text())
+			t.Fatalf("bad journal line %q", fs)
 		}
 		out = append(out, entry{fs[0], fs[1], pid, ns, fs[4]})
 	}
