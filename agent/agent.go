@@ -207,7 +207,13 @@ func (l *loop) runHook(ctx context.Context, d Decision) error {
 		return nil
 	}
 	if err == nil {
-		l.stopRetry()
+		// A leader-deposed run in error state leaves the other hook's
+		// error, which still needs its retry timer.
+		if st := l.cfg.Executor.State(); st.Error == nil {
+			l.stopRetry()
+		} else if l.retry == nil {
+			l.armRetry(st.Error.Attempts)
+		}
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil // stopping: the pending state makes a restart retry it

@@ -346,3 +346,22 @@ func TestNothingRunsBeforeTheFirstSnapshot(t *testing.T) {
 		t.Fatal("leader deposed on restart")
 	}
 }
+
+func TestDeposedInErrorStateKeepsTheRetry(t *testing.T) {
+	h := startLoop(t)
+	h.remote.Update(func(s *remotestate.Snapshot) { s.Leader, s.Term = true, 1 })
+	h.runner.setFail(hooks.ConfigChanged, true)
+	h.expect(hooks.Install)
+	h.expect(hooks.LeaderElected)
+	failedAt := h.expect(hooks.ConfigChanged).At
+	h.idle(2)
+	h.remote.Update(func(s *remotestate.Snapshot) { s.Leader = false })
+	h.expect(hooks.LeaderDeposed)
+	h.idle(2) // still in error state, with its retry timer armed
+	h.runner.setFail(hooks.ConfigChanged, false)
+	h.clock.Advance(5 * time.Second)
+	if r := h.expect(hooks.ConfigChanged); r.At.Sub(failedAt) != 5*time.Second {
+		t.Fatalf("retried at +%v, want +5s", r.At.Sub(failedAt))
+	}
+	h.expect(hooks.Start)
+}
