@@ -200,6 +200,33 @@ func (c *cluster) raftLeader() int {
 	return -1
 }
 
+// leader asks the controller who holds app's lease, and in which term.
+func (c *cluster) leader(app string) (string, uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.client().Status(ctx)
+	if err != nil {
+		return "", 0
+	}
+	a := st.Applications[app]
+	if a.Leader == nil {
+		return "", a.Term
+	}
+	return *a.Leader, a.Term
+}
+
+// unitNamed returns the unit called name among units.
+func unitNamed(t *testing.T, units []*agentUnit, name string) *agentUnit {
+	t.Helper()
+	for _, u := range units {
+		if u.unit == name {
+			return u
+		}
+	}
+	t.Fatalf("no unit %s", name)
+	return nil
+}
+
 // run runs a client command of the real binary against the cluster.
 func (c *cluster) run(args ...string) result {
 	c.t.Helper()

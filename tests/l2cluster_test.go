@@ -101,30 +101,9 @@ func (f *l2Fixture) readFile(name string) string {
 	return string(b)
 }
 
-func (f *l2Fixture) unit(name string) *agentUnit {
-	for _, u := range f.units {
-		if u.unit == name {
-			return u
-		}
-	}
-	f.t.Fatalf("no unit %s", name)
-	return nil
-}
+func (f *l2Fixture) unit(name string) *agentUnit { return unitNamed(f.t, f.units, name) }
 
-// leader asks the controller who holds the lease, and in which term.
-func (f *l2Fixture) leader() (string, uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := f.c.client().Status(ctx)
-	if err != nil {
-		return "", 0
-	}
-	a := st.Applications["l2-cluster"]
-	if a.Leader == nil {
-		return "", a.Term
-	}
-	return *a.Leader, a.Term
-}
+func (f *l2Fixture) leader() (string, uint64) { return f.c.leader("l2-cluster") }
 
 // settings returns the application's leader settings at the controller.
 func (f *l2Fixture) settings() map[string]string {

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,30 +51,9 @@ func newLeaderFixture(t *testing.T, nodes int) *leaderFixture {
 
 func (f *leaderFixture) entries() []entry { return readJournal(f.t, f.journal) }
 
-func (f *leaderFixture) unit(name string) *agentUnit {
-	for _, u := range f.units {
-		if u.unit == name {
-			return u
-		}
-	}
-	f.t.Fatalf("no unit %s", name)
-	return nil
-}
+func (f *leaderFixture) unit(name string) *agentUnit { return unitNamed(f.t, f.units, name) }
 
-// leader asks the controller who holds the lease, and in which term.
-func (f *leaderFixture) leader() (string, uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := f.c.client().Status(ctx)
-	if err != nil {
-		return "", 0
-	}
-	a := st.Applications["journal"]
-	if a.Leader == nil {
-		return "", a.Term
-	}
-	return *a.Leader, a.Term
-}
+func (f *leaderFixture) leader() (string, uint64) { return f.c.leader("journal") }
 
 // waitLeader waits until a unit other than not leads in a term after
 // term, and its leader-elected hook has ended after journal position
