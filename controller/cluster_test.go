@@ -92,6 +92,18 @@ func TestFollowerForwardsWrites(t *testing.T) {
 		t.Errorf("twice-forwarded write: %d %s", resp.status, resp.body)
 	}
 	checkErrorBody(t, resp, api.CodeUnavailable)
+	// Every answer to a write names the raft leader's API address, so a
+	// client can send its next writes there; reads carry no hint.
+	leader, follower, _ = roles(t, nodes)
+	for _, n := range []*controller.Controller{follower, leader} {
+		resp = newRaw(t, n.APIAddr()).json("POST", "/v1/leases/db/extend", tokDB0, `{"unit":"db/0","duration":"1m"}`)
+		if got := resp.header.Get(api.HeaderLeader); resp.status != http.StatusOK || got != leader.APIAddr() {
+			t.Errorf("write on %s: status %d, leader hint %q, want %q", n.APIAddr(), resp.status, got, leader.APIAddr())
+		}
+	}
+	if resp = newRaw(t, follower.APIAddr()).json("GET", "/v1/leases/db", tokDB0, ""); resp.header.Get(api.HeaderLeader) != "" {
+		t.Errorf("read answered with a leader hint %q", resp.header.Get(api.HeaderLeader))
+	}
 
 	// A unit registered a moment ago can use any node at once: a follower
 	// that does not know the token yet forwards the request to the leader.

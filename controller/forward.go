@@ -53,6 +53,16 @@ func (s *Server) forward(rq *request) error {
 	return nil
 }
 
+// leaderHint is the raft leader's API address, this node's own when it
+// leads ("" if unknown).
+func (s *Server) leaderHint() string {
+	id, _ := s.node.Leader()
+	if id == "" {
+		return ""
+	}
+	return memberAPIAddr(s.node.FSM().Members()[id])
+}
+
 // leaderAPIAddr is the raft leader's API address, from the members the
 // replicated state records ("" if unknown).
 func (s *Server) leaderAPIAddr() string {

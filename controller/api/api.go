@@ -22,6 +22,11 @@ const (
 	// leader (its value is the follower's node ID). A forwarded write is
 	// never forwarded again: a node that is not the leader answers 503.
 	HeaderForwarded = "X-Uniter-Forwarded"
+	// HeaderLeader, on every answer to a write, is the API address
+	// (HOST:PORT) of the raft leader as the answering node knows it. A
+	// client that has that address among its own may send its next
+	// writes there and save the follower's forwarding hop.
+	HeaderLeader = "X-Uniter-Leader"
 	// MaxBodyBytes bounds every request body; larger bodies get 413.
 	MaxBodyBytes = 1 << 20
 )

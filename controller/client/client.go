@@ -12,8 +12,14 @@
 // leadership change, a busy node) the client tries the next address, with
 // a short doubling backoff between rounds over the addresses, for at most
 // 5 s (enough to ride out a raft election), honouring ctx. When no address
-// answers at all for three rounds (about 150 ms) it gives up sooner. Every write of the API is safe to repeat (conditional or
-// idempotent). Refusals and other 4xx answers are never retried.
+// answers at all for three rounds (about 150 ms) it gives up sooner. Every
+// write of the API is safe to repeat (conditional or idempotent). Refusals
+// and other 4xx answers are never retried.
+//
+// Addresses: reads start at the address that last answered. Writes start
+// at the raft leader's API address when an earlier write's answer named
+// it (api.HeaderLeader) and it is one of the client's own addresses, which
+// saves the follower's forwarding hop; any node still accepts any write.
 package client
 
 import (
@@ -91,8 +97,9 @@ type Client struct {
 	hc      *http.Client
 	own     bool // hc was made here (Close closes its idle connections)
 
-	mu   sync.Mutex
-	next int // the address that last answered
+	mu        sync.Mutex
+	next      int // reads start at the address that last answered
+	writeNext int // writes start at the raft leader's, when known
 }
 
 // New checks cfg and returns a client; it connects to nothing yet.
@@ -159,6 +166,10 @@ type call struct {
 	out     any // decoded from a 2xx answer when not nil
 	timeout time.Duration
 }
+
+// write reports whether the call changes state (every method but GET):
+// the raft leader applies it, so it is sent to the leader when known.
+func (cl call) write() bool { return cl.method != http.MethodGet }
 
 // callError is an API answer other than 2xx.
 type callError struct {
@@ -228,12 +239,12 @@ func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
 			backoff = min(2*backoff, maxBackoff)
 		}
 		dead++ // until an address answers in this round
-		start := c.start()
+		start := c.start(cl.write())
 		for i := range c.bases {
 			at := (start + i) % len(c.bases)
 			h, err := c.once(ctx, at, cl, payload)
 			if err == nil {
-				c.setStart(at)
+				c.setStart(cl.write(), at)
 				return h, nil
 			}
 			if ctx.Err() != nil {
@@ -250,7 +261,7 @@ func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
 			case errors.As(err, &ce) && ce.retryable():
 				dead = 0
 			default:
-				c.setStart(at)
+				c.setStart(cl.write(), at)
 				return nil, err
 			}
 			last = err
@@ -279,16 +290,43 @@ func failure(last error, reach map[string]*reachError, order []string) error {
 	return u
 }
 
-func (c *Client) start() int {
+// start is the address a read or a write tries first.
+func (c *Client) start(write bool) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if write {
+		return c.writeNext
+	}
 	return c.next
 }
 
-func (c *Client) setStart(i int) {
+// setStart records that address i answered a read; writes follow the
+// leader hint instead (noteLeader).
+func (c *Client) setStart(write bool, i int) {
+	if write {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.next = i
+}
+
+// noteLeader records where the next write goes after address i answered
+// one: the raft leader the answer named (api.HeaderLeader) if it is one
+// of the client's own addresses, else i if it answered at all. An
+// address the client was not given is never followed.
+func (c *Client) noteLeader(i int, hint string, status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for j, name := range c.names {
+		if hint != "" && name == hint {
+			c.writeNext = j
+			return
+		}
+	}
+	if status != http.StatusServiceUnavailable {
+		c.writeNext = i
+	}
 }
 
 // pause waits d or until ctx ends.
@@ -328,6 +366,9 @@ func (c *Client) once(ctx context.Context, i int, cl call, payload []byte) (http
 		return nil, &reachError{addr: c.names[i], cause: reachCause(err, cl.timeout)}
 	}
 	defer resp.Body.Close()
+	if cl.write() {
+		c.noteLeader(i, resp.Header.Get(api.HeaderLeader), resp.StatusCode)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return nil, &reachError{addr: c.names[i], cause: reachCause(err, cl.timeout)}

@@ -100,6 +100,59 @@ func TestFailsOverToTheNextAddress(t *testing.T) {
 	}
 }
 
+// hintingServer answers every request 200 with body, naming leader as the
+// raft leader on writes as a real node does.
+func hintingServer(t *testing.T, body string, leader *string) *server {
+	s := &server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		if r.Method != http.MethodGet && *leader != "" {
+			w.Header().Set(api.HeaderLeader, *leader)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestWritesFollowTheLeaderHint(t *testing.T) {
+	tests := []struct {
+		name       string
+		hint       func(follower, leader *server) string
+		wantLeader int32 // writes that reached the leader, of 5
+	}{
+		{"hint names one of the client's addresses", func(_, l *server) string { return l.addr() }, 4},
+		{"hint names an address the client was not given", func(_, _ *server) string { return "203.0.113.9:17070" }, 0},
+		{"no hint", func(_, _ *server) string { return "" }, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hint string
+			follower := hintingServer(t, leaseBody, &hint)
+			leader := hintingServer(t, leaseBody, &hint)
+			hint = tt.hint(follower, leader)
+			c := newClient(t, follower.addr(), leader.addr())
+			for range 5 {
+				if _, err := c.Claim(t.Context(), "db", "db/0", 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := leader.hits.Load(); got != tt.wantLeader {
+				t.Errorf("leader got %d of 5 writes, want %d (follower %d)", got, tt.wantLeader, follower.hits.Load())
+			}
+			// Reads stay where reads last succeeded: the first address.
+			before := follower.hits.Load()
+			if _, _, err := c.WatchLease(t.Context(), "db", 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			if follower.hits.Load() != before+1 {
+				t.Errorf("read did not go to the follower")
+			}
+		})
+	}
+}
+
 func TestRetriesUnavailable(t *testing.T) {
 	busy := newServer(t, 503, `{"error":"controller node n2 is not the raft leader","code":"unavailable"}`)
 	good := newServer(t, 200, `{"index":7}`)
