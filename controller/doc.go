@@ -37,7 +37,10 @@
 // to the leader's API address (from the FSM's member records) with
 // X-Uniter-Forwarded set, and relays the answer; a request that was
 // already forwarded, or one made while no leader is known, gets 503 and
-// the client retries. Every write is safe to retry.
+// the client retries. Every write is safe to retry. Every answer to a
+// write carries X-Uniter-Leader, the raft leader's API address as the
+// answering node knows it; the Go client sends its later writes there when
+// that address is one of its own, which saves the forwarding hop.
 //
 // Blocking queries (Consul's pattern): GET with ?index=N&wait=D answers as
 // soon as the resource's modify index exceeds N, or after D (default and
