@@ -243,7 +243,8 @@ func (s *Server) getLease(rq *request) error {
 		return err
 	}
 	fsm := s.node.FSM()
-	idx, err := s.block(rq, func() uint64 { return fsm.ApplicationIndex(app) })
+	idx, err := s.block(rq, func() uint64 { return fsm.ApplicationIndex(app) },
+		func() <-chan struct{} { return fsm.WatchApplication(app) }, nil)
 	if err != nil {
 		return err
 	}
@@ -259,8 +260,11 @@ func (s *Server) getLease(rq *request) error {
 // block is the blocking query of a GET with ?index=N&wait=D: it returns as
 // soon as index() exceeds N, or after D (capped at MaxWait; MaxWait if
 // absent), or at once without ?index (or index=0). It returns the index
-// to answer with in HeaderIndex.
-func (s *Server) block(rq *request, index func() uint64) (uint64, error) {
+// to answer with in HeaderIndex. watch and also (nil if unused) give the
+// channels that close when index() may have moved (lease.FSM's
+// WatchApplication, WatchUnit or Watch): with the narrowest ones, a write
+// wakes only the queries on what it changed.
+func (s *Server) block(rq *request, index func() uint64, watch, also func() <-chan struct{}) (uint64, error) {
 	q := rq.r.URL.Query()
 	var after uint64
 	if v := q.Get("index"); v != "" {
@@ -289,20 +293,26 @@ func (s *Server) block(rq *request, index func() uint64) (uint64, error) {
 	}
 	ctx, cancel := context.WithTimeout(rq.ctx, wait)
 	defer cancel()
-	return waitIndex(ctx, s.node.FSM(), after, index)
+	return waitIndex(ctx, after, index, watch, also)
 }
 
 // waitIndex waits until index() > after or ctx ends (then it answers with
 // the index as it stands: a blocking query that timed out is not an error).
-func waitIndex(ctx context.Context, fsm *lease.FSM, after uint64, index func() uint64) (uint64, error) {
+// It takes the watch channels before reading the index, so a change in
+// between still wakes it.
+func waitIndex(ctx context.Context, after uint64, index func() uint64, watch, also func() <-chan struct{}) (uint64, error) {
 	for {
-		ch := fsm.Watch()
+		first, second := watch(), (<-chan struct{})(nil)
+		if also != nil {
+			second = also()
+		}
 		idx := index()
 		if idx > after {
 			return idx, nil
 		}
 		select {
-		case <-ch:
+		case <-first:
+		case <-second:
 		case <-ctx.Done():
 			return index(), nil
 		}

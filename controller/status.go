@@ -137,7 +137,7 @@ func (s *Server) nodes(rq *request) error {
 		return err
 	}
 	fsm := s.node.FSM()
-	idx, err := s.block(rq, fsm.Index)
+	idx, err := s.block(rq, fsm.Index, fsm.Watch, nil)
 	if err != nil {
 		return err
 	}

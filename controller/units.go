@@ -180,7 +180,9 @@ func (s *Server) watchUnit(rq *request) error {
 		return err
 	}
 	fsm := s.node.FSM()
-	idx, err := s.block(rq, func() uint64 { return max(fsm.UnitIndex(unit), fsm.ApplicationIndex(app)) })
+	idx, err := s.block(rq, func() uint64 { return max(fsm.UnitIndex(unit), fsm.ApplicationIndex(app)) },
+		func() <-chan struct{} { return fsm.WatchUnit(unit) },
+		func() <-chan struct{} { return fsm.WatchApplication(app) })
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,7 @@ func (s *State) Apply(index uint64, op Op) Result {
 		res.Err = fmt.Errorf("cannot apply %s command: index %d is not after %d: %w",
 			op.Type(), index, s.Index, ErrInvalidCommand)
 	default:
+		s.resetTouched()
 		if err := refuseNewer(op, s.EffectiveVersion); err != nil {
 			res.Err = err
 		} else {
@@ -92,13 +93,28 @@ func leaseResult(l *Lease, err error) Result {
 func (s *State) touchApp(a *Application, index uint64) {
 	a.ModifyIndex = index
 	s.Index = index
+	s.touched = append(s.touched, appKey(a.Name))
 }
 
 // touchUnit records that u changed at index.
 func (s *State) touchUnit(u *Unit, index uint64) {
 	u.ModifyIndex = index
 	s.Index = index
+	s.touched = append(s.touched, unitKey(u.Name))
 }
+
+// resetTouched empties the touched list before a command, dropping a
+// large backing array (an advance-time that expired many leases).
+func (s *State) resetTouched() {
+	if cap(s.touched) > 1024 {
+		s.touched = nil
+	}
+	s.touched = s.touched[:0]
+}
+
+// appKey and unitKey name an application's and a unit's change channels.
+func appKey(name string) string  { return "app:" + name }
+func unitKey(name string) string { return "unit:" + name }
 
 // holderApp finds app for a command acting as unit, which must be a
 // registered unit of app.

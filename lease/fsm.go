@@ -22,6 +22,11 @@ type FSM struct {
 	mu      sync.RWMutex
 	state   *State
 	changed chan struct{} // closed and replaced whenever state changes
+	// keyed holds, per application (appKey) and unit (unitKey) that a
+	// blocking query waits on, a channel closed and dropped at that
+	// resource's next change. Waking only those waiters keeps a write from
+	// waking every blocking query of the node (B6: 30,000 watchers).
+	keyed map[string]chan struct{}
 	// tokens maps token hashes to unit names: every API request looks its
 	// token up, so this must not scan the units. Keying a map by a SHA-256
 	// leaks nothing usable about a token. Rebuilt whenever units come or go.
@@ -32,7 +37,7 @@ var _ raft.FSM = (*FSM)(nil)
 
 // NewFSM returns an FSM holding NewState().
 func NewFSM() *FSM {
-	return &FSM{state: NewState(), changed: make(chan struct{}), tokens: map[string]string{}}
+	return &FSM{state: NewState(), changed: make(chan struct{}), keyed: map[string]chan struct{}{}, tokens: map[string]string{}}
 }
 
 // Apply implements raft.FSM. It returns a Result value for every entry; a
@@ -53,13 +58,20 @@ func (f *FSM) Apply(l *raft.Log) any {
 	case RegisterUnit, DeregisterUnit:
 		f.indexTokens()
 	}
-	var wake chan struct{}
+	var wake []chan struct{}
 	if f.state.Index != before {
-		wake, f.changed = f.changed, make(chan struct{})
+		wake = append(wake, f.changed)
+		f.changed = make(chan struct{})
+		for _, k := range f.state.touched {
+			if ch, ok := f.keyed[k]; ok {
+				wake = append(wake, ch)
+				delete(f.keyed, k)
+			}
+		}
 	}
 	f.mu.Unlock()
-	if wake != nil {
-		close(wake)
+	for _, ch := range wake {
+		close(ch)
 	}
 	return res
 }
@@ -82,10 +94,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.state = s
 	f.indexTokens()
-	wake := f.changed
+	wake := append(slices.Collect(maps.Values(f.keyed)), f.changed)
 	f.changed = make(chan struct{})
+	f.keyed = map[string]chan struct{}{}
 	f.mu.Unlock()
-	close(wake)
+	for _, ch := range wake {
+		close(ch)
+	}
 	return nil
 }
 
@@ -231,16 +246,45 @@ func (f *FSM) Watch() <-chan struct{} {
 	return read(f, func(*State) chan struct{} { return f.changed })
 }
 
+// WatchApplication is Watch for app alone: the channel is closed when
+// app's modify index moves (or at a Restore), so a write to another
+// application does not wake the caller. For an application that does not
+// exist it is Watch: ApplicationIndex is then the state's index.
+func (f *FSM) WatchApplication(app string) <-chan struct{} {
+	return f.watchKey(appKey(app), func(s *State) bool { return s.Applications[app] != nil })
+}
+
+// WatchUnit is WatchApplication for a unit's modify index (UnitIndex).
+// A deregistered unit's channel is closed as it goes.
+func (f *FSM) WatchUnit(name string) <-chan struct{} {
+	return f.watchKey(unitKey(name), func(s *State) bool { return s.Units[name] != nil })
+}
+
+func (f *FSM) watchKey(key string, exists func(*State) bool) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !exists(f.state) {
+		return f.changed
+	}
+	ch, ok := f.keyed[key]
+	if !ok {
+		ch = make(chan struct{})
+		f.keyed[key] = ch
+	}
+	return ch
+}
+
 // WaitIndex blocks until the state index exceeds after, then returns it.
 // If ctx ends first it returns the current index and context.Cause(ctx), so
 // a blocking query that timed out can still answer with the current state.
 func (f *FSM) WaitIndex(ctx context.Context, after uint64) (uint64, error) {
-	return f.wait(ctx, after, func(s *State) uint64 { return s.Index })
+	return f.wait(ctx, after, func(s *State) uint64 { return s.Index }, f.Watch)
 }
 
 // WaitApplication is WaitIndex for app's modify index.
 func (f *FSM) WaitApplication(ctx context.Context, app string, after uint64) (uint64, error) {
-	return f.wait(ctx, after, func(s *State) uint64 { return s.ApplicationIndex(app) })
+	return f.wait(ctx, after, func(s *State) uint64 { return s.ApplicationIndex(app) },
+		func() <-chan struct{} { return f.WatchApplication(app) })
 }
 
 // WaitEffectiveVersion blocks until the effective version is at least v,
@@ -250,19 +294,21 @@ func (f *FSM) WaitEffectiveVersion(ctx context.Context, v uint64) (uint64, error
 	if v == 0 {
 		return f.EffectiveVersion(), nil
 	}
-	return f.wait(ctx, v-1, func(s *State) uint64 { return s.EffectiveVersion })
+	return f.wait(ctx, v-1, func(s *State) uint64 { return s.EffectiveVersion }, f.Watch)
 }
 
 // WaitUnit is WaitIndex for the unit's modify index.
 func (f *FSM) WaitUnit(ctx context.Context, name string, after uint64) (uint64, error) {
-	return f.wait(ctx, after, func(s *State) uint64 { return s.UnitIndex(name) })
+	return f.wait(ctx, after, func(s *State) uint64 { return s.UnitIndex(name) },
+		func() <-chan struct{} { return f.WatchUnit(name) })
 }
 
-func (f *FSM) wait(ctx context.Context, after uint64, index func(*State) uint64) (uint64, error) {
+// wait takes watch's channel before reading index, so a change between
+// the two still closes the channel it waits on.
+func (f *FSM) wait(ctx context.Context, after uint64, index func(*State) uint64, watch func() <-chan struct{}) (uint64, error) {
 	for {
-		f.mu.RLock()
-		idx, ch := index(f.state), f.changed
-		f.mu.RUnlock()
+		ch := watch()
+		idx := read(f, index)
 		if idx > after {
 			return idx, nil
 		}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -104,7 +106,7 @@ func TestSnapshotRestoreIsIdentical(t *testing.T) {
 	if err := restored.Restore(sink.Reader()); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	if diff := cmp.Diff(h.fsm.State(), restored.State()); diff != "" {
+	if diff := cmp.Diff(h.fsm.State(), restored.State(), ignoreScratch); diff != "" {
 		t.Fatalf("restored state differs (-original +restored):\n%s", diff)
 	}
 	if again := snapshot(t, restored); !bytes.Equal(again.Bytes(), sink.Bytes()) {
@@ -117,7 +119,7 @@ func TestSnapshotRestoreIsIdentical(t *testing.T) {
 			t.Errorf("%s results differ:\n%s", op.Type(), diff)
 		}
 	}
-	if diff := cmp.Diff(h.fsm.State(), restored.State()); diff != "" {
+	if diff := cmp.Diff(h.fsm.State(), restored.State(), ignoreScratch); diff != "" {
 		t.Errorf("replicas diverged after restore:\n%s", diff)
 	}
 }
@@ -145,7 +147,7 @@ func TestSnapshotIsNotAffectedByLaterApplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, ignoreScratch); diff != "" {
 		t.Errorf("snapshot saw later applies:\n%s", diff)
 	}
 }
@@ -186,7 +188,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("restore: %v, want an error matching %v", err, tc.want)
 			}
-			if diff := cmp.Diff(before, h.fsm.State()); diff != "" {
+			if diff := cmp.Diff(before, h.fsm.State(), ignoreScratch); diff != "" {
 				t.Errorf("refused restore changed the state:\n%s", diff)
 			}
 		})
@@ -221,7 +223,7 @@ func TestReadsAreDeepCopies(t *testing.T) {
 	s := h.fsm.State()
 	s.Units["db/0"].Agent.Status = "lost"
 	h.fsm.Members()["n9"] = lease.Member{}
-	if diff := cmp.Diff(before, h.fsm.State()); diff != "" {
+	if diff := cmp.Diff(before, h.fsm.State(), ignoreScratch); diff != "" {
 		t.Errorf("a caller changed the FSM through a read:\n%s", diff)
 	}
 }
@@ -401,5 +403,81 @@ func TestTokenIndexFollowsUnitsAndRestore(t *testing.T) {
 	}
 	if !byToken(restored, "db/1") || byToken(restored, "db/7") {
 		t.Fatal("the token index does not match a restored state")
+	}
+}
+
+// TestKeyedWatchesWakeExactlyWhatChanged drives random commands of every
+// kind through the FSM with a WatchApplication and a WatchUnit channel
+// taken on every application and unit name before each one (some not
+// registered yet). A resource whose modify index moved must find its
+// channel closed (no missed wake-up); an existing resource whose index
+// did not move must not (no herd).
+func TestKeyedWatchesWakeExactlyWhatChanged(t *testing.T) {
+	apps := []string{"db", "web", "solo"}
+	names := []string{"db/0", "db/1", "db/2", "web/0", "solo/0"}
+	for seed := range uint64(20) {
+		h := newFSMHarness(t)
+		r := rand.New(rand.NewPCG(seed, 7))
+		now := time.Duration(0)
+		for step := range 300 {
+			unit := names[r.IntN(len(names))]
+			app := appOf(unit)
+			ops := []lease.Op{
+				claim(unit, dur), extend(unit, dur), revoke(unit), stepDown(app),
+				pin(app, "op"), unpin(app, "op"),
+				leaderSet(unit, uint64(1+r.IntN(3)), map[string]string{"k": fmt.Sprint(r.IntN(3))}),
+				lease.SetConfig{App: app, Changes: map[string]string{"port": fmt.Sprint(r.IntN(3))}},
+				lease.SetUnitStatus{Unit: unit, Kind: lease.StatusWorkload, Status: "active", Message: fmt.Sprint(r.IntN(2))},
+				lease.SetApplicationVersion{Unit: unit, Version: fmt.Sprint(r.IntN(2))},
+				lease.SetApplicationStatus{App: app, Unit: unit, Term: uint64(1 + r.IntN(3)), Status: "active"},
+				lease.RequestUnitRemoval{Name: unit},
+				lease.Resolve{Unit: unit},
+				lease.RegisterUnit{Name: unit, TokenHash: lease.HashToken("token-" + unit)},
+				lease.DeregisterUnit{Name: unit},
+				lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: uint64(1 + r.IntN(2))},
+			}
+			var op lease.Op
+			if r.IntN(4) == 0 {
+				d := time.Duration(1+r.IntN(40)) * time.Second
+				op, now = adv(now, now+d), now+d
+			} else {
+				op = ops[r.IntN(len(ops))]
+			}
+			type watched struct {
+				ch     <-chan struct{}
+				before uint64
+				exists bool
+			}
+			appW, unitW := map[string]watched{}, map[string]watched{}
+			for _, a := range apps {
+				_, ok := h.fsm.Application(a)
+				appW[a] = watched{h.fsm.WatchApplication(a), h.fsm.ApplicationIndex(a), ok}
+			}
+			for _, u := range names {
+				_, ok := h.fsm.Unit(u)
+				unitW[u] = watched{h.fsm.WatchUnit(u), h.fsm.UnitIndex(u), ok}
+			}
+			h.apply(op)
+			check := func(kind, name string, w watched, after uint64) {
+				closed := false
+				select {
+				case <-w.ch:
+					closed = true
+				default:
+				}
+				switch {
+				case after != w.before && !closed:
+					t.Fatalf("seed %d step %d: %s %s: %s moved its index %d → %d but its watch was not closed", seed, step, op.Type(), kind, name, w.before, after)
+				case w.exists && after == w.before && closed:
+					t.Fatalf("seed %d step %d: %s: %s %s did not change but its watch was closed", seed, step, op.Type(), kind, name)
+				}
+			}
+			for a, w := range appW {
+				check("application", a, w, h.fsm.ApplicationIndex(a))
+			}
+			for u, w := range unitW {
+				check("unit", u, w, h.fsm.UnitIndex(u))
+			}
+		}
 	}
 }

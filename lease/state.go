@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// State is the whole replicated state. It is plain data: every field
-// serializes to JSON, every time is UTC, and maps are never nil (so a
-// snapshot round trip is exact). Mutate it only through Apply.
+// State is the whole replicated state. It is plain data: every exported
+// field serializes to JSON, every time is UTC, and maps are never nil (so
+// a snapshot round trip is exact). Mutate it only through Apply. (Compare
+// states with cmpopts.IgnoreUnexported(State{}): the one unexported field
+// is scratch space of the command being applied.)
 type State struct {
 	// GlobalTime is the cluster's notion of now. Only advance-time changes
 	// it; every other command stamps its times with it.
@@ -26,6 +28,11 @@ type State struct {
 	Units map[string]*Unit `json:"units"`
 	// Index is the raft log index of the last command that changed anything.
 	Index uint64 `json:"index"`
+
+	// touched lists, for the last command applied, the keys (appKey,
+	// unitKey) of the applications and units whose modify index it set,
+	// so the FSM wakes only their waiters. Never encoded or cloned.
+	touched []string
 }
 
 // Member is one controller node's supported protocol version range and
@@ -222,6 +229,7 @@ func (u *Unit) Clone() *Unit {
 // Clone returns a deep copy.
 func (s *State) Clone() *State {
 	out := *s
+	out.touched = nil
 	out.Members = maps.Clone(s.Members)
 	if out.Members == nil {
 		out.Members = map[string]Member{}

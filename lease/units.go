@@ -237,6 +237,7 @@ func (c DeregisterUnit) apply(s *State, index uint64) Result {
 		}
 		release(l)
 	}
+	s.touchUnit(u, index) // wakes the unit's own waiters: it is gone
 	delete(s.Units, c.Name)
 	s.touchApp(a, index)
 	return leaseResult(l, nil)
