@@ -10,9 +10,10 @@
 //
 // Retries: on a connection failure, a timeout or a 503 (no raft leader, a
 // leadership change, a busy node) the client tries the next address, with
-// a short doubling backoff between rounds over the addresses, for at most
-// 5 s (enough to ride out a raft election), honouring ctx. When no address
-// answers at all for three rounds (about 150 ms) it gives up sooner. Every
+// a short doubling backoff (jittered: each pause is half to all of it)
+// between rounds over the addresses, for at most 5 s (enough to ride out
+// a raft election), honouring ctx. When no address answers at all for
+// three rounds (about 100–150 ms) it gives up sooner. Every
 // write of the API is safe to repeat (conditional or idempotent). Refusals
 // and other 4xx answers are never retried.
 //
@@ -29,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -233,7 +235,7 @@ func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
 			if dead >= maxDeadRounds {
 				return nil, failure(last, reach, order)
 			}
-			if err := pause(budget, backoff); err != nil {
+			if err := pause(budget, jitter(backoff)); err != nil {
 				return nil, failure(last, reach, order)
 			}
 			backoff = min(2*backoff, maxBackoff)
@@ -327,6 +329,12 @@ func (c *Client) noteLeader(i int, hint string, status int) {
 	if status != http.StatusServiceUnavailable {
 		c.writeNext = i
 	}
+}
+
+// jitter spreads a pause over [d/2, d], so that many clients refused at
+// once (a busy node, an election) do not all come back at once.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
 }
 
 // pause waits d or until ctx ends.

@@ -169,7 +169,9 @@ func TestRetriesUnavailable(t *testing.T) {
 	if !errors.Is(err, client.ErrUnavailable) || !strings.Contains(err.Error(), "not the raft leader") {
 		t.Errorf("all unavailable: %v", err)
 	}
-	if n := busy.hits.Load(); n < 3 || n > 10 {
+	// Within the 5 s budget: pauses of 50, 100, ... 1000 ms doubling, each
+	// jittered to half to all of it: 7 to 15 rounds (plus the first try).
+	if n := busy.hits.Load(); n < 3 || n > 16 {
 		t.Errorf("busy server hit %d times in all", n)
 	}
 }
@@ -356,5 +358,20 @@ func TestRetryableCodes(t *testing.T) {
 	}
 	if s.hits.Load() < 2 {
 		t.Errorf("not retried: %d hits", s.hits.Load())
+	}
+}
+
+func TestJitterSpreadsPauses(t *testing.T) {
+	d := 100 * time.Millisecond
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		j := client.Jitter(d)
+		if j < d/2 || j > d {
+			t.Fatalf("jitter(%v) = %v, want within [%v, %v]", d, j, d/2, d)
+		}
+		seen[j] = true
+	}
+	if len(seen) < 100 {
+		t.Errorf("200 pauses took only %d distinct values", len(seen))
 	}
 }

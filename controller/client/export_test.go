@@ -1,0 +1,4 @@
+package client
+
+// Jitter exposes jitter to the tests.
+var Jitter = jitter
