@@ -250,8 +250,9 @@ func TestStatusSchema(t *testing.T) {
 func TestBlockingQueryCap(t *testing.T) {
 	c, admin := bootstrap(t, nodeOpts{})
 	seed(t, c.APIAddr(), admin)
+	var logged testutil.Buffer
 	srv, err := controller.NewServer(controller.Config{Node: c.Node(), AdminTokenHash: lease.HashToken(admin),
-		Clock: clock.Real, Logger: zerolog.New(zerolog.NewTestWriter(t)), MaxBlocking: 1})
+		Clock: clock.Real, Logger: zerolog.New(&logged), MaxBlocking: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +285,13 @@ func TestBlockingQueryCap(t *testing.T) {
 	})
 	resp := raw.json("GET", path+"&wait=10ms", tokDB0, "")
 	checkErrorBody(t, resp, api.CodeBusy)
+	// The operator hears of it once, not once per refusal.
+	if n := strings.Count(logged.String(), `"message":"blocking query limit reached`); n != 1 {
+		t.Errorf("%d warnings about the limit, want 1; log:\n%s", n, logged.String())
+	}
+	if !strings.Contains(logged.String(), `"max_blocking":1`) {
+		t.Errorf("the warning does not name the limit:\n%s", logged.String())
+	}
 	if r := raw.json("GET", "/v1/leases/db", tokDB0, ""); r.status != http.StatusOK {
 		t.Errorf("a non-blocking read was refused: %d %s", r.status, r.body)
 	}

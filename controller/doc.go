@@ -45,7 +45,9 @@
 // Blocking queries (Consul's pattern): GET with ?index=N&wait=D answers as
 // soon as the resource's modify index exceeds N, or after D (default and
 // cap 5m), with the index in X-Uniter-Index; without index (or 0) they
-// answer at once. At most 1024 wait at once per node (then 503 busy).
+// answer at once. At most MaxBlocking (default 8192) wait at once per node
+// (then 503 busy, and a warning at most once a minute). A write wakes only
+// the queries on the application or unit it changed.
 //
 // # Endpoints
 //

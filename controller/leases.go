@@ -288,12 +288,29 @@ func (s *Server) block(rq *request, index func() uint64, watch, also func() <-ch
 	case s.waiters <- struct{}{}:
 		defer func() { <-s.waiters }()
 	default:
+		s.warnBusy()
 		return 0, &httpError{status: http.StatusServiceUnavailable, code: api.CodeBusy,
 			msg: "too many blocking queries on this controller node"}
 	}
 	ctx, cancel := context.WithTimeout(rq.ctx, wait)
 	defer cancel()
 	return waitIndex(ctx, after, index, watch, also)
+}
+
+// busyWarnEvery spaces the warnings about the blocking-query cap.
+const busyWarnEvery = time.Minute
+
+// warnBusy tells the operator, at most once a minute, that the node is
+// refusing blocking queries: agents then see their watches answered late.
+// Each refusal itself is logged at debug only (it would flood the log).
+func (s *Server) warnBusy() {
+	now := s.cfg.Clock.Now().UnixNano()
+	last := s.busyWarned.Load()
+	if last != 0 && time.Duration(now-last) < busyWarnEvery || !s.busyWarned.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn().Int("max_blocking", s.cfg.MaxBlocking).
+		Msg("blocking query limit reached: agents' watches get 503 busy and retry later; raise --max-blocking or add controller nodes")
 }
 
 // waitIndex waits until index() > after or ctx ends (then it answers with

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,7 +21,7 @@ import (
 const (
 	DefaultLostAfter         = time.Minute
 	DefaultMaxWait           = 5 * time.Minute
-	DefaultMaxBlocking       = 1024
+	DefaultMaxBlocking       = 8192
 	DefaultRequestTimeout    = 15 * time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultForwardTimeout    = 15 * time.Second
@@ -65,6 +66,9 @@ type Server struct {
 	log     zerolog.Logger
 	mux     *http.ServeMux
 	waiters chan struct{} // semaphore of blocking queries
+	// busyWarned is when (unix ns) the node last warned that it refused
+	// a blocking query at the MaxBlocking cap.
+	busyWarned atomic.Int64
 
 	// nodeHash is the hash of NodeToken(cfg.AdminTokenHash): the node
 	// credential, which may only announce a member's range.

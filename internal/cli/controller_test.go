@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,24 +28,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type result struct {
 	code           int
 	stdout, stderr string
@@ -62,7 +43,7 @@ func run(t *testing.T, args ...string) result {
 
 // daemon is a `uniter controller` running in process until cleanup.
 type daemon struct {
-	stdout  *syncBuffer
+	stdout  *testutil.Buffer
 	dataDir string
 }
 
@@ -70,12 +51,12 @@ type daemon struct {
 // it to serve; at cleanup it is interrupted and must exit cleanly.
 func startDaemon(t *testing.T, dir string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{stdout: &syncBuffer{}, dataDir: dir}
+	d := &daemon{stdout: &testutil.Buffer{}, dataDir: dir}
 	ctx, cancel := context.WithCancel(context.Background())
 	root := cli.NewRoot()
 	root.SetArgs(append([]string{"controller", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}, args...))
 	root.SetOut(d.stdout)
-	root.SetErr(&syncBuffer{})
+	root.SetErr(&testutil.Buffer{})
 	var runErr error
 	exited := make(chan struct{})
 	go func() {
@@ -182,7 +163,7 @@ func TestControllerRestartKeepsToken(t *testing.T) {
 	first := func() client.File {
 		ctx, cancel := context.WithCancel(context.Background())
 		root := cli.NewRoot()
-		out := &syncBuffer{}
+		out := &testutil.Buffer{}
 		root.SetArgs([]string{"controller", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"})
 		root.SetOut(out)
 		done := make(chan error, 1)
