@@ -1,6 +1,7 @@
 // Package machinelock is the lock every unit agent on a machine shares, so
 // that only one hook runs on the machine at a time. It is an flock(2) on a
-// file; every hold is appended to machine-lock.log beside it.
+// file; every hold is appended to machine-lock.log beside it, which is
+// rotated to machine-lock.log.1 when it reaches MaxLogBytes.
 package machinelock
 
 import (
@@ -23,7 +24,14 @@ type Config struct {
 	// Unit is who holds the lock, as recorded in the log.
 	Unit  string
 	Clock clock.Clock
+	// MaxLogBytes is the size at which machine-lock.log is renamed to
+	// machine-lock.log.1 (replacing it) and started afresh, so the log
+	// keeps at most about twice this. 0 means DefaultMaxLogBytes.
+	MaxLogBytes int64
 }
+
+// DefaultMaxLogBytes bounds machine-lock.log: about 10,000 holds.
+const DefaultMaxLogBytes = 1 << 20
 
 // Lock is the machine lock as seen by one agent. Each Acquire opens the file
 // anew, so two holders in one process exclude each other as well.
@@ -36,6 +44,9 @@ type Lock struct {
 func New(cfg Config) (*Lock, error) {
 	if cfg.Path == "" || cfg.Unit == "" || cfg.Clock == nil {
 		return nil, errors.New("cannot create machine lock: path, unit and clock are required")
+	}
+	if cfg.MaxLogBytes <= 0 {
+		cfg.MaxLogBytes = DefaultMaxLogBytes
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create machine lock: %w", err)
@@ -102,6 +113,11 @@ func flock(ctx context.Context, f *os.File) error {
 func (l *Lock) appendLog(op string, waited, held time.Duration) {
 	line := fmt.Sprintf("%s unit=%s op=%q waited=%s held=%s\n",
 		l.cfg.Clock.Now().UTC().Format(time.RFC3339Nano), l.cfg.Unit, op, waited, held)
+	// The caller holds the machine lock, so no other agent appends or
+	// rotates meanwhile.
+	if fi, err := os.Stat(l.logPath); err == nil && fi.Size()+int64(len(line)) > l.cfg.MaxLogBytes {
+		os.Rename(l.logPath, l.logPath+".1")
+	}
 	f, err := os.OpenFile(l.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return // the log is advisory; never fail a hook over it

@@ -2,6 +2,7 @@ package machinelock_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -97,4 +98,46 @@ func TestAcquireGivesUpWhenContextEnds(t *testing.T) {
 		t.Fatalf("lock stuck after an abandoned wait: %v", err)
 	}
 	release()
+}
+
+// TestLogIsRotated: the hold log never grows past MaxLogBytes; the holds
+// before the last rotation are in machine-lock.log.1, and no hold of the
+// current file or the rotated one is lost or cut.
+func TestLogIsRotated(t *testing.T) {
+	dir := t.TempDir()
+	const limit = 1000
+	l, err := machinelock.New(machinelock.Config{Path: filepath.Join(dir, "machine.lock"), Unit: "db/0", Clock: clock.Real, MaxLogBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const holds = 40 // ~100 bytes each: about four rotations
+	for i := range holds {
+		release, err := l.Acquire(t.Context(), fmt.Sprintf("run hook %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+	}
+	cur, err := os.ReadFile(l.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(l.LogPath() + ".1")
+	if err != nil {
+		t.Fatalf("no rotated log: %v", err)
+	}
+	if len(cur) > limit || len(old) > limit {
+		t.Errorf("log sizes %d and %d, want at most %d each", len(cur), len(old), limit)
+	}
+	// The two files hold the last holds, in order, each line whole.
+	lines := strings.Split(strings.TrimSuffix(string(old)+string(cur), "\n"), "\n")
+	if len(lines) < 10 {
+		t.Fatalf("only %d holds kept:\n%s%s", len(lines), old, cur)
+	}
+	first := holds - len(lines)
+	for i, line := range lines {
+		if want := fmt.Sprintf(`op="run hook %d"`, first+i); !strings.Contains(line, want) || !strings.HasSuffix(line, "s") {
+			t.Errorf("line %d = %q, want the hold %s", i, line, want)
+		}
+	}
 }
