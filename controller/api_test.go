@@ -215,6 +215,7 @@ func TestStatusSchema(t *testing.T) {
 		got, want []string
 	}{
 		{keys(doc), []string{"applications", "controller"}},
+		{keys(doc["controller"]), []string{"effective_version", "nodes"}},
 		{keys(apps), []string{"db", "web"}},
 		{keys(db), []string{"leader", "pinned", "status", "term", "units"}},
 		{keys(unit), []string{"agent", "leader", "life", "workload"}},
@@ -227,6 +228,9 @@ func TestStatusSchema(t *testing.T) {
 	}
 	if db["leader"] != "db/0" || apps["web"].(map[string]any)["leader"] != nil || unit["leader"] != true {
 		t.Errorf("leaders in %s", resp.body)
+	}
+	if v := doc["controller"].(map[string]any)["effective_version"]; v != float64(c.Node().FSM().EffectiveVersion()) || v == float64(0) {
+		t.Errorf("effective version %v, want %d", v, c.Node().FSM().EffectiveVersion())
 	}
 	if n := node.(map[string]any); n["address"] != c.APIAddr() || n["raft_state"] != "leader" {
 		t.Errorf("node %v", n)

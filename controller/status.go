@@ -41,7 +41,7 @@ func (s *Server) status(rq *request) error {
 func BuildStatus(st *lease.State, nodes []api.Node, lostAfter time.Duration) api.Status {
 	out := api.Status{
 		Applications: make(map[string]api.ApplicationStatus, len(st.Applications)),
-		Controller:   api.ControllerStatus{Nodes: nodes},
+		Controller:   api.ControllerStatus{Nodes: nodes, EffectiveVersion: st.EffectiveVersion},
 	}
 	if out.Controller.Nodes == nil {
 		out.Controller.Nodes = []api.Node{}

@@ -49,7 +49,9 @@ type StatusInfo struct {
 	Since   time.Time `json:"since"`
 }
 
-// ControllerStatus lists the controller's nodes.
+// ControllerStatus lists the controller's nodes and the controller
+// protocol version the cluster runs (docs/upgrades.md).
 type ControllerStatus struct {
-	Nodes []Node `json:"nodes"`
+	Nodes            []Node `json:"nodes"`
+	EffectiveVersion uint64 `json:"effective_version"`
 }

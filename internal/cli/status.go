@@ -132,11 +132,16 @@ func printStatusTable(out io.Writer, st api.Status) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "NODE\tADDRESS\tRAFT")
+	fmt.Fprintln(w, "NODE\tADDRESS\tRAFT\tPROTOCOL")
 	for _, n := range st.Controller.Nodes {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", n.ID, n.Address, n.RaftState)
+		proto := "-"
+		if n.ProtoMax > 0 {
+			proto = fmt.Sprintf("%d..%d", n.ProtoMin, n.ProtoMax)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", n.ID, n.Address, n.RaftState, proto)
 	}
 	w.Flush()
+	fmt.Fprintf(out, "\ncontroller protocol version %d\n", st.Controller.EffectiveVersion)
 }
 
 func pins(ps []api.PinStatus) string {
