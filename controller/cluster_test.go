@@ -176,3 +176,39 @@ func TestRestartJoinedNode(t *testing.T) {
 		t.Errorf("claim through the restarted node: %+v, %v", l, err)
 	}
 }
+
+// TestNodeWithoutLeaderDoesNotSayUnauthorized: a node that has lost its
+// quorum cannot tell an unknown token from a registration it has not
+// applied, so it answers 503 (the client retries elsewhere) and never 401,
+// which an agent takes as final and stops on. Known tokens still read.
+func TestNodeWithoutLeaderDoesNotSayUnauthorized(t *testing.T) {
+	nodes, admin, _ := startCluster(t)
+	ctx := ctxTimeout(t, 60*time.Second)
+	if err := newClient(t, admin, nodes[0].APIAddr()).RegisterUnit(ctx, "db/0", tokDB0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The survivor must know the unit before the others go.
+	survivor := nodes[2]
+	testutil.WaitUntil(t, 10*time.Second, "the registration to reach the survivor", func() bool {
+		_, ok := survivor.Node().FSM().Unit("db/0")
+		return ok
+	})
+	for _, n := range nodes[:2] {
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitUntil(t, 20*time.Second, "the survivor to know no leader", func() bool {
+		id, _ := survivor.Node().Leader()
+		return id == "" && !survivor.Node().IsLeader()
+	})
+	raw := newRaw(t, survivor.APIAddr())
+	resp := raw.json("GET", "/v1/leases/db", "unknown-token-0123456789", "")
+	if resp.status != http.StatusServiceUnavailable {
+		t.Errorf("unknown token without a leader: %d %s, want 503", resp.status, resp.body)
+	}
+	checkErrorBody(t, resp, api.CodeUnavailable)
+	if resp := raw.json("GET", "/v1/leases/db", tokDB0, ""); resp.status != http.StatusOK {
+		t.Errorf("a known unit's read without a leader: %d %s", resp.status, resp.body)
+	}
+}

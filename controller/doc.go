@@ -13,7 +13,10 @@
 // only its own application.
 //
 // Every non-2xx answer is one line of JSON, {"error":"...","code":"..."}
-// (plus "lease" on lease refusals): 401 unauthorized (no or unknown token),
+// (plus "lease" on lease refusals): 401 unauthorized (no token, or one the
+// caught-up raft leader does not know: a follower forwards an unknown
+// token to the leader, and a node that knows no leader, or leads but has
+// not applied its predecessor's entries yet, answers 503 instead),
 // 403 forbidden (a unit acting for another unit or application, or doing
 // an admin action), 400 bad-request (malformed JSON, unknown fields,
 // trailing data, bad names, durations or queries) or the lease codes

@@ -21,6 +21,9 @@ type Node interface {
 	ID() string
 	// IsLeader reports whether this node is the raft leader.
 	IsLeader() bool
+	// LeaderReady reports whether this node leads and its FSM has every
+	// entry committed before its term (see lease.Node.LeaderReady).
+	LeaderReady() bool
 	// Leader is the raft leader's ID and raft address ("" if unknown).
 	Leader() (id, raftAddr string)
 	// Servers lists the raft configuration with each server's state.

@@ -220,15 +220,33 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, kind int, h ha
 		}
 	}
 	if authErr != nil {
-		if s.node.IsLeader() || r.Header.Get(api.HeaderForwarded) != "" || s.leaderAPIAddr() == "" {
-			return who, authErr
-		}
-		return who, s.forward(rq)
+		return who, s.unknownToken(rq, authErr)
 	}
 	if err := h(rq); !errors.Is(err, errForward) {
 		return who, err
 	}
 	return who, s.forward(rq)
+}
+
+// unknownToken answers a request whose bearer token this node does not
+// know. Only a caught-up raft leader may say 401: any other node's copy of
+// the state may lag a registration (a follower, a node just restarted, a
+// leader still applying its predecessor's entries), so a follower forwards
+// the request to the leader and a node that cannot answers 503, which the
+// client retries. An agent takes 401 as final and stops.
+func (s *Server) unknownToken(rq *request, authErr error) error {
+	switch addr := s.leaderAPIAddr(); {
+	case s.node.LeaderReady():
+		return authErr
+	case s.node.IsLeader():
+		return unavailable("", "controller node %s has just become the raft leader and cannot check the token yet", s.node.ID())
+	case rq.r.Header.Get(api.HeaderForwarded) != "":
+		return unavailable(addr, "controller node %s is not the raft leader", s.node.ID())
+	case addr == "":
+		return unavailable("", "controller node %s knows no raft leader and cannot check the token", s.node.ID())
+	default:
+		return s.forward(rq)
+	}
 }
 
 // routes registers every endpoint; doc.go has the table.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -195,6 +196,9 @@ type Node struct {
 	// kick wakes the leader's version raiser after a membership change,
 	// which the FSM does not see (one slot, non-blocking sends).
 	kick chan struct{}
+	// leaderReady is true while this node leads and its leader loop's
+	// barrier has completed: its FSM holds every committed entry.
+	leaderReady atomic.Bool
 }
 
 // OpenNode opens (creating if needed) the node's data directory, starts
@@ -438,6 +442,12 @@ func (n *Node) APIAddr() string { return n.cfg.APIAddr }
 
 // IsLeader reports whether this node is the raft leader now.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// LeaderReady reports whether this node is the raft leader and has
+// applied every entry committed before its term (its barrier completed),
+// so that what its FSM lacks does not exist: an unknown token is unknown,
+// not a registration this node has yet to apply.
+func (n *Node) LeaderReady() bool { return n.leaderReady.Load() && n.IsLeader() }
 
 // Leader returns the raft leader as this node knows it ("" if none).
 func (n *Node) Leader() (id, raftAddr string) {

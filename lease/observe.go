@@ -47,8 +47,10 @@ func (n *Node) startLeaderLoop() func() {
 		n.leaderLoop(ctx)
 	}()
 	return func() {
+		n.leaderReady.Store(false)
 		cancel(errors.New("raft leadership lost"))
 		<-done
+		n.leaderReady.Store(false)
 	}
 }
 
@@ -60,6 +62,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	if !n.retry(ctx, "raft barrier", func() error { return n.Barrier(ctx) }) {
 		return
 	}
+	n.leaderReady.Store(true)
 	rec := RecordMember{
 		ID: n.cfg.ID, ProtoMin: n.cfg.ProtoMin, ProtoMax: n.cfg.ProtoMax,
 		APIAddr: n.cfg.APIAddr, RaftAddr: n.RaftAddr(),
