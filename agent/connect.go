@@ -80,14 +80,7 @@ func (conn *Connection) start(agentDir, app string, cfg Config, clk clock.Clock,
 		return err
 	}
 	conn.watcher = watcher
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("cannot find uniter binary for hook tools: %w", err)
-	}
-	if exe, err = filepath.EvalSymlinks(exe); err != nil {
-		return fmt.Errorf("cannot find uniter binary for hook tools: %w", err)
-	}
-	if err := hooktools.InstallSymlinks(ToolsDir(agentDir), exe); err != nil {
+	if err := installTools(agentDir, log); err != nil {
 		return err
 	}
 	tools, err := hooktools.NewServer(hooktools.ServerConfig{SocketPath: SocketPath(agentDir), Logger: logger, Clock: clk})
@@ -104,6 +97,25 @@ func (conn *Connection) start(agentDir, app string, cfg Config, clk clock.Clock,
 		conn.Reporter.Run(ctx)
 	}()
 	return nil
+}
+
+// installTools points the hook-tool symlinks in agentDir at the small
+// uniter-hooktools binary beside this uniter binary, or at this binary
+// when that is missing (slower to start, same behaviour).
+func installTools(agentDir string, log zerolog.Logger) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find uniter binary for hook tools: %w", err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return fmt.Errorf("cannot find uniter binary for hook tools: %w", err)
+	}
+	target, small := hooktools.ToolTarget(exe)
+	if !small {
+		log.Warn().Str("missing", hooktools.ClientPath(exe)).Str("target", target).
+			Msg("no uniter-hooktools beside the uniter binary: hook tools will start slower")
+	}
+	return hooktools.InstallSymlinks(ToolsDir(agentDir), target)
 }
 
 // Dead is closed when the tracker or the watcher has stopped by itself.

@@ -1,202 +1,37 @@
 package hooktools
 
 import (
-	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"slices"
-	"syscall"
-	"unicode/utf8"
+
+	"github.com/uniter-dev/uniter/hooktools/toolclient"
 )
 
-// This file is the client path, run by every hook-tool process: standard
-// library only, no package-level work beyond constant tables.
+// The client lives in package toolclient, which the small uniter-hooktools
+// binary links without the server's dependencies; these are its names as
+// the server and existing callers know them.
 
 // Environment variables the client reads (HOOK-TOOLS.md §1).
 const (
-	EnvContextID     = "JUJU_CONTEXT_ID"
-	EnvSocketAddress = "JUJU_AGENT_SOCKET_ADDRESS"
-	EnvSocketNetwork = "JUJU_AGENT_SOCKET_NETWORK"
+	EnvContextID     = toolclient.EnvContextID
+	EnvSocketAddress = toolclient.EnvSocketAddress
+	EnvSocketNetwork = toolclient.EnvSocketNetwork
 )
 
-// toolNames lists every hook tool, sorted.
-var toolNames = [...]string{
-	"application-version-set",
-	"config-get",
-	"is-leader",
-	"juju-log",
-	"leader-get",
-	"leader-set",
-	"status-get",
-	"status-set",
-}
+// Default limits; see Limits.
+const (
+	DefaultMaxArgsBytes  = toolclient.DefaultMaxArgsBytes
+	DefaultMaxStdinBytes = toolclient.DefaultMaxStdinBytes
+	DefaultMaxFrameBytes = toolclient.DefaultMaxFrameBytes
+)
 
 // IsTool reports whether name is the name of a hook tool.
-func IsTool(name string) bool {
-	_, found := slices.BinarySearch(toolNames[:], name)
-	return found
-}
+func IsTool(name string) bool { return toolclient.IsTool(name) }
 
 // ToolNames returns the names of all hook tools, sorted.
-func ToolNames() []string { return slices.Clone(toolNames[:]) }
+func ToolNames() []string { return toolclient.ToolNames() }
 
 // ClientMain runs the hook tool named by basename(args[0]) by asking the
-// agent's server, and returns the exit code. It reads JUJU_CONTEXT_ID and
-// JUJU_AGENT_SOCKET_ADDRESS through getenv (os.Getenv when nil). It reads
-// stdin only for `leader-set --file -`, so an interactive stdin never
-// blocks it.
+// agent's server, and returns the exit code: it is [toolclient.Main].
 func ClientMain(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	req, err := newRequest(args, stdin, getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "ERROR %v\n", err)
-		return 1
-	}
-	resp, err := call(getenv(EnvSocketAddress), req)
-	if err != nil {
-		fmt.Fprintf(stderr, "ERROR cannot run %s: %v\n", req.Tool, err)
-		return 1
-	}
-	stdout.Write(resp.Stdout)
-	stderr.Write(resp.Stderr)
-	return resp.Code
-}
-
-func newRequest(args []string, stdin io.Reader, getenv func(string) string) (*request, error) {
-	if len(args) == 0 {
-		return nil, errors.New("no tool name in arguments")
-	}
-	tool := filepath.Base(args[0])
-	switch {
-	case !IsTool(tool):
-		return nil, fmt.Errorf("%q is not a hook tool", tool)
-	case getenv(EnvContextID) == "":
-		return nil, errors.New(EnvContextID + " not set")
-	case getenv(EnvSocketAddress) == "":
-		return nil, errors.New(EnvSocketAddress + " not set")
-	}
-	if n := getenv(EnvSocketNetwork); n != "" && n != "unix" {
-		return nil, fmt.Errorf("%s %q is not supported (only unix)", EnvSocketNetwork, n)
-	}
-	req := &request{Version: protocolVersion, ContextID: getenv(EnvContextID), Tool: tool, Args: make([][]byte, len(args)-1)}
-	for i, a := range args[1:] {
-		req.Args[i] = []byte(a)
-	}
-	// Best effort: only -o or --file with a relative path need it.
-	if cwd, err := os.Getwd(); err == nil && utf8.ValidString(cwd) {
-		req.Cwd = cwd
-	}
-	if wantsStdin(tool, args[1:]) && stdin != nil {
-		// One byte over the limit lets the server report the excess.
-		data, err := io.ReadAll(io.LimitReader(stdin, DefaultMaxStdinBytes+1))
-		if err != nil {
-			return nil, fmt.Errorf("cannot read standard input: %w", err)
-		}
-		req.Stdin = data
-	}
-	return req, nil
-}
-
-// wantsStdin reports whether a call reads stdin: only leader-set with
-// `--file -` or `--file=-` before any `--`.
-func wantsStdin(tool string, args []string) bool {
-	if tool != "leader-set" {
-		return false
-	}
-	for i, a := range args {
-		switch {
-		case a == "--":
-			return false
-		case a == "--file=-":
-			return true
-		case a == "--file" && i+1 < len(args) && args[i+1] == "-":
-			return true
-		}
-	}
-	return false
-}
-
-// call sends req over a new connection to the unix socket at path and
-// returns the server's answer. It uses a plain blocking socket rather
-// than package net: a tool makes one call and exits, and skipping the
-// network poller's setup and goroutine parking is measurably cheaper.
-// If the server refuses the request before reading all of it (too large,
-// wrong peer), the write fails but the answer is still waiting to be
-// read, so a write error is reported only when no answer follows.
-func call(path string, req *request) (*response, error) {
-	conn, err := dialUnix(path)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	werr := writeFrame(conn, req)
-	var resp response
-	if rerr := readFrame(conn, DefaultMaxFrameBytes, &resp); rerr != nil {
-		if werr != nil {
-			return nil, werr
-		}
-		if errors.Is(rerr, io.EOF) {
-			return nil, errNoResponse
-		}
-		return nil, rerr
-	}
-	return &resp, nil
-}
-
-// dialUnix connects a blocking stream socket to path.
-func dialUnix(path string) (*os.File, error) {
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("dial unix %s: socket: %w", path, err)
-	}
-	for {
-		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		syscall.Close(fd)
-		return nil, fmt.Errorf("dial unix %s: connect: %w", path, err)
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-// InstallSymlinks makes toolsDir hold one symlink per hook tool, each
-// pointing at target (the uniter binary; an absolute path). It creates
-// toolsDir if needed and replaces any other file of a tool's name, each
-// link atomically, so it is safe to run at every agent start.
-func InstallSymlinks(toolsDir, target string) error {
-	if !filepath.IsAbs(target) {
-		return fmt.Errorf("cannot install hook tools: target %q is not an absolute path", target)
-	}
-	if err := os.MkdirAll(toolsDir, 0o755); err != nil {
-		return fmt.Errorf("cannot install hook tools: %w", err)
-	}
-	for _, name := range toolNames {
-		if err := installSymlink(filepath.Join(toolsDir, name), target); err != nil {
-			return fmt.Errorf("cannot install hook tools: %w", err)
-		}
-	}
-	return nil
-}
-
-func installSymlink(path, target string) error {
-	if cur, err := os.Readlink(path); err == nil && cur == target {
-		return nil
-	}
-	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%d.tmp", filepath.Base(path), os.Getpid()))
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return toolclient.Main(args, stdin, stdout, stderr, getenv)
 }

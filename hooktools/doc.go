@@ -1,7 +1,6 @@
 // Package hooktools serves the hook tools (is-leader, leader-get,
 // leader-set, config-get, status-set, status-get, juju-log,
-// application-version-set) that charm hooks call, and is the client those
-// tools run as.
+// application-version-set) that charm hooks call, and installs them.
 //
 // # Shape
 //
@@ -9,10 +8,15 @@
 // each hook it registers a [HookContext] (a snapshot of config and leader
 // settings, plus a [Backend] for live operations) and passes the returned
 // id to the hook as JUJU_CONTEXT_ID; when the hook ends it calls done,
-// after which the id is refused. The tools are symlinks to the uniter
-// binary, which calls [ClientMain] when basename(argv[0]) is a tool name.
-// All argument parsing, output formatting and error wording happens in the
-// server, so the client only moves bytes.
+// after which the id is refused. The tools are symlinks ([InstallSymlinks])
+// to the small uniter-hooktools binary beside the uniter binary, or to the
+// uniter binary itself when that is missing ([ToolTarget]); both run the
+// client, package [github.com/uniter-dev/uniter/hooktools/toolclient]
+// ([ClientMain] here), when basename(argv[0]) is a tool name. The client
+// is kept apart so that the small binary links nothing else: a hook pays
+// for one process start per tool call. All argument parsing, output
+// formatting and error wording happens in the server, so the client only
+// moves bytes.
 //
 // # Wire protocol
 //

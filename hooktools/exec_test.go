@@ -50,27 +50,43 @@ func hookEnv(h *testHook, toolsDir string) []string {
 	}
 }
 
-// installTools makes a tools directory of symlinks to the real binary.
+// installTools makes a tools directory of symlinks to the binary the
+// agent would choose for uniterBin: uniter-hooktools beside it.
 func installTools(t testing.TB, base string) string {
 	t.Helper()
+	target, small := hooktools.ToolTarget(uniterBin)
+	if !small {
+		t.Fatalf("ToolTarget(%s) = %s, not the uniter-hooktools beside it", uniterBin, target)
+	}
+	return installToolsTo(t, base, target)
+}
+
+// installToolsTo makes a tools directory of symlinks to target.
+func installToolsTo(t testing.TB, base, target string) string {
+	t.Helper()
 	dir := filepath.Join(base, "tools")
-	if err := hooktools.InstallSymlinks(dir, uniterBin); err != nil {
+	if err := hooktools.InstallSymlinks(dir, target); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
+// TestArgv0Dispatch runs the tools as a hook does, through symlinks to
+// each binary that acts as them: the small uniter-hooktools the agent
+// prefers, and the uniter binary it falls back to.
 func TestArgv0Dispatch(t *testing.T) {
-	srv := startServer(t, serverOpts{})
-	h := srv.register(t, nil)
-	tools := installTools(t, shortTempDir(t))
-	env := hookEnv(h, tools)
+	for _, target := range []string{toolsBin, uniterBin} {
+		t.Run(filepath.Base(target), func(t *testing.T) {
+			srv := startServer(t, serverOpts{})
+			h := srv.register(t, nil)
+			tools := installToolsTo(t, shortTempDir(t), target)
+			env := hookEnv(h, tools)
 
-	if got := execTool(t, filepath.Join(tools, "is-leader"), env, nil); got != ok("True\n") {
-		t.Errorf("tools/is-leader = %+v", got)
-	}
-	// A bash hook, tools found by bare name on PATH (ops 3.x does the same).
-	script := `[ "$(is-leader)" = True ] || exit 3
+			if got := execTool(t, filepath.Join(tools, "is-leader"), env, nil); got != ok("True\n") {
+				t.Errorf("tools/is-leader = %+v", got)
+			}
+			// A bash hook, tools found by bare name on PATH (ops 3.x does the same).
+			script := `[ "$(is-leader)" = True ] || exit 3
 x=$(leader-get a); leader-set a=$((x+1)); leader-get a
 is-leader --format=json
 config-get --all --format=json
@@ -78,19 +94,66 @@ status-set maintenance "doing things" && status-get
 juju-log -l WARNING -- "from bash"
 application-version-set -- 1.0
 `
-	want := "2\ntrue\n" + `{"debug":false,"name":"hello","port":8080,"ratio":0.5,"token":null}` + "\nmaintenance\n"
-	if got := execTool(t, "/bin/sh", env, nil, "-c", script); got != ok(want) {
-		t.Errorf("bash hook (-want +got):\n%s", cmp.Diff(ok(want), got))
+			want := "2\ntrue\n" + `{"debug":false,"name":"hello","port":8080,"ratio":0.5,"token":null}` + "\nmaintenance\n"
+			if got := execTool(t, "/bin/sh", env, nil, "-c", script); got != ok(want) {
+				t.Errorf("bash hook (-want +got):\n%s", cmp.Diff(ok(want), got))
+			}
+			if v := h.backend.Version(); v != "1.0" {
+				t.Errorf("application version = %q", v)
+			}
+			if !strings.Contains(srv.logs.String(), `"message":"from bash"`) {
+				t.Error("juju-log from bash is not in the agent log")
+			}
+		})
 	}
-	if v := h.backend.Version(); v != "1.0" {
-		t.Errorf("application version = %q", v)
-	}
-	if !strings.Contains(srv.logs.String(), `"message":"from bash"`) {
-		t.Error("juju-log from bash is not in the agent log")
-	}
-	// Not through a tool name, the binary is the CLI.
-	if got := execTool(t, uniterBin, env, nil, "version"); got.Code != 0 || strings.Contains(got.Stderr, "hook tool") {
+	// Not through a tool name, uniter is the CLI and uniter-hooktools
+	// refuses with a usage line naming the tools.
+	if got := execTool(t, uniterBin, nil, nil, "version"); got.Code != 0 || strings.Contains(got.Stderr, "hook tool") {
 		t.Errorf("uniter version = %+v", got)
+	}
+	got := execTool(t, toolsBin, nil, nil, "is-leader")
+	if got.Code != 2 || got.Stdout != "" || !strings.HasPrefix(got.Stderr, "usage: ") ||
+		strings.Count(got.Stderr, "\n") != 1 || !strings.Contains(got.Stderr, "is-leader") {
+		t.Errorf("uniter-hooktools run directly = %+v; want exit 2 and a one-line usage", got)
+	}
+}
+
+func TestToolTarget(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(path string) error // makes (or not) uniter-hooktools at path
+		small bool
+	}{
+		{"executable", func(p string) error { return os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755) }, true},
+		{"owner-executable only", func(p string) error { return os.WriteFile(p, []byte("#!/bin/sh\n"), 0o700) }, true},
+		{"absent", func(string) error { return nil }, false},
+		{"not executable", func(p string) error { return os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644) }, false},
+		{"a directory", func(p string) error { return os.Mkdir(p, 0o755) }, false},
+		{"a dangling symlink", func(p string) error { return os.Symlink("/nonexistent/uniter-hooktools", p) }, false},
+		{"a symlink to an executable", func(p string) error {
+			real := filepath.Join(filepath.Dir(p), "real")
+			return errors.Join(os.WriteFile(real, nil, 0o755), os.Symlink(real, p))
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			exe := filepath.Join(dir, "uniter")
+			helper := filepath.Join(dir, "uniter-hooktools")
+			if err := tt.setup(helper); err != nil {
+				t.Fatal(err)
+			}
+			if got := hooktools.ClientPath(exe); got != helper {
+				t.Errorf("ClientPath(%s) = %s, want %s", exe, got, helper)
+			}
+			want := exe
+			if tt.small {
+				want = helper
+			}
+			if target, small := hooktools.ToolTarget(exe); target != want || small != tt.small {
+				t.Errorf("ToolTarget = %s, %v; want %s, %v", target, small, want, tt.small)
+			}
+		})
 	}
 }
 
@@ -210,12 +273,22 @@ func TestPeerCredentialsControl(t *testing.T) {
 }
 
 // BenchmarkIsLeaderExec measures what a hook pays for `is-leader`: one
-// exec of the symlinked uniter binary and one round trip to the server.
+// exec of the symlinked uniter-hooktools and one round trip to the server.
 // Compare with BenchmarkTrueExec, the cost of any exec.
 func BenchmarkIsLeaderExec(b *testing.B) {
+	benchIsLeader(b, toolsBin)
+}
+
+// BenchmarkIsLeaderExecUniter is BenchmarkIsLeaderExec through the uniter
+// binary, what tools cost without uniter-hooktools.
+func BenchmarkIsLeaderExecUniter(b *testing.B) {
+	benchIsLeader(b, uniterBin)
+}
+
+func benchIsLeader(b *testing.B, target string) {
 	srv := startServer(b, serverOpts{level: zerolog.WarnLevel})
 	h := srv.register(b, nil)
-	tools := installTools(b, shortTempDir(b))
+	tools := installToolsTo(b, shortTempDir(b), target)
 	benchExec(b, filepath.Join(tools, "is-leader"), hookEnv(h, tools), "True\n")
 }
 

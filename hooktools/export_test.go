@@ -1,5 +1,7 @@
 package hooktools
 
+import "github.com/uniter-dev/uniter/hooktools/toolclient"
+
 // NewServerAllowingUIDs is NewServer serving peers with the given uids
 // instead of the server's own: it lets a test connect as another user
 // and see the peer check pass, the control for the refusal test.
@@ -18,7 +20,7 @@ func ToolsTable() []string {
 }
 
 // FrameHeaderSize is the size of a frame's length prefix.
-const FrameHeaderSize = 4
+const FrameHeaderSize = toolclient.FrameHeaderSize
 
 // ProtocolVersion is the protocol version requests carry.
-const ProtocolVersion = protocolVersion
+const ProtocolVersion = toolclient.ProtocolVersion

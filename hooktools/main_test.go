@@ -11,10 +11,10 @@ import (
 	"go.uber.org/goleak"
 )
 
-// uniterBin is the real uniter binary, built once by TestMain into a
-// directory other users can read (the peer-credential tests run it as
-// nobody).
-var uniterBin string
+// uniterBin is the real uniter binary and toolsBin the small
+// uniter-hooktools beside it, built once by TestMain into a directory
+// other users can read (the peer-credential tests run them as nobody).
+var uniterBin, toolsBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "hooktools-bin-")
@@ -25,11 +25,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "cannot make binary directory:", err)
 		os.Exit(1)
 	}
-	uniterBin = filepath.Join(dir, "uniter")
-	build := exec.CommandContext(context.Background(), "go", "build", "-o", uniterBin, "../cmd/uniter")
+	uniterBin, toolsBin = filepath.Join(dir, "uniter"), filepath.Join(dir, "uniter-hooktools")
+	// A directory as -o: each command is built into it under its own name.
+	build := exec.CommandContext(context.Background(), "go", "build", "-o", dir+"/", "../cmd/uniter", "../cmd/uniter-hooktools")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "cannot build uniter:", err)
+		fmt.Fprintln(os.Stderr, "cannot build uniter and uniter-hooktools:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

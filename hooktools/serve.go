@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"slices"
+
+	"github.com/uniter-dev/uniter/hooktools/toolclient"
 )
 
 // callInfo is what serve logs about one request.
@@ -26,7 +28,7 @@ func (s *Server) serve(conn *net.UnixConn) {
 		return
 	}
 	conn.SetWriteDeadline(s.clock.Now().Add(s.limits.IOTimeout))
-	if err := writeFrame(conn, resp); err != nil {
+	if err := toolclient.WriteFrame(conn, resp); err != nil {
 		s.log.Debug().Err(err).Str("tool", c.tool).Msg("cannot answer hook tool call")
 	}
 	if c.h == nil {
@@ -44,19 +46,19 @@ func (s *Server) serve(conn *net.UnixConn) {
 
 // handle reads, checks and runs one request. It returns nil when there is
 // nobody to answer (the client sent nothing at all).
-func (s *Server) handle(conn *net.UnixConn) (*response, callInfo) {
+func (s *Server) handle(conn *net.UnixConn) (*toolclient.Response, callInfo) {
 	if resp := s.checkPeer(conn); resp != nil {
 		return resp, callInfo{}
 	}
-	var req request
-	if err := readFrame(conn, s.limits.MaxFrameBytes, &req); err != nil {
+	var req toolclient.Request
+	if err := toolclient.ReadFrame(conn, s.limits.MaxFrameBytes, &req); err != nil {
 		return s.badFrame(err), callInfo{}
 	}
 	c := callInfo{tool: req.Tool, stdinBytes: len(req.Stdin)}
 	if resp := s.checkRequest(&req); resp != nil {
 		return resp, c
 	}
-	c.args = req.args()
+	c.args = requestArgs(&req)
 	c.h = s.lookup(req.ContextID)
 	if c.h == nil {
 		s.log.Warn().Str("tool", req.Tool).Msg("hook tool call with wrong context id")
@@ -66,13 +68,13 @@ func (s *Server) handle(conn *net.UnixConn) (*response, callInfo) {
 	defer c.h.mu.Unlock()
 	inv := &invocation{ctx: s.ctx, h: c.h, cwd: req.Cwd, stdin: req.Stdin, log: s.log}
 	code := runTool(inv, req.Tool, c.args)
-	return &response{Stdout: inv.stdout.Bytes(), Stderr: inv.stderr.Bytes(), Code: code}, c
+	return &toolclient.Response{Stdout: inv.stdout.Bytes(), Stderr: inv.stderr.Bytes(), Code: code}, c
 }
 
 // checkPeer refuses a peer whose uid is not allowed (the server's own,
 // normally): the socket directory's mode is the first guard, this the
 // second.
-func (s *Server) checkPeer(conn *net.UnixConn) *response {
+func (s *Server) checkPeer(conn *net.UnixConn) *toolclient.Response {
 	uid, err := peerUID(conn)
 	if err != nil {
 		s.log.Error().Err(err).Msg("cannot read hook tool peer credentials")
@@ -86,12 +88,12 @@ func (s *Server) checkPeer(conn *net.UnixConn) *response {
 }
 
 // badFrame answers a request that could not be read.
-func (s *Server) badFrame(err error) *response {
-	var tooLarge *frameTooLargeError
+func (s *Server) badFrame(err error) *toolclient.Response {
+	var tooLarge *toolclient.FrameTooLargeError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
-		s.log.Warn().Uint64("bytes", tooLarge.size).Msg("hook tool call refused: request too large")
+		s.log.Warn().Uint64("bytes", tooLarge.Size).Msg("hook tool call refused: request too large")
 		return errorResponse("request too large: " + tooLarge.Error())
 	case errors.Is(err, io.EOF):
 		s.log.Debug().Msg("hook tool connection closed without a request")
@@ -106,9 +108,9 @@ func (s *Server) badFrame(err error) *response {
 }
 
 // checkRequest enforces the protocol version and the size limits.
-func (s *Server) checkRequest(req *request) *response {
-	if req.Version != protocolVersion {
-		return errorResponse(fmt.Sprintf("bad request: unsupported protocol version %d (want %d)", req.Version, protocolVersion))
+func (s *Server) checkRequest(req *toolclient.Request) *toolclient.Response {
+	if req.Version != toolclient.ProtocolVersion {
+		return errorResponse(fmt.Sprintf("bad request: unsupported protocol version %d (want %d)", req.Version, toolclient.ProtocolVersion))
 	}
 	if !IsTool(req.Tool) {
 		return errorResponse(fmt.Sprintf("bad request: unknown hook tool %q", req.Tool))
@@ -130,6 +132,15 @@ func (s *Server) checkRequest(req *request) *response {
 	return errorResponse("request too large: " + msg)
 }
 
-func errorResponse(msg string) *response {
-	return &response{Stderr: []byte("ERROR " + msg + "\n"), Code: exitError}
+// requestArgs returns the request's arguments as strings.
+func requestArgs(req *toolclient.Request) []string {
+	out := make([]string, len(req.Args))
+	for i, a := range req.Args {
+		out[i] = string(a)
+	}
+	return out
+}
+
+func errorResponse(msg string) *toolclient.Response {
+	return &toolclient.Response{Stderr: []byte("ERROR " + msg + "\n"), Code: exitError}
 }

@@ -404,30 +404,6 @@ func TestClientReadsStdinOnlyForLeaderSetFile(t *testing.T) {
 	}
 }
 
-func TestClientErrors(t *testing.T) {
-	sock := filepath.Join(shortTempDir(t), "none.sock")
-	tests := []struct {
-		name string
-		argv []string
-		env  map[string]string
-		want string
-	}{
-		{"no context", argv("is-leader"), map[string]string{hooktools.EnvSocketAddress: sock}, "ERROR JUJU_CONTEXT_ID not set\n"},
-		{"no socket", argv("is-leader"), map[string]string{hooktools.EnvContextID: "x"}, "ERROR JUJU_AGENT_SOCKET_ADDRESS not set\n"},
-		{"tcp", argv("is-leader"), map[string]string{hooktools.EnvContextID: "x", hooktools.EnvSocketAddress: sock, hooktools.EnvSocketNetwork: "tcp"}, "ERROR JUJU_AGENT_SOCKET_NETWORK \"tcp\" is not supported (only unix)\n"},
-		{"not a tool", argv("/usr/bin/uniter"), nil, "ERROR \"uniter\" is not a hook tool\n"},
-		{"no argv", nil, nil, "ERROR no tool name in arguments\n"},
-		{"agent down", argv("/x/tools/is-leader"), map[string]string{hooktools.EnvContextID: "x", hooktools.EnvSocketAddress: sock}, "ERROR cannot run is-leader: dial unix " + sock + ": connect: no such file or directory\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(result{Stderr: tt.want, Code: 1}, runClient(nil, tt.env, tt.argv...)); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
 func TestIdleClientTimesOut(t *testing.T) {
 	srv := startServer(t, serverOpts{limits: hooktools.Limits{IOTimeout: 100 * time.Millisecond}})
 	conn, err := net.Dial("unix", srv.sock)

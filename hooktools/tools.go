@@ -38,7 +38,7 @@ type toolInfo struct {
 	new     func() command
 }
 
-// tools are the hook tools by name; the keys are exactly toolNames.
+// tools are the hook tools by name; the keys are exactly ToolNames().
 var tools = map[string]toolInfo{
 	"is-leader":               isLeaderTool,
 	"leader-get":              leaderGetTool,

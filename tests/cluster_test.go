@@ -26,12 +26,18 @@ type proc struct {
 // startProc runs the built uniter binary with args, output to logPath.
 func startProc(t *testing.T, logPath string, env []string, args ...string) *proc {
 	t.Helper()
+	return startBin(t, uniterBin, logPath, env, args...)
+}
+
+// startBin is startProc for a binary other than uniterBin.
+func startBin(t *testing.T, bin, logPath string, env []string, args ...string) *proc {
+	t.Helper()
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cmd := exec.Command(uniterBin, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

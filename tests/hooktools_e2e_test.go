@@ -307,6 +307,16 @@ func TestToolsBashCharm(t *testing.T) {
 	}
 	L := leader.unit
 
+	t.Run("through uniter-hooktools", func(t *testing.T) {
+		// Every call below went through the small binary (TestToolsBinary).
+		want := filepath.Join(filepath.Dir(uniterBin), "uniter-hooktools")
+		for _, u := range units {
+			if got, err := os.Readlink(u.path("tools", "is-leader")); got != want {
+				t.Errorf("%s: tools/is-leader -> %q, %v; want %q", u.unit, got, err, want)
+			}
+		}
+	})
+
 	t.Run("install", func(t *testing.T) {
 		for _, u := range units {
 			runs := bashRuns(t, u, "install")

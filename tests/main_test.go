@@ -14,7 +14,8 @@ import (
 	"go.uber.org/goleak"
 )
 
-// uniterBin is the binary built once by TestMain.
+// uniterBin is the binary built once by TestMain, with uniter-hooktools
+// beside it (the agents' tools/ symlinks point there).
 var uniterBin string
 
 func TestMain(m *testing.M) {
@@ -31,10 +32,11 @@ func TestMain(m *testing.M) {
 	// runtime's atexit_sleep_ms), and every hook-tool call is such an exit.
 	// This test binary, and the agent processes it runs itself, are
 	// race-checked.
-	build := exec.CommandContext(context.Background(), "go", "build", "-o", uniterBin, "../cmd/uniter")
+	// A directory as -o: each command is built into it under its own name.
+	build := exec.CommandContext(context.Background(), "go", "build", "-o", tmp+"/", "../cmd/uniter", "../cmd/uniter-hooktools")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "cannot build uniter:", err)
+		fmt.Fprintln(os.Stderr, "cannot build uniter and uniter-hooktools:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -40,17 +40,19 @@ func (e Env) environ() []string {
 	return append(env, "UNITER_HOME="+e.Home())
 }
 
-// Build builds the uniter binary of the module at root into dir, static
-// (CGO_ENABLED=0) as `make build` does, and returns its path.
+// Build builds the uniter binary of the module at root into dir, with
+// uniter-hooktools beside it (the agents point their tools at it), static
+// (CGO_ENABLED=0) as `make build` does, and returns the uniter binary's
+// path.
 func Build(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "uniter")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/uniter")
+	// A directory as -o: each command is built into it under its own name.
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), "./cmd/uniter", "./cmd/uniter-hooktools")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("cannot build uniter: %w\n%s", err, out)
 	}
-	return bin, nil
+	return filepath.Join(dir, "uniter"), nil
 }
 
 // Process is a child process of the harness.

@@ -1,5 +1,7 @@
 // Command uniter is the unit agent, its controller and the operator CLI in
-// one binary. Invoked through a hook-tool symlink it acts as that tool.
+// one binary. Invoked through a hook-tool symlink it acts as that tool,
+// although the agent points the symlinks at the faster-starting
+// uniter-hooktools beside it when that is installed (cmd/uniter-hooktools).
 package main
 
 import (

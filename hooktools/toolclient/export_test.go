@@ -1,0 +1,4 @@
+package toolclient
+
+// WantsStdin is wantsStdin, for its table test.
+var WantsStdin = wantsStdin
