@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/internal/clock/clocktest"
+	"github.com/uniter-dev/uniter/internal/testutil"
 )
 
 // waitTimeout bounds every wait in these tests.
@@ -177,22 +177,7 @@ func waitGone(t *testing.T, pids ...int) {
 
 // logBuffer collects JSON log lines; zerolog writes one event per Write,
 // from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ testutil.Buffer }
 
 // records parses every logged event with the given message.
 func (l *logBuffer) records(t *testing.T, message string) []map[string]any {
