@@ -123,17 +123,18 @@ func TestClusterFailoverKeepsLeases(t *testing.T) {
 	if l.Holder != "db/0" || l.Term != claimed.Term || !l.Expiry.Equal(claimed.Expiry) {
 		t.Errorf("lease after failover %+v, want holder db/0 term %d expiry %v", l, claimed.Term, claimed.Expiry)
 	}
-	// The global time paused during the failover: it moved less than real
-	// time, by at least most of the heartbeat timeout it took raft to
-	// notice (a tick of uncertainty about when globalBefore was proposed).
+	// The global time paused during the failover. It started at the wall
+	// time, and the new leader's advancer carries on from the global time
+	// it finds, proposed before the kill; raft took at least most of a
+	// heartbeat timeout to notice the dead leader, so the global time now
+	// lags the wall time by that much, and the lease has that much more
+	// left than the wall time alone would say. (A tick of tolerance for the
+	// last heartbeat before the kill.)
 	globalMoved, realMoved := globalAfter.Sub(globalBefore), realAfter.Sub(realBefore)
-	t.Logf("writes resumed after %v; global time moved %v in %v", resumed, globalMoved, realMoved)
-	if globalMoved > realMoved-testHeartbeat+testTick {
-		t.Errorf("global time moved %v in %v of real time: no pause for the failover", globalMoved, realMoved)
-	}
-	// So the lease has more global time left than real time would say.
-	if left, want := l.Expiry.Sub(globalAfter), claimed.Expiry.Sub(globalBefore)-realMoved; left <= want {
-		t.Errorf("lease has %v left, real time alone would leave %v", left, want)
+	lag := realAfter.Sub(globalAfter)
+	t.Logf("writes resumed after %v; global time moved %v in %v; it lags the wall time by %v", resumed, globalMoved, realMoved, lag)
+	if lag < testHeartbeat-testTick {
+		t.Errorf("the global time lags the wall time by %v after the failover, want at least %v: no pause", lag, testHeartbeat-testTick)
 	}
 
 	// The killed node restarts from its data dir and catches up.
@@ -279,10 +280,11 @@ func TestLeadershipFlapping(t *testing.T) {
 	}
 
 	leader = c.caughtUp()
-	realMoved, globalMoved := time.Since(realStart), leader.FSM().GlobalTime().Sub(globalStart)
+	globalEnd := leader.FSM().GlobalTime()
+	realMoved, globalMoved := time.Since(realStart), globalEnd.Sub(globalStart)
 	t.Logf("global time moved %v in %v of real time", globalMoved, realMoved)
-	if globalMoved > realMoved+testTick {
-		t.Errorf("global time ran ahead of real time: %v in %v", globalMoved, realMoved)
+	if now := time.Now(); globalEnd.After(now) {
+		t.Errorf("global time ran %v ahead of the wall time", globalEnd.Sub(now))
 	}
 	for _, n := range c.nodes {
 		if err := n.FSM().State().Validate(); err != nil {
