@@ -28,22 +28,11 @@ const b3Calls = 1000
 // tools/is-leader symlink itself with the hook's environment, timing
 // every call, alternating with /bin/true.
 func runB3(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
-	c, err := deploy.StartCluster(ctx, env, 1)
+	a, closeAll, err := startApp(ctx, env, "isleader", s.charm("bench-isleader"), 1, 0, false)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	a, err := c.AddApp(ctx, "isleader", s.charm("bench-isleader"), 1, 0, false)
-	if err != nil {
-		return nil, err
-	}
-	defer a.Stop()
-	if err := a.Start(); err != nil {
-		return nil, err
-	}
-	if _, err := a.Settle(ctx, settleTimeout); err != nil {
-		return nil, err
-	}
+	defer closeAll()
 	u := a.Units[0]
 	rounds := s.trials(3, 5)
 	hold := filepath.Join(u.CharmDir(), "hold")
@@ -51,7 +40,7 @@ func runB3(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) 
 		return nil, fmt.Errorf("cannot hold the hook: %w", err)
 	}
 	defer os.Remove(hold)
-	if err := c.Admin.SetConfig(ctx, a.Name, map[string]string{"rounds": strconv.Itoa(rounds), "calls": strconv.Itoa(b3Calls)}); err != nil {
+	if err := a.Cluster.Admin.SetConfig(ctx, a.Name, map[string]string{"rounds": strconv.Itoa(rounds), "calls": strconv.Itoa(b3Calls)}); err != nil {
 		return nil, fmt.Errorf("cannot trigger config-changed: %w", err)
 	}
 	s.logf("B3: hook running %d rounds of %d is-leader and %d /bin/true calls", rounds, b3Calls, b3Calls)

@@ -17,26 +17,6 @@ const b5Clients = 64
 // b5Lease is the lease duration B5's claims and extends ask for.
 const b5Lease = 30 * time.Second
 
-// throughput is the outcome of one topology's trials.
-type throughput struct {
-	opsPerSec []float64 // one per trial
-	latency   []float64 // ms, every op of every trial
-	errs      int
-	firstErr  error
-}
-
-// rows are the throughput and latency rows of one topology.
-func (t throughput) rows(id, name, what string, nodes int) []report.Row {
-	rows := []report.Row{
-		report.NewRow(id, name, fmt.Sprintf("%s, %d node(s): ops/s", what, nodes), "ops/s", t.opsPerSec),
-		report.NewRow(id, name, fmt.Sprintf("%s, %d node(s): latency per op", what, nodes), "ms", t.latency).WithPercentiles(t.latency),
-	}
-	if t.errs > 0 {
-		rows[0] = rows[0].WithNote("%d failed ops (first: %v).", t.errs, t.firstErr)
-	}
-	return rows
-}
-
 // runB5 measures the lease store's write throughput through the HTTP API:
 // 64 clients, each a registered unit of its own application with its own
 // token, alternate claim and extend of their lease back to back (every
@@ -141,22 +121,5 @@ func b5Trials(ctx context.Context, s *Suite, units []loadUnit, addrs []string, w
 		}
 		return err
 	}
-	runLoad(ctx, b5Clients, time.Second, op) // warm-up: connections, first claims
-	var t throughput
-	n := s.trials(3, 5)
-	window := pick(s, 2*time.Second, 8*time.Second)
-	for i := range n {
-		r := runLoad(ctx, b5Clients, window, op)
-		if r.ops == 0 {
-			return t, fmt.Errorf("no op succeeded: %v", r.firstErr)
-		}
-		s.logf("B5 %s trial %d/%d: %.0f ops/s, %d errors", what, i+1, n, r.opsPerSec(), r.errs)
-		t.opsPerSec = append(t.opsPerSec, r.opsPerSec())
-		t.latency = append(t.latency, r.latency...)
-		t.errs += r.errs
-		if t.firstErr == nil {
-			t.firstErr = r.firstErr
-		}
-	}
-	return t, nil
+	return loadTrials(ctx, s, "B5 "+what, op)
 }

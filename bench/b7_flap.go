@@ -33,23 +33,12 @@ const (
 // to rest and that its committed leader flag agrees with the lease, once
 // with a fake unit holding it and once after letting the agent take it.
 func runB7(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
-	c, err := deploy.StartCluster(ctx, env, 1)
+	a, closeAll, err := startApp(ctx, env, "flap", s.charm("journal"), 1, failoverG, true)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	a, err := c.AddApp(ctx, "flap", s.charm("journal"), 1, failoverG, true)
-	if err != nil {
-		return nil, err
-	}
-	defer a.Stop()
-	if err := a.Start(); err != nil {
-		return nil, err
-	}
-	if _, err := a.Settle(ctx, settleTimeout); err != nil {
-		return nil, err
-	}
-	st, err := newStorm(ctx, c, a)
+	defer closeAll()
+	st, err := newStorm(ctx, a.Cluster, a)
 	if err != nil {
 		return nil, err
 	}

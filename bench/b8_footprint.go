@@ -18,27 +18,16 @@ const b8Parts = 5
 // status every 20 s) and of its idle 1-node controller: RSS sampled every
 // second over the window, CPU over each fifth of it.
 func runB8(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
-	c, err := deploy.StartCluster(ctx, env, 1)
+	a, closeAll, err := startApp(ctx, env, "idle", s.charm("journal"), 1, 0, true)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	a, err := c.AddApp(ctx, "idle", s.charm("journal"), 1, 0, true)
-	if err != nil {
-		return nil, err
-	}
-	defer a.Stop()
-	if err := a.Start(); err != nil {
-		return nil, err
-	}
-	if _, err := a.Settle(ctx, settleTimeout); err != nil {
-		return nil, err
-	}
+	defer closeAll()
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return nil, err
 	}
 	window := pick(s, 10*time.Second, 30*time.Second)
-	agentPID, ctrlPID := a.Units[0].Agent().PID(), c.Nodes[0].PID()
+	agentPID, ctrlPID := a.Units[0].Agent().PID(), a.Cluster.Nodes[0].PID()
 	pids := []int{agentPID, ctrlPID}
 	sampler := proc.StartSampler(pids, time.Second)
 	if err := sleep(ctx, window); err != nil {

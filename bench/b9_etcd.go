@@ -81,24 +81,7 @@ func b9Throughput(ctx context.Context, s *Suite, env deploy.Env, nodes int) (thr
 		}
 		return clients[i].KeepAlive(ctx, ids[i])
 	}
-	runLoad(ctx, b5Clients, time.Second, op)
-	var t throughput
-	n := s.trials(3, 5)
-	window := pick(s, 2*time.Second, 8*time.Second)
-	for i := range n {
-		r := runLoad(ctx, b5Clients, window, op)
-		if r.ops == 0 {
-			return t, fmt.Errorf("no op succeeded: %v", r.firstErr)
-		}
-		s.logf("B9 etcd %d node(s) trial %d/%d: %.0f ops/s, %d errors", nodes, i+1, n, r.opsPerSec(), r.errs)
-		t.opsPerSec = append(t.opsPerSec, r.opsPerSec())
-		t.latency = append(t.latency, r.latency...)
-		t.errs += r.errs
-		if t.firstErr == nil {
-			t.firstErr = r.firstErr
-		}
-	}
-	return t, nil
+	return loadTrials(ctx, s, fmt.Sprintf("B9 etcd %d node(s)", nodes), op)
 }
 
 // b9Failover times etcd election failovers with 3 candidate processes.

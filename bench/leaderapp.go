@@ -17,16 +17,23 @@ func renewalPeriod(g time.Duration) time.Duration { return (g + 500*time.Millise
 // settleTimeout bounds waiting for an application to come to rest.
 const settleTimeout = 90 * time.Second
 
-// leaderApp is the setup of B1 and B2: a 1-node controller (a `uniter
-// controller` process) and 3 units of the journal charm with guarantee G,
-// each agent a `uniter agent` process, all writing one journal; it
-// returns once the application is at rest.
+// leaderApp is the setup of B1 and B2: 3 units of the journal charm with
+// guarantee G, all writing one journal, on a 1-node controller.
 func leaderApp(ctx context.Context, s *Suite, env deploy.Env, app string, g time.Duration) (*deploy.App, func(), error) {
+	return startApp(ctx, env, app, s.charm("journal"), 3, g, true)
+}
+
+// startApp starts a 1-node controller (a `uniter controller` process),
+// adds n units of app running charmDir to it as Cluster.AddApp does, and
+// starts each unit's agent (a `uniter agent` process); it returns once
+// the application is at rest, with a func that stops the agents and then
+// the controller. The controller is the App's Cluster.
+func startApp(ctx context.Context, env deploy.Env, app, charmDir string, n int, g time.Duration, journaled bool) (*deploy.App, func(), error) {
 	c, err := deploy.StartCluster(ctx, env, 1)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := c.AddApp(ctx, app, s.charm("journal"), 3, g, true)
+	a, err := c.AddApp(ctx, app, charmDir, n, g, journaled)
 	if err != nil {
 		c.Close()
 		return nil, nil, err

@@ -2,8 +2,11 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/uniter-dev/uniter/bench/report"
 )
 
 // loadResult is what a closed-loop load run measured.
@@ -59,4 +62,54 @@ func runLoad(ctx context.Context, clients int, window time.Duration, op func(ctx
 		}
 	}
 	return total
+}
+
+// throughput is the outcome of one topology's trials.
+type throughput struct {
+	opsPerSec []float64 // one per trial
+	latency   []float64 // ms, every op of every trial
+	errs      int
+	firstErr  error
+}
+
+// rows are the throughput and latency rows of one topology.
+func (t throughput) rows(id, name, what string, nodes int) []report.Row {
+	rows := []report.Row{
+		report.NewRow(id, name, fmt.Sprintf("%s, %d node(s): ops/s", what, nodes), "ops/s", t.opsPerSec),
+		report.NewRow(id, name, fmt.Sprintf("%s, %d node(s): latency per op", what, nodes), "ms", t.latency).WithPercentiles(t.latency),
+	}
+	if t.errs > 0 {
+		rows[0] = rows[0].WithNote("%d failed ops (first: %v).", t.errs, t.firstErr)
+	}
+	return rows
+}
+
+// loadTrials runs B5's trials of op (which B9 repeats against etcd) with
+// b5Clients clients: a 1 s warm-up (connections, first writes), then 3
+// trials of 2 s (full pass: 5 of 8 s), each logged as label's. A trial in
+// which no op succeeded fails the run.
+func loadTrials(ctx context.Context, s *Suite, label string, op func(ctx context.Context, client, seq int) error) (throughput, error) {
+	runLoad(ctx, b5Clients, time.Second, op) // warm-up: connections, first writes
+	var t throughput
+	n := s.trials(3, 5)
+	window := pick(s, 2*time.Second, 8*time.Second)
+	for i := range n {
+		r := runLoad(ctx, b5Clients, window, op)
+		if r.ops == 0 {
+			return t, fmt.Errorf("no op succeeded: %v", r.firstErr)
+		}
+		s.logf("%s trial %d/%d: %.0f ops/s, %d errors", label, i+1, n, r.opsPerSec(), r.errs)
+		t.add(r)
+	}
+	return t, nil
+}
+
+// add counts one trial's result.
+func (t *throughput) add(r loadResult) {
+	t.opsPerSec = append(t.opsPerSec, r.opsPerSec())
+	t.latency = append(t.latency, r.latency...)
+	t.errs += r.errs
+	if t.firstErr == nil {
+		t.firstErr = r.firstErr
+	}
 }
