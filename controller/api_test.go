@@ -220,7 +220,7 @@ func TestStatusSchema(t *testing.T) {
 		{keys(db), []string{"leader", "pinned", "status", "term", "units"}},
 		{keys(unit), []string{"agent", "leader", "life", "workload"}},
 		{keys(unit["agent"]), []string{"message", "since", "status"}},
-		{keys(node), []string{"address", "id", "raft_address", "raft_state", "suffrage"}},
+		{keys(node), []string{"address", "id", "proto_max", "proto_min", "raft_address", "raft_state", "suffrage"}},
 	} {
 		if diff := cmp.Diff(check.want, check.got); diff != "" {
 			t.Errorf("keys (-want +got):\n%s", diff)
@@ -231,6 +231,10 @@ func TestStatusSchema(t *testing.T) {
 	}
 	if v := doc["controller"].(map[string]any)["effective_version"]; v != float64(c.Node().FSM().EffectiveVersion()) || v == float64(0) {
 		t.Errorf("effective version %v, want %d", v, c.Node().FSM().EffectiveVersion())
+	}
+	m := c.Node().FSM().Members()[c.Node().ID()]
+	if n := node.(map[string]any); m.ProtoMax == 0 || n["proto_min"] != float64(m.ProtoMin) || n["proto_max"] != float64(m.ProtoMax) {
+		t.Errorf("node protocol range %v..%v, want the member record's %d..%d", n["proto_min"], n["proto_max"], m.ProtoMin, m.ProtoMax)
 	}
 	if n := node.(map[string]any); n["address"] != c.APIAddr() || n["raft_state"] != "leader" {
 		t.Errorf("node %v", n)

@@ -111,7 +111,8 @@ func deriveStatus(statuses []string) string {
 	return severity[best]
 }
 
-// clusterNodes lists the raft servers with their API addresses.
+// clusterNodes lists the raft servers with their API addresses and
+// protocol ranges (as their member records have them).
 func (s *Server) clusterNodes(ctx context.Context) ([]api.Node, error) {
 	servers, err := s.node.Servers(ctx)
 	if err != nil {
@@ -125,7 +126,8 @@ func (s *Server) clusterNodes(ctx context.Context) ([]api.Node, error) {
 			addr = members[srv.ID].APIAddr
 		}
 		nodes = append(nodes, api.Node{ID: srv.ID, Address: addr, RaftAddr: srv.RaftAddr,
-			RaftState: srv.State, Suffrage: srv.Suffrage})
+			RaftState: srv.State, Suffrage: srv.Suffrage,
+			ProtoMin: members[srv.ID].ProtoMin, ProtoMax: members[srv.ID].ProtoMax})
 	}
 	return nodes, nil
 }
@@ -146,10 +148,6 @@ func (s *Server) nodes(rq *request) error {
 	nodes, err := s.clusterNodes(ctx)
 	if err != nil {
 		return err
-	}
-	members := fsm.Members()
-	for i, n := range nodes {
-		nodes[i].ProtoMin, nodes[i].ProtoMax = members[n.ID].ProtoMin, members[n.ID].ProtoMax
 	}
 	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
 	writeJSON(rq.w, http.StatusOK, api.NodesResponse{Nodes: nodes, EffectiveVersion: fsm.EffectiveVersion()})

@@ -141,7 +141,9 @@ func printStatusTable(out io.Writer, st api.Status) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", n.ID, n.Address, n.RaftState, proto)
 	}
 	w.Flush()
-	fmt.Fprintf(out, "\ncontroller protocol version %d\n", st.Controller.EffectiveVersion)
+	if v := st.Controller.EffectiveVersion; v > 0 { // 0: a controller too old to say
+		fmt.Fprintf(out, "\ncontroller protocol version %d\n", v)
+	}
 }
 
 func pins(ps []api.PinStatus) string {
