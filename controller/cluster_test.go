@@ -104,6 +104,13 @@ func TestFollowerForwardsWrites(t *testing.T) {
 	if resp = newRaw(t, follower.APIAddr()).json("GET", "/v1/leases/db", tokDB0, ""); resp.header.Get(api.HeaderLeader) != "" {
 		t.Errorf("read answered with a leader hint %q", resp.header.Get(api.HeaderLeader))
 	}
+	// A caller the cluster does not know learns nothing from it.
+	for _, n := range []*controller.Controller{follower, leader} {
+		resp = newRaw(t, n.APIAddr()).json("POST", "/v1/leases/db/extend", "unknown-token-0123456789", `{"unit":"db/0","duration":"1m"}`)
+		if resp.status != http.StatusUnauthorized || resp.header.Get(api.HeaderLeader) != "" {
+			t.Errorf("unknown token's write on %s: %d, leader hint %q", n.APIAddr(), resp.status, resp.header.Get(api.HeaderLeader))
+		}
+	}
 
 	// A unit registered a moment ago can use any node at once: a follower
 	// that does not know the token yet forwards the request to the leader.

@@ -24,6 +24,8 @@ type Node interface {
 	// LeaderReady reports whether this node leads and its FSM has every
 	// entry committed before its term (see lease.Node.LeaderReady).
 	LeaderReady() bool
+	// VerifyLeader confirms with a quorum that this node still leads.
+	VerifyLeader(ctx context.Context) error
 	// Leader is the raft leader's ID and raft address ("" if unknown).
 	Leader() (id, raftAddr string)
 	// Servers lists the raft configuration with each server's state.

@@ -214,13 +214,13 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, kind int, h ha
 	}
 	defer cancel()
 	rq := &request{ctx: ctx, w: w, r: r, who: who, body: body}
-	if kind == write {
+	if authErr != nil {
+		return who, s.unknownToken(rq, authErr)
+	}
+	if kind == write { // only for a caller this node knows
 		if addr := s.leaderHint(); addr != "" {
 			w.Header().Set(api.HeaderLeader, addr)
 		}
-	}
-	if authErr != nil {
-		return who, s.unknownToken(rq, authErr)
 	}
 	if err := h(rq); !errors.Is(err, errForward) {
 		return who, err
@@ -229,14 +229,18 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, kind int, h ha
 }
 
 // unknownToken answers a request whose bearer token this node does not
-// know. Only a caught-up raft leader may say 401: any other node's copy of
-// the state may lag a registration (a follower, a node just restarted, a
-// leader still applying its predecessor's entries), so a follower forwards
-// the request to the leader and a node that cannot answers 503, which the
-// client retries. An agent takes 401 as final and stops.
+// know. Only a caught-up raft leader that a quorum still follows may say
+// 401: any other node's copy of the state may lag a registration (a
+// follower, a node just restarted, a leader still applying its
+// predecessor's entries, a leader cut off from a new one), so a follower
+// forwards the request to the leader and a node that cannot answers 503,
+// which the client retries. An agent takes 401 as final and stops.
 func (s *Server) unknownToken(rq *request, authErr error) error {
 	switch addr := s.leaderAPIAddr(); {
 	case s.node.LeaderReady():
+		if err := s.node.VerifyLeader(rq.ctx); err != nil {
+			return unavailable("", "controller node %s cannot confirm it is still the raft leader: %v", s.node.ID(), err)
+		}
 		return authErr
 	case s.node.IsLeader():
 		return unavailable("", "controller node %s has just become the raft leader and cannot check the token yet", s.node.ID())

@@ -261,13 +261,23 @@ func (f *FSM) WatchUnit(name string) <-chan struct{} {
 }
 
 func (f *FSM) watchKey(key string, exists func(*State) bool) <-chan struct{} {
+	// Most queries find the channel already made: share the lock with
+	// readers and Apply's waiters, take it exclusively only to add one.
+	f.mu.RLock()
+	ch, ok := f.keyed[key]
+	if !ok && !exists(f.state) {
+		ch, ok = f.changed, true
+	}
+	f.mu.RUnlock()
+	if ok {
+		return ch
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !exists(f.state) {
 		return f.changed
 	}
-	ch, ok := f.keyed[key]
-	if !ok {
+	if ch, ok = f.keyed[key]; !ok {
 		ch = make(chan struct{})
 		f.keyed[key] = ch
 	}

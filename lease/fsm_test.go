@@ -481,3 +481,22 @@ func TestKeyedWatchesWakeExactlyWhatChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreClosesKeyedWatches: a Restore replaces the whole state, so
+// the queries parked on existing applications and units wake too.
+func TestRestoreClosesKeyedWatches(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populate()
+	sink := snapshot(t, h.fsm)
+	app, unit := h.fsm.WatchApplication("db"), h.fsm.WatchUnit("db/1")
+	if err := h.fsm.Restore(sink.Reader()); err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]<-chan struct{}{"application db": app, "unit db/1": unit} {
+		select {
+		case <-ch:
+		default:
+			t.Errorf("the watch on %s was not closed by Restore", name)
+		}
+	}
+}

@@ -449,6 +449,15 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // not a registration this node has yet to apply.
 func (n *Node) LeaderReady() bool { return n.leaderReady.Load() && n.IsLeader() }
 
+// VerifyLeader confirms with a quorum that this node still leads (a
+// heartbeat round, no log write): a leader cut off from the others keeps
+// its state for up to the leader lease timeout, while a new leader may
+// already be applying writes.
+func (n *Node) VerifyLeader(ctx context.Context) error {
+	_, err := n.call(ctx, func(time.Duration) raft.Future { return n.raft.VerifyLeader() })
+	return err
+}
+
 // Leader returns the raft leader as this node knows it ("" if none).
 func (n *Node) Leader() (id, raftAddr string) {
 	addr, sid := n.raft.LeaderWithID()

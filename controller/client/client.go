@@ -20,7 +20,10 @@
 // Addresses: reads start at the address that last answered. Writes start
 // at the raft leader's API address when an earlier write's answer named
 // it (api.HeaderLeader) and it is one of the client's own addresses, which
-// saves the follower's forwarding hop; any node still accepts any write.
+// saves the follower's forwarding hop; any node still accepts any write. A
+// hinted address that this client could not reach is not followed again
+// for 30 s, so a leader the client cannot reach costs one slow write, not
+// every write.
 package client
 
 import (
@@ -102,7 +105,16 @@ type Client struct {
 	mu        sync.Mutex
 	next      int // reads start at the address that last answered
 	writeNext int // writes start at the raft leader's, when known
+	// unreachable records when each address last failed to answer, so a
+	// leader hint naming an address this client cannot reach is not
+	// followed again for hintCooldown.
+	unreachable map[int]time.Time
 }
+
+// hintCooldown is how long a leader hint naming an address that just
+// failed to answer this client is ignored: the writes keep going through
+// a follower that answers, which forwards them.
+const hintCooldown = 30 * time.Second
 
 // New checks cfg and returns a client; it connects to nothing yet.
 func New(cfg Config) (*Client, error) {
@@ -256,6 +268,7 @@ func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
 			var ce *callError
 			switch {
 			case errors.As(err, &re):
+				c.noteUnreachable(at)
 				if reach[re.addr] == nil {
 					order = append(order, re.addr)
 				}
@@ -316,12 +329,16 @@ func (c *Client) setStart(write bool, i int) {
 // noteLeader records where the next write goes after address i answered
 // one: the raft leader the answer named (api.HeaderLeader) if it is one
 // of the client's own addresses, else i if it answered at all. An
-// address the client was not given is never followed.
+// address the client was not given is never followed, nor, for
+// hintCooldown, one that just failed to answer this client.
 func (c *Client) noteLeader(i int, hint string, status int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for j, name := range c.names {
 		if hint != "" && name == hint {
+			if failed, ok := c.unreachable[j]; ok && clock.Real.Now().Sub(failed) < hintCooldown {
+				break // the leader does not answer this client: stay where writes are answered
+			}
 			c.writeNext = j
 			return
 		}
@@ -329,6 +346,16 @@ func (c *Client) noteLeader(i int, hint string, status int) {
 	if status != http.StatusServiceUnavailable {
 		c.writeNext = i
 	}
+}
+
+// noteUnreachable records that address i gave no answer.
+func (c *Client) noteUnreachable(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.unreachable == nil {
+		c.unreachable = map[int]time.Time{}
+	}
+	c.unreachable[i] = clock.Real.Now()
 }
 
 // jitter spreads a pause over [d/2, d], so that many clients refused at

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,6 +151,55 @@ func TestWritesFollowTheLeaderHint(t *testing.T) {
 				t.Errorf("read did not go to the follower")
 			}
 		})
+	}
+}
+
+// TestWritesIgnoreAHintTheyCannotReach: a leader this client cannot reach
+// (it accepts, never answers) costs one write its timeout; the writes after
+// it stay on the follower that answers, instead of each waiting it out.
+func TestWritesIgnoreAHintTheyCannotReach(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int32
+	var held sync.WaitGroup
+	conns := make(chan net.Conn, 16)
+	held.Go(func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			attempts.Add(1)
+			conns <- conn // hold it open, unanswered
+		}
+	})
+	t.Cleanup(func() {
+		silent.Close()
+		held.Wait()
+		close(conns)
+		for conn := range conns {
+			conn.Close()
+		}
+	})
+	hint := silent.Addr().String()
+	follower := hintingServer(t, leaseBody, &hint)
+	c, err := client.New(client.Config{Addresses: []string{follower.addr(), hint}, Token: "secret-token", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	for i := range 5 {
+		if _, err := c.Claim(t.Context(), "db", "db/0", 30*time.Second); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("%d writes went to the unreachable leader, want 1", n)
+	}
+	if n := follower.hits.Load(); n != 5 {
+		t.Errorf("the follower answered %d writes, want 5", n)
 	}
 }
 
