@@ -110,10 +110,10 @@ func installTools(agentDir string, log zerolog.Logger) error {
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return fmt.Errorf("cannot find uniter binary for hook tools: %w", err)
 	}
-	target, small := hooktools.ToolTarget(exe)
+	target, small, why := hooktools.ToolTarget(exe)
 	if !small {
-		log.Warn().Str("missing", hooktools.ClientPath(exe)).Str("target", target).
-			Msg("no uniter-hooktools beside the uniter binary: hook tools will start slower")
+		log.Warn().Str("missing", hooktools.ClientPath(exe)).Str("reason", why).Str("target", target).
+			Msg("no usable uniter-hooktools beside the uniter binary: hook tools will start slower")
 	}
 	return hooktools.InstallSymlinks(ToolsDir(agentDir), target)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/hooktools"
+	"github.com/uniter-dev/uniter/hooktools/toolclient"
 )
 
 // nobody is the unprivileged user the peer-credential tests run tools as.
@@ -54,9 +55,9 @@ func hookEnv(h *testHook, toolsDir string) []string {
 // agent would choose for uniterBin: uniter-hooktools beside it.
 func installTools(t testing.TB, base string) string {
 	t.Helper()
-	target, small := hooktools.ToolTarget(uniterBin)
+	target, small, why := hooktools.ToolTarget(uniterBin)
 	if !small {
-		t.Fatalf("ToolTarget(%s) = %s, not the uniter-hooktools beside it", uniterBin, target)
+		t.Fatalf("ToolTarget(%s) = %s, not the uniter-hooktools beside it: %s", uniterBin, target, why)
 	}
 	return installToolsTo(t, base, target)
 }
@@ -119,26 +120,50 @@ application-version-set -- 1.0
 }
 
 func TestToolTarget(t *testing.T) {
+	// A stand-in for uniter-hooktools that describes itself as told.
+	describing := func(line string, mode os.FileMode) func(string) error {
+		return func(p string) error {
+			return os.WriteFile(p, []byte("#!/bin/sh\necho '"+line+"'\n"), mode)
+		}
+	}
+	this := toolclient.Describe()
 	tests := []struct {
-		name  string
-		setup func(path string) error // makes (or not) uniter-hooktools at path
-		small bool
+		name   string
+		setup  func(path string) error // makes (or not) uniter-hooktools at path
+		root   bool                    // the case needs root (chown)
+		small  bool
+		reason string // in why when not small
 	}{
-		{"executable", func(p string) error { return os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755) }, true},
-		{"owner-executable only", func(p string) error { return os.WriteFile(p, []byte("#!/bin/sh\n"), 0o700) }, true},
-		{"absent", func(string) error { return nil }, false},
-		{"not executable", func(p string) error { return os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644) }, false},
-		{"a directory", func(p string) error { return os.Mkdir(p, 0o755) }, false},
-		{"a dangling symlink", func(p string) error { return os.Symlink("/nonexistent/uniter-hooktools", p) }, false},
-		{"a symlink to an executable", func(p string) error {
+		{name: "this release", setup: describing(this, 0o755), small: true},
+		{name: "owner-executable only", setup: describing(this, 0o700), small: true},
+		{name: "a symlink to this release", setup: func(p string) error {
 			real := filepath.Join(filepath.Dir(p), "real")
-			return errors.Join(os.WriteFile(real, nil, 0o755), os.Symlink(real, p))
-		}, true},
+			return errors.Join(describing(this, 0o755)(real), os.Symlink(real, p))
+		}, small: true},
+		{name: "absent", setup: func(string) error { return nil }, reason: "not installed"},
+		{name: "not executable", setup: describing(this, 0o644), reason: "not executable"},
+		{name: "a directory", setup: func(p string) error { return os.Mkdir(p, 0o755) }, reason: "not a regular file"},
+		{name: "a dangling symlink", setup: func(p string) error { return os.Symlink("/nonexistent/uniter-hooktools", p) }, reason: "not installed"},
+		{name: "writable by others", setup: func(p string) error {
+			return errors.Join(describing(this, 0o755)(p), os.Chmod(p, 0o757))
+		}, reason: "writable by group or others"},
+		{name: "another protocol", setup: describing(strings.Replace(this, "protocol 1", "protocol 2", 1), 0o755), reason: "another release"},
+		{name: "fewer tools", setup: describing(strings.Replace(this, ",status-set", "", 1), 0o755), reason: "another release"},
+		{name: "fails to run", setup: func(p string) error { return os.WriteFile(p, []byte("#!/bin/sh\nexit 3\n"), 0o755) }, reason: "failed"},
+		{name: "owned by another user", root: true, setup: func(p string) error {
+			return errors.Join(describing(this, 0o755)(p), os.Chown(p, 65534, 65534))
+		}, reason: "owned by uid 65534"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.root && os.Getuid() != 0 {
+				t.Skip("needs root to give the file to another user")
+			}
 			dir := t.TempDir()
 			exe := filepath.Join(dir, "uniter")
+			if err := os.WriteFile(exe, nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
 			helper := filepath.Join(dir, "uniter-hooktools")
 			if err := tt.setup(helper); err != nil {
 				t.Fatal(err)
@@ -150,10 +175,26 @@ func TestToolTarget(t *testing.T) {
 			if tt.small {
 				want = helper
 			}
-			if target, small := hooktools.ToolTarget(exe); target != want || small != tt.small {
-				t.Errorf("ToolTarget = %s, %v; want %s, %v", target, small, want, tt.small)
+			target, small, why := hooktools.ToolTarget(exe)
+			if target != want || small != tt.small {
+				t.Errorf("ToolTarget = %s, %v (%s); want %s, %v", target, small, why, want, tt.small)
+			}
+			if !tt.small && !strings.Contains(why, tt.reason) {
+				t.Errorf("why = %q, want it to say %q", why, tt.reason)
 			}
 		})
+	}
+}
+
+// TestBuiltClientDescribesThisRelease: the real uniter-hooktools answers
+// --describe with what the agent wants.
+func TestBuiltClientDescribesThisRelease(t *testing.T) {
+	out, err := exec.Command(hooktools.ClientPath(uniterBin), toolclient.DescribeFlag).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != toolclient.Describe() {
+		t.Errorf("--describe printed %q, want %q", got, toolclient.Describe())
 	}
 }
 

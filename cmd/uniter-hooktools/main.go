@@ -8,7 +8,9 @@
 // and the loggers, and page faults in 15 MB), against about 0.9 ms for an
 // empty Go binary. This one links only package toolclient, the standard
 // library client. A symlink to the uniter binary keeps working: the agent
-// falls back to it when this binary is not installed beside uniter.
+// falls back to it when this binary is not installed beside uniter, or
+// when `uniter-hooktools --describe` does not name the agent's protocol
+// and tools (another release).
 package main
 
 import (
@@ -21,6 +23,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == toolclient.DescribeFlag && !toolclient.IsTool(filepath.Base(os.Args[0])) {
+		fmt.Println(toolclient.Describe())
+		os.Exit(0)
+	}
 	if len(os.Args) == 0 || !toolclient.IsTool(filepath.Base(os.Args[0])) {
 		fmt.Fprintf(os.Stderr, "usage: run uniter-hooktools through a symlink named after a hook tool: %s\n",
 			strings.Join(toolclient.ToolNames(), ", "))

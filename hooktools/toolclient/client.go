@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"unicode/utf8"
 )
@@ -42,6 +43,18 @@ var toolNames = [...]string{
 	"leader-set",
 	"status-get",
 	"status-set",
+}
+
+// DescribeFlag, as the only argument of uniter-hooktools run under its own
+// name, makes it print Describe() and exit 0: the agent checks that the
+// binary beside it speaks its protocol and has its tools before pointing
+// the tool symlinks at it.
+const DescribeFlag = "--describe"
+
+// Describe is one line naming this client's protocol version and tools,
+// e.g. "uniter-hooktools protocol 1 tools application-version-set,...".
+func Describe() string {
+	return fmt.Sprintf("uniter-hooktools protocol %d tools %s", ProtocolVersion, strings.Join(toolNames[:], ","))
 }
 
 // IsTool reports whether name is the name of a hook tool.
