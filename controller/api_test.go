@@ -329,3 +329,55 @@ func TestEmptySchemaRefusesEveryKey(t *testing.T) {
 		t.Errorf("config %+v, %v", cfg, err)
 	}
 }
+
+// TestUnitWatchWakesOnItsApplicationAndItsEnd: a unit's blocking query
+// waits on the unit and on its application, so a change to either wakes
+// it, and so does the unit's deregistration (it then answers unknown-unit).
+func TestUnitWatchWakesOnItsApplicationAndItsEnd(t *testing.T) {
+	c, admin := bootstrap(t, nodeOpts{})
+	seed(t, c.APIAddr(), admin)
+	ctx := ctxTimeout(t, 60*time.Second)
+	db0 := newClient(t, tokDB0, c.APIAddr())
+	_, idx, err := db0.WatchUnit(ctx, "db/0", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wait = 30 * time.Second // far longer than the test: only a change returns it
+	type result struct {
+		view api.UnitView
+		idx  uint64
+		err  error
+		took time.Duration
+	}
+	watch := func(after uint64) <-chan result {
+		got := make(chan result, 1)
+		go func() {
+			start := time.Now()
+			v, i, err := db0.WatchUnit(ctx, "db/0", after, wait)
+			got <- result{v, i, err, time.Since(start)}
+		}()
+		return got
+	}
+	// A change to the application only (its leader settings).
+	got := watch(idx)
+	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 1, map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil || r.idx <= idx || r.took >= wait {
+		t.Fatalf("watch across an application change: index %d (was %d) after %v, %v", r.idx, idx, r.took, r.err)
+	}
+	// Another unit's change leaves it waiting (its index has not moved);
+	// the unit's own deregistration ends it.
+	got = watch(r.idx)
+	if err := newClient(t, tokDB1, c.APIAddr()).SetUnitStatus(ctx, "db/1", "agent", "idle", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := newClient(t, admin, c.APIAddr()).DeregisterUnit(ctx, "db/0"); err != nil {
+		t.Fatal(err)
+	}
+	r = <-got
+	if !errors.Is(r.err, lease.ErrUnknownUnit) || r.took >= wait {
+		t.Errorf("watch across the unit's deregistration: %+v", r)
+	}
+}
