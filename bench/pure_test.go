@@ -141,3 +141,36 @@ func TestThroughputRows(t *testing.T) {
 		t.Errorf("note = %q", rows[0].Note)
 	}
 }
+
+// TestB7RowsJudgeEveryTrial: one storm that ran more hooks than it drove
+// changes, or that grew, fails B7 even if the others were fine.
+func TestB7RowsJudgeEveryTrial(t *testing.T) {
+	good := b7Trial{changes: 1000, elected: 180, deposed: 180, checks: 2}
+	tests := []struct {
+		name   string
+		bad    func(*b7Trial)
+		metric string // the row that must fail
+	}{
+		{"more hooks than changes", func(tr *b7Trial) { tr.changes, tr.elected = 300, 200 }, "leadership hooks run minus changes driven, per storm"},
+		{"threads grew", func(tr *b7Trial) { tr.mid.Threads, tr.after.Threads = 9, 12 }, "agent threads: end − middle of the storm"},
+		{"RSS grew", func(tr *b7Trial) { tr.mid.RSSKB, tr.after.RSSKB = 10 << 10, 14 << 10 }, "agent RSS: end − middle of the storm"},
+		{"wrong final state", func(tr *b7Trial) { tr.checks = 1 }, "final state right (agent at rest, committed leader flag = lease), of 2 checks"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := good
+			tt.bad(&bad)
+			for _, r := range b7Rows([]b7Trial{good, bad, good}) {
+				if r.Met == nil {
+					continue
+				}
+				if want := r.Metric != tt.metric; *r.Met != want {
+					t.Errorf("%s: met = %v, want %v", r.Metric, *r.Met, want)
+				}
+				if r.Trials != 3 {
+					t.Errorf("%s: %d trials, want 3", r.Metric, r.Trials)
+				}
+			}
+		})
+	}
+}
