@@ -30,17 +30,24 @@ const WatchersArg = "b6-watchers"
 // watchersPerProcess bounds the watchers of one fleet process.
 const watchersPerProcess = 8000
 
-// watchCounts is what a fleet reports when it stops.
+// countsEvery is how often a fleet writes its running counts.
+const countsEvery = 250 * time.Millisecond
+
+// watchCounts are a fleet's running counts since it started, which it
+// writes every countsEvery and when it stops.
 type watchCounts struct {
-	Returns int64 `json:"returns"`
-	Busy    int64 `json:"busy"`
-	Errs    int64 `json:"errs"`
+	At      time.Time `json:"at"`
+	Returns int64     `json:"returns"`
+	Busy    int64     `json:"busy"`
+	Errs    int64     `json:"errs"`
 	// FirstErr is the first error other than busy.
 	FirstErr string `json:"first_err,omitempty"`
 }
 
-// RunWatchers runs one watcher fleet until ctx ends (SIGTERM), then
-// writes its counts as JSON to the --out file. args are its flags.
+// RunWatchers runs one watcher fleet until ctx ends (SIGTERM), writing
+// its running counts as JSON to the --out file every countsEvery (through
+// a rename, so a reader never sees half a file) and when it stops. args
+// are its flags.
 func RunWatchers(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet(WatchersArg, flag.ContinueOnError)
 	cfgPath := fs.String("client-config", "", "admin client.yaml (its token is used)")
@@ -61,28 +68,90 @@ func RunWatchers(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	counts, err := watchFleet(ctx, strings.Split(*addrs, ","), f.Token, *prefix, *apps, *from, *count, *ramp)
-	if err != nil {
+	var counts fleetCounts
+	if err := counts.write(*out); err != nil {
 		return err
 	}
-	data, _ := json.Marshal(counts)
-	return os.WriteFile(*out, data, 0o644)
+	done := make(chan error, 1)
+	go func() {
+		done <- watchFleet(ctx, strings.Split(*addrs, ","), f.Token, *prefix, *apps, *from, *count, *ramp, &counts)
+	}()
+	tick := time.NewTicker(countsEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			return counts.write(*out)
+		case <-tick.C:
+			if err := counts.write(*out); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// fleetCounts are a fleet's running counts.
+type fleetCounts struct {
+	returns, busy, errs atomic.Int64
+	firstErr            atomic.Value // string
+}
+
+// add counts one answer of a watch.
+func (c *fleetCounts) add(err error) {
+	switch {
+	case err == nil:
+		c.returns.Add(1)
+	case client.StatusCode(err) == http.StatusServiceUnavailable:
+		c.busy.Add(1)
+	default:
+		c.errs.Add(1)
+		c.firstErr.CompareAndSwap(nil, err.Error())
+	}
+}
+
+// write writes the counts now to path, through a temporary file and a
+// rename.
+func (c *fleetCounts) write(path string) error {
+	w := watchCounts{At: time.Now(), Returns: c.returns.Load(), Busy: c.busy.Load(), Errs: c.errs.Load()}
+	if e, ok := c.firstErr.Load().(string); ok {
+		w.FirstErr = e
+	}
+	data, _ := json.Marshal(w)
+	if err := os.WriteFile(path+".tmp", data, 0o644); err != nil {
+		return fmt.Errorf("cannot write counts: %w", err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return fmt.Errorf("cannot write counts: %w", err)
+	}
+	return nil
+}
+
+// readCounts reads the counts a fleet wrote to path.
+func readCounts(path string) (watchCounts, error) {
+	var w watchCounts
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return w, fmt.Errorf("cannot read watcher counts: %w", err)
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return w, fmt.Errorf("cannot read watcher counts %s: %w", path, err)
+	}
+	return w, nil
 }
 
 // watchFleet runs count watchers (watcher i watches application
-// "<prefix>-a<i mod apps>") until ctx ends.
-func watchFleet(ctx context.Context, addrs []string, token, prefix string, apps, from, count int, ramp time.Duration) (watchCounts, error) {
+// "<prefix>-a<i mod apps>") until ctx ends, counting their answers.
+func watchFleet(ctx context.Context, addrs []string, token, prefix string, apps, from, count int, ramp time.Duration, counts *fleetCounts) error {
 	hc := poolClient(count)
-	var (
-		returns, busy, errs atomic.Int64
-		firstErr            atomic.Value
-		wg                  sync.WaitGroup
-	)
+	var wg sync.WaitGroup
 	for k := range count {
 		i := from + k
 		c, err := client.New(client.Config{Addresses: rotate(addrs, i), Token: token, HTTPClient: hc})
 		if err != nil {
-			return watchCounts{}, err
+			return err
 		}
 		app := fmt.Sprintf("%s-a%d", prefix, i%apps)
 		wg.Add(1)
@@ -91,25 +160,11 @@ func watchFleet(ctx context.Context, addrs []string, token, prefix string, apps,
 			if sleep(ctx, time.Duration(int64(ramp)*int64(k)/int64(count))) != nil {
 				return
 			}
-			watchLease(ctx, c, app, func(err error) {
-				switch {
-				case err == nil:
-					returns.Add(1)
-				case client.StatusCode(err) == http.StatusServiceUnavailable:
-					busy.Add(1)
-				default:
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			})
+			watchLease(ctx, c, app, counts.add)
 		}()
 	}
 	wg.Wait()
-	counts := watchCounts{Returns: returns.Load(), Busy: busy.Load(), Errs: errs.Load()}
-	if e, ok := firstErr.Load().(string); ok {
-		counts.FirstErr = e
-	}
-	return counts, nil
+	return nil
 }
 
 // watchLease is one minion's tracker watch: a blocking query on app's
@@ -134,7 +189,7 @@ func watchLease(ctx context.Context, c *client.Client, app string, report func(e
 	}
 }
 
-// fleets are B6's watcher processes.
+// fleets are B6's watcher processes and the files of their counts.
 type fleets struct {
 	procs []*deploy.Process
 	outs  []string
@@ -177,25 +232,48 @@ func (f *fleets) cpu(s *proc.Sampler) float64 {
 	return sum
 }
 
-// stop stops every fleet (SIGTERM) and adds up their counts.
-func (f *fleets) stop() (watchCounts, error) {
-	var total watchCounts
+// counts reads every fleet's latest running counts.
+func (f *fleets) counts() ([]watchCounts, error) {
+	out := make([]watchCounts, len(f.procs))
 	for i, p := range f.procs {
-		p.Stop(30 * time.Second)
-		data, err := os.ReadFile(f.outs[i])
-		if err != nil {
-			return total, fmt.Errorf("watcher fleet %d left no counts (see %s.out): %w", i+1, p.Name, err)
+		if !p.Alive() {
+			return nil, fmt.Errorf("watcher fleet %d exited (see %s.out): %v", i+1, p.Name, p.Err())
 		}
-		var c watchCounts
-		if err := json.Unmarshal(data, &c); err != nil {
-			return total, fmt.Errorf("cannot read watcher fleet %d counts: %w", i+1, err)
-		}
-		total.Returns, total.Busy, total.Errs = total.Returns+c.Returns, total.Busy+c.Busy, total.Errs+c.Errs
-		if total.FirstErr == "" {
-			total.FirstErr = c.FirstErr
+		var err error
+		if out[i], err = readCounts(f.outs[i]); err != nil {
+			return nil, fmt.Errorf("watcher fleet %d: %w", i+1, err)
 		}
 	}
-	return total, nil
+	return out, nil
+}
+
+// b6Watch is what the watchers did between two readings of the fleets'
+// counts.
+type b6Watch struct {
+	answers, busy float64 // per second
+	errs          int64
+	firstErr      string // of a fleet with errors in between, its first ever
+}
+
+// watchDelta is what the watchers did between the readings before and
+// after (one per fleet, in the same order): each fleet's rates over the
+// span between its own two writes, added up.
+func watchDelta(before, after []watchCounts) b6Watch {
+	var w b6Watch
+	for i := range min(len(before), len(after)) {
+		b, a := before[i], after[i]
+		secs := a.At.Sub(b.At).Seconds()
+		if secs <= 0 {
+			continue
+		}
+		w.answers += float64(a.Returns-b.Returns) / secs
+		w.busy += float64(a.Busy-b.Busy) / secs
+		w.errs += a.Errs - b.Errs
+		if w.firstErr == "" && a.Errs > b.Errs {
+			w.firstErr = a.FirstErr
+		}
+	}
+	return w
 }
 
 // kill kills every fleet still running.

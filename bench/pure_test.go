@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,7 +154,7 @@ func TestB7RowsJudgeEveryTrial(t *testing.T) {
 	}{
 		{"more hooks than changes", func(tr *b7Trial) { tr.changes, tr.elected = 300, 200 }, "leadership hooks run minus changes driven, per storm"},
 		{"threads grew", func(tr *b7Trial) { tr.mid.Threads, tr.after.Threads = 9, 12 }, "agent threads: end − middle of the storm"},
-		{"RSS grew", func(tr *b7Trial) { tr.mid.RSSKB, tr.after.RSSKB = 10 << 10, 14 << 10 }, "agent RSS: end − middle of the storm"},
+		{"RSS grew", func(tr *b7Trial) { tr.mid.RSSKB, tr.after.RSSKB = 10<<10, 14<<10 }, "agent RSS: end − middle of the storm"},
 		{"wrong final state", func(tr *b7Trial) { tr.checks = 1 }, "final state right (agent at rest, committed leader flag = lease), of 2 checks"},
 	}
 	for _, tt := range tests {
@@ -172,5 +173,108 @@ func TestB7RowsJudgeEveryTrial(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestWatchDelta(t *testing.T) {
+	at := time.Unix(1000, 0)
+	before := []watchCounts{
+		{At: at, Returns: 100, Busy: 10},
+		{At: at.Add(100 * time.Millisecond), Returns: 50, Errs: 1, FirstErr: "old"},
+	}
+	after := []watchCounts{
+		{At: at.Add(20 * time.Second), Returns: 2100, Busy: 30},
+		{At: at.Add(10100 * time.Millisecond), Returns: 1050, Errs: 3, FirstErr: "old"},
+	}
+	got := watchDelta(before, after)
+	want := b6Watch{answers: 100 + 100, busy: 1, errs: 2, firstErr: "old"}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(b6Watch{}), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("watchDelta (-want +got):\n%s", diff)
+	}
+	if got := watchDelta(after[:1], after[:1]); got != (b6Watch{}) {
+		t.Errorf("watchDelta over no time = %+v", got)
+	}
+}
+
+func TestWatchCountsRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fleet.json")
+	var c fleetCounts
+	c.returns.Add(7)
+	c.busy.Add(2)
+	if err := c.write(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readCounts(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Returns != 7 || got.Busy != 2 || got.Errs != 0 || got.At.IsZero() {
+		t.Errorf("counts = %+v", got)
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+}
+
+// b6TestTrial is a trial with lost leases lost (refused), on three nodes.
+func b6TestTrial(lost int64, leader0, leader string, rss ...float64) b6Trial {
+	n := &b6Counts{extendLatency: []float64{1, 2}}
+	n.refused.Add(lost)
+	t := b6Trial{counts: n, leader0: leader0, leader: leader, watch: b6Watch{answers: 500}}
+	for i, r := range rss {
+		t.nodes = append(t.nodes, b6Node{id: fmt.Sprintf("node-%d", i+1), sampled: true, rss: r, cpu: r / 10})
+	}
+	return t
+}
+
+func TestB6RowsJudgeEveryTrial(t *testing.T) {
+	size := b6Size{apps: 1000, watchers: 3000, window: 20 * time.Second}
+	clean := []b6Trial{
+		b6TestTrial(0, "node-1", "node-1", 60, 70, 65),
+		b6TestTrial(0, "node-1", "node-1", 61, 72, 66),
+		b6TestTrial(0, "node-1", "node-1", 62, 71, 80),
+	}
+	rows := b6Rows(size, clean, nil)
+	if len(rows) != 5 {
+		t.Fatalf("got %d rows", len(rows))
+	}
+	if rows[0].Trials != 3 || rows[0].Met == nil || !*rows[0].Met {
+		t.Errorf("no lease lost in 3 trials: trials %d, met %v", rows[0].Trials, rows[0].Met)
+	}
+	if diff := cmp.Diff([]float64{70, 72, 80}, rows[1].Samples); diff != "" {
+		t.Errorf("RSS per trial, largest node (-want +got):\n%s", diff)
+	}
+	if rows[3].Trials != 6 {
+		t.Errorf("extend latency over %d extends, want every extend of every trial (6)", rows[3].Trials)
+	}
+	if !strings.Contains(rows[1].Note, "was node-1 throughout") || !strings.Contains(rows[1].Note, "trial 3: 62.0, 71.0, 80.0 MiB") {
+		t.Errorf("RSS note = %q", rows[1].Note)
+	}
+
+	lossy := []b6Trial{clean[0], b6TestTrial(1, "node-1", "node-2", 60, 70, 65), clean[2]}
+	rows = b6Rows(size, lossy, nil)
+	if rows[0].Median != 0 || rows[0].Max != 1 || rows[0].Met == nil || *rows[0].Met {
+		t.Errorf("one lease lost in trial 2: median %v, max %v, met %v", rows[0].Median, rows[0].Max, rows[0].Met)
+	}
+	for _, want := range []string{"in trial 2 (node-1 → node-2)", "between trials 2 and 3 (node-2 → node-1)"} {
+		if !strings.Contains(rows[1].Note, want) {
+			t.Errorf("RSS note %q lacks %q", rows[1].Note, want)
+		}
+	}
+	if b6Rows(size, nil, nil) != nil {
+		t.Error("rows without a trial")
+	}
+}
+
+func TestB6TrialLost(t *testing.T) {
+	tr := b6TestTrial(1, "", "")
+	tr.counts.lapsed.Add(1)
+	tr.counts.expired.Add(1)
+	if got := tr.lost(); got != 3 {
+		t.Errorf("refused + lapsed + expired = %d, want 3", got)
+	}
+	tr.notHeld = 5
+	if got := tr.lost(); got != 5 {
+		t.Errorf("with 5 not held = %d, want 5", got)
 	}
 }
