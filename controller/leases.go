@@ -306,7 +306,9 @@ const busyWarnEvery = time.Minute
 func (s *Server) warnBusy() {
 	now := s.cfg.Clock.Now().UnixNano()
 	last := s.busyWarned.Load()
-	if last != 0 && time.Duration(now-last) < busyWarnEvery || !s.busyWarned.CompareAndSwap(last, now) {
+	// A clock stepped back (now < last) warns at once rather than staying
+	// silent until it catches up.
+	if last != 0 && now >= last && time.Duration(now-last) < busyWarnEvery || !s.busyWarned.CompareAndSwap(last, now) {
 		return
 	}
 	s.log.Warn().Int("max_blocking", s.cfg.MaxBlocking).
