@@ -41,10 +41,16 @@ func (t *Tracker) loop(ctx context.Context) error {
 			if err := t.onTimer(ctx, &s); err != nil {
 				return err
 			}
+		// A call's effect is published before it is answered, so a caller
+		// that reads State after Resign (or a Check that extended) sees it.
 		case req := <-t.checks:
-			req.reply <- t.check(ctx, &s, req.term)
+			ok := t.check(ctx, &s, req.term)
+			last = t.publish(s, last)
+			req.reply <- ok
 		case req := <-t.resigns:
-			req.reply <- t.resign(ctx, &s, req.term)
+			err := t.resign(ctx, &s, req.term)
+			last = t.publish(s, last)
+			req.reply <- err
 		case req := <-t.holds:
 			req.reply <- s.holding && s.term == req.term && t.cfg.Clock.Now().Before(s.until)
 		case reply := <-t.renews:
@@ -52,6 +58,7 @@ func (t *Tracker) loop(ctx context.Context) error {
 			if s.holding && !s.stepDown {
 				err = t.extend(ctx, &s)
 			}
+			last = t.publish(s, last)
 			reply <- err
 		}
 		last = t.publish(s, last)
