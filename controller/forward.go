@@ -57,18 +57,25 @@ func (s *Server) forward(rq *request) error {
 // leads ("" if unknown).
 func (s *Server) leaderHint() string {
 	id, _ := s.node.Leader()
+	return s.nodeAPIAddr(id)
+}
+
+// leaderAPIAddr is the raft leader's API address when another node leads
+// ("" if unknown or this node leads).
+func (s *Server) leaderAPIAddr() string {
+	id, _ := s.node.Leader()
+	if id == s.node.ID() {
+		return ""
+	}
+	return s.nodeAPIAddr(id)
+}
+
+// nodeAPIAddr is node id's API address from the member records the
+// replicated state keeps ("" if unknown).
+func (s *Server) nodeAPIAddr(id string) string {
 	if id == "" {
 		return ""
 	}
-	return memberAPIAddr(s.node.FSM().Members()[id])
-}
-
-// leaderAPIAddr is the raft leader's API address, from the members the
-// replicated state records ("" if unknown).
-func (s *Server) leaderAPIAddr() string {
-	id, _ := s.node.Leader()
-	if id == "" || id == s.node.ID() {
-		return ""
-	}
-	return memberAPIAddr(s.node.FSM().Members()[id])
+	m, _ := s.node.FSM().Member(id)
+	return memberAPIAddr(m)
 }

@@ -224,7 +224,7 @@ func (s *Server) removeNode(rq *request) error {
 	if err != nil {
 		return fmt.Errorf("cannot list controller nodes: %w", err)
 	}
-	_, member := s.node.FSM().Members()[id]
+	_, member := s.node.FSM().Member(id)
 	if !member && !slices.ContainsFunc(servers, func(srv lease.Server) bool { return srv.ID == id }) {
 		return &httpError{status: http.StatusNotFound, code: api.CodeNotFound, msg: fmt.Sprintf("no controller node %q", id)}
 	}

@@ -149,6 +149,15 @@ func (f *FSM) Members() map[string]Member {
 	return read(f, func(s *State) map[string]Member { return maps.Clone(s.Members) })
 }
 
+// Member returns one node's member record and whether there is one,
+// without copying the others (the API looks the leader up on every write).
+func (f *FSM) Member(id string) (Member, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	m, ok := f.state.Members[id]
+	return m, ok
+}
+
 // Lease returns a copy of app's lease and whether the application exists.
 func (f *FSM) Lease(app string) (Lease, bool) {
 	a, ok := f.Application(app)
