@@ -46,13 +46,21 @@ func BuildStatus(st *lease.State, nodes []api.Node, lostAfter time.Duration) api
 	if out.Controller.Nodes == nil {
 		out.Controller.Nodes = []api.Node{}
 	}
+	// One pass over the units, not one per application.
+	byApp := map[string][]*lease.Unit{}
+	for _, name := range slices.Sorted(maps.Keys(st.Units)) {
+		u := st.Units[name]
+		byApp[u.App] = append(byApp[u.App], u)
+	}
 	for name, a := range st.Applications {
-		out.Applications[name] = applicationStatus(st, a, lostAfter)
+		out.Applications[name] = applicationStatus(st.GlobalTime, a, byApp[name], lostAfter)
 	}
 	return out
 }
 
-func applicationStatus(st *lease.State, a *lease.Application, lostAfter time.Duration) api.ApplicationStatus {
+// applicationStatus renders a and its units (sorted by name) at global
+// time now.
+func applicationStatus(now time.Time, a *lease.Application, units []*lease.Unit, lostAfter time.Duration) api.ApplicationStatus {
 	out := api.ApplicationStatus{
 		Term:     a.Lease.Term,
 		StepDown: a.Lease.StepDownRequested,
@@ -66,12 +74,9 @@ func applicationStatus(st *lease.State, a *lease.Application, lostAfter time.Dur
 		out.Pinned = append(out.Pinned, api.PinStatus(p))
 	}
 	var workloads []string
-	for _, name := range slices.Sorted(maps.Keys(st.Units)) {
-		u := st.Units[name]
-		if u.App != a.Name {
-			continue
-		}
-		out.Units[name] = unitStatus(st, u, a.Lease.Holder == name, lostAfter)
+	for _, u := range units {
+		name := u.Name
+		out.Units[name] = unitStatus(now, u, a.Lease.Holder == name, lostAfter)
 		workloads = append(workloads, u.Workload.Status)
 		if out.Version == "" || a.Lease.Holder == name && u.ApplicationVersion != "" {
 			out.Version = u.ApplicationVersion
@@ -85,7 +90,7 @@ func applicationStatus(st *lease.State, a *lease.Application, lostAfter time.Dur
 	return out
 }
 
-func unitStatus(st *lease.State, u *lease.Unit, leader bool, lostAfter time.Duration) api.UnitStatus {
+func unitStatus(now time.Time, u *lease.Unit, leader bool, lostAfter time.Duration) api.UnitStatus {
 	out := api.UnitStatus{
 		Leader:             leader,
 		Life:               u.Life,
@@ -93,7 +98,7 @@ func unitStatus(st *lease.State, u *lease.Unit, leader bool, lostAfter time.Dura
 		Workload:           api.StatusInfo{Status: u.Workload.Status, Message: u.Workload.Message, Since: u.Workload.Since},
 		ApplicationVersion: u.ApplicationVersion,
 	}
-	if !u.LastSeen.IsZero() && st.GlobalTime.Sub(u.LastSeen) > lostAfter {
+	if !u.LastSeen.IsZero() && now.Sub(u.LastSeen) > lostAfter {
 		out.Agent = api.StatusInfo{Status: "lost", Message: lostMessage, Since: u.LastSeen.Add(lostAfter)}
 	}
 	return out
@@ -315,11 +320,14 @@ func (s *Server) applicationStatusRead(rq *request) error {
 	if err := rq.decodeOptional(&struct{}{}); err != nil {
 		return err
 	}
-	st := s.node.FSM().State()
-	a, ok := st.Applications[app]
+	a, units, now, ok := s.node.FSM().ApplicationView(app)
 	if !ok {
 		return &denial{err: lease.ErrUnknownApplication}
 	}
-	writeJSON(rq.w, http.StatusOK, applicationStatus(st, a, s.cfg.LostAfter))
+	ptrs := make([]*lease.Unit, len(units))
+	for i := range units {
+		ptrs[i] = &units[i]
+	}
+	writeJSON(rq.w, http.StatusOK, applicationStatus(now, &a, ptrs, s.cfg.LostAfter))
 	return nil
 }

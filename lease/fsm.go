@@ -238,6 +238,24 @@ func (f *FSM) units(keep func(*Unit) bool) []Unit {
 	})
 }
 
+// ApplicationView returns, read together, copies of app and of its units
+// (sorted by name) and the global time, and whether app exists: one
+// application's status without copying the whole state.
+func (f *FSM) ApplicationView(app string) (a Application, units []Unit, now time.Time, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	pa, ok := f.state.Applications[app]
+	if !ok {
+		return Application{}, nil, time.Time{}, false
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.state.Units)) {
+		if u := f.state.Units[name]; u.App == app {
+			units = append(units, *u.Clone())
+		}
+	}
+	return *pa.Clone(), units, f.state.GlobalTime, true
+}
+
 // ApplicationIndex returns app's modify index (State.ApplicationIndex).
 func (f *FSM) ApplicationIndex(app string) uint64 {
 	return read(f, func(s *State) uint64 { return s.ApplicationIndex(app) })
