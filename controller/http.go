@@ -140,15 +140,14 @@ func DecodeRequest(body []byte, v any, optional bool) error {
 	return nil
 }
 
-func (rq *request) decode(v any) error {
-	if err := DecodeRequest(rq.body, v, false); err != nil {
-		return badRequest("%v", err)
-	}
-	return nil
-}
+func (rq *request) decode(v any) error { return rq.decodeBody(v, false) }
 
-func (rq *request) decodeOptional(v any) error {
-	if err := DecodeRequest(rq.body, v, true); err != nil {
+func (rq *request) decodeOptional(v any) error { return rq.decodeBody(v, true) }
+
+// decodeBody decodes the request body strictly into v (see DecodeRequest);
+// a malformed body is a 400.
+func (rq *request) decodeBody(v any, optional bool) error {
+	if err := DecodeRequest(rq.body, v, optional); err != nil {
 		return badRequest("%v", err)
 	}
 	return nil

@@ -174,16 +174,10 @@ func (s *Server) adminApp(rq *request, what string, body any, optional bool) (st
 	if err := requireAdmin(rq, what); err != nil {
 		return "", err
 	}
-	_, err := appParam(rq)
-	if err != nil {
+	if _, err := appParam(rq); err != nil {
 		return "", err
 	}
-	if optional {
-		err = rq.decodeOptional(body)
-	} else {
-		err = rq.decode(body)
-	}
-	if err != nil {
+	if err := rq.decodeBody(body, optional); err != nil {
 		return "", err
 	}
 	return s.knownApp(rq)

@@ -52,12 +52,7 @@ func (s *Server) adminUnit(rq *request, what string, body any, optional bool) (s
 	if err != nil {
 		return "", err
 	}
-	if optional {
-		err = rq.decodeOptional(body)
-	} else {
-		err = rq.decode(body)
-	}
-	if err != nil {
+	if err := rq.decodeBody(body, optional); err != nil {
 		return "", err
 	}
 	if _, ok := s.node.FSM().Unit(unit); !ok {
