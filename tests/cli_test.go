@@ -1,9 +1,6 @@
 package tests
 
 import (
-	"bytes"
-	"errors"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,22 +13,10 @@ type result struct {
 	stdout, stderr string
 }
 
-// runUniter runs the built binary with args.
+// runUniter runs the built binary with args (runBin).
 func runUniter(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), uniterBin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	code := 0
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatal(err)
-	}
-	return result{code, out.String(), errb.String()}
+	return runBin(t, uniterBin, args...)
 }
 
 // TestCLIBadInput: wrong arguments exit 2 with usage; an unreachable
