@@ -12,8 +12,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/uniter-dev/uniter/internal/osutil"
 	"github.com/uniter-dev/uniter/internal/version"
-	"github.com/uniter-dev/uniter/operation"
 )
 
 // ConfigVersion is the agent.yaml schema this binary writes.
@@ -151,7 +151,7 @@ func parseConfig(data []byte) (Config, error) {
 func migrateConfig(agentDir string, data []byte, c Config) error {
 	path := filepath.Join(agentDir, "agent.yaml")
 	backup := fmt.Sprintf("%s.v%d.bak", path, c.Version)
-	if err := operation.WriteFileAtomic(backup, data, 0o600); err != nil {
+	if err := osutil.WriteFileAtomic(backup, data, 0o600); err != nil {
 		return fmt.Errorf("cannot keep a copy of agent config %s before migrating it: %w", path, err)
 	}
 	if err := WriteConfig(agentDir, c); err != nil {
@@ -229,12 +229,12 @@ func WriteConfig(agentDir string, c Config) error {
 			err = nil
 		}
 	} else {
-		err = operation.WriteFileAtomic(tokenPath, []byte(token+"\n"), 0o600)
+		err = osutil.WriteFileAtomic(tokenPath, []byte(token+"\n"), 0o600)
 	}
 	if err != nil {
 		return fmt.Errorf("cannot write agent token: %w", err)
 	}
-	if err := operation.WriteFileAtomic(filepath.Join(agentDir, "agent.yaml"), data, 0o600); err != nil {
+	if err := osutil.WriteFileAtomic(filepath.Join(agentDir, "agent.yaml"), data, 0o600); err != nil {
 		return fmt.Errorf("cannot write agent config: %w", err)
 	}
 	return nil

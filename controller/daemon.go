@@ -20,9 +20,9 @@ import (
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/osutil"
 	"github.com/uniter-dev/uniter/internal/version"
 	"github.com/uniter-dev/uniter/lease"
-	"github.com/uniter-dev/uniter/operation"
 )
 
 // Files in a controller's data directory (beside the raft node's own).
@@ -216,7 +216,7 @@ func (c *Controller) adminTokenHash(cfg NodeConfig) (string, error) {
 		return "", errors.New("cannot join a controller without the admin token (give a client config)")
 	}
 	hash := lease.HashToken(token)
-	if err := operation.WriteFileAtomic(path, []byte(hash+"\n"), 0o600); err != nil {
+	if err := osutil.WriteFileAtomic(path, []byte(hash+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("cannot write admin token hash: %w", err)
 	}
 	return hash, nil

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/uniter-dev/uniter/internal/osutil"
 	uniterversion "github.com/uniter-dev/uniter/internal/version"
 )
 
@@ -99,7 +99,7 @@ func (f *StateFile) BackupPath(from int) string { return fmt.Sprintf("%s.v%d.bak
 
 // keepOld writes the pre-migration content beside the file, atomically.
 func (f *StateFile) keepOld(data []byte, from int) error {
-	if err := WriteFileAtomic(f.BackupPath(from), data, 0o600); err != nil {
+	if err := osutil.WriteFileAtomic(f.BackupPath(from), data, 0o600); err != nil {
 		return fmt.Errorf("cannot keep a copy of state file %s before migrating it: %w", f.path, err)
 	}
 	return nil
@@ -178,49 +178,8 @@ func (f *StateFile) Write(st State) error {
 	if err != nil {
 		return fmt.Errorf("cannot write state file %s: %w", f.path, err)
 	}
-	if err := WriteFileAtomic(f.path, data, 0o600); err != nil {
+	if err := osutil.WriteFileAtomic(f.path, data, 0o600); err != nil {
 		return fmt.Errorf("cannot write state file %s: %w", f.path, err)
 	}
 	return nil
-}
-
-// WriteFileAtomic writes data to path with the given mode so that a crash
-// leaves either the old content or the new, never a torn file.
-func WriteFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/uniter-dev/uniter/agent"
-	"github.com/uniter-dev/uniter/internal/cli"
+	"github.com/uniter-dev/uniter/cmd/uniter/cli"
 	"github.com/uniter-dev/uniter/internal/testutil"
 	"github.com/uniter-dev/uniter/operation"
 	"github.com/uniter-dev/uniter/remotestate"

@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/uniter-dev/uniter/cmd/uniter/cli"
 	"github.com/uniter-dev/uniter/hooktools"
-	"github.com/uniter-dev/uniter/internal/cli"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/uniter-dev/uniter/operation"
+	"github.com/uniter-dev/uniter/internal/osutil"
 )
 
 // FileVersion is the client.yaml schema this binary writes.
@@ -86,7 +86,7 @@ func WriteFile(path string, f File) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("cannot write client config: %w", err)
 	}
-	if err := operation.WriteFileAtomic(path, data, 0o600); err != nil {
+	if err := osutil.WriteFileAtomic(path, data, 0o600); err != nil {
 		return fmt.Errorf("cannot write client config: %w", err)
 	}
 	return nil

@@ -17,9 +17,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/uniter-dev/uniter/agent"
+	"github.com/uniter-dev/uniter/cmd/uniter/cli"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
-	"github.com/uniter-dev/uniter/internal/cli"
 	"github.com/uniter-dev/uniter/internal/testutil"
 	"github.com/uniter-dev/uniter/lease"
 )

@@ -21,7 +21,7 @@ import (
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/internal/logging"
-	"github.com/uniter-dev/uniter/operation"
+	"github.com/uniter-dev/uniter/internal/osutil"
 )
 
 // deployment is $UNITER_HOME/up/deployment.yaml: what `uniter up` runs, so
@@ -184,7 +184,7 @@ func writeDeployment(path string, dep deployment) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return operation.WriteFileAtomic(path, data, 0o600)
+	return osutil.WriteFileAtomic(path, data, 0o600)
 }
 
 // freeAddr picks a free loopback port, kept for resumes.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/uniter-dev/uniter/controller"
 	"github.com/uniter-dev/uniter/internal/clock"
-	"github.com/uniter-dev/uniter/operation"
+	"github.com/uniter-dev/uniter/internal/osutil"
 )
 
 // newBackupCmd is `uniter controller backup FILE`.
@@ -34,7 +34,7 @@ directory; see docs/controller.md.`,
 			if err != nil {
 				return fmt.Errorf("cannot back up the controller: %w", err)
 			}
-			if err := operation.WriteFileAtomic(args[0], data, 0o600); err != nil {
+			if err := osutil.WriteFileAtomic(args[0], data, 0o600); err != nil {
 				return fmt.Errorf("cannot write backup: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote a backup of the controller to %s (%d bytes)\n", args[0], len(data))
