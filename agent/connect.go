@@ -15,7 +15,6 @@ import (
 	"github.com/uniter-dev/uniter/hooktools"
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/leadership"
-	"github.com/uniter-dev/uniter/lease"
 	"github.com/uniter-dev/uniter/remotestate"
 )
 
@@ -36,7 +35,7 @@ type Connection struct {
 // fatal reports whether a controller error means this agent cannot go on:
 // its token is refused or its unit no longer exists.
 func fatal(err error) bool {
-	return errors.Is(err, client.ErrUnauthorized) || errors.Is(err, lease.ErrUnknownUnit)
+	return errors.Is(err, client.ErrUnauthorized) || errors.Is(err, api.ErrUnknownUnit)
 }
 
 // Connect connects the agent in agentDir to its controller and starts the
@@ -150,7 +149,7 @@ func (conn *Connection) Err() error {
 // Deregister removes the unit from the controller, once its remove hook
 // has run.
 func (conn *Connection) Deregister(ctx context.Context, unit string) error {
-	if err := conn.client.DeregisterUnit(ctx, unit); err != nil && !errors.Is(err, lease.ErrUnknownUnit) {
+	if err := conn.client.DeregisterUnit(ctx, unit); err != nil && !errors.Is(err, api.ErrUnknownUnit) {
 		return fmt.Errorf("cannot deregister %s: %w", unit, err)
 	}
 	return nil
@@ -188,23 +187,41 @@ func toLease(l api.Lease) leadership.Lease {
 	return leadership.Lease{Holder: l.Holder, Term: l.Term, StepDown: l.StepDown, Pinned: len(l.Pins) > 0}
 }
 
+// denials maps the API's refusals to the tracker's.
+var denials = []struct{ from, to error }{
+	{api.ErrClaimDenied, leadership.ErrClaimDenied},
+	{api.ErrNotHolder, leadership.ErrNotHolder},
+	{api.ErrStepDownPending, leadership.ErrStepDownPending},
+	{api.ErrUnitDying, leadership.ErrUnitDying},
+}
+
+// denial is err in the tracker's words when it is a refusal it knows.
+func denial(err error) error {
+	for _, d := range denials {
+		if errors.Is(err, d.from) {
+			return leadership.Denial(d.to, err)
+		}
+	}
+	return err
+}
+
 func (a leaseClient) Claim(ctx context.Context, app, unit string, d time.Duration) (leadership.Lease, error) {
 	l, err := a.c.Claim(ctx, app, unit, d)
-	return toLease(l), err
+	return toLease(l), denial(err)
 }
 
 func (a leaseClient) Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (leadership.Lease, error) {
 	l, err := a.c.Extend(ctx, app, unit, d, term)
-	return toLease(l), err
+	return toLease(l), denial(err)
 }
 
 func (a leaseClient) Revoke(ctx context.Context, app, unit string, term uint64) error {
-	return a.c.Revoke(ctx, app, unit, term)
+	return denial(a.c.Revoke(ctx, app, unit, term))
 }
 
 func (a leaseClient) WatchLease(ctx context.Context, app string, index uint64, wait time.Duration) (leadership.Lease, uint64, error) {
 	l, i, err := a.c.WatchLease(ctx, app, index, wait)
-	return toLease(l), i, err
+	return toLease(l), i, denial(err)
 }
 
 // unitClient adapts the controller client to the remote state watcher.

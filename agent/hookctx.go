@@ -12,7 +12,6 @@ import (
 	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/hooktools"
 	"github.com/uniter-dev/uniter/leadership"
-	"github.com/uniter-dev/uniter/lease"
 	"github.com/uniter-dev/uniter/operation"
 )
 
@@ -138,7 +137,7 @@ func (b *hookBackend) SetLeaderSettings(ctx context.Context, changes map[string]
 		return hooktools.ErrNotLeader
 	}
 	err := b.h.ctrl.SetLeaderSettings(ctx, b.h.app, b.h.cfg.Unit, term, changes)
-	if errors.Is(err, lease.ErrNotLeader) {
+	if errors.Is(err, api.ErrNotLeader) {
 		return fmt.Errorf("%w: %w", hooktools.ErrNotLeader, err)
 	}
 	if err == nil {
@@ -151,14 +150,14 @@ func (b *hookBackend) SetLeaderSettings(ctx context.Context, changes map[string]
 
 func (b *hookBackend) SetStatus(ctx context.Context, s hooktools.Status) error {
 	if !s.Application {
-		return b.h.ctrl.SetUnitStatus(ctx, b.h.cfg.Unit, lease.StatusWorkload, s.Status, s.Message)
+		return b.h.ctrl.SetUnitStatus(ctx, b.h.cfg.Unit, api.StatusWorkload, s.Status, s.Message)
 	}
 	term, ok := leadership.ClaimedTerm(b.view())
 	if !ok {
 		return hooktools.ErrNotLeader
 	}
 	err := b.h.ctrl.SetApplicationStatus(ctx, b.h.app, b.h.cfg.Unit, term, s.Status, s.Message)
-	if errors.Is(err, lease.ErrNotLeader) {
+	if errors.Is(err, api.ErrNotLeader) {
 		return fmt.Errorf("%w: %w", hooktools.ErrNotLeader, err)
 	}
 	return err

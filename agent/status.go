@@ -6,8 +6,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/clock"
-	"github.com/uniter-dev/uniter/lease"
 )
 
 // Agent statuses, as `uniter status` shows them.
@@ -76,7 +76,7 @@ func (r *Reporter) Run(ctx context.Context) {
 		if cur.status == "" {
 			continue
 		}
-		err := r.c.SetUnitStatus(ctx, r.unit, lease.StatusAgent, cur.status, cur.message)
+		err := r.c.SetUnitStatus(ctx, r.unit, api.StatusAgent, cur.status, cur.message)
 		sent = err == nil
 		if err != nil && ctx.Err() == nil {
 			r.log.Debug().Err(err).Msg("cannot report agent status")

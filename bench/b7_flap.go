@@ -15,7 +15,6 @@ import (
 	"github.com/uniter-dev/uniter/bench/report"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
-	"github.com/uniter-dev/uniter/lease"
 )
 
 // B7's storm: this many leadership changes, paced over this long.
@@ -230,7 +229,7 @@ func (st *storm) run(ctx context.Context, want int) (int, time.Duration, error) 
 func (st *storm) move(ctx context.Context, l api.Lease, to loadUnit) (api.Lease, error) {
 	if l.Holder != "" {
 		err := st.clientFor(l.Holder).Revoke(ctx, st.app.Name, l.Holder, l.Term)
-		if err != nil && !errors.Is(err, lease.ErrNotHolder) {
+		if err != nil && !errors.Is(err, api.ErrNotHolder) {
 			return l, fmt.Errorf("cannot revoke %s: %w", l.Holder, err)
 		}
 	}
@@ -238,7 +237,7 @@ func (st *storm) move(ctx context.Context, l api.Lease, to loadUnit) (api.Lease,
 	switch {
 	case err == nil:
 		return got, nil
-	case errors.Is(err, lease.ErrClaimDenied):
+	case errors.Is(err, api.ErrClaimDenied):
 		if got.Term != 0 {
 			return got, nil
 		}

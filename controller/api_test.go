@@ -46,14 +46,14 @@ func TestUnitLifecycle(t *testing.T) {
 	if err := op.SetConfig(ctx, "db", map[string]string{"port": "5432"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := op.SetConfig(ctx, "db", map[string]string{"port": "x"}); !errors.Is(err, lease.ErrInvalidConfig) {
+	if err := op.SetConfig(ctx, "db", map[string]string{"port": "x"}); !errors.Is(err, api.ErrInvalidConfig) {
 		t.Errorf("bad config value: %v, want invalid config", err)
 	}
 	// Leader settings: fenced by term.
 	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 1, map[string]string{"primary": "db/0"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 2, map[string]string{"primary": "x"}); !errors.Is(err, lease.ErrNotLeader) {
+	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 2, map[string]string{"primary": "x"}); !errors.Is(err, api.ErrNotLeader) {
 		t.Errorf("stale term: %v, want not leader", err)
 	}
 	ls, err := db0.LeaderSettings(ctx, "db")
@@ -126,7 +126,7 @@ func TestPinsAndStepDown(t *testing.T) {
 	if err := op.Pin(ctx, "db", "upgrade", "maintenance", 10*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := op.RequestStepDown(ctx, "db"); !errors.Is(err, lease.ErrPinned) {
+	if err := op.RequestStepDown(ctx, "db"); !errors.Is(err, api.ErrPinned) {
 		t.Errorf("step-down while pinned: %v", err)
 	}
 	st, err := op.Status(ctx)
@@ -148,7 +148,7 @@ func TestPinsAndStepDown(t *testing.T) {
 	if err != nil || !l.StepDown || l.Holder != "db/0" {
 		t.Errorf("lease after step-down request: %+v %v", l, err)
 	}
-	if err := op.Pin(ctx, "web", "x", "", 0); !errors.Is(err, lease.ErrNoLeader) || err.Error() != "application has no leader" {
+	if err := op.Pin(ctx, "web", "x", "", 0); !errors.Is(err, api.ErrNoLeader) || err.Error() != "application has no leader" {
 		t.Errorf("pin of a vacant lease: %v", err)
 	}
 }
@@ -321,7 +321,7 @@ func TestEmptySchemaRefusesEveryKey(t *testing.T) {
 	if err := op.RegisterUnit(ctx, "cache/0", tokWeb, map[string]api.Option{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := op.SetConfig(ctx, "cache", map[string]string{"x": "1"}); !errors.Is(err, lease.ErrInvalidConfig) {
+	if err := op.SetConfig(ctx, "cache", map[string]string{"x": "1"}); !errors.Is(err, api.ErrInvalidConfig) {
 		t.Errorf("config key with an empty schema: %v", err)
 	}
 	cfg, err := op.Config(ctx, "cache")
@@ -377,7 +377,7 @@ func TestUnitWatchWakesOnItsApplicationAndItsEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = <-got
-	if !errors.Is(r.err, lease.ErrUnknownUnit) || r.took >= wait {
+	if !errors.Is(r.err, api.ErrUnknownUnit) || r.took >= wait {
 		t.Errorf("watch across the unit's deregistration: %+v", r)
 	}
 }

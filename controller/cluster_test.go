@@ -11,7 +11,6 @@ import (
 	"github.com/uniter-dev/uniter/controller"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/testutil"
-	"github.com/uniter-dev/uniter/lease"
 )
 
 // startCluster bootstraps one node and joins two more through its API;
@@ -81,7 +80,7 @@ func TestFollowerForwardsWrites(t *testing.T) {
 		t.Errorf("watch on another follower: %+v %d %v", l, idx, err)
 	}
 	// A denial comes back through the forwarding intact.
-	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 9, map[string]string{"a": "b"}); !errors.Is(err, lease.ErrNotLeader) {
+	if err := db0.SetLeaderSettings(ctx, "db", "db/0", 9, map[string]string{"a": "b"}); !errors.Is(err, api.ErrNotLeader) {
 		t.Errorf("fenced write through a follower: %v", err)
 	}
 	// A write that was already forwarded once is not forwarded again.

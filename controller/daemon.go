@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/uniter-dev/uniter/lease/raftnode"
+
 	"github.com/rs/zerolog"
 
 	"github.com/uniter-dev/uniter/controller/api"
@@ -46,7 +48,7 @@ type NodeConfig struct {
 	// it is also the address other nodes forward writes to, so the host
 	// must not be unspecified (0.0.0.0).
 	APIAddr string
-	// RaftAddr is where raft listens (see lease.NodeConfig.RaftAddr).
+	// RaftAddr is where raft listens (see raftnode.Config.RaftAddr).
 	RaftAddr string
 	// Join, if set, is the API address of a node of the cluster to join;
 	// the node asks it (with AdminToken) to add this node as a voter.
@@ -63,7 +65,7 @@ type NodeConfig struct {
 	Logger      zerolog.Logger
 	// Tune, if set, adjusts the raft node's configuration (tests use it to
 	// shorten timeouts).
-	Tune func(*lease.NodeConfig)
+	Tune func(*raftnode.Config)
 	// ProtoMin and ProtoMax are the controller protocol versions the node
 	// speaks; zero: the binary's (package internal/version).
 	ProtoMin, ProtoMax uint64
@@ -71,7 +73,7 @@ type NodeConfig struct {
 
 // Controller is a running controller node: a raft node and its HTTP API.
 type Controller struct {
-	node       *lease.Node
+	node       *raftnode.Node
 	apiAddr    string
 	clientFile string
 	created    bool
@@ -115,12 +117,12 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
-	nc := lease.NodeConfig{ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: c.apiAddr,
+	nc := raftnode.Config{ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: c.apiAddr,
 		Bootstrap: cfg.Join == "", Clock: cfg.Clock, Logger: cfg.Logger, ProtoMin: cfg.ProtoMin, ProtoMax: cfg.ProtoMax}
 	if cfg.Tune != nil {
 		cfg.Tune(&nc)
 	}
-	if c.node, err = lease.OpenNode(ctx, nc); err != nil {
+	if c.node, err = raftnode.Open(ctx, nc); err != nil {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
 	srv, err := NewServer(Config{Node: c.node, AdminTokenHash: hash, Clock: cfg.Clock, Logger: cfg.Logger,
@@ -184,7 +186,7 @@ func (c *Controller) watchFailure(ctx context.Context) {
 // nor wait for the node it joined through).
 func (c *Controller) isVoter(ctx context.Context) bool {
 	servers, err := c.node.Servers(ctx)
-	return err == nil && slices.ContainsFunc(servers, func(s lease.Server) bool {
+	return err == nil && slices.ContainsFunc(servers, func(s raftnode.Server) bool {
 		return s.ID == c.node.ID() && s.Suffrage == "voter"
 	})
 }
@@ -297,7 +299,7 @@ func NodeToken(adminTokenHash string) string {
 // raft log: it asks its own API, which forwards to the raft leader. It
 // retries on the next change of the state (or after a second) until it
 // succeeds or is refused; a node refused for its range fails by itself
-// once its state shows the cluster's version (see lease.Node.Failed).
+// once its state shows the cluster's version (see raftnode.Node.Failed).
 func (c *Controller) announce(ctx context.Context, adminHash string, clk clock.Clock, log zerolog.Logger) {
 	cl, err := client.New(client.Config{Addresses: []string{c.apiAddr}, Token: NodeToken(adminHash)})
 	if err != nil {
@@ -332,7 +334,7 @@ func (c *Controller) announce(ctx context.Context, adminHash string, clk clock.C
 }
 
 // Node is the controller's raft node.
-func (c *Controller) Node() *lease.Node { return c.node }
+func (c *Controller) Node() *raftnode.Node { return c.node }
 
 // APIAddr is the address the API listens on.
 func (c *Controller) APIAddr() string { return c.apiAddr }

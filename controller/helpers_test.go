@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uniter-dev/uniter/lease/raftnode"
+
 	"github.com/rs/zerolog"
 
 	"github.com/uniter-dev/uniter/controller"
@@ -23,7 +25,7 @@ import (
 // fastRaft shortens the raft node's tick for tests; raft's own timeouts
 // keep their defaults, so that a busy test machine does not make the
 // leadership move (the cluster tests pick the leader once).
-func fastRaft(c *lease.NodeConfig) {
+func fastRaft(c *raftnode.Config) {
 	c.Tick = 100 * time.Millisecond
 }
 

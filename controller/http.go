@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uniter-dev/uniter/lease/raftnode"
+
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/lease"
 )
@@ -175,7 +177,7 @@ func errorResponse(err error) (int, api.Error) {
 	if errors.As(err, &he) {
 		return he.status, api.Error{Error: oneLine(he.msg), Code: he.code, Leader: he.leader}
 	}
-	body := api.Error{Error: oneLine(err.Error()), Code: lease.ErrorCode(err)}
+	body := api.Error{Error: oneLine(err.Error()), Code: errorCode(err)}
 	var d *denial
 	if errors.As(err, &d) && d.lease != nil {
 		l := apiLease(*d.lease)
@@ -200,8 +202,8 @@ func errorResponse(err error) (int, api.Error) {
 // isTransient reports whether a raft call failed in a way a retry (maybe
 // on another node) can fix: 503.
 func isTransient(err error) bool {
-	return errors.Is(err, lease.ErrRetryable) || errors.Is(err, lease.ErrNodeClosed) ||
-		errors.Is(err, lease.ErrNotRaftLeader) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, raftnode.ErrRetryable) || errors.Is(err, raftnode.ErrNodeClosed) ||
+		errors.Is(err, raftnode.ErrNotRaftLeader) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // statusRecorder remembers the status a handler wrote, for the access log.

@@ -4,16 +4,18 @@ import (
 	"context"
 	"io"
 
+	"github.com/uniter-dev/uniter/lease/raftnode"
+
 	"github.com/uniter-dev/uniter/lease"
 )
 
-// Node is the raft node the API fronts: *lease.Node in production. The
+// Node is the raft node the API fronts: *raftnode.Node in production. The
 // server applies writes through it when it leads the raft cluster (else it
 // forwards them to the leader's API address), reads the replicated state
 // from its FSM, and changes the cluster's membership through it.
 type Node interface {
 	// Apply replicates op through raft. A node that is not the leader
-	// fails with *lease.NotLeaderError.
+	// fails with *raftnode.NotLeaderError.
 	Apply(ctx context.Context, op lease.Op) (lease.Result, error)
 	// FSM is the node's (possibly lagging) copy of the replicated state.
 	FSM() *lease.FSM
@@ -22,14 +24,14 @@ type Node interface {
 	// IsLeader reports whether this node is the raft leader.
 	IsLeader() bool
 	// LeaderReady reports whether this node leads and its FSM has every
-	// entry committed before its term (see lease.Node.LeaderReady).
+	// entry committed before its term (see raftnode.Node.LeaderReady).
 	LeaderReady() bool
 	// VerifyLeader confirms with a quorum that this node still leads.
 	VerifyLeader(ctx context.Context) error
 	// Leader is the raft leader's ID and raft address ("" if unknown).
 	Leader() (id, raftAddr string)
 	// Servers lists the raft configuration with each server's state.
-	Servers(ctx context.Context) ([]lease.Server, error)
+	Servers(ctx context.Context) ([]raftnode.Server, error)
 	// AddVoter and RemoveServer change the cluster (leader only);
 	// RemoveServer also forgets the node's member record.
 	AddVoter(ctx context.Context, id, raftAddr string) error
@@ -38,4 +40,4 @@ type Node interface {
 	Backup(ctx context.Context, w io.Writer) error
 }
 
-var _ Node = (*lease.Node)(nil)
+var _ Node = (*raftnode.Node)(nil)

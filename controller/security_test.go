@@ -182,7 +182,7 @@ func TestClaimDeniedShowsHolder(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	db1 := newClient(t, tokDB1, c.APIAddr())
 	l, err := db1.Claim(ctx, "db", "db/1", time.Minute)
-	if !errors.Is(err, lease.ErrClaimDenied) {
+	if !errors.Is(err, api.ErrClaimDenied) {
 		t.Fatalf("claim: %v, want claim denied", err)
 	}
 	if l.Holder != "db/0" || l.Term != 1 || l.Duration != time.Hour {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/uniter-dev/uniter/lease/raftnode"
+
 	"github.com/rs/zerolog"
 
 	"github.com/uniter-dev/uniter/controller/api"
@@ -317,7 +319,7 @@ func (s *Server) apply(rq *request, op lease.Op) (lease.Result, error) {
 	}
 	res, err := s.node.Apply(rq.ctx, op)
 	switch {
-	case errors.Is(err, lease.ErrNotRaftLeader):
+	case errors.Is(err, raftnode.ErrNotRaftLeader):
 		return res, errForward
 	case err != nil:
 		return res, err // the node's error names the command

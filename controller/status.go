@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uniter-dev/uniter/lease/raftnode"
+
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/lease"
 )
@@ -230,7 +232,7 @@ func (s *Server) removeNode(rq *request) error {
 		return fmt.Errorf("cannot list controller nodes: %w", err)
 	}
 	_, member := s.node.FSM().Member(id)
-	if !member && !slices.ContainsFunc(servers, func(srv lease.Server) bool { return srv.ID == id }) {
+	if !member && !slices.ContainsFunc(servers, func(srv raftnode.Server) bool { return srv.ID == id }) {
 		return &httpError{status: http.StatusNotFound, code: api.CodeNotFound, msg: fmt.Sprintf("no controller node %q", id)}
 	}
 	// The node forgets the member record too (first, when it removes
@@ -246,7 +248,7 @@ func (s *Server) removeNode(rq *request) error {
 // leaderOnly maps the failure of a leader-only raft call: forwarded if
 // this node stopped leading, else an error saying what failed.
 func leaderOnly(err error) error {
-	if errors.Is(err, lease.ErrNotRaftLeader) {
+	if errors.Is(err, raftnode.ErrNotRaftLeader) {
 		return errForward
 	}
 	return err
@@ -288,7 +290,7 @@ func (s *Server) announce(rq *request) error {
 	if err != nil {
 		return leaderOnly(err)
 	}
-	i := slices.IndexFunc(servers, func(srv lease.Server) bool { return srv.ID == body.ID })
+	i := slices.IndexFunc(servers, func(srv raftnode.Server) bool { return srv.ID == body.ID })
 	switch {
 	case i < 0:
 		return &httpError{status: http.StatusNotFound, code: api.CodeNotFound, msg: fmt.Sprintf("no controller node %q", body.ID)}

@@ -65,7 +65,7 @@ func TestConditionalConfigNeedsProtocol2(t *testing.T) {
 		t.Fatalf("conditional set at protocol 2: %v", err)
 	}
 	err = op.SetConfigIf(ctx, "db", map[string]string{"a": "2"}, cfg.Version)
-	if !errors.Is(err, lease.ErrStaleConfig) || client.StatusCode(err) != http.StatusConflict {
+	if !errors.Is(err, api.ErrStaleConfig) || client.StatusCode(err) != http.StatusConflict {
 		t.Fatalf("conditional set on a stale version: %v", err)
 	}
 	if now, _ := op.Config(ctx, "db"); now.Values["a"] != "1" || now.Version != cfg.Version+1 {
@@ -84,7 +84,7 @@ func TestJoinRefusesTooOldNode(t *testing.T) {
 		Join: leader.APIAddr(), AdminToken: admin, ProtoMin: 1, ProtoMax: 1, Clock: clock.Real,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)), Tune: fastRaft,
 	})
-	if !errors.Is(err, lease.ErrVersionUnsupported) ||
+	if !errors.Is(err, api.ErrVersionUnsupported) ||
 		!strings.Contains(err.Error(), "node old speaks controller protocol 1..1 but the cluster runs 2: upgrade uniter on node old") {
 		t.Fatalf("join of a 1..1 node = %v", err)
 	}

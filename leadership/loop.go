@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/uniter-dev/uniter/lease"
 )
 
 // callTimeout bounds one claim, extend or revoke.
@@ -129,7 +127,7 @@ func (t *Tracker) claim(ctx context.Context, s *state) error {
 		s.holding, s.term, s.until, s.stepDown, s.view, s.retryAt = true, l.Term, t0.Add(d), l.StepDown, l, time.Time{}
 		s.gained++
 		t.log.Info().Uint64("term", l.Term).Msg("leadership gained")
-	case errors.Is(err, lease.ErrClaimDenied), errors.Is(err, lease.ErrStepDownPending), errors.Is(err, lease.ErrUnitDying):
+	case errors.Is(err, ErrClaimDenied), errors.Is(err, ErrStepDownPending), errors.Is(err, ErrUnitDying):
 		// Held by another unit, or this one may not take it: wait for the
 		// next change of the lease.
 		s.view, s.retryAt = l, time.Time{}
@@ -148,9 +146,9 @@ func (t *Tracker) extend(ctx context.Context, s *state) error {
 	switch {
 	case err == nil:
 		s.until, s.stepDown, s.view, s.retryAt = t0.Add(d), l.StepDown, l, time.Time{}
-	case errors.Is(err, lease.ErrStepDownPending):
+	case errors.Is(err, ErrStepDownPending):
 		s.stepDown, s.retryAt = true, time.Time{}
-	case errors.Is(err, lease.ErrNotHolder):
+	case errors.Is(err, ErrNotHolder):
 		t.lost(s, "extend refused")
 	default:
 		return t.callFailed(s, "extend", err)
@@ -194,7 +192,7 @@ func (t *Tracker) resign(ctx context.Context, s *state, term uint64) error {
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	err := t.cfg.Client.Revoke(cctx, t.cfg.App, t.cfg.Unit, term)
 	cancel()
-	if err != nil && !errors.Is(err, lease.ErrNotHolder) {
+	if err != nil && !errors.Is(err, ErrNotHolder) {
 		return err
 	}
 	t.log.Info().Uint64("term", term).Msg("leadership released")

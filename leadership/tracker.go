@@ -27,8 +27,9 @@ type Lease struct {
 }
 
 // Client is the tracker's view of the controller's lease API. Denials are
-// errors matching lease.ErrClaimDenied, lease.ErrNotHolder or
-// lease.ErrStepDownPending; any other error means nothing may be inferred.
+// errors matching ErrClaimDenied, ErrNotHolder, ErrStepDownPending or
+// ErrUnitDying (the adapter maps the controller's refusals to these); any
+// other error means nothing may be inferred.
 type Client interface {
 	Claim(ctx context.Context, app, unit string, d time.Duration) (Lease, error)
 	Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (Lease, error)
@@ -36,6 +37,20 @@ type Client interface {
 	// WatchLease blocks until the lease's index passes index, or wait.
 	WatchLease(ctx context.Context, app string, index uint64, wait time.Duration) (Lease, uint64, error)
 }
+
+// Denials a Client reports. Each means the controller refused the call and
+// changed nothing.
+var (
+	// ErrClaimDenied: another unit holds the lease.
+	ErrClaimDenied = errors.New("leadership: claim denied")
+	// ErrNotHolder: the unit does not hold the lease for that term.
+	ErrNotHolder = errors.New("leadership: not the lease holder")
+	// ErrStepDownPending: the holder was asked to step down, so it may no
+	// longer extend (and nobody else may claim yet).
+	ErrStepDownPending = errors.New("leadership: step-down pending")
+	// ErrUnitDying: a dying unit may not claim a vacant lease.
+	ErrUnitDying = errors.New("leadership: unit is dying")
+)
 
 // ErrFatal wraps a controller answer that makes tracking impossible (the
 // unit is unknown or its token refused): the agent must stop.
@@ -324,3 +339,16 @@ func (t *Tracker) offerWatch(r watchResult) {
 		}
 	}
 }
+
+// Denial marks err, a refusal from the controller, as the denial as (one
+// of ErrClaimDenied, ErrNotHolder, ErrStepDownPending, ErrUnitDying): its
+// Error() is err's, and errors.Is matches as and whatever err matches.
+// Adapters that implement Client use it to translate the controller's
+// refusals into the tracker's words.
+func Denial(as, err error) error { return &denial{as: as, err: err} }
+
+type denial struct{ as, err error }
+
+func (d *denial) Error() string        { return d.err.Error() }
+func (d *denial) Unwrap() error        { return d.err }
+func (d *denial) Is(target error) bool { return target == d.as }

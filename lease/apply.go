@@ -58,7 +58,7 @@ func (s *State) Apply(index uint64, op Op) Result {
 			op.Type(), index, s.Index, ErrInvalidCommand)
 	default:
 		s.resetTouched()
-		if err := refuseNewer(op, s.EffectiveVersion); err != nil {
+		if err := RefuseNewer(op, s.EffectiveVersion); err != nil {
 			res.Err = err
 		} else {
 			res = op.apply(s, index)

@@ -105,31 +105,3 @@ func TestNilOpIsAnErrorResult(t *testing.T) {
 		t.Errorf("encode nil: %v", err)
 	}
 }
-
-func TestErrorCodesSurviveTransport(t *testing.T) {
-	sentinels := []error{
-		lease.ErrClaimDenied, lease.ErrNotHolder, lease.ErrStepDownPending, lease.ErrPinned,
-		lease.ErrNotPinned, lease.ErrStaleTerm, lease.ErrNoLeader, lease.ErrNotLeader,
-		lease.ErrTimeMismatch, lease.ErrVersionMismatch, lease.ErrVersionUnsupported,
-		lease.ErrUnknownApplication, lease.ErrUnknownUnit, lease.ErrUnitExists,
-		lease.ErrUnitDying, lease.ErrStaleResolve,
-		lease.ErrInvalidCommand, lease.ErrUnknownCommand, lease.ErrUnsupportedVersion,
-		lease.ErrSnapshotFormat, lease.ErrInvalidConfig,
-		lease.ErrNotRaftLeader, lease.ErrRetryable, lease.ErrNodeClosed,
-	}
-	codes := map[string]bool{}
-	for _, s := range sentinels {
-		code := lease.ErrorCode(s)
-		if code == "" || codes[code] {
-			t.Errorf("%v: code %q missing or reused", s, code)
-		}
-		codes[code] = true
-		got := lease.RemoteError(code, s.Error())
-		if !errors.Is(got, s) || got.Error() != s.Error() || lease.ErrorCode(got) != code {
-			t.Errorf("%v did not survive transport: %v", s, got)
-		}
-	}
-	if lease.ErrorCode(errors.New("other")) != "" || errors.Is(lease.RemoteError("zzz", "m"), lease.ErrPinned) {
-		t.Error("unknown errors must have no code")
-	}
-}

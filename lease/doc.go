@@ -6,20 +6,13 @@
 // depends only on the state, the command and the raft log index, never on
 // a clock, map order or the host. Commands travel in a versioned JSON
 // envelope (Command, Encode, Decode); a command that is refused or malformed
-// comes back as Result.Err and changes nothing. FSM wraps a State as a
-// raft.FSM with snapshots ({"format":1,"state":{...}}), deep-copying reads
-// and blocking-query waits on per-application and per-unit modify indexes.
+// comes back as Result.Err and changes nothing. FSM wraps a State with
+// snapshots ({"format":1,"state":{...}}), deep-copying reads and
+// blocking-query waits on per-application and per-unit modify indexes.
 //
-// Node runs the FSM under hashicorp/raft (BoltDB log, file snapshots, TCP
-// transport): Apply on the raft leader with a timeout, membership changes,
-// and, while the node leads, the leader loop: a Barrier, this node's
-// member record, then the time advancer (advancer.go), which is the only
-// proposer of advance-time, and the version raiser (upgrade.go), which
-// raises the effective protocol version (protocol.go) when every member
-// speaks a newer one, woken by the FSM's change notification. Raft
-// leadership is followed through LeaderCh,
-// which never blocks raft, and every raft call is bounded by a timeout and
-// by the loop's context (see docs/controller.md).
+// This package imports no raft: package lease/raftnode runs the FSM under
+// hashicorp/raft and holds the time advancer and the version raiser, and
+// the proof below is about the pair.
 //
 // # Time and the lease guarantee
 //

@@ -4,20 +4,20 @@ import (
 	"cmp"
 	"context"
 	"crypto/subtle"
-	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
-// FSM is the raft.FSM over a State. Raft calls Apply, Snapshot and Restore;
-// anyone may call the read and wait methods concurrently. Reads return deep
-// copies. Apply never blocks on readers or waiters: it takes the lock for
-// the length of one pure State.Apply and wakes waiters by closing a channel.
+// FSM is the replicated state machine over a State: the raft wiring
+// (package lease/raftnode) feeds it committed log entries with Apply and
+// snapshots with Restore, and takes snapshots by reading State. Anyone may
+// call the read and wait methods concurrently. Reads return deep copies.
+// Apply never blocks on readers or waiters: it takes the lock for the
+// length of one pure State.Apply and wakes waiters by closing a channel.
+// The FSM is deterministic: it never reads a clock or does I/O.
 type FSM struct {
 	mu      sync.RWMutex
 	state   *State
@@ -33,27 +33,22 @@ type FSM struct {
 	tokens map[string]string
 }
 
-var _ raft.FSM = (*FSM)(nil)
-
 // NewFSM returns an FSM holding NewState().
 func NewFSM() *FSM {
 	return &FSM{state: NewState(), changed: make(chan struct{}), keyed: map[string]chan struct{}{}, tokens: map[string]string{}}
 }
 
-// Apply implements raft.FSM. It returns a Result value for every entry; a
-// log entry that is not a command, or does not decode, gives a Result whose
-// Err says why and changes nothing.
-func (f *FSM) Apply(l *raft.Log) any {
-	if l.Type != raft.LogCommand {
-		return Result{Index: l.Index, Err: fmt.Errorf("cannot apply log entry: type %v: %w", l.Type, ErrUnknownCommand)}
-	}
-	op, err := Decode(l.Data)
+// Apply applies the encoded command data (see Encode) committed at log
+// index index, and returns its Result. A payload that does not decode
+// gives a Result whose Err says why and changes nothing.
+func (f *FSM) Apply(index uint64, data []byte) Result {
+	op, err := Decode(data)
 	if err != nil {
-		return Result{Index: l.Index, Err: err}
+		return Result{Index: index, Err: err}
 	}
 	f.mu.Lock()
 	before := f.state.Index
-	res := f.state.Apply(l.Index, op)
+	res := f.state.Apply(index, op)
 	switch op.(type) {
 	case RegisterUnit, DeregisterUnit:
 		f.indexTokens()
@@ -76,18 +71,11 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return res
 }
 
-// Snapshot implements raft.FSM: it deep-copies the state (quick), and the
-// returned snapshot encodes it in Persist, concurrently with Apply.
-func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &fsmSnapshot{state: f.State()}, nil
-}
-
-// Restore implements raft.FSM: it replaces the whole state with the
-// snapshot's, refusing (and keeping the current state) if the snapshot's
-// format is unknown or its content invalid. Waiters are woken.
-func (f *FSM) Restore(rc io.ReadCloser) error {
-	defer rc.Close()
-	s, err := ReadSnapshot(rc)
+// Restore replaces the whole state with the snapshot read from r (see
+// WriteSnapshot), refusing (and keeping the current state) if the
+// snapshot's format is unknown or its content invalid. Waiters are woken.
+func (f *FSM) Restore(r io.Reader) error {
+	s, err := ReadSnapshot(r)
 	if err != nil {
 		return err
 	}
@@ -103,23 +91,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	return nil
 }
-
-type fsmSnapshot struct{ state *State }
-
-// Persist implements raft.FSMSnapshot.
-func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := WriteSnapshot(sink, s.state); err != nil {
-		sink.Cancel()
-		return fmt.Errorf("cannot persist lease snapshot: %w", err)
-	}
-	if err := sink.Close(); err != nil {
-		return fmt.Errorf("cannot persist lease snapshot: %w", err)
-	}
-	return nil
-}
-
-// Release implements raft.FSMSnapshot.
-func (s *fsmSnapshot) Release() {}
 
 // read runs fn on the state under the read lock.
 func read[T any](f *FSM, fn func(*State) T) T {

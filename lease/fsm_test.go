@@ -14,13 +14,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/raft"
 
 	"github.com/uniter-dev/uniter/lease"
 	"github.com/uniter-dev/uniter/lease/leasetest"
 )
 
-// fsmHarness drives a lease.FSM through its raft.FSM interface.
+// fsmHarness drives a lease.FSM with encoded commands, as raft does.
 type fsmHarness struct {
 	t     *testing.T
 	fsm   *lease.FSM
@@ -78,21 +77,19 @@ func (h *fsmHarness) populate() {
 	}
 }
 
-func snapshot(t *testing.T, fsm raft.FSM) *leasetest.Sink {
+// snapshotBytes is what the raft wiring persists for fsm's state.
+type snapshotBytes []byte
+
+func (b snapshotBytes) Bytes() []byte     { return b }
+func (b snapshotBytes) Reader() io.Reader { return bytes.NewReader(b) }
+
+func snapshot(t *testing.T, fsm *lease.FSM) snapshotBytes {
 	t.Helper()
-	snap, err := fsm.Snapshot()
-	if err != nil {
-		t.Fatalf("snapshot: %v", err)
+	var buf bytes.Buffer
+	if err := lease.WriteSnapshot(&buf, fsm.State()); err != nil {
+		t.Fatalf("write snapshot: %v", err)
 	}
-	defer snap.Release()
-	sink := &leasetest.Sink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatalf("persist: %v", err)
-	}
-	if !sink.Closed() || sink.Cancelled() {
-		t.Fatalf("sink closed %v cancelled %v", sink.Closed(), sink.Cancelled())
-	}
-	return sink
+	return snapshotBytes(buf.Bytes())
 }
 
 func TestSnapshotRestoreIsIdentical(t *testing.T) {
@@ -128,44 +125,6 @@ func sameErr(a, b error) bool {
 	return errors.Is(a, b) || (a != nil && b != nil && a.Error() == b.Error())
 }
 
-func TestSnapshotIsNotAffectedByLaterApplies(t *testing.T) {
-	h := newFSMHarness(t)
-	h.must(claim("db/0", dur))
-	want := h.fsm.State()
-	snap, err := h.fsm.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Release()
-	h.must(pin("db", "op"))
-	h.must(leaderSet("db/0", 1, map[string]string{"a": "b"}))
-	sink := &leasetest.Sink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	got, err := lease.ReadSnapshot(bytes.NewReader(sink.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, got, ignoreScratch); diff != "" {
-		t.Errorf("snapshot saw later applies:\n%s", diff)
-	}
-}
-
-func TestPersistCancelsOnWriteError(t *testing.T) {
-	snap, err := lease.NewFSM().Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &leasetest.Sink{FailWrite: errors.New("disk full")}
-	if err := snap.Persist(sink); err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Errorf("persist: %v", err)
-	}
-	if !sink.Cancelled() || sink.Closed() {
-		t.Errorf("sink cancelled %v closed %v", sink.Cancelled(), sink.Closed())
-	}
-}
-
 func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	good := snapshot(t, newFSMHarness(t).fsm).Bytes()
 	for _, tc := range []struct {
@@ -184,7 +143,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 			h := newFSMHarness(t)
 			h.must(claim("db/0", dur))
 			before := h.fsm.State()
-			err := h.fsm.Restore(io.NopCloser(strings.NewReader(tc.data)))
+			err := h.fsm.Restore(strings.NewReader(tc.data))
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("restore: %v, want an error matching %v", err, tc.want)
 			}
@@ -195,14 +154,14 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	}
 }
 
-func TestApplyRefusesNonCommandLogs(t *testing.T) {
+func TestApplyRefusesUndecodablePayloads(t *testing.T) {
 	fsm := lease.NewFSM()
-	res, ok := fsm.Apply(&raft.Log{Index: 1, Type: raft.LogNoop}).(lease.Result)
-	if !ok || !errors.Is(res.Err, lease.ErrUnknownCommand) {
-		t.Errorf("result %+v", res)
-	}
-	res = fsm.Apply(&raft.Log{Index: 2, Type: raft.LogCommand, Data: []byte(`{"version":9}`)}).(lease.Result)
+	res := fsm.Apply(2, []byte(`{"version":9}`))
 	if !errors.Is(res.Err, lease.ErrUnsupportedVersion) || fsm.Index() != 0 {
+		t.Errorf("result %+v, index %d", res, fsm.Index())
+	}
+	res = fsm.Apply(3, []byte(`not json`))
+	if res.Err == nil || fsm.Index() != 0 {
 		t.Errorf("result %+v, index %d", res, fsm.Index())
 	}
 }
@@ -389,14 +348,7 @@ func TestTokenIndexFollowsUnitsAndRestore(t *testing.T) {
 	if byToken(h.fsm, "db/7") {
 		t.Fatal("a deregistered unit's token still authenticates")
 	}
-	snap, err := h.fsm.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &leasetest.Sink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
+	sink := snapshot(t, h.fsm)
 	restored := lease.NewFSM()
 	if err := restored.Restore(sink.Reader()); err != nil {
 		t.Fatal(err)

@@ -30,8 +30,8 @@ func RequiredProtocol(op Op) (uint64, string) {
 	return MinProtocol, op.Type()
 }
 
-// refuseNewer is the refusal of op under effective version v, or nil.
-func refuseNewer(op Op, v uint64) error {
+// RefuseNewer is the refusal of op under effective version v, or nil.
+func RefuseNewer(op Op, v uint64) error {
 	if need, feature := RequiredProtocol(op); need > v {
 		return &ProtocolError{Feature: feature, Need: need, Have: v}
 	}
@@ -51,12 +51,12 @@ func snapshotFormatFor(v uint64) int {
 	return snapshotFormats[max(v, 1)]
 }
 
-// raiseTarget is the effective version the raft leader should set, given
+// RaiseTarget is the effective version the raft leader should set, given
 // the current one, the member records and the raft voters: the smallest
 // ProtoMax over every member, if that is above the current version, every
 // voter has a record and every member speaks it. ok is false when there
 // is nothing to do (including when a voter has not announced yet).
-func raiseTarget(current uint64, members map[string]Member, voters []string) (target uint64, ok bool) {
+func RaiseTarget(current uint64, members map[string]Member, voters []string) (target uint64, ok bool) {
 	if len(members) == 0 {
 		return current, false
 	}

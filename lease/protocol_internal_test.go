@@ -23,9 +23,9 @@ func TestRaiseTarget(t *testing.T) {
 		{"no common version", 1, map[string]Member{"a": m(1, 2), "b": m(3, 3)}, []string{"a", "b"}, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := raiseTarget(tc.current, tc.members, tc.voters)
+			got, ok := RaiseTarget(tc.current, tc.members, tc.voters)
 			if got != tc.want || ok != tc.ok {
-				t.Errorf("raiseTarget = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+				t.Errorf("RaiseTarget = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
 			}
 		})
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/testutil"
-	"github.com/uniter-dev/uniter/lease"
 	"github.com/uniter-dev/uniter/operation"
 )
 
@@ -169,7 +168,7 @@ func TestUpgradeControllerRolling(t *testing.T) {
 		}
 		err = cl.SetConfigIf(ctx, "journal", map[string]string{"message": "cas"}, cfg.Version)
 		want := "needs cluster protocol 2; the cluster runs 1 (upgrade every controller node)"
-		if !errors.Is(err, lease.ErrNeedsProtocol) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, api.ErrNeedsProtocol) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("%s: the protocol-2 feature: %v", when, err)
 		}
 	}
@@ -226,7 +225,7 @@ func TestUpgradeControllerRolling(t *testing.T) {
 	if err := cl.SetConfigIf(ctx, "journal", map[string]string{"message": "cas"}, cfg.Version); err != nil {
 		t.Fatalf("the protocol-2 feature after the upgrade: %v", err)
 	}
-	if err := cl.SetConfigIf(ctx, "journal", map[string]string{"message": "stale"}, cfg.Version); !errors.Is(err, lease.ErrStaleConfig) {
+	if err := cl.SetConfigIf(ctx, "journal", map[string]string{"message": "stale"}, cfg.Version); !errors.Is(err, api.ErrStaleConfig) {
 		t.Fatalf("a stale conditional set: %v", err)
 	}
 	leaseKept("after the upgrade")

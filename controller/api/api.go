@@ -31,8 +31,8 @@ const (
 	MaxBodyBytes = 1 << 20
 )
 
-// Error codes that are not lease codes (lease.ErrorCode gives those; the
-// client maps them back to the lease sentinels with lease.RemoteError).
+// Error codes of answers that are not refusals by the state machine (those
+// are in errors.go).
 const (
 	CodeUnauthorized     = "unauthorized"       // 401: missing or unknown token
 	CodeForbidden        = "forbidden"          // 403: the token may not do this

@@ -2,7 +2,7 @@
 // by unit agents and the operator CLI.
 //
 // Errors: a lease refusal matches its lease sentinel with errors.Is
-// (lease.ErrClaimDenied, lease.ErrNotLeader, lease.ErrUnknownUnit, ...); a
+// (api.ErrClaimDenied, api.ErrNotLeader, api.ErrUnknownUnit, ...); a
 // missing or wrong token is ErrUnauthorized ("unauthorized"); a token that
 // may not do what it asked matches ErrForbidden; when no address answers,
 // the error matches ErrUnreachable and names the addresses tried
@@ -44,7 +44,6 @@ import (
 
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/clock"
-	"github.com/uniter-dev/uniter/lease"
 )
 
 // Sentinel errors of the client.
@@ -444,7 +443,7 @@ func reachCause(err error, timeout time.Duration) string {
 }
 
 // answerError maps a non-2xx answer to an error: 401 is ErrUnauthorized,
-// 403 matches ErrForbidden, lease codes match their lease sentinels.
+// 403 matches ErrForbidden, refusal codes match their api sentinels.
 func answerError(status int, data []byte) error {
 	var body api.Error
 	if err := json.Unmarshal(data, &body); err != nil || body.Error == "" {
@@ -456,8 +455,8 @@ func answerError(status int, data []byte) error {
 		err = ErrUnauthorized
 	case status == http.StatusForbidden:
 		err = &sentinelError{msg: body.Error, sentinel: ErrForbidden}
-	case body.Code != "" && lease.ErrorCode(lease.RemoteError(body.Code, "")) == body.Code:
-		err = lease.RemoteError(body.Code, body.Error)
+	case api.Sentinel(body.Code) != nil:
+		err = &api.CodeError{Code: body.Code, Message: body.Error}
 	default:
 		err = errors.New(body.Error)
 	}

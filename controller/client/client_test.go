@@ -20,7 +20,6 @@ import (
 
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
-	"github.com/uniter-dev/uniter/lease"
 )
 
 func TestMain(m *testing.M) {
@@ -251,10 +250,10 @@ func TestErrorsMapToSentinels(t *testing.T) {
 	}{
 		{401, `{"error":"unauthorized","code":"unauthorized"}`, client.ErrUnauthorized, "unauthorized"},
 		{403, `{"error":"forbidden: unit db/1 may not act as unit db/0","code":"forbidden"}`, client.ErrForbidden, "forbidden: unit db/1 may not act as unit db/0"},
-		{409, `{"error":"not the leader","code":"not-leader"}`, lease.ErrNotLeader, "not the leader"},
-		{409, `{"error":"application has no leader","code":"no-leader"}`, lease.ErrNoLeader, "application has no leader"},
-		{404, `{"error":"lease: unknown unit","code":"unknown-unit"}`, lease.ErrUnknownUnit, "lease: unknown unit"},
-		{400, `{"error":"cannot set config: unknown option \"x\": lease: invalid config","code":"invalid-config"}`, lease.ErrInvalidConfig, `cannot set config: unknown option "x": lease: invalid config`},
+		{409, `{"error":"not the leader","code":"not-leader"}`, api.ErrNotLeader, "not the leader"},
+		{409, `{"error":"application has no leader","code":"no-leader"}`, api.ErrNoLeader, "application has no leader"},
+		{404, `{"error":"lease: unknown unit","code":"unknown-unit"}`, api.ErrUnknownUnit, "lease: unknown unit"},
+		{400, `{"error":"cannot set config: unknown option \"x\": lease: invalid config","code":"invalid-config"}`, api.ErrInvalidConfig, `cannot set config: unknown option "x": lease: invalid config`},
 		{400, `{"error":"malformed request body: x","code":"bad-request"}`, nil, "malformed request body: x"},
 		{500, `not json`, nil, "controller answered 500 Internal Server Error"},
 	}
@@ -283,7 +282,7 @@ func TestErrorsMapToSentinels(t *testing.T) {
 func TestClaimDeniedReturnsTheLease(t *testing.T) {
 	s := newServer(t, 409, `{"error":"lease: claim denied","code":"claim-denied","lease":`+strings.TrimSuffix(strings.TrimPrefix(leaseBody, `{"lease":`), "}")+`}`)
 	l, err := newClient(t, s.addr()).Claim(t.Context(), "db", "db/1", time.Minute)
-	if !errors.Is(err, lease.ErrClaimDenied) || l.Holder != "db/0" || l.Term != 3 {
+	if !errors.Is(err, api.ErrClaimDenied) || l.Holder != "db/0" || l.Term != 3 {
 		t.Errorf("denied claim: %+v, %v", l, err)
 	}
 }
@@ -349,7 +348,7 @@ func TestRequests(t *testing.T) {
 	if _, idx, err := c.WatchLease(ctx, "db", 3, 0); err != nil || idx != 42 {
 		t.Errorf("index %d, %v", idx, err)
 	}
-	if err := c.SetUnitStatus(ctx, "db-0", "workload", "active", ""); !errors.Is(err, lease.ErrInvalidCommand) {
+	if err := c.SetUnitStatus(ctx, "db-0", "workload", "active", ""); !errors.Is(err, api.ErrInvalidCommand) {
 		t.Errorf("bad unit name: %v", err)
 	}
 }
@@ -403,7 +402,7 @@ func TestRetryableCodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	err := newClient(t, s.addr()).RequestStepDown(ctx, "db")
-	if !errors.Is(err, client.ErrUnavailable) || !errors.Is(err, lease.ErrRetryable) {
+	if !errors.Is(err, client.ErrUnavailable) || !errors.Is(err, api.ErrRetryable) {
 		t.Errorf("error %v", err)
 	}
 	if s.hits.Load() < 2 {

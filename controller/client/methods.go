@@ -4,11 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/uniter-dev/uniter/controller/api"
-	"github.com/uniter-dev/uniter/lease"
 )
 
 func appPath(app, rest string) string {
@@ -21,15 +20,15 @@ func leasePath(app, rest string) string {
 
 // unitPath is /v1/units/APP/N + rest, for a well-formed unit name.
 func unitPath(unit, rest string) (string, error) {
-	if _, err := lease.UnitApplication(unit); err != nil {
+	app, n, err := api.SplitUnit(unit)
+	if err != nil {
 		return "", err
 	}
-	i := strings.LastIndexByte(unit, '/')
-	return "/v1/units/" + url.PathEscape(unit[:i]) + "/" + url.PathEscape(unit[i+1:]) + rest, nil
+	return "/v1/units/" + url.PathEscape(app) + "/" + strconv.FormatUint(n, 10) + rest, nil
 }
 
 // Claim claims app's lease for unit for d (an extend if unit holds it). A
-// denial matches lease.ErrClaimDenied and the returned lease shows the
+// denial matches api.ErrClaimDenied and the returned lease shows the
 // holder.
 func (c *Client) Claim(ctx context.Context, app, unit string, d time.Duration) (api.Lease, error) {
 	return c.leaseCall(ctx, leasePath(app, "/claim"), api.ClaimRequest{Unit: unit, Duration: d.String()})
@@ -91,7 +90,7 @@ func (c *Client) Config(ctx context.Context, app string) (api.Config, error) {
 }
 
 // SetConfig changes app's config (admin); "" deletes a key. A value the
-// schema refuses matches lease.ErrInvalidConfig.
+// schema refuses matches api.ErrInvalidConfig.
 func (c *Client) SetConfig(ctx context.Context, app string, changes map[string]string) error {
 	return c.write(ctx, http.MethodPatch, appPath(app, "/config"), api.ConfigChanges{Changes: changes})
 }
@@ -104,7 +103,7 @@ func (c *Client) LeaderSettings(ctx context.Context, app string) (api.Settings, 
 }
 
 // SetLeaderSettings changes app's leader settings if unit holds the lease
-// for term, else the error matches lease.ErrNotLeader.
+// for term, else the error matches api.ErrNotLeader.
 func (c *Client) SetLeaderSettings(ctx context.Context, app, unit string, term uint64, changes map[string]string) error {
 	return c.write(ctx, http.MethodPatch, appPath(app, "/leader-settings"),
 		api.LeaderSettingsChanges{Unit: unit, Term: term, Changes: changes})
@@ -121,7 +120,7 @@ func (c *Client) SetUnitStatus(ctx context.Context, unit, kind, status, message 
 }
 
 // SetApplicationStatus sets app's status if unit holds the lease for term
-// (else lease.ErrNotLeader).
+// (else api.ErrNotLeader).
 func (c *Client) SetApplicationStatus(ctx context.Context, app, unit string, term uint64, status, message string) error {
 	return c.write(ctx, http.MethodPost, appPath(app, "/status"),
 		api.ApplicationStatusRequest{Unit: unit, Term: term, Status: status, Message: message})
@@ -147,7 +146,7 @@ func (c *Client) Status(ctx context.Context) (api.Status, error) {
 // RegisterUnit registers unit with its token (admin). A non-nil schema
 // (the charm's config.yaml options) replaces the application's.
 // Registering again with the same token succeeds; with another it matches
-// lease.ErrUnitExists.
+// api.ErrUnitExists.
 func (c *Client) RegisterUnit(ctx context.Context, unit, token string, schema map[string]api.Option) error {
 	return c.write(ctx, http.MethodPost, "/v1/units", api.RegisterUnitRequest{Unit: unit, Token: token, ConfigSchema: schema})
 }
@@ -163,7 +162,7 @@ func (c *Client) RemoveUnit(ctx context.Context, unit string) error {
 }
 
 // DeregisterUnit removes the unit's registration (admin, or the unit
-// itself), releasing its lease unless pinned (lease.ErrPinned).
+// itself), releasing its lease unless pinned (api.ErrPinned).
 func (c *Client) DeregisterUnit(ctx context.Context, unit string) error {
 	path, err := unitPath(unit, "")
 	if err != nil {
@@ -183,13 +182,13 @@ func (c *Client) Resolved(ctx context.Context, unit string, noRetry bool) error 
 }
 
 // RequestStepDown asks app's leader to step down (admin); refused while
-// pinned (lease.ErrPinned) or vacant (lease.ErrNoLeader).
+// pinned (api.ErrPinned) or vacant (api.ErrNoLeader).
 func (c *Client) RequestStepDown(ctx context.Context, app string) error {
 	return c.write(ctx, http.MethodPost, leasePath(app, "/step-down"), api.StepDownRequest{})
 }
 
 // Pin pins app's lease for entity (admin); dur > 0 makes the pin expire by
-// itself after that long. A vacant lease matches lease.ErrNoLeader.
+// itself after that long. A vacant lease matches api.ErrNoLeader.
 func (c *Client) Pin(ctx context.Context, app, entity, reason string, dur time.Duration) error {
 	req := api.PinRequest{Entity: entity, Reason: reason}
 	if dur > 0 {
@@ -205,8 +204,8 @@ func (c *Client) Unpin(ctx context.Context, app, entity string) error {
 
 // SetConfigIf changes app's config (admin) only if its version is still
 // version: a compare-and-set, which needs controller protocol 2. A config
-// changed since matches lease.ErrStaleConfig; a cluster still on protocol
-// 1 refuses it with an error matching lease.ErrNeedsProtocol.
+// changed since matches api.ErrStaleConfig; a cluster still on protocol
+// 1 refuses it with an error matching api.ErrNeedsProtocol.
 func (c *Client) SetConfigIf(ctx context.Context, app string, changes map[string]string, version uint64) error {
 	return c.write(ctx, http.MethodPatch, appPath(app, "/config"), api.ConfigChanges{Changes: changes, IfVersion: &version})
 }
@@ -229,7 +228,7 @@ func (c *Client) Cluster(ctx context.Context, index uint64, wait time.Duration) 
 
 // Join adds a controller node as a raft voter (admin). A node whose
 // protocol range does not include the cluster's effective version is
-// refused (lease.ErrVersionUnsupported) before it is added.
+// refused (api.ErrVersionUnsupported) before it is added.
 func (c *Client) Join(ctx context.Context, req api.JoinRequest) error {
 	return c.write(ctx, http.MethodPost, "/v1/cluster/join", req)
 }

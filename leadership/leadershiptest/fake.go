@@ -107,7 +107,25 @@ func (k client) call(name string, op lease.Op) (leadership.Lease, error) {
 		return leadership.Lease{}, c.down
 	}
 	res := c.apply(op)
-	return view(res.Lease), res.Err
+	return view(res.Lease), denial(res.Err)
+}
+
+// denials maps the state machine's refusals to the tracker's, as the
+// agent's adapter maps the API's.
+var denials = []struct{ from, to error }{
+	{lease.ErrClaimDenied, leadership.ErrClaimDenied},
+	{lease.ErrNotHolder, leadership.ErrNotHolder},
+	{lease.ErrStepDownPending, leadership.ErrStepDownPending},
+	{lease.ErrUnitDying, leadership.ErrUnitDying},
+}
+
+func denial(err error) error {
+	for _, d := range denials {
+		if errors.Is(err, d.from) {
+			return leadership.Denial(d.to, err)
+		}
+	}
+	return err
 }
 
 func (k client) Claim(_ context.Context, app, unit string, d time.Duration) (leadership.Lease, error) {

@@ -20,7 +20,6 @@ import (
 	"github.com/uniter-dev/uniter/charm"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
-	"github.com/uniter-dev/uniter/lease"
 )
 
 func newUnitCmd() *cobra.Command {
@@ -68,7 +67,7 @@ copy, so an interrupted 'unit add' can simply be repeated. Start the agent with
 }
 
 func checkUnitArg(unit string) error {
-	if _, err := lease.UnitApplication(unit); err != nil {
+	if _, _, err := api.SplitUnit(unit); err != nil {
 		return &UsageError{fmt.Errorf("bad unit name %q: want APP/N", unit)}
 	}
 	return nil
@@ -323,7 +322,7 @@ func runUnitRemove(cmd *cobra.Command, unit string, o unitRemoveOptions) error {
 		return err
 	}
 	if o.force {
-		if err := c.DeregisterUnit(ctx, unit); err != nil && !errors.Is(err, lease.ErrUnknownUnit) {
+		if err := c.DeregisterUnit(ctx, unit); err != nil && !errors.Is(err, api.ErrUnknownUnit) {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "removed unit %s\n", unit)
@@ -344,7 +343,7 @@ func waitUnitGone(cmd *cobra.Command, c *client.Client, unit string, wait time.D
 	for {
 		_, idx, err := c.WatchUnit(ctx, unit, index, wait)
 		switch {
-		case errors.Is(err, lease.ErrUnknownUnit):
+		case errors.Is(err, api.ErrUnknownUnit):
 			fmt.Fprintf(cmd.OutOrStdout(), "removed unit %s\n", unit)
 			return nil
 		case ctx.Err() != nil:

@@ -1,4 +1,4 @@
-package lease
+package raftnode
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/uniter-dev/uniter/lease"
 
 	"github.com/rs/zerolog"
 
@@ -16,10 +18,10 @@ import (
 // next applies fail as if raft had lost leadership.
 type fakeRaft struct {
 	mu       sync.Mutex
-	st       *State
+	st       *lease.State
 	index    uint64
 	failNext int
-	proposed []AdvanceTime
+	proposed []lease.AdvanceTime
 }
 
 func (f *fakeRaft) global() time.Time {
@@ -28,13 +30,13 @@ func (f *fakeRaft) global() time.Time {
 	return f.st.GlobalTime
 }
 
-func (f *fakeRaft) apply(_ context.Context, op Op) (Result, error) {
+func (f *fakeRaft) apply(_ context.Context, op lease.Op) (lease.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.proposed = append(f.proposed, op.(AdvanceTime))
+	f.proposed = append(f.proposed, op.(lease.AdvanceTime))
 	if f.failNext > 0 {
 		f.failNext--
-		return Result{}, ErrRetryable
+		return lease.Result{}, ErrRetryable
 	}
 	f.index++
 	return f.st.Apply(f.index, op), nil
@@ -45,7 +47,7 @@ func (f *fakeRaft) setGlobal(t time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.index++
-	if res := f.st.Apply(f.index, AdvanceTime{Old: f.st.GlobalTime, New: t}); res.Err != nil {
+	if res := f.st.Apply(f.index, lease.AdvanceTime{Old: f.st.GlobalTime, New: t}); res.Err != nil {
 		panic(res.Err)
 	}
 }
@@ -54,7 +56,7 @@ func TestAdvancer(t *testing.T) {
 	const tick = time.Second
 	wall := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clk := clocktest.New(wall)
-	fr := &fakeRaft{st: NewState()}
+	fr := &fakeRaft{st: lease.NewState()}
 	adv := &advancer{clock: clk, tick: tick, slack: 3 * tick, now: fr.global, apply: fr.apply, log: zerolog.Nop()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -134,10 +136,10 @@ func TestAdvancerStopsAtOnce(t *testing.T) {
 	adv := &advancer{
 		clock: clk, tick: time.Second, log: zerolog.Nop(),
 		now: func() time.Time { return time.Time{} },
-		apply: func(ctx context.Context, _ Op) (Result, error) {
+		apply: func(ctx context.Context, _ lease.Op) (lease.Result, error) {
 			close(blocked)
 			<-ctx.Done() // a raft call honouring its context
-			return Result{}, context.Cause(ctx)
+			return lease.Result{}, context.Cause(ctx)
 		},
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())

@@ -1,4 +1,4 @@
-package lease_test
+package raftnode_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uniter-dev/uniter/lease/raftnode"
+
 	"go.uber.org/goleak"
 
 	"github.com/uniter-dev/uniter/internal/testutil"
@@ -18,8 +20,8 @@ import (
 // testCluster is three real nodes on loopback TCP with BoltDB in temp dirs.
 type testCluster struct {
 	t     *testing.T
-	cfgs  []lease.NodeConfig
-	nodes []*lease.Node // nil while a node is down
+	cfgs  []raftnode.Config
+	nodes []*raftnode.Node // nil while a node is down
 }
 
 func newTestCluster(t *testing.T, size int) *testCluster {
@@ -45,7 +47,7 @@ func (c *testCluster) client() *client { return &client{nodes: c.nodes} }
 
 // caughtUp waits until every running node has applied what the leader
 // had applied after a barrier.
-func (c *testCluster) caughtUp() *lease.Node {
+func (c *testCluster) caughtUp() *raftnode.Node {
 	c.t.Helper()
 	leader := waitLeader(c.t, c.nodes...)
 	if err := leader.Barrier(context.Background()); err != nil {
@@ -60,7 +62,7 @@ func (c *testCluster) caughtUp() *lease.Node {
 	return leader
 }
 
-func (c *testCluster) kill(n *lease.Node) int {
+func (c *testCluster) kill(n *raftnode.Node) int {
 	c.t.Helper()
 	for i, m := range c.nodes {
 		if m == n {

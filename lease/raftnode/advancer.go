@@ -1,9 +1,11 @@
-package lease
+package raftnode
 
 import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/uniter-dev/uniter/lease"
 
 	"github.com/rs/zerolog"
 
@@ -30,7 +32,7 @@ type advancer struct {
 	tick  time.Duration
 	slack time.Duration
 	now   func() time.Time // the FSM's global time
-	apply func(context.Context, Op) (Result, error)
+	apply func(context.Context, lease.Op) (lease.Result, error)
 	log   zerolog.Logger
 
 	anchorLocal  time.Time
@@ -69,7 +71,7 @@ func (a *advancer) anchor() {
 func (a *advancer) genesis(ctx context.Context) {
 	reading := a.clock.Now()
 	start := reading.Round(0).UTC()
-	res, err := a.apply(ctx, AdvanceTime{New: start, Slack: a.slack})
+	res, err := a.apply(ctx, lease.AdvanceTime{New: start, Slack: a.slack})
 	if err := errors.Join(err, res.Err); err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("cannot start the global time")
@@ -88,7 +90,7 @@ func (a *advancer) step(ctx context.Context) {
 	if !next.After(old) {
 		return
 	}
-	res, err := a.apply(ctx, AdvanceTime{Old: old, New: next, Slack: a.slack})
+	res, err := a.apply(ctx, lease.AdvanceTime{Old: old, New: next, Slack: a.slack})
 	if err := errors.Join(err, res.Err); err != nil {
 		if ctx.Err() != nil {
 			return

@@ -1,4 +1,4 @@
-package lease
+package raftnode
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/uniter-dev/uniter/lease"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -22,7 +24,7 @@ import (
 	"github.com/uniter-dev/uniter/internal/clock"
 )
 
-// Defaults of NodeConfig. Raft's own defaults (1 s heartbeat and election
+// Defaults of Config. Raft's own defaults (1 s heartbeat and election
 // timeouts, 500 ms leader lease) are tuned for WANs and slow disks; a
 // controller is one to five nodes on a LAN, where these detect a dead
 // leader in about a second (an election takes ElectionTimeout to
@@ -49,9 +51,9 @@ const (
 	closeTimeout = 10 * time.Second
 )
 
-// NodeConfig configures a controller node. Zero durations take the
+// Config configures a controller node. Zero durations take the
 // defaults above.
-type NodeConfig struct {
+type Config struct {
 	// ID is the raft server ID, e.g. "node-1". Empty: the ID stored in
 	// DataDir/node.json by an earlier start (an error if there is none).
 	// A non-empty ID that differs from the stored one is an error: the
@@ -115,9 +117,9 @@ type NodeConfig struct {
 // fails and makes the advancer re-anchor (pause), so Tick + AdvanceTimeout
 // covers it. It is kept short because a crashed leader's successor waits
 // for it: with the defaults, 750 ms.
-func (c NodeConfig) slack() time.Duration { return c.Tick + c.AdvanceTimeout }
+func (c Config) slack() time.Duration { return c.Tick + c.AdvanceTimeout }
 
-func (c *NodeConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -144,15 +146,15 @@ func (c *NodeConfig) setDefaults() {
 	}
 }
 
-func (c *NodeConfig) validate() error {
+func (c *Config) validate() error {
 	switch {
 	case c.Clock == nil:
 		return errors.New("no clock")
 	case c.DataDir == "":
 		return errors.New("no data directory")
-	case c.ProtoMin < MinProtocol || c.ProtoMin > c.ProtoMax || c.ProtoMax > MaxProtocol:
+	case c.ProtoMin < lease.MinProtocol || c.ProtoMin > c.ProtoMax || c.ProtoMax > lease.MaxProtocol:
 		return fmt.Errorf("bad protocol range %d..%d (this build implements %d..%d)",
-			c.ProtoMin, c.ProtoMax, MinProtocol, MaxProtocol)
+			c.ProtoMin, c.ProtoMax, lease.MinProtocol, lease.MaxProtocol)
 	case c.Tick < 0 || c.ApplyTimeout < 0 || c.AdvanceTimeout < 0:
 		return errors.New("negative tick or apply timeout")
 	}
@@ -175,9 +177,9 @@ type nodeFile struct {
 // for concurrent use; every raft call is bounded by ApplyTimeout and by
 // its ctx, so no caller can hang on raft.
 type Node struct {
-	cfg   NodeConfig
+	cfg   Config
 	log   zerolog.Logger
-	fsm   *FSM
+	fsm   *lease.FSM
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
 	store *raftboltdb.BoltStore
@@ -201,11 +203,11 @@ type Node struct {
 	leaderReady atomic.Bool
 }
 
-// OpenNode opens (creating if needed) the node's data directory, starts
+// Open opens (creating if needed) the node's data directory, starts
 // raft over BoltDB, a file snapshot store and a TCP transport, bootstraps
 // a single-voter cluster if asked and the directory is new, and starts
 // watching raft leadership. Close the node to release everything.
-func OpenNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
+func Open(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("cannot open controller node: %w", err)
@@ -226,7 +228,7 @@ func OpenNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n := &Node{
 		cfg:         cfg,
 		log:         cfg.Logger.With().Str("component", "lease-node").Str("node_id", cfg.ID).Logger(),
-		fsm:         NewFSM(),
+		fsm:         lease.NewFSM(),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		seenVersion: seen,
@@ -244,9 +246,9 @@ func OpenNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 }
 
 // resolveIdentity reconciles cfg with DataDir/node.json: the ID and raft
-// address of an earlier start are reused (see NodeConfig). It returns the
+// address of an earlier start are reused (see Config). It returns the
 // effective version stored there (0 if none).
-func resolveIdentity(cfg *NodeConfig) (uint64, error) {
+func resolveIdentity(cfg *Config) (uint64, error) {
 	path := filepath.Join(cfg.DataDir, "node.json")
 	var stored nodeFile
 	data, err := os.ReadFile(path)
@@ -321,7 +323,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("cannot inspect raft state: %w", err)
 	}
-	n.raft, err = raft.NewRaft(n.raftConfig(hlog), n.fsm, logs, n.store, snaps, n.trans)
+	n.raft, err = raft.NewRaft(n.raftConfig(hlog), fsm{n.fsm}, logs, n.store, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cannot start raft: %w", err)
 	}
@@ -334,9 +336,9 @@ func (n *Node) start() error {
 		}
 		n.seenVersion = max(n.seenVersion, v)
 	}
-	if n.cfg.Bootstrap && !existing && n.cfg.ProtoMin > MinProtocol {
+	if n.cfg.Bootstrap && !existing && n.cfg.ProtoMin > lease.MinProtocol {
 		return fmt.Errorf("cannot bootstrap a cluster: a new cluster runs protocol %d and this node speaks %d..%d",
-			MinProtocol, n.cfg.ProtoMin, n.cfg.ProtoMax)
+			lease.MinProtocol, n.cfg.ProtoMin, n.cfg.ProtoMax)
 	}
 	if err := n.writeIdentity(); err != nil {
 		return err
@@ -429,7 +431,7 @@ func (n *Node) Close() error {
 
 // FSM returns the node's state machine, for reads and blocking queries.
 // On a follower it may lag the leader by the replication delay.
-func (n *Node) FSM() *FSM { return n.fsm }
+func (n *Node) FSM() *lease.FSM { return n.fsm }
 
 // ID returns the node's raft server ID.
 func (n *Node) ID() string { return n.cfg.ID }

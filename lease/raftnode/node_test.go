@@ -1,4 +1,4 @@
-package lease_test
+package raftnode_test
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/uniter-dev/uniter/lease/raftnode"
 
 	"github.com/google/go-cmp/cmp"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -53,15 +55,15 @@ func TestSingleNodeRestart(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// snapshot, if set, makes the node snapshot before it is closed.
-		snapshot func(t *testing.T, n *lease.Node, cfg lease.NodeConfig)
+		snapshot func(t *testing.T, n *raftnode.Node, cfg raftnode.Config)
 	}{
 		{name: "from the log alone"},
-		{name: "from a snapshot taken on request and the log after it", snapshot: func(t *testing.T, n *lease.Node, _ lease.NodeConfig) {
+		{name: "from a snapshot taken on request and the log after it", snapshot: func(t *testing.T, n *raftnode.Node, _ raftnode.Config) {
 			if err := n.Snapshot(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "from a snapshot taken at the threshold", snapshot: func(t *testing.T, n *lease.Node, cfg lease.NodeConfig) {
+		{name: "from a snapshot taken at the threshold", snapshot: func(t *testing.T, n *raftnode.Node, cfg raftnode.Config) {
 			testutil.WaitUntil(t, testWait, "an automatic snapshot", func() bool {
 				entries, _ := os.ReadDir(filepath.Join(cfg.DataDir, "snapshots"))
 				return len(entries) > 0
@@ -79,7 +81,7 @@ func TestSingleNodeRestart(t *testing.T) {
 			}
 			n := openNode(t, cfg)
 			waitLeader(t, n)
-			c := &client{nodes: []*lease.Node{n}}
+			c := &client{nodes: []*raftnode.Node{n}}
 			populateCluster(t, c)
 			if tc.snapshot != nil {
 				tc.snapshot(t, n, cfg)
@@ -114,7 +116,7 @@ func TestSingleNodeRestart(t *testing.T) {
 				t.Errorf("state after restart (-before +after):\n%s", diff)
 			}
 			// And it goes on from there: the next claim of db takes term 3.
-			c = &client{nodes: []*lease.Node{n}}
+			c = &client{nodes: []*raftnode.Node{n}}
 			c.must(t, revoke("db/1"))
 			if res := c.must(t, claim("db/1", time.Hour)); res.Lease.Term != 3 {
 				t.Errorf("term after restart %d, want 3", res.Lease.Term)
@@ -148,11 +150,11 @@ func TestOpenNodeRefusesAnotherNodesDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.ID = "node-2"
-	if _, err := lease.OpenNode(context.Background(), cfg); err == nil {
+	if _, err := raftnode.Open(context.Background(), cfg); err == nil {
 		t.Fatal("opened node-1's data directory as node-2")
 	}
 	cfg.ID, cfg.DataDir = "", t.TempDir()
-	if _, err := lease.OpenNode(context.Background(), cfg); err == nil {
+	if _, err := raftnode.Open(context.Background(), cfg); err == nil {
 		t.Fatal("opened a new data directory without an ID")
 	}
 }
@@ -170,22 +172,22 @@ func TestFollowerRefusesWritesWithTheLeadersAddresses(t *testing.T) {
 	}
 	waitIndex(t, n2, n1.FSM().Index())
 	_, err := n2.Apply(ctx, lease.RegisterUnit{Name: "db/0", TokenHash: lease.HashToken("x")})
-	var nl *lease.NotLeaderError
-	if !errors.As(err, &nl) || !errors.Is(err, lease.ErrNotRaftLeader) || lease.ErrorCode(err) != "not-raft-leader" {
+	var nl *raftnode.NotLeaderError
+	if !errors.As(err, &nl) || !errors.Is(err, raftnode.ErrNotRaftLeader) {
 		t.Fatalf("follower apply: %v", err)
 	}
-	want := lease.NotLeaderError{LeaderID: "node-1", LeaderRaftAddr: n1.RaftAddr(), LeaderAPIAddr: "http://node-1.example:8080"}
+	want := raftnode.NotLeaderError{LeaderID: "node-1", LeaderRaftAddr: n1.RaftAddr(), LeaderAPIAddr: "http://node-1.example:8080"}
 	if *nl != want {
 		t.Errorf("not-leader error %+v, want %+v", *nl, want)
 	}
-	if err := n2.AddVoter(ctx, "node-3", "127.0.0.1:1"); !errors.Is(err, lease.ErrNotRaftLeader) {
+	if err := n2.AddVoter(ctx, "node-3", "127.0.0.1:1"); !errors.Is(err, raftnode.ErrNotRaftLeader) {
 		t.Errorf("follower add voter: %v", err)
 	}
 	servers, err := n2.Servers(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantServers := []lease.Server{
+	wantServers := []raftnode.Server{
 		{ID: "node-1", RaftAddr: n1.RaftAddr(), APIAddr: "http://node-1.example:8080", Suffrage: "voter", State: "leader"},
 		{ID: "node-2", RaftAddr: n2.RaftAddr(), Suffrage: "voter", State: "follower"},
 	}
@@ -208,7 +210,7 @@ func TestBackupRestoreIntoANewCluster(t *testing.T) {
 	ctx := context.Background()
 	old := openNode(t, nodeConfig(t, "node-1", t.TempDir(), true))
 	waitLeader(t, old)
-	populateCluster(t, &client{nodes: []*lease.Node{old}})
+	populateCluster(t, &client{nodes: []*raftnode.Node{old}})
 	var backup bytes.Buffer
 	if err := old.Backup(ctx, &backup); err != nil {
 		t.Fatal(err)
@@ -219,7 +221,7 @@ func TestBackupRestoreIntoANewCluster(t *testing.T) {
 	cfg.APIAddr = "http://new.example:8080"
 	fresh := openNode(t, cfg)
 	waitLeader(t, fresh)
-	c := &client{nodes: []*lease.Node{fresh}}
+	c := &client{nodes: []*raftnode.Node{fresh}}
 	c.must(t, lease.RegisterUnit{Name: "gone/0", TokenHash: lease.HashToken("g")})
 	if err := fresh.Restore(ctx, bytes.NewReader(backup.Bytes())); err != nil {
 		t.Fatal(err)

@@ -1,17 +1,19 @@
-package lease
+package raftnode
 
 import (
 	"context"
 	"maps"
+
+	"github.com/uniter-dev/uniter/lease"
 )
 
 // checkRange refuses an effective version v (0: unknown) outside the
 // node's protocol range.
-func (c *NodeConfig) checkRange(v uint64) error {
+func (c *Config) checkRange(v uint64) error {
 	if v == 0 || (c.ProtoMin <= v && v <= c.ProtoMax) {
 		return nil
 	}
-	return &RangeError{Min: c.ProtoMin, Max: c.ProtoMax, Effective: v}
+	return &lease.RangeError{Min: c.ProtoMin, Max: c.ProtoMax, Effective: v}
 }
 
 // Failed is closed when the node cannot go on: its cluster now runs a
@@ -50,7 +52,7 @@ func (n *Node) watchVersion() {
 				n.log.Warn().Err(err).Msg("cannot record the effective version")
 			}
 			if v > n.cfg.ProtoMax {
-				n.failErr = &RangeError{Min: n.cfg.ProtoMin, Max: n.cfg.ProtoMax, Effective: v}
+				n.failErr = &lease.RangeError{Min: n.cfg.ProtoMin, Max: n.cfg.ProtoMax, Effective: v}
 				n.log.Error().Err(n.failErr).Msg("cannot run in this cluster")
 				close(n.failed)
 				return
@@ -74,7 +76,7 @@ func (n *Node) raiseVersion(ctx context.Context) {
 	var (
 		evaluated   bool
 		lastVersion uint64
-		lastMembers map[string]Member
+		lastMembers map[string]lease.Member
 	)
 	for {
 		ch := n.fsm.Watch()
@@ -96,7 +98,7 @@ func (n *Node) raiseVersion(ctx context.Context) {
 // raiseOnce proposes SetEffectiveVersion if every voter has announced a
 // range and they all speak a version above v. It reports false if it
 // could not decide (a raft call failed): the next change retries.
-func (n *Node) raiseOnce(ctx context.Context, v uint64, members map[string]Member) bool {
+func (n *Node) raiseOnce(ctx context.Context, v uint64, members map[string]lease.Member) bool {
 	servers, err := n.Servers(ctx)
 	if err != nil {
 		n.log.Warn().Err(err).Msg("cannot evaluate the effective version")
@@ -108,11 +110,11 @@ func (n *Node) raiseOnce(ctx context.Context, v uint64, members map[string]Membe
 			voters = append(voters, s.ID)
 		}
 	}
-	target, ok := raiseTarget(v, members, voters)
+	target, ok := lease.RaiseTarget(v, members, voters)
 	if !ok {
 		return true
 	}
-	res, err := n.apply(ctx, SetEffectiveVersion{Old: v, New: target})
+	res, err := n.apply(ctx, lease.SetEffectiveVersion{Old: v, New: target})
 	switch {
 	case err != nil:
 		n.log.Warn().Err(err).Msg("cannot raise the effective version")

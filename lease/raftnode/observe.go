@@ -1,8 +1,10 @@
-package lease
+package raftnode
 
 import (
 	"context"
 	"errors"
+
+	"github.com/uniter-dev/uniter/lease"
 )
 
 // watchLeadership runs for the node's life. It follows raft leadership
@@ -63,11 +65,11 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		return
 	}
 	n.leaderReady.Store(true)
-	rec := RecordMember{
+	rec := lease.RecordMember{
 		ID: n.cfg.ID, ProtoMin: n.cfg.ProtoMin, ProtoMax: n.cfg.ProtoMax,
 		APIAddr: n.cfg.APIAddr, RaftAddr: n.RaftAddr(),
 	}
-	want := Member{ProtoMin: rec.ProtoMin, ProtoMax: rec.ProtoMax, APIAddr: rec.APIAddr, RaftAddr: rec.RaftAddr}
+	want := lease.Member{ProtoMin: rec.ProtoMin, ProtoMax: rec.ProtoMax, APIAddr: rec.APIAddr, RaftAddr: rec.RaftAddr}
 	if n.fsm.Members()[n.cfg.ID] != want {
 		ok := n.retry(ctx, "record member", func() error {
 			res, err := n.apply(ctx, rec)
@@ -82,7 +84,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		tick:  n.cfg.Tick,
 		slack: n.cfg.slack(),
 		now:   n.fsm.GlobalTime,
-		apply: func(ctx context.Context, op Op) (Result, error) {
+		apply: func(ctx context.Context, op lease.Op) (lease.Result, error) {
 			ctx, cancel := context.WithTimeout(ctx, n.cfg.AdvanceTimeout)
 			defer cancel()
 			return n.apply(ctx, op)

@@ -1,4 +1,4 @@
-package lease_test
+package raftnode_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/uniter-dev/uniter/lease/raftnode"
 
 	"github.com/rs/zerolog"
 
@@ -52,8 +54,8 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func nodeConfig(t testing.TB, id, dir string, bootstrap bool) lease.NodeConfig {
-	return lease.NodeConfig{
+func nodeConfig(t testing.TB, id, dir string, bootstrap bool) raftnode.Config {
+	return raftnode.Config{
 		ID:                 id,
 		DataDir:            dir,
 		RaftAddr:           "127.0.0.1:0",
@@ -69,9 +71,9 @@ func nodeConfig(t testing.TB, id, dir string, bootstrap bool) lease.NodeConfig {
 	}
 }
 
-func openNode(t testing.TB, cfg lease.NodeConfig) *lease.Node {
+func openNode(t testing.TB, cfg raftnode.Config) *raftnode.Node {
 	t.Helper()
-	n, err := lease.OpenNode(context.Background(), cfg)
+	n, err := raftnode.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("open node %s: %v", cfg.ID, err)
 	}
@@ -85,9 +87,9 @@ func openNode(t testing.TB, cfg lease.NodeConfig) *lease.Node {
 
 // waitLeader waits until one of nodes leads with its time started, and
 // returns it.
-func waitLeader(t testing.TB, nodes ...*lease.Node) *lease.Node {
+func waitLeader(t testing.TB, nodes ...*raftnode.Node) *raftnode.Node {
 	t.Helper()
-	var leader *lease.Node
+	var leader *raftnode.Node
 	testutil.WaitUntil(t, testWait, "a raft leader with the global time started", func() bool {
 		for _, n := range nodes {
 			if n != nil && n.IsLeader() && !n.FSM().GlobalTime().IsZero() {
@@ -102,19 +104,19 @@ func waitLeader(t testing.TB, nodes ...*lease.Node) *lease.Node {
 
 // retryable reports whether a Node.Apply error means "try again".
 func retryable(err error) bool {
-	return errors.Is(err, lease.ErrNotRaftLeader) || errors.Is(err, lease.ErrRetryable)
+	return errors.Is(err, raftnode.ErrNotRaftLeader) || errors.Is(err, raftnode.ErrRetryable)
 }
 
 // client sends commands through whichever node leads, as the HTTP API
 // will: it follows NotLeaderError and retries retryable errors.
 type client struct {
-	nodes []*lease.Node
+	nodes []*raftnode.Node
 	mu    sync.Mutex
 	// maxCall is the longest single Node.Apply call seen.
 	maxCall time.Duration
 }
 
-func (c *client) leader(hint string) *lease.Node {
+func (c *client) leader(hint string) *raftnode.Node {
 	for _, n := range c.nodes {
 		if n != nil && n.ID() == hint {
 			return n
@@ -141,13 +143,13 @@ func (c *client) apply(ctx context.Context, op lease.Op) (lease.Result, error) {
 		start := time.Now()
 		res, err := n.Apply(ctx, op)
 		c.note(time.Since(start))
-		var nl *lease.NotLeaderError
+		var nl *raftnode.NotLeaderError
 		switch {
 		case err == nil:
 			return res, nil
 		case errors.As(err, &nl):
 			hint = nl.LeaderID
-		case retryable(err), errors.Is(err, lease.ErrNodeClosed):
+		case retryable(err), errors.Is(err, raftnode.ErrNodeClosed):
 			hint = ""
 		default:
 			return res, err
@@ -183,7 +185,7 @@ func (c *client) must(t testing.TB, op lease.Op) lease.Result {
 }
 
 // waitIndex waits until n's FSM has applied index.
-func waitIndex(t testing.TB, n *lease.Node, index uint64) {
+func waitIndex(t testing.TB, n *raftnode.Node, index uint64) {
 	t.Helper()
 	testutil.WaitUntil(t, testWait, fmt.Sprintf("%s to reach index %d", n.ID(), index), func() bool {
 		return n.FSM().Index() >= index

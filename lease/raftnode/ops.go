@@ -1,4 +1,4 @@
-package lease
+package raftnode
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/uniter-dev/uniter/lease"
 
 	"github.com/hashicorp/raft"
 )
@@ -115,44 +117,44 @@ func (n *Node) mapErr(err error) error {
 // zero time. A command that needs a newer protocol than the cluster's
 // effective version is refused at once, unproposed, with a Result whose
 // Err is a *ProtocolError (ErrNeedsProtocol).
-func (n *Node) Apply(ctx context.Context, op Op) (Result, error) {
+func (n *Node) Apply(ctx context.Context, op lease.Op) (lease.Result, error) {
 	if n.raft.State() != raft.Leader {
-		return Result{}, fmt.Errorf("cannot apply %s: %w", opType(op), n.notLeader())
+		return lease.Result{}, fmt.Errorf("cannot apply %s: %w", opType(op), n.notLeader())
 	}
 	if n.fsm.GlobalTime().IsZero() {
-		if _, ok := op.(AdvanceTime); !ok {
-			return Result{}, fmt.Errorf("cannot apply %s: cluster time not started yet: %w", opType(op), ErrRetryable)
+		if _, ok := op.(lease.AdvanceTime); !ok {
+			return lease.Result{}, fmt.Errorf("cannot apply %s: cluster time not started yet: %w", opType(op), ErrRetryable)
 		}
 	}
 	if op != nil {
 		// Never write a command some member could not apply. The leader's
 		// effective version only goes up, so this cannot let one through
 		// early; State.Apply refuses it again anyway.
-		if err := refuseNewer(op, n.fsm.EffectiveVersion()); err != nil {
-			return Result{Err: err}, nil
+		if err := lease.RefuseNewer(op, n.fsm.EffectiveVersion()); err != nil {
+			return lease.Result{Err: err}, nil
 		}
 	}
 	return n.apply(ctx, op)
 }
 
 // apply is Apply without the time check, for the leader loop.
-func (n *Node) apply(ctx context.Context, op Op) (Result, error) {
-	data, err := Encode(op)
+func (n *Node) apply(ctx context.Context, op lease.Op) (lease.Result, error) {
+	data, err := lease.Encode(op)
 	if err != nil {
-		return Result{}, err
+		return lease.Result{}, err
 	}
 	f, err := n.call(ctx, func(timeout time.Duration) raft.Future { return n.raft.Apply(data, timeout) })
 	if err != nil {
-		return Result{}, fmt.Errorf("cannot apply %s: %w", op.Type(), err)
+		return lease.Result{}, fmt.Errorf("cannot apply %s: %w", op.Type(), err)
 	}
-	res, ok := f.(raft.ApplyFuture).Response().(Result)
+	res, ok := f.(raft.ApplyFuture).Response().(lease.Result)
 	if !ok {
-		return Result{}, fmt.Errorf("cannot apply %s: unexpected FSM response %T", op.Type(), f.(raft.ApplyFuture).Response())
+		return lease.Result{}, fmt.Errorf("cannot apply %s: unexpected FSM response %T", op.Type(), f.(raft.ApplyFuture).Response())
 	}
 	return res, nil
 }
 
-func opType(op Op) string {
+func opType(op lease.Op) string {
 	if op == nil {
 		return "command"
 	}
@@ -228,7 +230,7 @@ func suffrage(s raft.ServerSuffrage) string {
 // server should be running.
 func (n *Node) AddVoter(ctx context.Context, id, raftAddr string) error {
 	if id == "" || raftAddr == "" {
-		return fmt.Errorf("cannot add voter: need an id and a raft address: %w", ErrInvalidCommand)
+		return fmt.Errorf("cannot add voter: need an id and a raft address: %w", lease.ErrInvalidCommand)
 	}
 	if !n.IsLeader() {
 		return fmt.Errorf("cannot add voter %s: %w", id, n.notLeader())
@@ -263,7 +265,7 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	}
 	// Forget first when removing ourselves: afterwards we cannot apply.
 	forget := func() error {
-		if res, err := n.apply(ctx, ForgetMember{ID: id}); err != nil || res.Err != nil {
+		if res, err := n.apply(ctx, lease.ForgetMember{ID: id}); err != nil || res.Err != nil {
 			return fmt.Errorf("cannot remove server %s: %w", id, errors.Join(err, res.Err))
 		}
 		return nil
@@ -315,7 +317,7 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) error {
 	if err := n.Barrier(ctx); err != nil {
 		return fmt.Errorf("cannot back up: %w", err)
 	}
-	if err := WriteSnapshot(w, n.fsm.State()); err != nil {
+	if err := lease.WriteSnapshot(w, n.fsm.State()); err != nil {
 		return fmt.Errorf("cannot back up: %w", err)
 	}
 	return nil
@@ -329,7 +331,7 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) error {
 // applied after the backup was taken is lost, and blocking queries may
 // wait until the next change of what they watch.
 func (n *Node) Restore(ctx context.Context, r io.Reader) error {
-	st, err := ReadSnapshot(r)
+	st, err := lease.ReadSnapshot(r)
 	if err != nil {
 		return fmt.Errorf("cannot restore backup: %w", err)
 	}
@@ -343,11 +345,11 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) error {
 	for id, m := range st.Members {
 		if st.EffectiveVersion < m.ProtoMin || st.EffectiveVersion > m.ProtoMax {
 			return fmt.Errorf("cannot restore backup: %w",
-				&RangeError{Node: id, Min: m.ProtoMin, Max: m.ProtoMax, Effective: st.EffectiveVersion})
+				&lease.RangeError{Node: id, Min: m.ProtoMin, Max: m.ProtoMax, Effective: st.EffectiveVersion})
 		}
 	}
 	var buf bytes.Buffer
-	if err := WriteSnapshot(&buf, st); err != nil {
+	if err := lease.WriteSnapshot(&buf, st); err != nil {
 		return fmt.Errorf("cannot restore backup: %w", err)
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: st.Index, Size: int64(buf.Len())}

@@ -1,0 +1,41 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/uniter-dev/uniter/controller/api"
+)
+
+// TestEveryErrorSurvivesTransport: each server-side sentinel has its own
+// code, and the error the client rebuilds from that code and the message
+// matches the api sentinel of the same name and keeps the message.
+func TestEveryErrorSurvivesTransport(t *testing.T) {
+	codes := map[string]bool{}
+	for _, c := range errorCodes {
+		wrapped := fmt.Errorf("cannot do it: %w", c.err)
+		code := errorCode(wrapped)
+		if code != c.code || codes[code] {
+			t.Errorf("%v: code %q (want %q) missing or reused", c.err, code, c.code)
+		}
+		codes[code] = true
+		sentinel := api.Sentinel(code)
+		if sentinel == nil {
+			t.Errorf("%v: code %q has no api sentinel", c.err, code)
+			continue
+		}
+		got := &api.CodeError{Code: code, Message: wrapped.Error()}
+		if !errors.Is(got, sentinel) || got.Error() != wrapped.Error() {
+			t.Errorf("%v did not survive transport: %v", c.err, got)
+		}
+	}
+	for _, code := range api.RefusalCodes() {
+		if !codes[code] {
+			t.Errorf("api code %q is never sent: no server error maps to it", code)
+		}
+	}
+	if errorCode(errors.New("other")) != "" {
+		t.Error("an unknown error must have no code")
+	}
+}
