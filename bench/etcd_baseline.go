@@ -16,58 +16,79 @@ import (
 	"github.com/uniter-dev/uniter/bench/stats"
 )
 
-const b9Name = "etcd side by side"
-
-// runB9 runs B1 and B5 for etcd (Debian's etcd-server, installed if
+// runEtcdBaseline (B9) runs B1 and B5 for etcd (Debian's etcd-server, installed if
 // missing): election failover with a lease TTL equal to B1's G, and lease
 // grant+keep-alive throughput from 64 clients through etcd's JSON
 // gateway, on 1 and 3 nodes. Ratios are ours / etcd, against B1 and B5 of
 // the same run.
-func runB9(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
+func runEtcdBaseline(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
 	if err := etcd.Ensure(ctx); err != nil {
-		return []report.Row{report.NotMeasured("B9", b9Name, err.Error())}, nil
+		return nil, err
 	}
 	version := etcd.Version(ctx)
 	s.logf("B9: %s", version)
-	fo, err := b9Failover(ctx, s, deploy.Env{Bin: env.Bin, Dir: filepath.Join(env.Dir, "failover")})
+	fo, err := etcdFailover(ctx, s, deploy.Env{Bin: env.Bin, Dir: filepath.Join(env.Dir, "failover")})
 	if err != nil {
 		return nil, fmt.Errorf("failover: %w", err)
 	}
-	ttl := int(failoverG / time.Second)
-	rows := []report.Row{
-		report.NewRow("B9", b9Name, fmt.Sprintf("etcd election failover: SIGKILL leader candidate → next candidate elected (TTL %d s)", ttl), "ms", fo).
-			WithPercentiles(fo).
-			WithNote("%s, 1 node. Candidates are processes doing what etcdctl elect does (lease, keep-alive every TTL/3, campaign) through the JSON gateway; etcdctl elect itself cannot set the TTL (always 60 s).", version),
-	}
-	etcdFO := stats.Summarize(fo).Median
-	if ours := s.published("B1.failover"); len(ours) > 0 {
-		rows = append(rows, report.NewRow("B9", b9Name, "failover: uniter (B1) vs etcd, same TTL", "ms", ours).WithBaseline("etcd", etcdFO))
-	}
+	rows := etcdFailoverRows(version, fo, s.published(publishedFailover))
 	for _, nodes := range []int{1, 3} {
 		sub := deploy.Env{Bin: env.Bin, Dir: filepath.Join(env.Dir, fmt.Sprintf("%dnode", nodes))}
-		t, err := b9Throughput(ctx, s, sub, nodes)
+		t, err := etcdThroughput(ctx, s, sub, nodes)
 		if err != nil {
 			return rows, fmt.Errorf("%d node(s): %w", nodes, err)
 		}
-		rows = append(rows, t.rows("B9", b9Name, "etcd lease grant+keep-alive, 64 clients", nodes)...)
-		if ours := s.published(fmt.Sprintf("B5.ops.%d", nodes)); len(ours) > 0 {
-			rows = append(rows, report.NewRow("B9", b9Name, fmt.Sprintf("throughput, %d node(s): uniter claim+extend (B5) vs etcd grant+keep-alive", nodes), "ops/s", ours).
-				WithBaseline("etcd", stats.Summarize(t.opsPerSec).Median))
-		}
+		rows = append(rows, etcdThroughputRows(t, nodes, s.published(fmt.Sprintf(publishedOps, nodes)))...)
 	}
 	return rows, nil
 }
 
-// b9Throughput is B5's load against etcd: 64 clients alternate granting
+// etcdFailoverRows are etcd's failover in ms and, if B1 ran, ours
+// against it.
+func etcdFailoverRows(version string, fo, ours []float64) []report.Row {
+	rows := []report.Row{
+		newRow("etcd_failover", "ms", fo).WithPercentiles(fo).
+			WithFacts(etcdFacts{Version: version, TTLS: failoverG.Seconds(), Candidates: etcdCandidates}),
+	}
+	if len(ours) > 0 {
+		rows = append(rows, newRow("uniter_vs_etcd_failover", "ms", ours).WithBaseline("etcd", stats.Summarize(fo).Median))
+	}
+	return rows
+}
+
+// etcdThroughputRows are etcd's throughput and latency on nodes and, if
+// B5 ran, our ops/s against etcd's.
+func etcdThroughputRows(t throughput, nodes int, ours []float64) []report.Row {
+	suffix := fmt.Sprintf("_%dnode", nodes)
+	rows := []report.Row{t.opsRow("etcd_ops"+suffix, nodes), t.latencyRow("etcd_latency"+suffix, nodes)}
+	if len(ours) > 0 {
+		rows = append(rows, newRow("uniter_vs_etcd_ops"+suffix, "ops/s", ours).
+			WithBaseline("etcd", stats.Summarize(t.opsPerSec).Median))
+	}
+	return rows
+}
+
+// etcdFacts are the setup of B9's failover: etcd's version, the lease TTL
+// (B1's G) and the number of candidate processes.
+type etcdFacts struct {
+	Version    string  `json:"version"`
+	TTLS       float64 `json:"ttl_s"`
+	Candidates int     `json:"candidates"`
+}
+
+// etcdCandidates is how many election candidates B9 runs.
+const etcdCandidates = 3
+
+// etcdThroughput is B5's load against etcd: 64 clients alternate granting
 // a lease (a raft write) and keeping it alive (answered by the leader).
-func b9Throughput(ctx context.Context, s *Suite, env deploy.Env, nodes int) (throughput, error) {
+func etcdThroughput(ctx context.Context, s *Suite, env deploy.Env, nodes int) (throughput, error) {
 	c, err := etcd.Start(ctx, env, nodes)
 	if err != nil {
 		return throughput{}, err
 	}
 	defer c.Close()
-	clients := make([]*etcd.Client, b5Clients)
-	ids := make([]string, b5Clients)
+	clients := make([]*etcd.Client, loadClients)
+	ids := make([]string, loadClients)
 	for i := range clients {
 		clients[i] = etcd.NewClient(c.Endpoints[i%len(c.Endpoints)])
 	}
@@ -84,8 +105,9 @@ func b9Throughput(ctx context.Context, s *Suite, env deploy.Env, nodes int) (thr
 	return loadTrials(ctx, s, fmt.Sprintf("B9 etcd %d node(s)", nodes), op)
 }
 
-// b9Failover times etcd election failovers with 3 candidate processes.
-func b9Failover(ctx context.Context, s *Suite, env deploy.Env) ([]float64, error) {
+// etcdFailover times etcd election failovers with etcdCandidates
+// candidate processes.
+func etcdFailover(ctx context.Context, s *Suite, env deploy.Env) ([]float64, error) {
 	c, err := etcd.Start(ctx, env, 1)
 	if err != nil {
 		return nil, err
@@ -93,7 +115,7 @@ func b9Failover(ctx context.Context, s *Suite, env deploy.Env) ([]float64, error
 	defer c.Close()
 	cs := &candidates{env: env, self: s.opts.Self, endpoint: c.Endpoints[0], live: map[string]*deploy.Process{}}
 	defer cs.stop()
-	for range 3 {
+	for range etcdCandidates {
 		if err := cs.start(); err != nil {
 			return nil, err
 		}

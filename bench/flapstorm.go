@@ -19,24 +19,24 @@ import (
 
 // B7's storm: this many leadership changes, paced over this long.
 const (
-	b7Changes = 1000
-	b7Window  = 10 * time.Second
+	stormChanges = 1000
+	stormWindow  = 10 * time.Second
 )
 
-// b7Trials is how many storms B7 runs, one after another on the same agent.
-const b7Trials = 3
+// storms is how many storms B7 runs, one after another on the same agent.
+const storms = 3
 
-// runB7 runs flap storms: while a real agent (journal charm, G = 3 s)
-// runs, the harness moves the application's lease b7Changes times in
-// b7Window through the API: it revokes whoever holds it (a fake unit with
+// runFlapStorm (B7) runs flap storms: while a real agent (journal charm, G = 3 s)
+// runs, the harness moves the application's lease stormChanges times in
+// stormWindow through the API: it revokes whoever holds it (a fake unit with
 // its own token, or the real unit through the admin token) and claims it
 // for one of two fake units in turn; the real agent's tracker claims too
 // whenever it sees the lease vacant. Then it checks that the agent comes
 // to rest and that its committed leader flag agrees with the lease, once
 // with a fake unit holding it and once after letting the agent take it.
-// It does that b7Trials times on the same agent (which also shows growth
+// It does that storms times on the same agent (which also shows growth
 // from one storm to the next).
-func runB7(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
+func runFlapStorm(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
 	a, closeAll, err := startApp(ctx, env, "flap", s.charm("journal"), 1, failoverG, true)
 	if err != nil {
 		return nil, err
@@ -46,35 +46,34 @@ func runB7(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) 
 	if err != nil {
 		return nil, err
 	}
-	var trials []b7Trial
-	for i := range b7Trials {
+	var trials []stormTrial
+	for i := range storms {
 		tr, err := st.trial(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("trial %d: %w", i+1, err)
 		}
 		s.logf("B7 trial %d/%d: %d leadership changes in %v, %d hooks, final checks %d of 2",
-			i+1, b7Trials, tr.changes, tr.took.Round(time.Millisecond), tr.elected+tr.deposed, tr.checks)
+			i+1, storms, tr.changes, tr.took.Round(time.Millisecond), tr.elected+tr.deposed, tr.checks.passed())
 		trials = append(trials, tr)
 	}
-	return b7Rows(trials), nil
+	return stormRows(trials), nil
 }
 
-// b7Trial is what one storm measured.
-type b7Trial struct {
+// stormTrial is what one storm measured.
+type stormTrial struct {
 	changes            int
 	took               time.Duration
-	elected, deposed   int    // leadership hooks run from the storm's start
-	observed           string // the agent's leadership log lines
+	elected, deposed   int       // leadership hooks run from the storm's start
+	logged             logCounts // the agent's leadership log lines
 	before, mid, after proc.Sample
-	checks             int
-	checkNote          string
+	checks             finalChecks
 }
 
 // trial runs one storm in two halves (growth between the middle and the
 // end is what a leak would show; the first half warms the heap up) and the
 // final checks.
-func (st *storm) trial(ctx context.Context) (b7Trial, error) {
-	var tr b7Trial
+func (st *storm) trial(ctx context.Context) (stormTrial, error) {
+	var tr stormTrial
 	u := st.app.Units[0]
 	pid := u.Agent().PID()
 	var err error
@@ -86,19 +85,19 @@ func (st *storm) trial(ctx context.Context) (b7Trial, error) {
 		return tr, err
 	}
 	t0 := journal.Now()
-	changes, took, err := st.run(ctx, b7Changes/2)
+	changes, took, err := st.run(ctx, stormChanges/2)
 	if err != nil {
 		return tr, err
 	}
 	if tr.mid, err = proc.Read(pid); err != nil {
 		return tr, fmt.Errorf("agent in the storm: %w", err)
 	}
-	changes2, took2, err := st.run(ctx, b7Changes-changes)
+	changes2, took2, err := st.run(ctx, stormChanges-changes)
 	if err != nil {
 		return tr, err
 	}
 	tr.changes, tr.took = changes+changes2, took+took2
-	tr.checks, tr.checkNote = st.finalChecks(ctx)
+	tr.checks = st.finalChecks(ctx)
 	if tr.after, err = proc.Read(pid); err != nil {
 		return tr, fmt.Errorf("agent after the storm: %w", err)
 	}
@@ -106,7 +105,7 @@ func (st *storm) trial(ctx context.Context) (b7Trial, error) {
 	if err != nil {
 		return tr, err
 	}
-	tr.observed = logAfter.sub(logBefore)
+	tr.logged = logAfter.sub(logBefore)
 	entries, err := journal.Read(st.app.Journal)
 	if err != nil {
 		return tr, err
@@ -119,44 +118,63 @@ func (st *storm) trial(ctx context.Context) (b7Trial, error) {
 	return tr, nil
 }
 
-// b7Rows are B7's rows: one value per trial in each. The hooks target is
-// judged trial by trial (hooks run ≤ changes driven in the same storm).
-func b7Rows(trials []b7Trial) []report.Row {
+// stormRows are B7's rows: one value per storm in each. The registry's
+// targets take the max or min over storms, so every storm is judged.
+func stormRows(trials []stormTrial) []report.Row {
 	var changes, hooksOver, hooks, threads, rss, checks []float64
-	var changesNote, hooksNote, threadsNote, rssNote, checkNotes []string
+	var facts []stormFacts
 	for i, tr := range trials {
-		n := i + 1
 		changes = append(changes, float64(tr.changes))
 		hooks = append(hooks, float64(tr.elected+tr.deposed))
 		hooksOver = append(hooksOver, float64(tr.elected+tr.deposed-tr.changes))
 		threads = append(threads, float64(tr.after.Threads-tr.mid.Threads))
 		rss = append(rss, proc.MB(tr.after.RSSKB)-proc.MB(tr.mid.RSSKB))
-		checks = append(checks, float64(tr.checks))
-		changesNote = append(changesNote, fmt.Sprintf("trial %d: %d in %v (%.0f/s)", n, tr.changes, tr.took.Round(time.Millisecond), float64(tr.changes)/tr.took.Seconds()))
-		hooksNote = append(hooksNote, fmt.Sprintf("trial %d: leader-elected %d, leader-deposed %d; the agent logged %s", n, tr.elected, tr.deposed, tr.observed))
-		threadsNote = append(threadsNote, fmt.Sprintf("trial %d: threads %d → %d → %d, open files %d → %d → %d", n,
-			tr.before.Threads, tr.mid.Threads, tr.after.Threads, tr.before.FDs, tr.mid.FDs, tr.after.FDs))
-		rssNote = append(rssNote, fmt.Sprintf("trial %d: %.1f → %.1f → %.1f MiB", n, proc.MB(tr.before.RSSKB), proc.MB(tr.mid.RSSKB), proc.MB(tr.after.RSSKB)))
-		checkNotes = append(checkNotes, fmt.Sprintf("trial %d: %s", n, tr.checkNote))
+		checks = append(checks, float64(tr.checks.passed()))
+		facts = append(facts, tr.facts(i+1))
 	}
-	const name = "flap storm"
+	all := stormsFacts{Trials: facts}
 	return []report.Row{
-		report.NewRow("B7", name, "leadership changes driven", "changes", changes).
-			WithNote("Per storm, through the API: revoke the holder, claim for one of two fake units; the real agent claims whenever it sees the lease vacant. %s.", strings.Join(changesNote, "; ")),
-		report.NewRow("B7", name, "leadership hooks run by the agent (leader-elected + leader-deposed)", "hooks", hooks).
-			WithNote("%s (during each storm and its settling checks).", strings.Join(hooksNote, "; ")),
-		report.NewRow("B7", name, "leadership hooks run minus changes driven, per storm", "hooks", hooksOver).
-			WithTarget(report.Target{Stat: "max", Op: "<=", Value: 0, Text: "≤ 0 (hooks ≤ changes)"}),
-		report.NewRow("B7", name, "agent threads: end − middle of the storm", "threads", threads).
-			WithTarget(report.Target{Stat: "max", Op: "<=", Value: 1, Text: "flat (≤ +1)"}).
-			WithNote("Before → middle → after: %s (the agent's goroutines are not visible from outside, and no code was added to it).", strings.Join(threadsNote, "; ")),
-		report.NewRow("B7", name, "agent RSS: end − middle of the storm", "MiB", rss).
-			WithTarget(report.Target{Stat: "max", Op: "<=", Value: 1, Text: "flat (≤ +1 MiB)"}).
-			WithNote("RSS before → middle → after: %s (the first storm's first half warms the heap up).", strings.Join(rssNote, "; ")),
-		report.NewRow("B7", name, "final state right (agent at rest, committed leader flag = lease), of 2 checks", "checks", checks).
-			WithTarget(report.Target{Stat: "min", Op: ">=", Value: 2, Text: "2 of 2"}).
-			WithNote("%s", strings.Join(checkNotes, "; ")),
+		newRow("changes", "changes", changes).WithFacts(all),
+		newRow("hooks", "hooks", hooks).WithFacts(all),
+		newRow("hooks_over_changes", "hooks", hooksOver),
+		newRow("threads_growth", "threads", threads).WithFacts(all),
+		newRow("rss_growth", "MiB", rss).WithFacts(all),
+		newRow("final_state", "checks", checks).WithFacts(all),
 	}
+}
+
+// stormsFacts are the facts of B7's rows: what each storm did.
+type stormsFacts struct {
+	Trials []stormFacts `json:"trials"`
+}
+
+// stormFacts are one storm's figures: the changes driven and how long they
+// took, the hooks the agent ran and the leadership lines it logged, its
+// threads, open files and RSS before, in the middle of and after the
+// storm, and the final checks.
+type stormFacts struct {
+	Trial        int         `json:"trial"`
+	Changes      int         `json:"changes"`
+	TookS        float64     `json:"took_s"`
+	PerS         float64     `json:"per_s"`
+	Elected      int         `json:"elected"`
+	Deposed      int         `json:"deposed"`
+	Logged       logCounts   `json:"logged"`
+	Threads      [3]int      `json:"threads"`
+	OpenFiles    [3]int      `json:"open_files"`
+	RSSMiB       [3]float64  `json:"rss_mib"`
+	Checks       finalChecks `json:"checks"`
+	ChecksPassed int         `json:"checks_passed"`
+}
+
+func (tr stormTrial) facts(n int) stormFacts {
+	at := [3]proc.Sample{tr.before, tr.mid, tr.after}
+	f := stormFacts{Trial: n, Changes: tr.changes, TookS: tr.took.Seconds(), PerS: float64(tr.changes) / tr.took.Seconds(),
+		Elected: tr.elected, Deposed: tr.deposed, Logged: tr.logged, Checks: tr.checks, ChecksPassed: tr.checks.passed()}
+	for i, p := range at {
+		f.Threads[i], f.OpenFiles[i], f.RSSMiB[i] = p.Threads, p.FDs, proc.MB(p.RSSKB)
+	}
+	return f
 }
 
 // storm drives the lease of one application.
@@ -200,7 +218,7 @@ func (st *storm) current(ctx context.Context) (api.Lease, error) {
 }
 
 // run moves the lease until want new terms were made (paced at
-// b7Changes per b7Window) and returns how many and how long it took.
+// stormChanges per stormWindow) and returns how many and how long it took.
 func (st *storm) run(ctx context.Context, want int) (int, time.Duration, error) {
 	l, err := st.current(ctx)
 	if err != nil {
@@ -208,9 +226,9 @@ func (st *storm) run(ctx context.Context, want int) (int, time.Duration, error) 
 	}
 	first := l.Term
 	start := time.Now()
-	interval := b7Window / b7Changes
+	interval := stormWindow / stormChanges
 	for k := 0; int(l.Term-first) < want; k++ {
-		if time.Since(start) > 3*b7Window {
+		if time.Since(start) > 3*stormWindow {
 			break
 		}
 		if l, err = st.move(ctx, l, st.fakes[k%2]); err != nil {
@@ -247,39 +265,63 @@ func (st *storm) move(ctx context.Context, l api.Lease, to loadUnit) (api.Lease,
 	}
 }
 
+// finalChecks are what the checks after a storm saw: first with a fake
+// unit holding the lease (the agent must rest with leader=false), then
+// after releasing it (the agent must claim it and commit leader=true).
+// An error is "" for a step that went well; a step after one that failed
+// did not run.
+type finalChecks struct {
+	// FakeHolder held term FakeTerm while the agent was at rest.
+	FakeHolder string `json:"fake_holder"`
+	FakeTerm   uint64 `json:"fake_term"`
+	FakeErr    string `json:"fake_err"`
+	ReleaseErr string `json:"release_err"`
+	// Holder claimed term Term after the release; Agent is the real
+	// unit, which should be it.
+	Agent    string `json:"agent"`
+	Holder   string `json:"holder"`
+	Term     uint64 `json:"term"`
+	AgentErr string `json:"agent_err"`
+}
+
+// passed is how many of the two checks passed.
+func (c finalChecks) passed() int {
+	switch {
+	case c.FakeErr != "":
+		return 0
+	case c.ReleaseErr != "" || c.AgentErr != "" || c.Holder != c.Agent:
+		return 1
+	}
+	return 2
+}
+
 // finalChecks checks the agent comes to rest with its committed leader
 // flag agreeing with the lease: first with a fake unit holding it, then
-// after releasing it so the agent claims it. It returns how many of the
-// two checks passed and what happened.
-func (st *storm) finalChecks(ctx context.Context) (int, string) {
-	var notes []string
-	passed := 0
+// after releasing it so the agent claims it.
+func (st *storm) finalChecks(ctx context.Context) finalChecks {
+	c := finalChecks{Agent: st.app.Units[0].Name}
 	l, err := st.toFake(ctx)
 	if err == nil {
 		var s deploy.Settled
 		if s, err = st.app.Settle(ctx, 60*time.Second); err == nil {
-			passed++
-			notes = append(notes, fmt.Sprintf("held by fake %s (term %d): agent at rest with leader=false", s.Leader, s.Term))
+			c.FakeHolder, c.FakeTerm = s.Leader, s.Term
 		}
 	}
 	if err != nil {
-		return passed, fmt.Sprintf("fake-holder check failed: %v", err)
+		c.FakeErr = err.Error()
+		return c
 	}
-	real := st.app.Units[0].Name
 	if err := st.clientFor(l.Holder).Revoke(ctx, st.app.Name, l.Holder, l.Term); err != nil {
-		return passed, strings.Join(append(notes, fmt.Sprintf("cannot release the lease: %v", err)), "; ")
+		c.ReleaseErr = err.Error()
+		return c
 	}
 	s, err := st.app.Settle(ctx, 60*time.Second)
-	switch {
-	case err != nil:
-		notes = append(notes, fmt.Sprintf("agent-holder check failed: %v", err))
-	case s.Leader != real:
-		notes = append(notes, fmt.Sprintf("agent-holder check failed: %s took the lease", s.Leader))
-	default:
-		passed++
-		notes = append(notes, fmt.Sprintf("released: %s claimed term %d and committed leader=true for it", real, s.Term))
+	if err != nil {
+		c.AgentErr = err.Error()
+		return c
 	}
-	return passed, strings.Join(notes, "; ")
+	c.Holder, c.Term = s.Leader, s.Term
+	return c
 }
 
 // toFake moves the lease to the first fake unit, trying again while the
@@ -296,11 +338,15 @@ func (st *storm) toFake(ctx context.Context) (api.Lease, error) {
 }
 
 // logCounts counts the agent's leadership log lines.
-type logCounts struct{ gained, lost, flapped int }
+type logCounts struct {
+	Gained  int `json:"gained"`
+	Lost    int `json:"lost"`
+	Flapped int `json:"flapped"`
+}
 
-func (c logCounts) sub(o logCounts) string {
-	return fmt.Sprintf("%d `leadership gained`, %d `leadership lost`, %d `leadership flapped`",
-		c.gained-o.gained, c.lost-o.lost, c.flapped-o.flapped)
+// sub is the lines logged since o.
+func (c logCounts) sub(o logCounts) logCounts {
+	return logCounts{Gained: c.Gained - o.Gained, Lost: c.Lost - o.Lost, Flapped: c.Flapped - o.Flapped}
 }
 
 // leadershipLogCounts counts leadership messages in the unit's agent log
@@ -312,8 +358,8 @@ func leadershipLogCounts(u *deploy.Unit) (logCounts, error) {
 	}
 	text := string(data)
 	return logCounts{
-		gained:  strings.Count(text, `"message":"leadership gained"`),
-		lost:    strings.Count(text, `"message":"leadership lost"`),
-		flapped: strings.Count(text, `"message":"leadership flapped"`),
+		Gained:  strings.Count(text, `"message":"leadership gained"`),
+		Lost:    strings.Count(text, `"message":"leadership lost"`),
+		Flapped: strings.Count(text, `"message":"leadership flapped"`),
 	}, nil
 }

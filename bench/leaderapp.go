@@ -17,10 +17,13 @@ func renewalPeriod(g time.Duration) time.Duration { return (g + 500*time.Millise
 // settleTimeout bounds waiting for an application to come to rest.
 const settleTimeout = 90 * time.Second
 
-// leaderApp is the setup of B1 and B2: 3 units of the journal charm with
-// guarantee G, all writing one journal, on a 1-node controller.
+// leaderAppUnits is how many units B1 and B2's application has.
+const leaderAppUnits = 3
+
+// leaderApp is the setup of B1 and B2: leaderAppUnits units of the journal
+// charm with guarantee G, all writing one journal, on a 1-node controller.
 func leaderApp(ctx context.Context, s *Suite, env deploy.Env, app string, g time.Duration) (*deploy.App, func(), error) {
-	return startApp(ctx, env, app, s.charm("journal"), 3, g, true)
+	return startApp(ctx, env, app, s.charm("journal"), leaderAppUnits, g, true)
 }
 
 // startApp starts a 1-node controller (a `uniter controller` process),

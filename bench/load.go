@@ -9,6 +9,9 @@ import (
 	"github.com/uniter-dev/uniter/bench/report"
 )
 
+// loadClients is the number of concurrent clients of B5 and B9.
+const loadClients = 64
+
 // loadResult is what a closed-loop load run measured.
 type loadResult struct {
 	ops, errs int
@@ -72,29 +75,44 @@ type throughput struct {
 	firstErr  error
 }
 
-// rows are the throughput and latency rows of one topology.
-func (t throughput) rows(id, name, what string, nodes int) []report.Row {
-	rows := []report.Row{
-		report.NewRow(id, name, fmt.Sprintf("%s, %d node(s): ops/s", what, nodes), "ops/s", t.opsPerSec),
-		report.NewRow(id, name, fmt.Sprintf("%s, %d node(s): latency per op", what, nodes), "ms", t.latency).WithPercentiles(t.latency),
+// loadFacts are a throughput row's setup and its failed ops.
+type loadFacts struct {
+	Clients   int    `json:"clients"`
+	Nodes     int    `json:"nodes"`
+	FailedOps int    `json:"failed_ops"`
+	FirstErr  string `json:"first_err"`
+}
+
+// facts are the facts of the rows of one topology of nodes.
+func (t throughput) facts(nodes int) loadFacts {
+	f := loadFacts{Clients: loadClients, Nodes: nodes, FailedOps: t.errs}
+	if t.firstErr != nil {
+		f.FirstErr = t.firstErr.Error()
 	}
-	if t.errs > 0 {
-		rows[0] = rows[0].WithNote("%d failed ops (first: %v).", t.errs, t.firstErr)
-	}
-	return rows
+	return f
+}
+
+// opsRow is the ops/s of one topology of nodes: one value per trial.
+func (t throughput) opsRow(metric string, nodes int) report.Row {
+	return newRow(metric, "ops/s", t.opsPerSec).WithFacts(t.facts(nodes))
+}
+
+// latencyRow is the latency of every op of every trial of one topology.
+func (t throughput) latencyRow(metric string, nodes int) report.Row {
+	return newRow(metric, "ms", t.latency).WithPercentiles(t.latency).WithFacts(t.facts(nodes))
 }
 
 // loadTrials runs B5's trials of op (which B9 repeats against etcd) with
-// b5Clients clients: a 1 s warm-up (connections, first writes), then 3
+// loadClients clients: a 1 s warm-up (connections, first writes), then 3
 // trials of 2 s (full pass: 5 of 8 s), each logged as label's. A trial in
 // which no op succeeded fails the run.
 func loadTrials(ctx context.Context, s *Suite, label string, op func(ctx context.Context, client, seq int) error) (throughput, error) {
-	runLoad(ctx, b5Clients, time.Second, op) // warm-up: connections, first writes
+	runLoad(ctx, loadClients, time.Second, op) // warm-up: connections, first writes
 	var t throughput
 	n := s.trials(3, 5)
 	window := pick(s, 2*time.Second, 8*time.Second)
 	for i := range n {
-		r := runLoad(ctx, b5Clients, window, op)
+		r := runLoad(ctx, loadClients, window, op)
 		if r.ops == 0 {
 			return t, fmt.Errorf("no op succeeded: %v", r.firstErr)
 		}

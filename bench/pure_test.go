@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,15 +14,16 @@ import (
 
 	"github.com/uniter-dev/uniter/bench/deploy"
 	"github.com/uniter-dev/uniter/bench/proc"
+	"github.com/uniter-dev/uniter/bench/report"
 )
 
-func TestReadB3Loops(t *testing.T) {
+func TestReadIsLeaderLoops(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "b3.out")
 	data := "1 100.000000 102.500000 103.400000 True\n2 200.000000 203.000000 203.800000 True\n"
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	leader, truth, err := readB3Loops(path)
+	leader, truth, err := readIsLeaderLoops(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +43,14 @@ func TestReadB3Loops(t *testing.T) {
 		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := readB3Loops(path); err == nil {
+		if _, _, err := readIsLeaderLoops(path); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
 }
 
-func TestB3RowsJudgeTheTarget(t *testing.T) {
-	rows := b3Rows([]float64{2.9, 3.0, 3.1}, []float64{0.8, 0.9, 1.0}, []float64{1.5, 1.6, 9}, []float64{0.5, 0.6, 0.7})
+func TestIsLeaderRowsJudgeTheTarget(t *testing.T) {
+	rows := judged(t, "B3", isLeaderRows([]float64{2.9, 3.0, 3.1}, []float64{0.8, 0.9, 1.0}, []float64{1.5, 1.6, 9}, []float64{0.5, 0.6, 0.7}))
 	if len(rows) != 2 {
 		t.Fatalf("got %d rows", len(rows))
 	}
@@ -63,15 +65,15 @@ func TestB3RowsJudgeTheTarget(t *testing.T) {
 	}
 }
 
-func TestParseB6Size(t *testing.T) {
-	got, err := parseB6Size("10000/3000/1m", time.Second)
-	want := b6Size{apps: 10000, watchers: 3000, window: time.Minute, ramp: time.Second}
+func TestParseScaleSize(t *testing.T) {
+	got, err := parseScaleSize("10000/3000/1m", time.Second)
+	want := scaleSize{apps: 10000, watchers: 3000, window: time.Minute, ramp: time.Second}
 	if err != nil || got != want {
-		t.Errorf("parseB6Size = %+v, %v", got, err)
+		t.Errorf("parseScaleSize = %+v, %v", got, err)
 	}
 	for _, bad := range []string{"", "1/2", "a/2/1m", "1/2/x", "0/2/1m", "1/-1/1m", "1/2/0s"} {
-		if _, err := parseB6Size(bad, time.Second); err == nil {
-			t.Errorf("parseB6Size(%q) succeeded", bad)
+		if _, err := parseScaleSize(bad, time.Second); err == nil {
+			t.Errorf("parseScaleSize(%q) succeeded", bad)
 		}
 	}
 }
@@ -124,44 +126,50 @@ func TestLeadershipLogCounts(t *testing.T) {
 	}
 	u := &deploy.Unit{Dir: dir}
 	got, err := leadershipLogCounts(u)
-	if err != nil || got != (logCounts{gained: 2, lost: 1, flapped: 1}) {
+	if err != nil || got != (logCounts{Gained: 2, Lost: 1, Flapped: 1}) {
 		t.Errorf("counts = %+v, %v", got, err)
 	}
-	if s := got.sub(logCounts{gained: 1}); !strings.HasPrefix(s, "1 `leadership gained`, 1 `leadership lost`") {
-		t.Errorf("sub = %q", s)
+	if d := got.sub(logCounts{Gained: 1}); d != (logCounts{Gained: 1, Lost: 1, Flapped: 1}) {
+		t.Errorf("sub = %+v", d)
 	}
 }
 
 func TestThroughputRows(t *testing.T) {
-	tp := throughput{opsPerSec: []float64{100, 200, 300}, latency: []float64{1, 2, 3}, errs: 2}
-	rows := tp.rows("B5", "n", "claim+extend", 3)
-	if len(rows) != 2 || rows[0].Median != 200 || rows[1].P99 == nil || *rows[1].P99 != 3 {
+	tp := throughput{opsPerSec: []float64{100, 200, 300}, latency: []float64{1, 2, 3}, errs: 2, firstErr: errors.New("busy")}
+	rows := []report.Row{tp.opsRow("ops_3node", 3), tp.latencyRow("latency_3node", 3)}
+	if rows[0].Median != 200 || rows[1].P99 == nil || *rows[1].P99 != 3 {
 		t.Errorf("rows = %+v", rows)
 	}
-	if !strings.Contains(rows[0].Note, "2 failed ops") {
-		t.Errorf("note = %q", rows[0].Note)
+	md := render(t, judged(t, "B5", rows))
+	for _, want := range []string{"| B5 | claim+extend, 64 clients, 3 nodes: ops/s | ops/s | 3 | 200 |", "2 failed ops (first: busy)."} {
+		if !strings.Contains(md, want) {
+			t.Errorf("latest.md lacks %q:\n%s", want, md)
+		}
 	}
 }
 
-// TestB7RowsJudgeEveryTrial: one storm that ran more hooks than it drove
-// changes, or that grew, fails B7 even if the others were fine.
-func TestB7RowsJudgeEveryTrial(t *testing.T) {
-	good := b7Trial{changes: 1000, elected: 180, deposed: 180, checks: 2}
+// goodChecks are the final checks of a storm that went well.
+var goodChecks = finalChecks{FakeHolder: "flap/100", FakeTerm: 1002, Agent: "flap/0", Holder: "flap/0", Term: 1003}
+
+// TestStormRowsJudgeEveryTrial: one storm that ran more hooks than it
+// drove changes, or that grew, fails B7 even if the others were fine.
+func TestStormRowsJudgeEveryTrial(t *testing.T) {
+	good := stormTrial{changes: 1000, took: 10 * time.Second, elected: 180, deposed: 180, checks: goodChecks}
 	tests := []struct {
 		name   string
-		bad    func(*b7Trial)
+		bad    func(*stormTrial)
 		metric string // the row that must fail
 	}{
-		{"more hooks than changes", func(tr *b7Trial) { tr.changes, tr.elected = 300, 200 }, "leadership hooks run minus changes driven, per storm"},
-		{"threads grew", func(tr *b7Trial) { tr.mid.Threads, tr.after.Threads = 9, 12 }, "agent threads: end − middle of the storm"},
-		{"RSS grew", func(tr *b7Trial) { tr.mid.RSSKB, tr.after.RSSKB = 10<<10, 14<<10 }, "agent RSS: end − middle of the storm"},
-		{"wrong final state", func(tr *b7Trial) { tr.checks = 1 }, "final state right (agent at rest, committed leader flag = lease), of 2 checks"},
+		{"more hooks than changes", func(tr *stormTrial) { tr.changes, tr.elected = 300, 200 }, "hooks_over_changes"},
+		{"threads grew", func(tr *stormTrial) { tr.mid.Threads, tr.after.Threads = 9, 12 }, "threads_growth"},
+		{"RSS grew", func(tr *stormTrial) { tr.mid.RSSKB, tr.after.RSSKB = 10<<10, 14<<10 }, "rss_growth"},
+		{"wrong final state", func(tr *stormTrial) { tr.checks.Holder = "flap/100" }, "final_state"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bad := good
 			tt.bad(&bad)
-			for _, r := range b7Rows([]b7Trial{good, bad, good}) {
+			for _, r := range judged(t, "B7", stormRows([]stormTrial{good, bad, good})) {
 				if r.Met == nil {
 					continue
 				}
@@ -187,11 +195,11 @@ func TestWatchDelta(t *testing.T) {
 		{At: at.Add(10100 * time.Millisecond), Returns: 1050, Errs: 3, FirstErr: "old"},
 	}
 	got := watchDelta(before, after)
-	want := b6Watch{answers: 100 + 100, busy: 1, errs: 2, firstErr: "old"}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(b6Watch{}), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+	want := watchRates{answers: 100 + 100, busy: 1, errs: 2, firstErr: "old"}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(watchRates{}), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("watchDelta (-want +got):\n%s", diff)
 	}
-	if got := watchDelta(after[:1], after[:1]); got != (b6Watch{}) {
+	if got := watchDelta(after[:1], after[:1]); got != (watchRates{}) {
 		t.Errorf("watchDelta over no time = %+v", got)
 	}
 }
@@ -216,25 +224,25 @@ func TestWatchCountsRoundTrip(t *testing.T) {
 	}
 }
 
-// b6TestTrial is a trial with lost leases lost (refused), on three nodes.
-func b6TestTrial(lost int64, leader0, leader string, rss ...float64) b6Trial {
-	n := &b6Counts{extendLatency: []float64{1, 2}}
+// scaleTestTrial is a trial with lost leases lost (refused), on three nodes.
+func scaleTestTrial(lost int64, leader0, leader string, rss ...float64) scaleTrial {
+	n := &scaleCounts{extendLatency: []float64{1, 2}}
 	n.refused.Add(lost)
-	t := b6Trial{counts: n, leader0: leader0, leader: leader, watch: b6Watch{answers: 500}}
+	t := scaleTrial{counts: n, leader0: leader0, leader: leader, watch: watchRates{answers: 500}}
 	for i, r := range rss {
-		t.nodes = append(t.nodes, b6Node{id: fmt.Sprintf("node-%d", i+1), sampled: true, rss: r, cpu: r / 10})
+		t.nodes = append(t.nodes, scaleNode{id: fmt.Sprintf("node-%d", i+1), sampled: true, rss: r, cpu: r / 10})
 	}
 	return t
 }
 
-func TestB6RowsJudgeEveryTrial(t *testing.T) {
-	size := b6Size{apps: 1000, watchers: 3000, window: 20 * time.Second}
-	clean := []b6Trial{
-		b6TestTrial(0, "node-1", "node-1", 60, 70, 65),
-		b6TestTrial(0, "node-1", "node-1", 61, 72, 66),
-		b6TestTrial(0, "node-1", "node-1", 62, 71, 80),
+func TestScaleRowsJudgeEveryTrial(t *testing.T) {
+	size := scaleSize{apps: 1000, watchers: 3000, window: 20 * time.Second}
+	clean := []scaleTrial{
+		scaleTestTrial(0, "node-1", "node-1", 60, 70, 65),
+		scaleTestTrial(0, "node-1", "node-1", 61, 72, 66),
+		scaleTestTrial(0, "node-1", "node-1", 62, 71, 80),
 	}
-	rows := b6Rows(size, clean, nil)
+	rows := judged(t, "B6", scaleRows(size, clean, 3000))
 	if len(rows) != 5 {
 		t.Fatalf("got %d rows", len(rows))
 	}
@@ -247,27 +255,42 @@ func TestB6RowsJudgeEveryTrial(t *testing.T) {
 	if rows[3].Trials != 6 {
 		t.Errorf("extend latency over %d extends, want every extend of every trial (6)", rows[3].Trials)
 	}
-	if !strings.Contains(rows[1].Note, "was node-1 throughout") || !strings.Contains(rows[1].Note, "trial 3: 62.0, 71.0, 80.0 MiB") {
-		t.Errorf("RSS note = %q", rows[1].Note)
+	md := render(t, rows)
+	for _, want := range []string{
+		"leases lost per trial (1000 apps, 3000 watchers, 20 s)",
+		"was node-1 throughout",
+		"trial 3: 62.0, 71.0, 80.0 MiB",
+		"Watchers are capped by --max-blocking 3000.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("latest.md lacks %q:\n%s", want, md)
+		}
 	}
 
-	lossy := []b6Trial{clean[0], b6TestTrial(1, "node-1", "node-2", 60, 70, 65), clean[2]}
-	rows = b6Rows(size, lossy, nil)
+	lossy := []scaleTrial{clean[0], scaleTestTrial(1, "node-1", "node-2", 60, 70, 65), clean[2]}
+	lossy[1].nodes[2].sampled = false
+	rows = judged(t, "B6", scaleRows(size, lossy, 0))
 	if rows[0].Median != 0 || rows[0].Max != 1 || rows[0].Met == nil || *rows[0].Met {
 		t.Errorf("one lease lost in trial 2: median %v, max %v, met %v", rows[0].Median, rows[0].Max, rows[0].Met)
 	}
-	for _, want := range []string{"in trial 2 (node-1 → node-2)", "between trials 2 and 3 (node-2 → node-1)"} {
-		if !strings.Contains(rows[1].Note, want) {
-			t.Errorf("RSS note %q lacks %q", rows[1].Note, want)
+	md = render(t, rows)
+	for _, want := range []string{
+		"in trial 2 (node-1 → node-2), between trials 2 and 3 (node-2 → node-1): the cluster held elections",
+		"Trial 2: 0 claims, 0 extends (0/s); 0 failed claims and 0 failed extends; 1 refused",
+		"trial 2: 60.0, 70.0, –",
+		"the controller's default cap on blocking queries",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("latest.md lacks %q:\n%s", want, md)
 		}
 	}
-	if b6Rows(size, nil, nil) != nil {
+	if scaleRows(size, nil, 0) != nil {
 		t.Error("rows without a trial")
 	}
 }
 
-func TestB6TrialLost(t *testing.T) {
-	tr := b6TestTrial(1, "", "")
+func TestScaleTrialLost(t *testing.T) {
+	tr := scaleTestTrial(1, "", "")
 	tr.counts.lapsed.Add(1)
 	tr.counts.expired.Add(1)
 	if got := tr.lost(); got != 3 {

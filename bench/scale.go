@@ -24,18 +24,18 @@ import (
 // The cadence of B6's simulated agents: the leadership tracker's, with
 // the default G.
 const (
-	b6Claim     = agent.DefaultGuarantee + 500*time.Millisecond // G + the tracker's margin
-	b6Retry     = 250 * time.Millisecond                        // the tracker's retry interval
-	b6WatchWait = 30 * time.Second                              // the tracker's watch wait
+	scaleClaim     = agent.DefaultGuarantee + 500*time.Millisecond // G + the tracker's margin
+	scaleRetry     = 250 * time.Millisecond                        // the tracker's retry interval
+	scaleWatchWait = 30 * time.Second                              // the tracker's watch wait
 )
 
-// b6Size is B6's load.
-type b6Size struct {
+// scaleSize is B6's load.
+type scaleSize struct {
 	apps, watchers int
 	window, ramp   time.Duration
 }
 
-// runB6 measures the controller at scale: a 3-node controller (`uniter
+// runScale (B6) measures the controller at scale: a 3-node controller (`uniter
 // controller` processes) serves apps leaders that claim and then extend
 // at the tracker's idle cadence (every (G+0.5 s)/2 with G = 30 s, retrying
 // every 250 ms), and watchers minions, three per application, each in a
@@ -45,17 +45,19 @@ type b6Size struct {
 // and reads every lease back. Each trial reports the leases lost
 // (extends refused, or guarantees that lapsed, or a lease not held at the
 // end), and the controller processes' RSS and CPU from /proc.
-func runB6(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
-	size := pick(s, b6Size{1000, 3000, 20 * time.Second, 2 * time.Second}, b6Size{10000, 30000, 2 * time.Minute, 10 * time.Second})
+func runScale(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
+	size := pick(s, scaleSize{1000, 3000, 20 * time.Second, 2 * time.Second}, scaleSize{10000, 30000, 2 * time.Minute, 10 * time.Second})
 	if s.opts.B6 != "" {
 		var err error
-		if size, err = parseB6Size(s.opts.B6, size.ramp); err != nil {
+		if size, err = parseScaleSize(s.opts.B6, size.ramp); err != nil {
 			return nil, err
 		}
 	}
 	var extra []string
+	maxBlocking := 0
 	if deploy.HasFlag(ctx, env.Bin, "--max-blocking", "controller") {
-		extra = []string{"--max-blocking", strconv.Itoa(size.watchers)}
+		maxBlocking = size.watchers
+		extra = []string{"--max-blocking", strconv.Itoa(maxBlocking)}
 	}
 	c, err := deploy.StartCluster(ctx, env, 3, extra...)
 	if err != nil {
@@ -67,7 +69,7 @@ func runB6(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) 
 	if err != nil {
 		return nil, err
 	}
-	l := &b6Load{size: size, units: units, until: make([]time.Time, len(units))}
+	l := &scaleLoad{size: size, units: units, until: make([]time.Time, len(units))}
 	if l.leaders, err = unitClients(units, c.Addresses(), poolClient(256)); err != nil {
 		return nil, err
 	}
@@ -81,38 +83,38 @@ func runB6(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) 
 		return nil, err
 	}
 	n := s.trials(3, 3)
-	var trials []b6Trial
+	var trials []scaleTrial
 	for i := range n {
 		s.logf("B6 trial %d/%d: %d leaders for %v", i+1, n, size.apps, size.window)
 		t, err := l.trial(ctx, c, fleets)
 		if err != nil {
-			return b6Rows(size, trials, extra), err
+			return scaleRows(size, trials, maxBlocking), err
 		}
 		s.logf("B6 trial %d/%d: %d leases lost, %.0f watcher answers/s", i+1, n, t.lost(), t.watch.answers)
 		trials = append(trials, t)
 	}
-	return b6Rows(size, trials, extra), nil
+	return scaleRows(size, trials, maxBlocking), nil
 }
 
-// parseB6Size parses "APPS/WATCHERS/WINDOW".
-func parseB6Size(v string, ramp time.Duration) (b6Size, error) {
+// parseScaleSize parses "APPS/WATCHERS/WINDOW".
+func parseScaleSize(v string, ramp time.Duration) (scaleSize, error) {
 	f := strings.Split(v, "/")
 	if len(f) != 3 {
-		return b6Size{}, fmt.Errorf("bad B6 size %q: want APPS/WATCHERS/WINDOW", v)
+		return scaleSize{}, fmt.Errorf("bad B6 size %q: want APPS/WATCHERS/WINDOW", v)
 	}
 	apps, err1 := strconv.Atoi(f[0])
 	watchers, err2 := strconv.Atoi(f[1])
 	window, err3 := time.ParseDuration(f[2])
 	if errors.Join(err1, err2, err3) != nil || apps < 1 || watchers < 0 || window <= 0 {
-		return b6Size{}, fmt.Errorf("bad B6 size %q: want APPS/WATCHERS/WINDOW", v)
+		return scaleSize{}, fmt.Errorf("bad B6 size %q: want APPS/WATCHERS/WINDOW", v)
 	}
-	return b6Size{apps: apps, watchers: watchers, window: window, ramp: ramp}, nil
+	return scaleSize{apps: apps, watchers: watchers, window: window, ramp: ramp}, nil
 }
 
-// b6Load is the simulated fleet of leaders. Each keeps its lease from one
+// scaleLoad is the simulated fleet of leaders. Each keeps its lease from one
 // trial to the next, as an agent that runs on would.
-type b6Load struct {
-	size    b6Size
+type scaleLoad struct {
+	size    scaleSize
 	units   []loadUnit
 	leaders []*client.Client
 	// until is each leader's guarantee (zero: it holds no lease and
@@ -120,8 +122,8 @@ type b6Load struct {
 	until []time.Time
 }
 
-// b6Counts are the leaders' counts in one trial's window.
-type b6Counts struct {
+// scaleCounts are the leaders' counts in one trial's window.
+type scaleCounts struct {
 	claims, claimErrs, extends, extendErrs atomic.Int64
 	refused, lapsed                        atomic.Int64
 	// expired counts guarantees that ran out in the pause before the
@@ -142,23 +144,23 @@ func poolClient(conns int) *http.Client {
 	}}
 }
 
-// b6Trial is what one trial measured.
-type b6Trial struct {
-	counts    *b6Counts
+// scaleTrial is what one trial measured.
+type scaleTrial struct {
+	counts    *scaleCounts
 	notHeld   int // leases not held by their leader at the end
 	verifyErr error
-	nodes     []b6Node // the controller nodes, in the cluster's order
+	nodes     []scaleNode // the controller nodes, in the cluster's order
 	// leader0 and leader are the raft leader's id before and after the
 	// window ("" if unknown).
 	leader0, leader string
 	// selfCPU and fleetCPU are the load generators' CPU over the window:
 	// the leaders (this harness) and the watcher fleets together.
 	selfCPU, fleetCPU float64
-	watch             b6Watch
+	watch             watchRates
 }
 
-// b6Node is one controller node's usage over a trial's window.
-type b6Node struct {
+// scaleNode is one controller node's usage over a trial's window.
+type scaleNode struct {
 	id             string
 	sampled        bool
 	rss, peak, cpu float64 // MiB at the end, VmHWM MiB, % of a core
@@ -166,8 +168,8 @@ type b6Node struct {
 
 // trial runs the leaders for one window while sampling the controller and
 // fleet processes, then reads every lease back.
-func (l *b6Load) trial(ctx context.Context, c *deploy.Cluster, f *fleets) (b6Trial, error) {
-	var t b6Trial
+func (l *scaleLoad) trial(ctx context.Context, c *deploy.Cluster, f *fleets) (scaleTrial, error) {
+	var t scaleTrial
 	leader0, err := c.Leader(ctx)
 	if err != nil {
 		return t, err
@@ -197,7 +199,7 @@ func (l *b6Load) trial(ctx context.Context, c *deploy.Cluster, f *fleets) (b6Tri
 	}
 	for _, n := range c.Nodes {
 		use := proc.Summarize(sampler.Samples(n.PID()))
-		node := b6Node{id: n.ID, sampled: len(use.RSSMB) > 0, peak: use.PeakMB, cpu: use.CPUPercent}
+		node := scaleNode{id: n.ID, sampled: len(use.RSSMB) > 0, peak: use.PeakMB, cpu: use.CPUPercent}
 		if node.sampled {
 			node.rss = use.RSSMB[len(use.RSSMB)-1]
 		}
@@ -208,8 +210,8 @@ func (l *b6Load) trial(ctx context.Context, c *deploy.Cluster, f *fleets) (b6Tri
 }
 
 // run runs every leader for the window with fresh counts.
-func (l *b6Load) run(ctx context.Context) *b6Counts {
-	n := &b6Counts{}
+func (l *scaleLoad) run(ctx context.Context) *scaleCounts {
+	n := &scaleCounts{}
 	lctx, stop := context.WithTimeout(ctx, l.size.window)
 	defer stop()
 	var wg sync.WaitGroup
@@ -229,7 +231,7 @@ func (l *b6Load) run(ctx context.Context) *b6Counts {
 // if it still holds its lease from the last trial) it extends at half the
 // claim, as the tracker does: at once if that fell due in the pause
 // between trials.
-func (l *b6Load) lead(ctx context.Context, i int, n *b6Counts) {
+func (l *scaleLoad) lead(ctx context.Context, i int, n *scaleCounts) {
 	u, c, until := l.units[i], l.leaders[i], &l.until[i]
 	if !until.IsZero() && time.Now().After(*until) {
 		n.expired.Add(1)
@@ -239,7 +241,7 @@ func (l *b6Load) lead(ctx context.Context, i int, n *b6Counts) {
 		return
 	}
 	for {
-		if sleep(ctx, time.Until(until.Add(-b6Claim/2))) != nil {
+		if sleep(ctx, time.Until(until.Add(-scaleClaim/2))) != nil {
 			return
 		}
 		if !l.extend(ctx, u, c, until, n) {
@@ -250,19 +252,19 @@ func (l *b6Load) lead(ctx context.Context, i int, n *b6Counts) {
 
 // claim claims u's lease at a random point of the first renewal period,
 // retrying transient failures; it reports whether the leader holds it.
-func (l *b6Load) claim(ctx context.Context, u loadUnit, c *client.Client, until *time.Time, n *b6Counts) bool {
-	if sleep(ctx, randomPhase(b6Claim/2)) != nil {
+func (l *scaleLoad) claim(ctx context.Context, u loadUnit, c *client.Client, until *time.Time, n *scaleCounts) bool {
+	if sleep(ctx, randomPhase(scaleClaim/2)) != nil {
 		return false
 	}
 	for {
 		t0 := time.Now()
-		_, err := c.Claim(ctx, u.app, u.unit, b6Claim)
+		_, err := c.Claim(ctx, u.app, u.unit, scaleClaim)
 		if ctx.Err() != nil {
 			return false
 		}
 		if err == nil {
 			n.claims.Add(1)
-			*until = t0.Add(b6Claim)
+			*until = t0.Add(scaleClaim)
 			return true
 		}
 		if client.StatusCode(err) == http.StatusConflict {
@@ -271,7 +273,7 @@ func (l *b6Load) claim(ctx context.Context, u loadUnit, c *client.Client, until 
 		}
 		n.claimErrs.Add(1)
 		n.firstErr.CompareAndSwap(nil, err.Error())
-		if sleep(ctx, b6Retry) != nil {
+		if sleep(ctx, scaleRetry) != nil {
 			return false
 		}
 	}
@@ -280,10 +282,10 @@ func (l *b6Load) claim(ctx context.Context, u loadUnit, c *client.Client, until 
 // extend renews once, retrying transient failures until the guarantee
 // lapses; it reports whether the leader still holds its lease. A leader
 // that lost it is left with a zero guarantee, to claim in the next trial.
-func (l *b6Load) extend(ctx context.Context, u loadUnit, c *client.Client, until *time.Time, n *b6Counts) bool {
+func (l *scaleLoad) extend(ctx context.Context, u loadUnit, c *client.Client, until *time.Time, n *scaleCounts) bool {
 	for {
 		t0 := time.Now()
-		_, err := c.Extend(ctx, u.app, u.unit, b6Claim, 0)
+		_, err := c.Extend(ctx, u.app, u.unit, scaleClaim, 0)
 		if ctx.Err() != nil {
 			return false
 		}
@@ -293,7 +295,7 @@ func (l *b6Load) extend(ctx context.Context, u loadUnit, c *client.Client, until
 			n.mu.Lock()
 			n.extendLatency = append(n.extendLatency, float64(time.Since(t0))/1e6)
 			n.mu.Unlock()
-			*until = t0.Add(b6Claim)
+			*until = t0.Add(scaleClaim)
 			return true
 		case client.StatusCode(err) == http.StatusConflict:
 			n.refused.Add(1)
@@ -302,19 +304,19 @@ func (l *b6Load) extend(ctx context.Context, u loadUnit, c *client.Client, until
 		}
 		n.extendErrs.Add(1)
 		n.firstErr.CompareAndSwap(nil, err.Error())
-		if time.Now().Add(b6Retry).After(*until) {
+		if time.Now().Add(scaleRetry).After(*until) {
 			n.lapsed.Add(1)
 			*until = time.Time{}
 			return false
 		}
-		if sleep(ctx, b6Retry) != nil {
+		if sleep(ctx, scaleRetry) != nil {
 			return false
 		}
 	}
 }
 
 // verify counts the applications whose lease its leader no longer holds.
-func (l *b6Load) verify(ctx context.Context, admin *client.Client) (int, error) {
+func (l *scaleLoad) verify(ctx context.Context, admin *client.Client) (int, error) {
 	var notHeld atomic.Int64
 	next := make(chan loadUnit)
 	errs := make(chan error, 1)
@@ -353,13 +355,13 @@ func (l *b6Load) verify(ctx context.Context, admin *client.Client) (int, error) 
 
 // lost is the trial's leases lost: refused, lapsed (in the window or in
 // the pause before it), or not held at the end, whichever is most.
-func (t b6Trial) lost() int {
+func (t scaleTrial) lost() int {
 	n := t.counts
 	return max(t.notHeld, int(n.refused.Load()+n.lapsed.Load()+n.expired.Load()))
 }
 
 // busiest is the largest of f over the trial's sampled nodes.
-func (t b6Trial) busiest(f func(b6Node) float64) float64 {
+func (t scaleTrial) busiest(f func(scaleNode) float64) float64 {
 	var m float64
 	for _, n := range t.nodes {
 		if n.sampled {
@@ -369,167 +371,204 @@ func (t b6Trial) busiest(f func(b6Node) float64) float64 {
 	return m
 }
 
-// b6Rows are B6's rows: one value per trial, but extend latency, which is
-// over every extend of every trial.
-func b6Rows(size b6Size, trials []b6Trial, extra []string) []report.Row {
+// scaleRows are B6's rows: one value per trial, but extend latency, which
+// is over every extend of every trial. maxBlocking is the controller's
+// --max-blocking (0: it has no such flag).
+func scaleRows(size scaleSize, trials []scaleTrial, maxBlocking int) []report.Row {
 	if len(trials) == 0 {
 		return nil
 	}
 	var lost, rss, cpu, answers, latency []float64
 	for _, t := range trials {
 		lost = append(lost, float64(t.lost()))
-		rss = append(rss, t.busiest(func(n b6Node) float64 { return n.rss }))
-		cpu = append(cpu, t.busiest(func(n b6Node) float64 { return n.cpu }))
+		rss = append(rss, t.busiest(func(n scaleNode) float64 { return n.rss }))
+		cpu = append(cpu, t.busiest(func(n scaleNode) float64 { return n.cpu }))
 		answers = append(answers, t.watch.answers)
 		latency = append(latency, t.counts.extendLatency...)
 	}
-	const name = "scale"
 	return []report.Row{
-		report.NewRow("B6", name, fmt.Sprintf("leases lost per trial (%d apps, %d watchers, %v)", size.apps, size.watchers, size.window), "leases", lost).
-			WithTarget(report.Target{Stat: "max", Op: "<=", Value: 0, Text: "0 in every trial"}).
-			WithNote("%s", leasesNote(size, trials)),
-		report.NewRow("B6", name, "controller RSS at the end of a trial, largest node", "MiB", rss).
-			WithNote("%s", rssNote(trials)),
-		report.NewRow("B6", name, "controller CPU over a trial's window, busiest node", "% of a core", cpu).
-			WithNote("%s", cpuNote(trials)),
-		report.NewRow("B6", name, "extend latency under the load (every extend of every trial)", "ms", latency).WithPercentiles(latency),
-		report.NewRow("B6", name, "watcher answers (blocking queries returned)", "answers/s", answers).
-			WithNote("%s", watchNote(trials, extra)),
+		newRow("leases_lost", "leases", lost).WithFacts(leasesFacts(size, trials)),
+		newRow("controller_rss", "MiB", rss).WithFacts(rssFacts(trials)),
+		newRow("controller_cpu", "% of a core", cpu).WithFacts(cpuFacts(trials)),
+		newRow("extend_latency", "ms", latency).WithPercentiles(latency),
+		newRow("watcher_answers", "answers/s", answers).WithFacts(watchFacts(trials, maxBlocking)),
 	}
 }
 
-// leasesNote is what the leaders did in each trial.
-func leasesNote(size b6Size, trials []b6Trial) string {
-	var b strings.Builder
+// scaleLeases are the facts of B6's leases-lost row: the load, and what
+// the leaders did in each trial.
+type scaleLeases struct {
+	Apps     int               `json:"apps"`
+	Watchers int               `json:"watchers"`
+	WindowS  float64           `json:"window_s"`
+	RetryMS  float64           `json:"retry_ms"`
+	Trials   []scaleLeaseTrial `json:"trials"`
+}
+
+// scaleLeaseTrial is what the leaders did in one trial.
+type scaleLeaseTrial struct {
+	Trial       int     `json:"trial"`
+	Claims      int64   `json:"claims"`
+	Extends     int64   `json:"extends"`
+	ExtendsPerS float64 `json:"extends_per_s"`
+	ClaimErrs   int64   `json:"claim_errs"`
+	ExtendErrs  int64   `json:"extend_errs"`
+	FirstErr    string  `json:"first_err"`
+	Refused     int64   `json:"refused"`
+	Lapsed      int64   `json:"lapsed"`
+	// Expired counts guarantees that ran out in the pause before the
+	// trial; NotHeld, leases not held by their leader at its end.
+	Expired int64 `json:"expired"`
+	NotHeld int   `json:"not_held"`
+	// VerifyErr is why the leases could not all be read back ("": they
+	// were).
+	VerifyErr string `json:"verify_err"`
+}
+
+func leasesFacts(size scaleSize, trials []scaleTrial) scaleLeases {
+	f := scaleLeases{Apps: size.apps, Watchers: size.watchers, WindowS: size.window.Seconds(), RetryMS: msOf(scaleRetry)}
 	for i, t := range trials {
 		n := t.counts
-		fmt.Fprintf(&b, "Trial %d: %d claims, %d extends (%.0f/s); %d failed claims and %d failed extends",
-			i+1, n.claims.Load(), n.extends.Load(), float64(n.extends.Load())/size.window.Seconds(), n.claimErrs.Load(), n.extendErrs.Load())
+		lt := scaleLeaseTrial{Trial: i + 1, Claims: n.claims.Load(), Extends: n.extends.Load(),
+			ExtendsPerS: float64(n.extends.Load()) / size.window.Seconds(),
+			ClaimErrs:   n.claimErrs.Load(), ExtendErrs: n.extendErrs.Load(),
+			Refused: n.refused.Load(), Lapsed: n.lapsed.Load(), Expired: n.expired.Load(), NotHeld: t.notHeld}
 		if e, ok := n.firstErr.Load().(string); ok {
-			fmt.Fprintf(&b, " (first: %s)", e)
+			lt.FirstErr = e
 		}
-		fmt.Fprintf(&b, "; %d refused, %d lapsed, %d leases not held by their leader at the end", n.refused.Load(), n.lapsed.Load(), t.notHeld)
-		if e := n.expired.Load(); e > 0 {
-			fmt.Fprintf(&b, "; %d guarantees ran out in the pause before the trial (counted as lost)", e)
-		}
-		b.WriteString(". ")
 		if t.verifyErr != nil {
-			fmt.Fprintf(&b, "The leases could not all be read back at the end of trial %d (%v): only refused and lapsed ones are counted. ", i+1, t.verifyErr)
+			lt.VerifyErr = t.verifyErr.Error()
+		}
+		f.Trials = append(f.Trials, lt)
+	}
+	return f
+}
+
+// scaleRSS are the facts of B6's RSS row: each node's RSS at the end of
+// each trial and its peak (VmHWM) over the run, in the order of Nodes
+// (null for a node not sampled), and the raft leader at the start and
+// every change of it since.
+type scaleRSS struct {
+	Nodes         []string         `json:"nodes"`
+	Trials        []scaleNodeTrial `json:"trials"`
+	PeakMiB       []*float64       `json:"peak_mib"`
+	Leader        string           `json:"leader"`
+	LeaderChanges []leaderChange   `json:"leader_changes"`
+}
+
+// scaleCPU are the facts of B6's CPU row: each node's CPU in each trial,
+// and the load generators' (the leaders, in this harness, and the watcher
+// fleets), all in % of a core, on a machine of Cores cores.
+type scaleCPU struct {
+	Nodes  []string        `json:"nodes"`
+	Cores  int             `json:"cores"`
+	Trials []scaleCPUTrial `json:"trials"`
+}
+
+// scaleNodeTrial is each node's figure in one trial.
+type scaleNodeTrial struct {
+	Trial  int        `json:"trial"`
+	Values []*float64 `json:"values"`
+}
+
+type scaleCPUTrial struct {
+	scaleNodeTrial
+	HarnessCPU float64 `json:"harness_cpu"`
+	FleetsCPU  float64 `json:"fleets_cpu"`
+}
+
+// leaderChange is one change of the raft leader: in a trial (InTrial) or
+// between two (AfterTrial and NextTrial); "" is a leader not known.
+type leaderChange struct {
+	InTrial    int    `json:"in_trial"`
+	AfterTrial int    `json:"after_trial"`
+	NextTrial  int    `json:"next_trial"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+}
+
+// perNode is f of each of a trial's nodes (nil for one not sampled).
+func perNode(t scaleTrial, f func(scaleNode) float64) []*float64 {
+	out := make([]*float64, len(t.nodes))
+	for i, n := range t.nodes {
+		if n.sampled {
+			v := f(n)
+			out[i] = &v
 		}
 	}
-	b.WriteString("Failed claims and extends are retried every 250 ms. Leaders keep their leases from one trial to the next: " +
-		"each claims in trial 1 at a random point of its first renewal period, and later trials resume its renewals " +
-		"(one that fell due in the pause between trials, while the leases were read back, is sent at once).")
-	return b.String()
+	return out
 }
 
-// rssNote is each node's RSS in each trial and the raft leader.
-func rssNote(trials []b6Trial) string {
-	last := trials[len(trials)-1]
-	return fmt.Sprintf("Per node (%s) at the end of %s MiB; peak (VmHWM) per node over the run: %s MiB. %s",
-		nodeIDs(last), perTrial(trials, func(n b6Node) float64 { return n.rss }),
-		perNode(last, func(n b6Node) float64 { return n.peak }), leaderNote(trials))
-}
-
-// cpuNote is each node's CPU in each trial and the load generators'.
-func cpuNote(trials []b6Trial) string {
-	var self, fleet []float64
-	for _, t := range trials {
-		self, fleet = append(self, t.selfCPU), append(fleet, t.fleetCPU)
+// nodeIDs are the ids of the last trial's nodes.
+func nodeIDs(trials []scaleTrial) []string {
+	var ids []string
+	for _, n := range trials[len(trials)-1].nodes {
+		ids = append(ids, n.id)
 	}
-	return fmt.Sprintf("Per node (%s) in %s %%. On the same %d cores, the load generators used %s %% (leaders, in the harness) "+
-		"and %s %% (watcher fleets) of a core, trial by trial.",
-		nodeIDs(trials[len(trials)-1]), perTrial(trials, func(n b6Node) float64 { return n.cpu }),
-		runtime.NumCPU(), joinNums(self), joinNums(fleet))
+	return ids
 }
 
-// leaderNote names the raft leader, and every change of it.
-func leaderNote(trials []b6Trial) string {
-	var changes []string
+func rssFacts(trials []scaleTrial) scaleRSS {
+	f := scaleRSS{Nodes: nodeIDs(trials), Leader: trials[0].leader0, LeaderChanges: leaderChanges(trials),
+		PeakMiB: perNode(trials[len(trials)-1], func(n scaleNode) float64 { return n.peak })}
+	for i, t := range trials {
+		f.Trials = append(f.Trials, scaleNodeTrial{Trial: i + 1, Values: perNode(t, func(n scaleNode) float64 { return n.rss })})
+	}
+	return f
+}
+
+func cpuFacts(trials []scaleTrial) scaleCPU {
+	f := scaleCPU{Nodes: nodeIDs(trials), Cores: runtime.NumCPU()}
+	for i, t := range trials {
+		f.Trials = append(f.Trials, scaleCPUTrial{
+			scaleNodeTrial{Trial: i + 1, Values: perNode(t, func(n scaleNode) float64 { return n.cpu })},
+			t.selfCPU, t.fleetCPU})
+	}
+	return f
+}
+
+// leaderChanges are the changes of the raft leader over the trials.
+func leaderChanges(trials []scaleTrial) []leaderChange {
+	changes := []leaderChange{}
 	prev := trials[0].leader0
 	for i, t := range trials {
 		if t.leader0 != prev {
-			changes = append(changes, fmt.Sprintf("between trials %d and %d (%s → %s)", i, i+1, orUnknown(prev), orUnknown(t.leader0)))
+			changes = append(changes, leaderChange{AfterTrial: i, NextTrial: i + 1, From: prev, To: t.leader0})
 		}
 		if t.leader != t.leader0 {
-			changes = append(changes, fmt.Sprintf("in trial %d (%s → %s)", i+1, orUnknown(t.leader0), orUnknown(t.leader)))
+			changes = append(changes, leaderChange{InTrial: i + 1, From: t.leader0, To: t.leader})
 		}
 		prev = t.leader
 	}
-	if len(changes) == 0 {
-		return fmt.Sprintf("The raft leader was %s throughout.", trials[0].leader0)
-	}
-	return fmt.Sprintf("The raft leader changed %s: the cluster held elections under the load.", strings.Join(changes, ", "))
+	return changes
 }
 
-func orUnknown(id string) string {
-	if id == "" {
-		return "unknown"
-	}
-	return id
+// scaleWatch are the facts of B6's watcher row: how the counts are read,
+// the cap on blocking queries (0: the controller's default), and the
+// watchers' failures in each trial.
+type scaleWatch struct {
+	CountsEveryMS float64           `json:"counts_every_ms"`
+	MaxBlocking   int               `json:"max_blocking"`
+	Trials        []scaleWatchTrial `json:"trials"`
+	// FirstErr is the first watch error other than busy ("": none).
+	FirstErr string `json:"first_err"`
 }
 
-// watchNote says what the watcher answers cover, and their failures.
-func watchNote(trials []b6Trial, extra []string) string {
-	var busy []float64
-	var errs []string
-	first := ""
-	for _, t := range trials {
-		busy = append(busy, t.watch.busy)
-		errs = append(errs, strconv.FormatInt(t.watch.errs, 10))
-		if first == "" {
-			first = t.watch.firstErr
-		}
-	}
-	limit := "the controller's default cap on blocking queries (1,024 per node; `uniter controller` has no flag to change it)"
-	if len(extra) > 0 {
-		limit = "--max-blocking " + extra[1]
-	}
-	every := countsEvery.Milliseconds()
-	note := fmt.Sprintf("One value per trial: each fleet writes its running counts every %d ms, read just before and just after the window, "+
-		"so each figure covers its trial's window to within %d ms. Busy (503) answers, after the client's own retries: %s /s; other watch errors: %s",
-		every, every, joinNums(busy), strings.Join(errs, ", "))
-	if first != "" {
-		note += fmt.Sprintf(" (first: %s)", first)
-	}
-	return note + fmt.Sprintf(". Watchers are capped by %s.", limit)
+// scaleWatchTrial is the watchers' failures in one trial: busy (503)
+// answers per second, after the client's own retries, and other errors.
+type scaleWatchTrial struct {
+	Trial    int     `json:"trial"`
+	BusyPerS float64 `json:"busy_per_s"`
+	Errs     int64   `json:"errs"`
 }
 
-// nodeIDs lists a trial's node ids.
-func nodeIDs(t b6Trial) string {
-	var ids []string
-	for _, n := range t.nodes {
-		ids = append(ids, n.id)
-	}
-	return strings.Join(ids, ", ")
-}
-
-// perTrial is f of every node, trial by trial: "trial 1: a, b, c; trial 2: ...".
-func perTrial(trials []b6Trial, f func(b6Node) float64) string {
-	var parts []string
+func watchFacts(trials []scaleTrial, maxBlocking int) scaleWatch {
+	f := scaleWatch{CountsEveryMS: msOf(countsEvery), MaxBlocking: maxBlocking}
 	for i, t := range trials {
-		parts = append(parts, fmt.Sprintf("trial %d: %s", i+1, perNode(t, f)))
-	}
-	return strings.Join(parts, "; ")
-}
-
-// perNode is f of each node of a trial ("–" for a node not sampled).
-func perNode(t b6Trial, f func(b6Node) float64) string {
-	var vs []string
-	for _, n := range t.nodes {
-		v := "–"
-		if n.sampled {
-			v = report.Num(f(n))
+		f.Trials = append(f.Trials, scaleWatchTrial{Trial: i + 1, BusyPerS: t.watch.busy, Errs: t.watch.errs})
+		if f.FirstErr == "" {
+			f.FirstErr = t.watch.firstErr
 		}
-		vs = append(vs, v)
 	}
-	return strings.Join(vs, ", ")
-}
-
-func joinNums(xs []float64) string {
-	vs := make([]string, len(xs))
-	for i, x := range xs {
-		vs[i] = report.Num(x)
-	}
-	return strings.Join(vs, ", ")
+	return f
 }

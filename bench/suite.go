@@ -1,9 +1,12 @@
-// Package bench is uniter's benchmark harness (`make bench`): it runs B1–B9
-// of the design's BENCHMARKS.md against real processes (the uniter binary
-// built for the run, controller nodes, unit agents, hook processes, etcd)
-// and writes bench/results/latest.md and latest.json. Every figure is the
-// median of repeated trials with min and max; where a baseline exists it
-// is measured in the same run and reported as a ratio.
+// Package bench is uniter's benchmark harness (`make bench`): it runs the
+// benchmarks of the design's BENCHMARKS.md, listed in the registry
+// (registry.go), against real processes (the uniter binary built for the
+// run, controller nodes, unit agents, hook processes, etcd) and writes
+// bench/results/latest.json and latest.md. Every figure is the median of
+// repeated trials with min and max; where a baseline exists it is measured
+// in the same run and reported as a ratio. Benchmarks return numbers; the
+// runner judges them against the registry's targets, and the words of
+// latest.md are report/template.md.tmpl's.
 //
 // The harness never decides pass or fail by timing alone in `make test`:
 // its tests cover only its pure parts (statistics, parsing, result files).
@@ -29,7 +32,8 @@ type Options struct {
 	// Quick runs fewer trials and smaller loads (BENCH_QUICK=1): the
 	// whole suite in under 5 minutes on 2 cores.
 	Quick bool
-	// Only lists the benchmark ids to run (all if empty).
+	// Only lists the benchmark ids to run (all if empty); an id the
+	// registry does not hold is an error.
 	Only []string
 	// Root is the module's root directory (holds go.mod, testcharms/).
 	Root string
@@ -40,32 +44,13 @@ type Options struct {
 	Work string
 	Keep bool
 	// Self is this harness's own binary, run as the etcd election
-	// candidate of B9.
+	// candidates of B9 and the watcher fleets of B6.
 	Self string
 	// Log receives progress lines.
 	Log io.Writer
 	// B6 overrides B6's load, "APPS/WATCHERS/WINDOW" (e.g.
 	// "10000/3000/1m"), to take the scale benchmark apart.
 	B6 string
-}
-
-// benchmark is one of B1–B9.
-type benchmark struct {
-	id, name string
-	run      func(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error)
-}
-
-// benchmarks is the suite, in the order it runs.
-var benchmarks = []benchmark{
-	{"B1", "failover after a crash", runB1},
-	{"B2", "handover by step-down", runB2},
-	{"B3", "is-leader from a hook", runB3},
-	{"B4", "executor overhead", runB4},
-	{"B5", "lease store throughput", runB5},
-	{"B6", "scale", runB6},
-	{"B7", "flap storm", runB7},
-	{"B8", "footprint", runB8},
-	{"B9", "etcd side by side", runB9},
 }
 
 // Suite is one run in progress.
@@ -82,6 +67,10 @@ type Suite struct {
 // Run runs the selected benchmarks and writes the results after each one,
 // so an interrupted run still leaves what it measured.
 func Run(ctx context.Context, opts Options) (report.Report, error) {
+	benchmarks, err := selected(opts.Only)
+	if err != nil {
+		return report.Report{}, err
+	}
 	if err := raiseFileLimit(); err != nil {
 		fmt.Fprintf(opts.Log, "warning: %v\n", err)
 	}
@@ -100,6 +89,9 @@ func Run(ctx context.Context, opts Options) (report.Report, error) {
 	}
 	s := &Suite{opts: opts, shared: map[string][]float64{}}
 	r := report.Report{Machine: report.ReadMachine(work), Quick: opts.Quick, Started: time.Now().UTC()}
+	for _, b := range benchmarks {
+		r.Benchmarks = append(r.Benchmarks, b.info())
+	}
 	s.logf("building uniter (CGO_ENABLED=0) into %s", work)
 	bin, err := deploy.Build(ctx, opts.Root, work)
 	if err != nil {
@@ -107,13 +99,11 @@ func Run(ctx context.Context, opts Options) (report.Report, error) {
 	}
 	s.bin = bin
 	for _, b := range benchmarks {
-		if len(opts.Only) > 0 && !slices.Contains(opts.Only, b.id) {
-			continue
-		}
 		if ctx.Err() != nil {
 			break
 		}
-		r.Rows = append(r.Rows, s.runOne(ctx, b, work)...)
+		rows, notes := s.runOne(ctx, b, work)
+		r.Rows, r.Notes = append(r.Rows, rows...), append(r.Notes, notes...)
 		r.Finished = time.Now().UTC()
 		if err := r.Write(opts.Out); err != nil {
 			return r, err
@@ -123,22 +113,29 @@ func Run(ctx context.Context, opts Options) (report.Report, error) {
 	return r, r.Write(opts.Out)
 }
 
-// runOne runs one benchmark in a directory of its own. A failure becomes
-// a "not measured" row after the rows it did measure.
-func (s *Suite) runOne(ctx context.Context, b benchmark, work string) []report.Row {
+// runOne runs one benchmark in a directory of its own and judges its rows
+// against its targets. A failure becomes a "not measured" row after the
+// rows it did measure; a benchmark that ran to the end without a row for
+// one of its targets leaves a run note.
+func (s *Suite) runOne(ctx context.Context, b benchmark, work string) (rows []report.Row, notes []string) {
 	start := time.Now()
-	s.logf("%s %s: starting", b.id, b.name)
+	s.logf("%s %s: starting", b.id, b.title)
 	env := deploy.Env{Bin: s.bin, Dir: filepath.Join(work, b.id)}
 	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
-		return []report.Row{report.NotMeasured(b.id, b.name, err.Error())}
+		return []report.Row{report.NotMeasured(b.id, b.title, err.Error())}, nil
 	}
 	rows, err := b.run(ctx, s, env)
+	rows, missing := b.judge(rows)
 	if err != nil {
 		s.logf("%s: %v", b.id, err)
-		rows = append(rows, report.NotMeasured(b.id, b.name, oneLine(err.Error())))
+		rows = append(rows, report.NotMeasured(b.id, b.title, oneLine(err.Error())))
+	} else {
+		for _, m := range missing {
+			notes = append(notes, fmt.Sprintf("%s: no row for the target on %s", b.id, m))
+		}
 	}
-	s.logf("%s %s: done in %s", b.id, b.name, time.Since(start).Round(100*time.Millisecond))
-	return rows
+	s.logf("%s %s: done in %s", b.id, b.title, time.Since(start).Round(100*time.Millisecond))
+	return rows, notes
 }
 
 // trials is quick or full, by the run's mode.
@@ -165,6 +162,19 @@ func (s *Suite) logf(format string, args ...any) {
 
 // charm is the path of a test charm.
 func (s *Suite) charm(name string) string { return filepath.Join(s.opts.Root, "testcharms", name) }
+
+// Keys of what one benchmark publishes for another's ratio (B9 quotes B1
+// and B5 of the same run).
+const (
+	publishedFailover = "B1.failover"
+	publishedOps      = "B5.ops.%d" // by node count
+)
+
+// newRow is a row of the benchmark being run: the runner stamps its id
+// and title, and judges it against the registry's targets.
+func newRow(metric, unit string, samples []float64) report.Row {
+	return report.NewRow("", "", metric, unit, samples)
+}
 
 // publish records samples for a later benchmark's ratio.
 func (s *Suite) publish(key string, samples []float64) {

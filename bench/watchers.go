@@ -25,7 +25,7 @@ import (
 // live in processes of their own because each blocking query holds one
 // HTTP/1.1 connection, so 30,000 watchers need 30,000 file descriptors,
 // more than one process may have on machines that cap RLIMIT_NOFILE.
-const WatchersArg = "b6-watchers"
+const WatchersArg = "watcher-fleet"
 
 // watchersPerProcess bounds the watchers of one fleet process.
 const watchersPerProcess = 8000
@@ -62,7 +62,7 @@ func RunWatchers(ctx context.Context, args []string) error {
 		return err
 	}
 	if *cfgPath == "" || *addrs == "" || *prefix == "" || *apps <= 0 || *count <= 0 || *out == "" {
-		return errors.New("b6-watchers wants --client-config, --addrs, --prefix, --apps, --count and --out")
+		return errors.New("watcher-fleet wants --client-config, --addrs, --prefix, --apps, --count and --out")
 	}
 	f, err := client.ReadFile(*cfgPath)
 	if err != nil {
@@ -173,13 +173,13 @@ func watchFleet(ctx context.Context, addrs []string, token, prefix string, apps,
 func watchLease(ctx context.Context, c *client.Client, app string, report func(error)) {
 	var index uint64
 	for ctx.Err() == nil {
-		_, next, err := c.WatchLease(ctx, app, index, b6WatchWait)
+		_, next, err := c.WatchLease(ctx, app, index, scaleWatchWait)
 		if ctx.Err() != nil {
 			return
 		}
 		report(err)
 		if err != nil {
-			sleep(ctx, b6Retry)
+			sleep(ctx, scaleRetry)
 			continue
 		}
 		if next < index {
@@ -196,7 +196,7 @@ type fleets struct {
 }
 
 // startFleets starts enough watcher processes for size.watchers.
-func startFleets(s *Suite, env deploy.Env, c *deploy.Cluster, size b6Size) (*fleets, error) {
+func startFleets(s *Suite, env deploy.Env, c *deploy.Cluster, size scaleSize) (*fleets, error) {
 	f := &fleets{}
 	for from := 0; from < size.watchers; from += watchersPerProcess {
 		n := min(watchersPerProcess, size.watchers-from)
@@ -247,9 +247,9 @@ func (f *fleets) counts() ([]watchCounts, error) {
 	return out, nil
 }
 
-// b6Watch is what the watchers did between two readings of the fleets'
+// watchRates is what the watchers did between two readings of the fleets'
 // counts.
-type b6Watch struct {
+type watchRates struct {
 	answers, busy float64 // per second
 	errs          int64
 	firstErr      string // of a fleet with errors in between, its first ever
@@ -258,8 +258,8 @@ type b6Watch struct {
 // watchDelta is what the watchers did between the readings before and
 // after (one per fleet, in the same order): each fleet's rates over the
 // span between its own two writes, added up.
-func watchDelta(before, after []watchCounts) b6Watch {
-	var w b6Watch
+func watchDelta(before, after []watchCounts) watchRates {
+	var w watchRates
 	for i := range min(len(before), len(after)) {
 		b, a := before[i], after[i]
 		secs := a.At.Sub(b.At).Seconds()

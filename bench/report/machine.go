@@ -87,10 +87,3 @@ func fsName(magic int64) string {
 	}
 	return fmt.Sprintf("0x%x", magic)
 }
-
-func (m Machine) markdown(b *strings.Builder) {
-	b.WriteString("## Machine\n\n| | |\n|---|---|\n")
-	fmt.Fprintf(b, "| cores | %d |\n| CPU | %s |\n| memory | %d MiB |\n", m.Cores, m.CPU, m.MemTotalMB)
-	fmt.Fprintf(b, "| Go | %s |\n| kernel | %s |\n| OS | %s |\n| data directories on | %s |\n",
-		m.GoVersion, m.Kernel, m.OS, m.DataDirFS)
-}

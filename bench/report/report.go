@@ -1,5 +1,11 @@
 // Package report holds the results of a benchmark run and writes them as
-// bench/results/latest.md and latest.json. It does no measuring itself.
+// bench/results/latest.json and latest.md. It does no measuring itself.
+//
+// Rows carry numbers only: the summary of their trials and, in Facts, the
+// figures their notes quote. The words (each metric's label, the notes,
+// the page around the table) live in template.md.tmpl, and latest.md is
+// rendered from latest.json's content, so the two cannot disagree and a
+// change of wording needs no new run (`go run ./bench/cmd/bench -render`).
 package report
 
 import (
@@ -19,16 +25,31 @@ type Report struct {
 	Quick    bool      `json:"quick"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	Rows     []Row     `json:"rows"`
+	// Benchmarks are the benchmarks the run selected, in its order.
+	Benchmarks []Benchmark `json:"benchmarks,omitempty"`
+	Rows       []Row       `json:"rows"`
 	// Notes are run-wide remarks (skipped benchmarks, warnings).
 	Notes []string `json:"notes,omitempty"`
+}
+
+// Benchmark says what one benchmark of the run is: its registry row.
+type Benchmark struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Measures string `json:"measures"`
+	// Target is the design's target, in BENCHMARKS.md's words; the rows
+	// carry the criteria that are judged.
+	Target string `json:"target"`
 }
 
 // Row is one measured figure of one benchmark: the summary of its trials,
 // the same-run baseline if there is one, and the target if there is one.
 type Row struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Metric names the figure within its benchmark ("failover",
+	// "ops_3node"): a key, stable from run to run, that targets and the
+	// template's label and note are looked up by.
 	Metric string `json:"metric"`
 	Unit   string `json:"unit"`
 	Trials int    `json:"trials"`
@@ -45,9 +66,13 @@ type Row struct {
 	Met *bool `json:"met,omitempty"`
 	// Samples are the trial values, for whoever wants to look closer
 	// (omitted when there are very many).
-	Samples     []float64 `json:"samples,omitempty"`
-	Note        string    `json:"note,omitempty"`
-	NotMeasured string    `json:"not_measured,omitempty"`
+	Samples []float64 `json:"samples,omitempty"`
+	// Facts are the figures the row's note quotes (the setup, counts per
+	// trial, per node), as a value that encodes to a JSON object. Once
+	// read back from JSON it is a map[string]any, and that is the form
+	// the template sees.
+	Facts       any    `json:"facts,omitempty"`
+	NotMeasured string `json:"not_measured,omitempty"`
 }
 
 // Baseline is what a row is compared with in the same run.
@@ -106,13 +131,9 @@ func (r Row) WithTarget(t Target) Row {
 	return r
 }
 
-// WithNote appends a note to the row.
-func (r Row) WithNote(format string, args ...any) Row {
-	n := fmt.Sprintf(format, args...)
-	if r.Note != "" {
-		n = r.Note + " " + n
-	}
-	r.Note = n
+// WithFacts sets the figures the row's note quotes.
+func (r Row) WithFacts(facts any) Row {
+	r.Facts = facts
 	return r
 }
 
@@ -170,7 +191,13 @@ func clean(x float64) float64 {
 	return x
 }
 
-// Write writes the report as latest.json and latest.md in dir.
+// Took is how long the run took, to the second.
+func (r Report) Took() time.Duration { return r.Finished.Sub(r.Started).Round(time.Second) }
+
+// Write writes the report as latest.json and latest.md in dir. latest.md
+// is rendered from latest.json's content. If the template fails on some
+// row, latest.md says so in that row's place, both files are written, and
+// the error is returned.
 func (r Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot write results: %w", err)
@@ -182,7 +209,11 @@ func (r Report) Write(dir string) error {
 	if err := writeFile(filepath.Join(dir, "latest.json"), append(data, '\n')); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, "latest.md"), []byte(r.Markdown()))
+	md, renderErr := RenderJSON(data)
+	if err := writeFile(filepath.Join(dir, "latest.md"), []byte(md)); err != nil {
+		return err
+	}
+	return renderErr
 }
 
 // writeFile writes data to path through a temporary file and a rename.

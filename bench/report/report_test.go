@@ -115,3 +115,90 @@ func TestNum(t *testing.T) {
 		}
 	}
 }
+
+// failoverFacts stand in for the bench package's facts of B1: a struct
+// here, a map once read back from latest.json.
+type failoverFacts struct {
+	Units      int     `json:"units"`
+	GuaranteeS float64 `json:"g_s"`
+	RenewalS   float64 `json:"renewal_s"`
+}
+
+// TestMarkdownIsLatestJSON: latest.md says what latest.json holds, words
+// from the template, figures from the rows and their facts.
+func TestMarkdownIsLatestJSON(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := report.Report{
+		Started: start, Finished: start.Add(time.Minute),
+		Benchmarks: []report.Benchmark{{ID: "B1", Title: "failover after a crash", Measures: "kill → elected", Target: "p50 ≤ G + 2 s"}},
+		Rows: []report.Row{
+			report.NewRow("B1", "failover after a crash", "failover", "ms", []float64{3000, 3400}).
+				WithFacts(failoverFacts{Units: 3, GuaranteeS: 3, RenewalS: 1.75}),
+		},
+		Notes: []string{"B1: no row for the target on x"},
+	}
+	md, err := r.Markdown()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| B1 | failover after a crash | kill → elected | p50 ≤ G + 2 s |",
+		"| B1 | failover: SIGKILL leader agent → successor's leader-elected start | ms | 2 | 3200 |",
+		"- **B1 failover: SIGKILL leader agent → successor's leader-elected start**: 3 units, G = 3 s (claims of G+0.5 s renewed every 1.75 s)",
+		"## Run notes\n\n- B1: no row for the target on x\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("latest.md lacks %q:\n%s", want, md)
+		}
+	}
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromJSON, err := report.RenderJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := os.ReadFile(filepath.Join(dir, "latest.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(md, fromJSON); diff != "" {
+		t.Errorf("rendered from the report and from latest.json (-report +json):\n%s", diff)
+	}
+	if diff := cmp.Diff(md, string(written)); diff != "" {
+		t.Errorf("latest.md as written (-rendered +written):\n%s", diff)
+	}
+}
+
+// TestRenderFailureIsSaid: a note whose facts lack a key fails loudly,
+// and latest.md is still whole, saying so in the note's place.
+func TestRenderFailureIsSaid(t *testing.T) {
+	r := report.Report{Rows: []report.Row{
+		report.NewRow("B1", "failover after a crash", "failover", "ms", []float64{3000}).WithFacts(map[string]any{"units": 3}),
+	}}
+	md, err := r.Markdown()
+	if err == nil || !strings.Contains(err.Error(), "g_s") {
+		t.Errorf("error = %v, want one naming the missing fact g_s", err)
+	}
+	if !strings.Contains(md, "| B1 | failover: SIGKILL") || !strings.Contains(md, "note B1 failover: not rendered") {
+		t.Errorf("latest.md does not say which note failed:\n%s", md)
+	}
+	dir := t.TempDir()
+	if err := r.Write(dir); err == nil {
+		t.Error("Write hid the template's failure")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "latest.md")); err != nil {
+		t.Errorf("latest.md not written: %v", err)
+	}
+}
+
+func TestHasLabel(t *testing.T) {
+	if !report.HasLabel("B5", "ops_3node") || report.HasLabel("B5", "ops_4node") || report.HasLabel("B10", "ops_3node") {
+		t.Error("HasLabel does not follow the template's labels")
+	}
+}

@@ -1,8 +1,10 @@
 // Command bench runs uniter's benchmark suite (`make bench`) and writes
-// bench/results/latest.md and latest.json. BENCH_QUICK=1 (or -quick) runs
-// the short pass. Run as `bench etcd-candidate ...` it is one etcd
-// election candidate of benchmark B9, and as `bench b6-watchers ...` one
-// fleet of B6's watching minions, instead.
+// bench/results/latest.json and latest.md. BENCH_QUICK=1 (or -quick) runs
+// the short pass, BENCH_ONLY=B1,B5 (or -only) a subset, and -render only
+// renders latest.md again from latest.json (after a change of
+// bench/report/template.md.tmpl). Run as `bench etcd-candidate ...` it is
+// one etcd election candidate of benchmark B9, and as `bench
+// watcher-fleet ...` one fleet of B6's watching minions, instead.
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 
 	"github.com/uniter-dev/uniter/bench"
 	"github.com/uniter-dev/uniter/bench/etcd"
+	"github.com/uniter-dev/uniter/bench/report"
 )
 
 func main() {
@@ -46,26 +49,29 @@ func suite(ctx context.Context, args []string) error {
 	work := fs.String("work", "", "work directory for the run's data (default a new temporary directory)")
 	keep := fs.Bool("keep", false, "keep the temporary work directory")
 	b6 := fs.String("b6", os.Getenv("BENCH_B6"), "override B6's load: APPS/WATCHERS/WINDOW, e.g. 10000/3000/1m (also BENCH_B6)")
+	render := fs.Bool("render", false, "run nothing: render latest.md again from latest.json")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ids, err := bench.ParseOnly(*only)
+	if err != nil {
 		return err
 	}
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
+	if *out == "" {
+		*out = filepath.Join(root, "bench", "results")
+	}
+	if *render {
+		return rerender(*out)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("cannot find the bench binary: %w", err)
 	}
-	opts := bench.Options{Quick: *quick, Root: root, Out: *out, Work: *work, Keep: *keep, Self: self, Log: os.Stderr, B6: *b6}
-	if opts.Out == "" {
-		opts.Out = filepath.Join(root, "bench", "results")
-	}
-	for _, id := range strings.Split(*only, ",") {
-		if id = strings.ToUpper(strings.TrimSpace(id)); id != "" {
-			opts.Only = append(opts.Only, id)
-		}
-	}
+	opts := bench.Options{Quick: *quick, Only: ids, Root: root, Out: *out, Work: *work, Keep: *keep, Self: self, Log: os.Stderr, B6: *b6}
 	r, err := bench.Run(ctx, opts)
 	if err != nil {
 		return err
@@ -73,6 +79,23 @@ func suite(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "wrote %s and latest.json (%d rows, %s)\n",
 		filepath.Join(opts.Out, "latest.md"), len(r.Rows), r.Finished.Sub(r.Started).Round(1e9))
 	return ctx.Err()
+}
+
+// rerender writes dir's latest.md again from its latest.json.
+func rerender(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "latest.json"))
+	if err != nil {
+		return fmt.Errorf("cannot read results: %w", err)
+	}
+	md, renderErr := report.RenderJSON(data)
+	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(md), 0o644); err != nil {
+		return fmt.Errorf("cannot write latest.md: %w", err)
+	}
+	if renderErr != nil {
+		return renderErr
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s from latest.json\n", filepath.Join(dir, "latest.md"))
+	return nil
 }
 
 func candidate(ctx context.Context, args []string) error {
