@@ -4,13 +4,13 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/uniter-dev/uniter/internal/clock/clocktest"
-	"github.com/uniter-dev/uniter/internal/testutil"
 	"github.com/uniter-dev/uniter/remotestate"
 )
 
@@ -72,61 +72,79 @@ func start(t *testing.T) (*remotestate.Watcher, *fakeLeadership, *fakeUnits) {
 	return w, l, u
 }
 
+// The tests run in synctest bubbles: synctest.Wait returns once every
+// goroutine of the watcher is blocked, so "nothing was published" and
+// "the change arrived" are facts, not timeouts.
+
+// published reports whether a change signal is pending.
+func published(w *remotestate.Watcher) bool {
+	select {
+	case <-w.Changes():
+		return true
+	default:
+		return false
+	}
+}
+
 func TestFirstSnapshotWaitsForEverySource(t *testing.T) {
-	w, l, u := start(t)
-	u.views <- remotestate.UnitView{Life: remotestate.Alive, ConfigVersion: 3}
-	select {
-	case <-w.Changes():
-		t.Fatal("snapshot published before the tracker reported")
-	case <-time.After(50 * time.Millisecond):
-	}
-	l.set(remotestate.LeaderState{Leader: true, Term: 4, Gained: 1})
-	select {
-	case <-w.Changes():
-	case <-time.After(10 * time.Second):
-		t.Fatal("no snapshot once every source reported")
-	}
-	want := remotestate.Snapshot{Life: remotestate.Alive, Leader: true, Term: 4, Gained: 1, ConfigVersion: 3}
-	if got := w.Snapshot(); got != want {
-		t.Fatalf("snapshot = %+v, want %+v", got, want)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		w, l, u := start(t)
+		u.views <- remotestate.UnitView{Life: remotestate.Alive, ConfigVersion: 3}
+		synctest.Wait()
+		if published(w) {
+			t.Fatal("snapshot published before the tracker reported")
+		}
+		l.set(remotestate.LeaderState{Leader: true, Term: 4, Gained: 1})
+		synctest.Wait()
+		if !published(w) {
+			t.Fatal("no snapshot once every source reported")
+		}
+		want := remotestate.Snapshot{Life: remotestate.Alive, Leader: true, Term: 4, Gained: 1, ConfigVersion: 3}
+		if got := w.Snapshot(); got != want {
+			t.Fatalf("snapshot = %+v, want %+v", got, want)
+		}
+	})
 }
 
 func TestBurstsCoalesceAndProducersNeverBlock(t *testing.T) {
-	w, l, u := start(t)
-	u.views <- remotestate.UnitView{Life: remotestate.Alive}
-	// 1,000 leadership changes with nobody reading Changes: none blocks.
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range uint64(1000) {
-			l.set(remotestate.LeaderState{Leader: i%2 == 0, Term: i + 1, Gained: i/2 + 1})
+	synctest.Test(t, func(t *testing.T) {
+		w, l, u := start(t)
+		u.views <- remotestate.UnitView{Life: remotestate.Alive}
+		// 1,000 leadership changes with nobody reading Changes: none blocks.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range uint64(1000) {
+				l.set(remotestate.LeaderState{Leader: i%2 == 0, Term: i + 1, Gained: i/2 + 1})
+			}
+		}()
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("a producer blocked")
 		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("a producer blocked")
-	}
-	testutil.WaitUntil(t, 10*time.Second, "the last change", func() bool { return w.Snapshot().Term == 1000 })
-	if s := w.Snapshot(); s.Leader || s.Gained != 500 {
-		t.Fatalf("final snapshot = %+v, want the last change", s)
-	}
-	// However many changes, at most one wake-up is pending.
-	<-w.Changes()
-	select {
-	case <-w.Changes():
-		t.Fatal("more than one pending change signal")
-	default:
-	}
+		if s := w.Snapshot(); s.Term != 1000 || s.Leader || s.Gained != 500 {
+			t.Fatalf("final snapshot = %+v, want the last change", s)
+		}
+		// However many changes, at most one wake-up is pending.
+		if !published(w) {
+			t.Fatal("no change signal pending")
+		}
+		if published(w) {
+			t.Fatal("more than one pending change signal")
+		}
+	})
 }
 
 func TestMinionTermComesFromController(t *testing.T) {
-	w, l, u := start(t)
-	l.set(remotestate.LeaderState{Term: 2})
-	u.views <- remotestate.UnitView{Life: remotestate.Alive, Term: 5, LeaderSettingsVersion: 7}
-	testutil.WaitUntil(t, 10*time.Second, "a snapshot", func() bool { return w.Snapshot().Term == 5 })
-	if s := w.Snapshot(); s.Leader || s.LeaderSettingsVersion != 7 {
-		t.Fatalf("snapshot = %+v", s)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		w, l, u := start(t)
+		l.set(remotestate.LeaderState{Term: 2})
+		u.views <- remotestate.UnitView{Life: remotestate.Alive, Term: 5, LeaderSettingsVersion: 7}
+		synctest.Wait()
+		if s := w.Snapshot(); s.Term != 5 || s.Leader || s.LeaderSettingsVersion != 7 {
+			t.Fatalf("snapshot = %+v", s)
+		}
+	})
 }
