@@ -358,8 +358,12 @@ func (n *Node) start() error {
 // openLogStore opens the raft log and stable store: BoltDB in
 // DataDir/raft.db (docs/controller.md, "Log store", says why).
 func openLogStore(dir string) (*raftboltdb.BoltStore, error) {
+	path := filepath.Join(dir, "raft.db")
+	if err := checkLogStore(path); err != nil {
+		return nil, err
+	}
 	store, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(dir, "raft.db"),
+		Path: path,
 		// Fail instead of waiting forever if another process has it open.
 		BoltOptions: &bbolt.Options{Timeout: time.Second},
 	})
