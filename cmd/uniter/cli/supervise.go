@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/logging"
 )
 
 // supervisor runs one `uniter agent` process per unit for `uniter up`,
@@ -59,6 +61,10 @@ func (s *supervisor) run(ctx context.Context) error {
 	return nil
 }
 
+// agentOutMaxBytes bounds each unit's agent.out under `uniter up`; one
+// rotated copy (agent.out.1) is kept.
+const agentOutMaxBytes = 4 << 20
+
 // keep runs unit's agent, restarting it with backoff when it dies.
 func (s *supervisor) keep(ctx context.Context, unit, dir string) {
 	backoff := time.Second
@@ -92,7 +98,10 @@ func (s *supervisor) runAgent(ctx context.Context, unit, dir string) error {
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(dir+"/agent.out", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	// The agent's own output is what its log already holds plus anything
+	// it prints before its log is open (or when it panics): rotated, so
+	// that a hook printing megabytes cannot fill the disk twice over.
+	out, err := logging.OpenRotating(filepath.Join(dir, "agent.out"), agentOutMaxBytes, 1)
 	if err != nil {
 		return err
 	}
