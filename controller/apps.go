@@ -8,16 +8,6 @@ import (
 	"github.com/uniter-dev/uniter/lease"
 )
 
-// checkChanges refuses a settings change with an empty key.
-func checkChanges(changes map[string]string) error {
-	for k := range changes {
-		if k == "" {
-			return badRequest("empty key in changes")
-		}
-	}
-	return nil
-}
-
 func (s *Server) getConfig(rq *request) error {
 	app, err := s.readApp(rq)
 	if err != nil {
@@ -37,7 +27,11 @@ func (s *Server) setConfig(rq *request) error {
 	if err != nil {
 		return err
 	}
-	if err := checkChanges(body.Changes); err != nil {
+	var current map[string]string
+	if a, ok := s.node.FSM().Application(app); ok {
+		current = a.Config.Values
+	}
+	if err := checkSettings("config", current, body.Changes, 0); err != nil {
 		return err
 	}
 	// With if_version this is a protocol-2 command: the leader refuses it
@@ -71,7 +65,11 @@ func (s *Server) setLeaderSettings(rq *request) error {
 	if err := s.actAs(rq, app, body.Unit); err != nil {
 		return err
 	}
-	if err := checkChanges(body.Changes); err != nil {
+	var current map[string]string
+	if a, ok := s.node.FSM().Application(app); ok {
+		current = a.LeaderSettings.Values
+	}
+	if err := checkSettings("leader settings", current, body.Changes, MaxSettingsKeys); err != nil {
 		return err
 	}
 	res, err := s.apply(rq, lease.SetLeaderSettings{App: app, Unit: body.Unit, Term: body.Term, Changes: body.Changes})
@@ -88,6 +86,9 @@ func (s *Server) setApplicationStatus(rq *request) error {
 		return err
 	}
 	if err := s.actAs(rq, app, body.Unit); err != nil {
+		return err
+	}
+	if err := checkMessage(body.Message); err != nil {
 		return err
 	}
 	res, err := s.apply(rq, lease.SetApplicationStatus{App: app, Unit: body.Unit, Term: body.Term,

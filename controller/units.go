@@ -149,6 +149,9 @@ func (s *Server) setUnitStatus(rq *request) error {
 	if body.Kind != lease.StatusWorkload && body.Kind != lease.StatusAgent {
 		return badRequest("unknown status kind %q (want %s or %s)", body.Kind, lease.StatusWorkload, lease.StatusAgent)
 	}
+	if err := checkMessage(body.Message); err != nil {
+		return err
+	}
 	res, err := s.apply(rq, lease.SetUnitStatus{Unit: unit, Kind: body.Kind, Status: body.Status, Message: body.Message})
 	if err != nil {
 		return err
@@ -161,6 +164,9 @@ func (s *Server) setApplicationVersion(rq *request) error {
 	_, unit, err := s.selfUnit(rq, &body)
 	if err != nil {
 		return err
+	}
+	if len(body.Version) > MaxVersionString {
+		return limitError("application version", len(body.Version), MaxVersionString)
 	}
 	res, err := s.apply(rq, lease.SetApplicationVersion{Unit: unit, Version: body.Version})
 	if err != nil {

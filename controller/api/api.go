@@ -40,6 +40,7 @@ const (
 	CodeNotFound         = "not-found"          // 404: no such endpoint
 	CodeMethodNotAllowed = "method-not-allowed" // 405
 	CodeTooLarge         = "too-large"          // 413: body over MaxBodyBytes
+	CodeLimitExceeded    = "limit-exceeded"     // 413: the change would pass a state limit (docs/controller.md, "Limits")
 	CodeUnavailable      = "unavailable"        // 503: no raft leader, or a retryable raft failure
 	CodeBusy             = "busy"               // 503: too many blocking queries on this node
 	CodeInternal         = "internal"           // 500
