@@ -94,20 +94,27 @@ type Config struct {
 
 // Client calls the controller API. It is safe for concurrent use.
 type Client struct {
-	bases   []string // "http://host:port"
-	names   []string // "host:port", for messages
 	token   string
 	timeout time.Duration
 	hc      *http.Client
 	own     bool // hc was made here (Close closes its idle connections)
 
-	mu        sync.Mutex
-	next      int // reads start at the address that last answered
-	writeNext int // writes start at the raft leader's, when known
+	mu sync.Mutex
+	// addrs is replaced whole by SetAddresses, never changed in place: a
+	// call works on the slice it read when it started.
+	addrs     []endpoint
+	next      string // reads start at the address that last answered
+	writeNext string // writes start at the raft leader's, when known
 	// unreachable records when each address last failed to answer, so a
 	// leader hint naming an address this client cannot reach is not
 	// followed again for hintCooldown.
-	unreachable map[int]time.Time
+	unreachable map[string]time.Time
+}
+
+// endpoint is one controller address.
+type endpoint struct {
+	base string // "http://host:port"
+	name string // "host:port", for messages and leader hints
 }
 
 // hintCooldown is how long a leader hint naming an address that just
@@ -130,14 +137,58 @@ func New(cfg Config) (*Client, error) {
 	if c.hc == nil {
 		c.hc, c.own = &http.Client{Transport: newTransport()}, true
 	}
-	for _, a := range cfg.Addresses {
+	addrs, err := parseAddresses(cfg.Addresses)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create controller client: %w", err)
+	}
+	c.addrs = addrs
+	return c, nil
+}
+
+func parseAddresses(as []string) ([]endpoint, error) {
+	var out []endpoint
+	seen := map[string]bool{}
+	for _, a := range as {
 		base, name, err := parseAddress(a)
 		if err != nil {
-			return nil, fmt.Errorf("cannot create controller client: %w", err)
+			return nil, err
 		}
-		c.bases, c.names = append(c.bases, base), append(c.names, name)
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, endpoint{base: base, name: name})
+		}
 	}
-	return c, nil
+	return out, nil
+}
+
+// Addresses returns the controller addresses the client tries, as
+// "host:port".
+func (c *Client) Addresses() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, len(c.addrs))
+	for i, e := range c.addrs {
+		out[i] = e.name
+	}
+	return out
+}
+
+// SetAddresses replaces the addresses the client tries (the controller's
+// members, as an agent learns them). Calls under way finish on the
+// addresses they started with. An empty list is refused: the client would
+// have nowhere to go.
+func (c *Client) SetAddresses(as []string) error {
+	addrs, err := parseAddresses(as)
+	if err != nil {
+		return fmt.Errorf("cannot set controller addresses: %w", err)
+	}
+	if len(addrs) == 0 {
+		return errors.New("cannot set controller addresses: no addresses")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.addrs = addrs
+	return nil
 }
 
 // Close releases idle connections of the client's own transport.
@@ -252,9 +303,9 @@ func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
 			backoff = min(2*backoff, maxBackoff)
 		}
 		dead++ // until an address answers in this round
-		start := c.start(cl.write())
-		for i := range c.bases {
-			at := (start + i) % len(c.bases)
+		addrs, start := c.start(cl.write())
+		for i := range addrs {
+			at := addrs[(start+i)%len(addrs)]
 			h, err := c.once(ctx, at, cl, payload)
 			if err == nil {
 				c.setStart(cl.write(), at)
@@ -304,57 +355,64 @@ func failure(last error, reach map[string]*reachError, order []string) error {
 	return u
 }
 
-// start is the address a read or a write tries first.
-func (c *Client) start(write bool) int {
+// start returns the addresses and the index of the one a read or a write
+// tries first.
+func (c *Client) start(write bool) ([]endpoint, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	first := c.next
 	if write {
-		return c.writeNext
+		first = c.writeNext
 	}
-	return c.next
+	for i, e := range c.addrs {
+		if e.name == first {
+			return c.addrs, i
+		}
+	}
+	return c.addrs, 0
 }
 
-// setStart records that address i answered a read; writes follow the
+// setStart records that address e answered a read; writes follow the
 // leader hint instead (noteLeader).
-func (c *Client) setStart(write bool, i int) {
+func (c *Client) setStart(write bool, e endpoint) {
 	if write {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.next = i
+	c.next = e.name
 }
 
-// noteLeader records where the next write goes after address i answered
+// noteLeader records where the next write goes after address e answered
 // one: the raft leader the answer named (api.HeaderLeader) if it is one
-// of the client's own addresses, else i if it answered at all. An
+// of the client's own addresses, else e if it answered at all. An
 // address the client was not given is never followed, nor, for
 // hintCooldown, one that just failed to answer this client.
-func (c *Client) noteLeader(i int, hint string, status int) {
+func (c *Client) noteLeader(e endpoint, hint string, status int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for j, name := range c.names {
-		if hint != "" && name == hint {
-			if failed, ok := c.unreachable[j]; ok && clock.Real.Now().Sub(failed) < hintCooldown {
+	for _, a := range c.addrs {
+		if hint != "" && a.name == hint {
+			if failed, ok := c.unreachable[a.name]; ok && clock.Real.Now().Sub(failed) < hintCooldown {
 				break // the leader does not answer this client: stay where writes are answered
 			}
-			c.writeNext = j
+			c.writeNext = a.name
 			return
 		}
 	}
 	if status != http.StatusServiceUnavailable {
-		c.writeNext = i
+		c.writeNext = e.name
 	}
 }
 
-// noteUnreachable records that address i gave no answer.
-func (c *Client) noteUnreachable(i int) {
+// noteUnreachable records that address e gave no answer.
+func (c *Client) noteUnreachable(e endpoint) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.unreachable == nil {
-		c.unreachable = map[int]time.Time{}
+		c.unreachable = map[string]time.Time{}
 	}
-	c.unreachable[i] = clock.Real.Now()
+	c.unreachable[e.name] = clock.Real.Now()
 }
 
 // jitter spreads a pause over [d/2, d], so that many clients refused at
@@ -375,11 +433,11 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// once makes one attempt at address i.
-func (c *Client) once(ctx context.Context, i int, cl call, payload []byte) (http.Header, error) {
+// once makes one attempt at address e.
+func (c *Client) once(ctx context.Context, e endpoint, cl call, payload []byte) (http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, cl.timeout)
 	defer cancel()
-	u := c.bases[i] + cl.path
+	u := e.base + cl.path
 	if len(cl.query) > 0 {
 		u += "?" + cl.query.Encode()
 	}
@@ -397,22 +455,22 @@ func (c *Client) once(ctx context.Context, i int, cl call, payload []byte) (http
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, &reachError{addr: c.names[i], cause: reachCause(err, cl.timeout)}
+		return nil, &reachError{addr: e.name, cause: reachCause(err, cl.timeout)}
 	}
 	defer resp.Body.Close()
 	if cl.write() {
-		c.noteLeader(i, resp.Header.Get(api.HeaderLeader), resp.StatusCode)
+		c.noteLeader(e, resp.Header.Get(api.HeaderLeader), resp.StatusCode)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return nil, &reachError{addr: c.names[i], cause: reachCause(err, cl.timeout)}
+		return nil, &reachError{addr: e.name, cause: reachCause(err, cl.timeout)}
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, answerError(resp.StatusCode, data)
 	}
 	if cl.out != nil {
 		if err := json.Unmarshal(data, cl.out); err != nil {
-			return nil, fmt.Errorf("cannot decode answer of controller at %s: %w", c.names[i], err)
+			return nil, fmt.Errorf("cannot decode answer of controller at %s: %w", e.name, err)
 		}
 	}
 	return resp.Header, nil

@@ -424,3 +424,42 @@ func TestJitterSpreadsPauses(t *testing.T) {
 		t.Errorf("200 pauses took only %d distinct values", len(seen))
 	}
 }
+
+func TestSetAddressesMovesTheClient(t *testing.T) {
+	old := newServer(t, 200, leaseBody)
+	c := newClient(t, old.addr())
+	if _, err := c.Claim(t.Context(), "db", "db/0", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	moved := newServer(t, 200, leaseBody)
+	dead := deadAddr(t)
+	if err := c.SetAddresses([]string{dead, moved.addr(), moved.addr()}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{dead, moved.addr()}, c.Addresses()); diff != "" {
+		t.Errorf("addresses (-want +got):\n%s", diff)
+	}
+	old.Close() // the old address is gone from the cluster
+	for range 2 {
+		if _, err := c.Claim(t.Context(), "db", "db/0", 30*time.Second); err != nil {
+			t.Fatalf("claim after the move: %v", err)
+		}
+		if _, err := c.Config(t.Context(), "db"); err != nil {
+			t.Fatalf("read after the move: %v", err)
+		}
+	}
+	if n := moved.hits.Load(); n != 4 {
+		t.Errorf("the new address answered %d calls, want 4", n)
+	}
+	if old.hits.Load() != 1 {
+		t.Errorf("the removed address was called again")
+	}
+	for _, bad := range [][]string{nil, {"ftp://x:1"}} {
+		if err := c.SetAddresses(bad); err == nil {
+			t.Errorf("SetAddresses(%q) accepted", bad)
+		}
+	}
+	if diff := cmp.Diff([]string{dead, moved.addr()}, c.Addresses()); diff != "" {
+		t.Errorf("a refused SetAddresses changed the addresses:\n%s", diff)
+	}
+}
