@@ -2,10 +2,12 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 
@@ -90,4 +92,31 @@ func WriteFile(path string, f File) error {
 		return fmt.Errorf("cannot write client config: %w", err)
 	}
 	return nil
+}
+
+// MemberAddresses returns the API addresses of the controller's members,
+// sorted, as the cluster records them: what an agent's agent.yaml and a
+// client.yaml should list.
+func (c *Client) MemberAddresses(ctx context.Context) ([]string, error) {
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range nodes {
+		if n.Address != "" && !slices.Contains(out, n.Address) {
+			out = append(out, n.Address)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// SameAddresses reports whether a and b hold the same addresses, in any
+// order.
+func SameAddresses(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -53,11 +55,41 @@ func loadClientFile(cmd *cobra.Command) (client.File, error) {
 }
 
 // loadClient returns a controller client from the command's client
-// config. Callers Close it when done.
+// config, with the config's addresses brought up to date with the
+// cluster's members (refreshClientFile). Callers Close it when done.
 func loadClient(cmd *cobra.Command) (*client.Client, error) {
 	f, err := loadClientFile(cmd)
 	if err != nil {
 		return nil, err
 	}
-	return client.New(f.Config())
+	c, err := client.New(f.Config())
+	if err != nil {
+		return nil, err
+	}
+	path, _ := clientConfigPath(cmd)
+	refreshClientFile(cmd.Context(), c, path, f)
+	return c, nil
+}
+
+// refreshTimeout bounds the member look-up of refreshClientFile.
+const refreshTimeout = 2 * time.Second
+
+// refreshClientFile asks the controller for its members' API addresses
+// and, when they differ from the file's, points c at them and rewrites
+// the file (atomically, 0600), so that a client config written when the
+// cluster had one node keeps working after that node is gone. Any failure
+// leaves both as they were: the command's own call reports an unreachable
+// controller better than this look-up could.
+func refreshClientFile(ctx context.Context, c *client.Client, path string, f client.File) {
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	addrs, err := c.MemberAddresses(ctx)
+	if err != nil || len(addrs) == 0 || client.SameAddresses(addrs, f.Controller.Addresses) {
+		return
+	}
+	if err := c.SetAddresses(addrs); err != nil {
+		return
+	}
+	f.Controller.Addresses = addrs
+	client.WriteFile(path, f)
 }

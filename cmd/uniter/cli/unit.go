@@ -62,7 +62,7 @@ copy, so an interrupted 'unit add' can simply be repeated. Start the agent with
 	f.StringVar(&o.charmDir, "charm", "", "the charm directory")
 	f.StringVar(&o.agentDir, "agent-dir", "", "the unit's agent directory (created)")
 	f.DurationVar(&o.guarantee, "guarantee", 0, "leadership guarantee G (default 30s)")
-	f.StringSliceVar(&o.addrs, "controller-addr", nil, "controller API address for the agent (default: those of the client config)")
+	f.StringSliceVar(&o.addrs, "controller-addr", nil, "controller API address for the agent (default: every member of the cluster)")
 	return cmd
 }
 
@@ -104,15 +104,20 @@ func runUnitAdd(cmd *cobra.Command, unit string, o unitAddOptions) error {
 	if err != nil {
 		return err
 	}
-	addrs := o.addrs
-	if len(addrs) == 0 {
-		addrs = cf.Controller.Addresses
-	}
 	c, err := client.New(cf.Config())
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	addrs := o.addrs
+	if len(addrs) == 0 {
+		// Every member's address, so that the agent rides out the loss
+		// of any one node; the client config's if the cluster cannot say.
+		addrs = cf.Controller.Addresses
+		if members, err := c.MemberAddresses(cmd.Context()); err == nil && len(members) > 0 {
+			addrs = members
+		}
+	}
 	err = addUnit(cmd.Context(), c, addUnitOptions{Unit: unit, CharmDir: o.charmDir, AgentDir: o.agentDir,
 		Addresses: addrs, Guarantee: o.guarantee})
 	if err != nil {
