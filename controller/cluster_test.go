@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/uniter-dev/uniter/controller"
 	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/testutil"
 )
 
@@ -161,6 +163,40 @@ func TestRemoveNode(t *testing.T) {
 	}
 	if _, ok := nodes[0].Node().FSM().Members()[gone]; ok {
 		t.Errorf("%s is still a member", gone)
+	}
+	// A client that follows the members drops the removed node's address
+	// at its next answer.
+	fc, err := client.New(client.Config{Addresses: []string{nodes[2].APIAddr(), nodes[1].APIAddr()}, Token: admin, FollowMembers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fc.Close)
+	testutil.WaitUntil(t, 10*time.Second, "the followed members to drop "+gone, func() bool {
+		if _, err := fc.Nodes(ctx); err != nil {
+			return false
+		}
+		return client.SameAddresses(fc.Addresses(), []string{nodes[0].APIAddr(), nodes[1].APIAddr()})
+	})
+}
+
+// TestAnswersCarryTheMembers: every answer to an authenticated request,
+// on every node, lists the three members' API addresses; an anonymous
+// caller is told nothing.
+func TestAnswersCarryTheMembers(t *testing.T) {
+	nodes, admin, _ := startCluster(t)
+	var want []string
+	for _, n := range nodes {
+		want = append(want, n.APIAddr())
+	}
+	slices.Sort(want)
+	for _, n := range nodes {
+		raw := newRaw(t, n.APIAddr())
+		if got := raw.json("GET", "/v1/status", admin, "").header.Get(api.HeaderMembers); got != strings.Join(want, ",") {
+			t.Errorf("node %s answers members %q, want %q", n.Node().ID(), got, strings.Join(want, ","))
+		}
+		if got := raw.json("GET", "/v1/status", "", "").header.Get(api.HeaderMembers); got != "" {
+			t.Errorf("node %s told an anonymous caller the members: %q", n.Node().ID(), got)
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/uniter-dev/uniter/controller/api"
 )
@@ -78,4 +80,18 @@ func (s *Server) nodeAPIAddr(id string) string {
 	}
 	m, _ := s.node.FSM().Member(id)
 	return memberAPIAddr(m)
+}
+
+// memberAddrs is the HeaderMembers value: the API addresses of the
+// members this node's state records, sorted and comma-separated ("" while
+// it records none).
+func (s *Server) memberAddrs() string {
+	var addrs []string
+	for _, m := range s.node.FSM().Members() {
+		if m.APIAddr != "" && !slices.Contains(addrs, m.APIAddr) {
+			addrs = append(addrs, m.APIAddr)
+		}
+	}
+	slices.Sort(addrs)
+	return strings.Join(addrs, ",")
 }

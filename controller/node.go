@@ -30,6 +30,9 @@ type Node interface {
 	VerifyLeader(ctx context.Context) error
 	// Leader is the raft leader's ID and raft address ("" if unknown).
 	Leader() (id, raftAddr string)
+	// Removed reports whether this node has been removed from the
+	// cluster: its latest raft configuration lists servers, but not it.
+	Removed() bool
 	// Servers lists the raft configuration with each server's state.
 	Servers(ctx context.Context) ([]raftnode.Server, error)
 	// AddVoter and RemoveServer change the cluster (leader only);

@@ -219,7 +219,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, kind int, h ha
 	if authErr != nil {
 		return who, s.unknownToken(rq, authErr)
 	}
-	if kind == write { // only for a caller this node knows
+	if s.node.Removed() {
+		// Its state no longer changes: answering from it would hand
+		// agents a frozen view. Clients try their other addresses.
+		return who, unavailable("", "controller node %s was removed from the cluster", s.node.ID())
+	}
+	if m := s.memberAddrs(); m != "" { // only for a caller this node knows
+		w.Header().Set(api.HeaderMembers, m)
+	}
+	if kind == write {
 		if addr := s.leaderHint(); addr != "" {
 			w.Header().Set(api.HeaderLeader, addr)
 		}

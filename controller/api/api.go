@@ -27,6 +27,12 @@ const (
 	// client that has that address among its own may send its next
 	// writes there and save the follower's forwarding hop.
 	HeaderLeader = "X-Uniter-Leader"
+	// HeaderMembers, on every answer to an authenticated request, lists
+	// the API addresses (HOST:PORT, sorted, comma-separated) of the
+	// controller's members as the answering node's state records them. An
+	// agent follows it so that losing any one node, or removing it, never
+	// leaves the agent without a controller (Juju's api-addresses).
+	HeaderMembers = "X-Uniter-Members"
 	// MaxBodyBytes bounds every request body; larger bodies get 413.
 	MaxBodyBytes = 1 << 20
 )

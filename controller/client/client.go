@@ -90,6 +90,12 @@ type Config struct {
 	// HTTPClient, if set, is used for every request (its Timeout should be
 	// 0: blocking queries are timed per request).
 	HTTPClient *http.Client
+	// FollowMembers makes the client take the controller's member list
+	// from every answer (api.HeaderMembers) as its addresses whenever it
+	// differs, and call OnMembers (if set) with the new list, one call at
+	// a time. Agents use it to ride out the loss or removal of any node.
+	FollowMembers bool
+	OnMembers     func(addrs []string)
 }
 
 // Client calls the controller API. It is safe for concurrent use.
@@ -98,6 +104,10 @@ type Client struct {
 	timeout time.Duration
 	hc      *http.Client
 	own     bool // hc was made here (Close closes its idle connections)
+
+	follow    bool
+	onMembers func([]string)
+	followMu  sync.Mutex // serialises member-list changes and OnMembers
 
 	mu sync.Mutex
 	// addrs is replaced whole by SetAddresses, never changed in place: a
@@ -130,7 +140,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("cannot create controller client: no token")
 	}
-	c := &Client{token: cfg.Token, timeout: cfg.Timeout, hc: cfg.HTTPClient}
+	c := &Client{token: cfg.Token, timeout: cfg.Timeout, hc: cfg.HTTPClient, follow: cfg.FollowMembers, onMembers: cfg.OnMembers}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -405,6 +415,26 @@ func (c *Client) noteLeader(e endpoint, hint string, status int) {
 	}
 }
 
+// noteMembers takes the member list an answer carried as the client's
+// addresses when it differs from them, and reports the change.
+func (c *Client) noteMembers(header string) {
+	if header == "" {
+		return
+	}
+	members := strings.Split(header, ",")
+	if SameAddresses(members, c.Addresses()) {
+		return
+	}
+	c.followMu.Lock()
+	defer c.followMu.Unlock()
+	if SameAddresses(members, c.Addresses()) || c.SetAddresses(members) != nil {
+		return
+	}
+	if c.onMembers != nil {
+		c.onMembers(c.Addresses())
+	}
+}
+
 // noteUnreachable records that address e gave no answer.
 func (c *Client) noteUnreachable(e endpoint) {
 	c.mu.Lock()
@@ -460,6 +490,9 @@ func (c *Client) once(ctx context.Context, e endpoint, cl call, payload []byte) 
 	defer resp.Body.Close()
 	if cl.write() {
 		c.noteLeader(e, resp.Header.Get(api.HeaderLeader), resp.StatusCode)
+	}
+	if c.follow {
+		c.noteMembers(resp.Header.Get(api.HeaderMembers))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {

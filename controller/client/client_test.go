@@ -463,3 +463,51 @@ func TestSetAddressesMovesTheClient(t *testing.T) {
 		t.Errorf("a refused SetAddresses changed the addresses:\n%s", diff)
 	}
 }
+
+func TestFollowMembersTakesTheClusterList(t *testing.T) {
+	other := newServer(t, 200, leaseBody)
+	var members atomic.Value
+	members.Store(other.addr())
+	first := &server{}
+	first.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first.hits.Add(1)
+		w.Header().Set(api.HeaderMembers, members.Load().(string))
+		io.WriteString(w, leaseBody)
+	}))
+	t.Cleanup(first.Close)
+	var mu sync.Mutex
+	var reported [][]string
+	c, err := client.New(client.Config{Addresses: []string{first.addr()}, Token: "secret-token", FollowMembers: true,
+		OnMembers: func(a []string) { mu.Lock(); reported = append(reported, a); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	members.Store(first.addr() + "," + other.addr())
+	for range 3 { // the same list again and again is reported once
+		if _, err := c.Config(t.Context(), "db"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{first.addr(), other.addr()}
+	if !client.SameAddresses(c.Addresses(), want) {
+		t.Fatalf("addresses %v, want %v", c.Addresses(), want)
+	}
+	mu.Lock()
+	if len(reported) != 1 || !client.SameAddresses(reported[0], want) {
+		t.Errorf("OnMembers calls %v, want one with %v", reported, want)
+	}
+	mu.Unlock()
+	// The first node is removed from the cluster: its own answer says so.
+	members.Store(other.addr())
+	if _, err := c.Config(t.Context(), "db"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{other.addr()}, c.Addresses()); diff != "" {
+		t.Errorf("addresses after the removal (-want +got):\n%s", diff)
+	}
+	first.Close()
+	if _, err := c.Claim(t.Context(), "db", "db/0", time.Second); err != nil {
+		t.Fatalf("the client did not move to the remaining member: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -468,6 +469,21 @@ func (n *Node) VerifyLeader(ctx context.Context) error {
 func (n *Node) Leader() (id, raftAddr string) {
 	addr, sid := n.raft.LeaderWithID()
 	return string(sid), string(addr)
+}
+
+// Removed reports whether this node has been removed from the cluster:
+// its latest raft configuration (committed or not) lists servers, but not
+// this node. A node that has not joined yet has an empty configuration and
+// is not removed. Cheap: raft keeps the latest configuration in memory.
+func (n *Node) Removed() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	servers := f.Configuration().Servers
+	return len(servers) > 0 && !slices.ContainsFunc(servers, func(s raft.Server) bool {
+		return s.ID == raft.ServerID(n.cfg.ID)
+	})
 }
 
 // RaftState returns "leader", "follower", "candidate" or "shutdown".
