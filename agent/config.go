@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -262,4 +263,21 @@ func SplitUnit(unit string) (app string, n int, err error) {
 		return "", 0, fmt.Errorf("bad unit name %q: want APP/N", unit)
 	}
 	return unit[:i], n, nil
+}
+
+// SetControllerAddresses rewrites agentDir's agent.yaml (atomically,
+// 0600) with addrs as its controller addresses, keeping everything else.
+func SetControllerAddresses(agentDir string, addrs []string) error {
+	if len(addrs) == 0 {
+		return errors.New("cannot set controller addresses: no addresses")
+	}
+	cfg, err := ReadConfig(agentDir)
+	if err != nil {
+		return fmt.Errorf("cannot set controller addresses: %w", err)
+	}
+	cfg.Controller.Addresses = slices.Clone(addrs)
+	if err := WriteConfig(agentDir, cfg); err != nil {
+		return fmt.Errorf("cannot set controller addresses: %w", err)
+	}
+	return nil
 }

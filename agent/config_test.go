@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/uniter-dev/uniter/agent"
 )
 
@@ -132,5 +133,37 @@ func TestConfigWriteKeepsTokenOut(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, agent.TokenFile)); !os.IsNotExist(err) {
 		t.Fatalf("token file left behind: %v", err)
+	}
+}
+
+// TestSetControllerAddressesKeepsTheRest: only the addresses change; the
+// token stays in its file and agent.yaml stays 0600.
+func TestSetControllerAddressesKeepsTheRest(t *testing.T) {
+	dir := t.TempDir()
+	c := agent.Config{Unit: "web/3", Controller: agent.Controller{Addresses: []string{"a:1"}, Token: "tok"}}
+	if err := agent.WriteConfig(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	before, err := agent.ReadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.SetControllerAddresses(dir, []string{"b:2", "c:3"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := agent.ReadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := before
+	want.Controller.Addresses = []string{"b:2", "c:3"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config after SetControllerAddresses (-want +got):\n%s", diff)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "agent.yaml")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("agent.yaml mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	if err := agent.SetControllerAddresses(dir, nil); err == nil {
+		t.Error("an empty address list was accepted")
 	}
 }

@@ -49,7 +49,9 @@ func Connect(ctx context.Context, agentDir string, cfg Config, clk clock.Clock, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token})
+	log := logger.With().Str("unit", cfg.Unit).Logger()
+	c, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token,
+		FollowMembers: true, OnMembers: func(addrs []string) { saveAddresses(agentDir, addrs, log) }})
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to controller: %w", err)
 	}
@@ -244,3 +246,13 @@ func (a trackerSource) Leadership() (remotestate.LeaderState, bool) {
 }
 
 func (a trackerSource) Changes() <-chan struct{} { return a.t.Changes() }
+
+// saveAddresses records the controller's members, which the client now
+// uses, in agent.yaml, so that a restarted agent starts from them too.
+func saveAddresses(agentDir string, addrs []string, log zerolog.Logger) {
+	if err := SetControllerAddresses(agentDir, addrs); err != nil {
+		log.Error().Err(err).Strs("addresses", addrs).Msg("cannot record controller addresses")
+		return
+	}
+	log.Info().Strs("addresses", addrs).Msg("controller addresses changed")
+}

@@ -248,7 +248,8 @@ type agentUnit struct {
 	p    *proc
 }
 
-// addUnit registers unit with the real CLI and tunes its agent.yaml.
+// addUnit registers unit with the real CLI (which gives the agent every
+// member's address) and tunes its agent.yaml.
 func (c *cluster) addUnit(unit, charmName string, tune func(*agent.Config)) *agentUnit {
 	c.t.Helper()
 	dir := filepath.Join(c.root, "units", strings.ReplaceAll(unit, "/", "-"))
@@ -260,7 +261,6 @@ func (c *cluster) addUnit(unit, charmName string, tune func(*agent.Config)) *age
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cfg.Controller.Addresses = c.addresses()
 	cfg.MachineLock = filepath.Join(dir, "machine-lock") // one machine per unit
 	if tune != nil {
 		tune(&cfg)

@@ -80,16 +80,18 @@ const refreshTimeout = 2 * time.Second
 // cluster had one node keeps working after that node is gone. Any failure
 // leaves both as they were: the command's own call reports an unreachable
 // controller better than this look-up could.
-func refreshClientFile(ctx context.Context, c *client.Client, path string, f client.File) {
+// It returns the members' addresses, or nil if the controller did not say.
+func refreshClientFile(ctx context.Context, c *client.Client, path string, f client.File) []string {
 	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
 	addrs, err := c.MemberAddresses(ctx)
-	if err != nil || len(addrs) == 0 || client.SameAddresses(addrs, f.Controller.Addresses) {
-		return
+	if err != nil || len(addrs) == 0 {
+		return nil
 	}
-	if err := c.SetAddresses(addrs); err != nil {
-		return
+	if client.SameAddresses(addrs, f.Controller.Addresses) || c.SetAddresses(addrs) != nil {
+		return addrs
 	}
 	f.Controller.Addresses = addrs
 	client.WriteFile(path, f)
+	return addrs
 }

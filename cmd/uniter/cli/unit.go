@@ -114,7 +114,8 @@ func runUnitAdd(cmd *cobra.Command, unit string, o unitAddOptions) error {
 		// Every member's address, so that the agent rides out the loss
 		// of any one node; the client config's if the cluster cannot say.
 		addrs = cf.Controller.Addresses
-		if members, err := c.MemberAddresses(cmd.Context()); err == nil && len(members) > 0 {
+		path, _ := clientConfigPath(cmd)
+		if members := refreshClientFile(cmd.Context(), c, path, cf); len(members) > 0 {
 			addrs = members
 		}
 	}
