@@ -83,6 +83,9 @@
 //	                                                                 proto_min, proto_max}], effective_version} (blocking)
 //	POST   /v1/cluster/join                          admin        {id, raft_addr, api_addr, proto_min?, proto_max?} → {index}
 //	POST   /v1/cluster/announce                      node, admin  {id, raft_addr, api_addr, proto_min, proto_max} → {index}
+//	GET    /v1/health                                no token     → 200 {status:"ok", node} while the process serves
+//	GET    /v1/ready                                 no token     → 200 {status:"ready"} when the node knows a raft leader and
+//	                                                                 is caught up, else 503 {status:"not ready", reason}
 //	DELETE /v1/cluster/nodes/{id}                    admin        → {index}
 //
 // "unit itself" also admits the admin; "app's units" means any unit of

@@ -30,6 +30,9 @@ type Node interface {
 	VerifyLeader(ctx context.Context) error
 	// Leader is the raft leader's ID and raft address ("" if unknown).
 	Leader() (id, raftAddr string)
+	// Ready is nil when the node knows a raft leader and is caught up;
+	// else it says why not (GET /v1/ready).
+	Ready() error
 	// Removed reports whether this node has been removed from the
 	// cluster: its latest raft configuration lists servers, but not it.
 	Removed() bool

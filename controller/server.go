@@ -295,6 +295,11 @@ func (s *Server) routes() {
 	s.handle("DELETE /v1/cluster/nodes/{id}", write, s.removeNode)
 	s.handle("GET /v1/cluster/backup", write, s.backup)
 
+	// Unauthenticated probes for process supervisors and load balancers;
+	// they answer nothing secret.
+	s.mux.HandleFunc("GET /v1/health", s.health)
+	s.mux.HandleFunc("GET /v1/ready", s.ready)
+
 	s.mux.HandleFunc("/", s.notFound)
 }
 
