@@ -58,3 +58,21 @@ clean:
 .PHONY: bench
 bench:
 	CGO_ENABLED=0 $(GO) run ./bench/cmd/bench $(if $(filter-out 0,$(BENCH_QUICK)),-quick) $(if $(BENCH_ONLY),-only $(BENCH_ONLY))
+
+# release: static uniter and uniter-hooktools for linux/amd64 and
+# linux/arm64 in dist/, with the version and commit stamped in, and
+# dist/SHA256SUMS. VERSION defaults to the latest tag (or the dev version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/uniter-dev/uniter/internal/version.Version=$(VERSION) -X github.com/uniter-dev/uniter/internal/version.Commit=$(COMMIT)
+PLATFORMS := linux/amd64 linux/arm64
+.PHONY: release
+release:
+	rm -rf dist && mkdir -p dist
+	for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; d=dist/uniter-$(VERSION)-$$os-$$arch; mkdir -p $$d; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$d/ ./cmd/uniter ./cmd/uniter-hooktools || exit 1; \
+		tar -C dist -czf $$d.tar.gz $${d#dist/} && rm -rf $$d; \
+	done
+	cd dist && sha256sum *.tar.gz > SHA256SUMS
+	@cat dist/SHA256SUMS

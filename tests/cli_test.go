@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/version"
 )
 
 type result struct {
@@ -81,5 +83,33 @@ func writeClientFile(t *testing.T, path, addr, token string) {
 	t.Helper()
 	if err := client.WriteFile(path, client.File{Version: 1, Controller: client.FileController{Addresses: []string{addr}}, Token: token}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVersionJSON: `uniter version --format json` reports this build's
+// version, its source revision and the protocol range it speaks.
+func TestVersionJSON(t *testing.T) {
+	r := runUniter(t, "version", "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var v struct {
+		Version     string `json:"version"`
+		Commit      string `json:"commit"`
+		ProtocolMin uint64 `json:"protocol_min"`
+		ProtocolMax uint64 `json:"protocol_max"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	lo, hi, err := version.Protocol()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Version != version.Version || v.ProtocolMin != lo || v.ProtocolMax != hi || v.Commit == "" {
+		t.Errorf("version %+v, want version %s protocol %d..%d and a commit", v, version.Version, lo, hi)
+	}
+	if r := runUniter(t, "version", "--format", "xml"); r.code != 2 {
+		t.Errorf("unknown format: exit %d, want 2", r.code)
 	}
 }

@@ -9,6 +9,7 @@ package version
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strconv"
 )
 
@@ -23,7 +24,39 @@ var (
 	// does not implement.
 	ProtocolMin = "1"
 	ProtocolMax = "2"
+	// Commit is the source revision; when the linker does not set it
+	// (make release does), Revision falls back to what the go command
+	// recorded from the checkout.
+	Commit = ""
 )
+
+// Revision returns the source revision this binary was built from, with
+// "+dirty" if the checkout had uncommitted changes, or "unknown".
+func Revision() string {
+	if Commit != "" {
+		return Commit
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "unknown"
+	}
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
+}
 
 // Protocol returns ProtocolMin and ProtocolMax as numbers, checking that
 // 1 <= min <= max.
