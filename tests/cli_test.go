@@ -3,6 +3,7 @@ package tests
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,5 +112,47 @@ func TestVersionJSON(t *testing.T) {
 	}
 	if r := runUniter(t, "version", "--format", "xml"); r.code != 2 {
 		t.Errorf("unknown format: exit %d, want 2", r.code)
+	}
+}
+
+// TestCompletionListsDeployedApplications: the shell completion of
+// `leadership show` offers the controller's applications (prefix-filtered),
+// and that of `resolved` its units.
+func TestCompletionListsDeployedApplications(t *testing.T) {
+	c := startCluster(t, 1)
+	for _, unit := range []string{"db/0", "db/1", "web/0"} {
+		if err := c.client().RegisterUnit(t.Context(), unit, "token-of-"+strings.ReplaceAll(unit, "/", "-")+"-0123456789", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := func(args ...string) []string {
+		// The word to complete comes last, after the flags.
+		full := append([]string{"__complete"}, args[:len(args)-1]...)
+		full = append(full, "--client-config", c.clientFile, args[len(args)-1])
+		r := runUniter(t, full...)
+		if r.code != 0 {
+			t.Fatalf("__complete %v: exit %d: %s", args, r.code, r.stderr)
+		}
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if !strings.HasPrefix(l, ":") { // the directive line
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"leadership", "show", ""}, []string{"db", "web"}},
+		{[]string{"leadership", "show", "w"}, []string{"web"}},
+		{[]string{"config", "get", ""}, []string{"db", "web"}},
+		{[]string{"resolved", "db/"}, []string{"db/0", "db/1"}},
+		{[]string{"leadership", "show", "db", ""}, nil},
+	} {
+		if got := lines(tc.args...); !slices.Equal(got, tc.want) {
+			t.Errorf("__complete %q = %q, want %q", tc.args, got, tc.want)
+		}
 	}
 }

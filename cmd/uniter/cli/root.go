@@ -65,6 +65,7 @@ with leases kept in a controller replicated with raft.`,
 	root.AddCommand(newVersionCmd(), newAgentCmd(), newUpCmd(), newStatusCmd(), newLeadershipCmd(), newConfigCmd(), newResolvedCmd(), newLogsCmd())
 	root.AddCommand(newControllerCmd(), newUnitCmd()) // controller API: controller.go, unit.go, clientconfig.go
 	strictGroups(root)
+	addCompletions(root) // completion.go: application and unit names from the controller
 	return root
 }
 

@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// TestCompletionsNameRealCommands: every command completions names
+// exists and takes its completion; a renamed command fails here.
+func TestCompletionsNameRealCommands(t *testing.T) {
+	root := NewRoot()
+	found := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if _, ok := completions[c.CommandPath()]; ok {
+			found[c.CommandPath()] = c.ValidArgsFunction != nil
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	for path := range completions {
+		if !found[path] {
+			t.Errorf("completion for %q: no such command, or it has no completion", path)
+		}
+	}
+}
