@@ -8,6 +8,7 @@ command -v perl >/dev/null 2>&1 && perl -MTime::HiRes -e1 2>/dev/null || need+=(
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v mount >/dev/null 2>&1 || need+=(mount)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd) # the unit files' check
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
