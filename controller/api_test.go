@@ -153,6 +153,35 @@ func TestPinsAndStepDown(t *testing.T) {
 	}
 }
 
+// TestLeaseAnswersCarryIndexes: claim and extend answers, refusals
+// included, carry the raft index at which the lease was written or read,
+// on the same scale as the watch's modify index, so an agent can order
+// them.
+func TestLeaseAnswersCarryIndexes(t *testing.T) {
+	c, admin := bootstrap(t, nodeOpts{})
+	seed(t, c.APIAddr(), admin)
+	ctx := ctxTimeout(t, 30*time.Second)
+	db0, db1 := newClient(t, tokDB0, c.APIAddr()), newClient(t, tokDB1, c.APIAddr())
+	l, extended, err := db0.ExtendWithIndex(ctx, "db", "db/0", time.Hour, 1)
+	if err != nil || l.Holder != "db/0" || extended == 0 {
+		t.Fatalf("extend = %+v at %d, %v", l, extended, err)
+	}
+	if _, watched, err := db1.WatchLease(ctx, "db", 0, 0); err != nil || watched != extended {
+		t.Errorf("watch index %d, %v; want the extend's %d", watched, err, extended)
+	}
+	l, denied, err := db1.ClaimWithIndex(ctx, "db", "db/1", time.Minute)
+	if !errors.Is(err, lease.ErrClaimDenied) || l.Holder != "db/0" || denied <= extended {
+		t.Errorf("denied claim = %+v at %d, %v; want db/0's lease, read after %d", l, denied, err, extended)
+	}
+	if err := newClient(t, admin, c.APIAddr()).RequestStepDown(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	l, pending, err := db0.ClaimWithIndex(ctx, "db", "db/0", time.Minute)
+	if !errors.Is(err, lease.ErrStepDownPending) || l.Holder != "db/0" || l.Term != 1 || !l.StepDown || pending <= denied {
+		t.Errorf("claim by the holder stepping down = %+v at %d, %v; want its own lease, step-down pending, read after %d", l, pending, err, denied)
+	}
+}
+
 // TestBlockingQuery: a watch returns as soon as the lease changes, and
 // after its wait when nothing does.
 func TestBlockingQuery(t *testing.T) {

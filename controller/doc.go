@@ -48,7 +48,11 @@
 // Blocking queries (Consul's pattern): GET with ?index=N&wait=D answers as
 // soon as the resource's modify index exceeds N, or after D (default and
 // cap 5m), with the index in X-Uniter-Index; without index (or 0) they
-// answer at once. At most MaxBlocking (default 8192) wait at once per node
+// answer at once. The answers to claim, extend and revoke carry
+// X-Uniter-Index too, refusals (409) included: the raft index at which the
+// lease was written, or read for a refusal, which orders them against the
+// watch's answers (an older controller sent none on refusals; agents then
+// confirm with an extend). At most MaxBlocking (default 8192) wait at once per node
 // (then 503 busy, and a warning at most once a minute). A write wakes only
 // the queries on the application or unit it changed.
 //

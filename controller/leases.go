@@ -3,6 +3,7 @@ package controller
 import (
 	"cmp"
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -109,8 +110,15 @@ func appBody(rq *request, body any) (string, error) {
 	return app, rq.decode(body)
 }
 
+// leaseAnswer answers a lease write with the lease and, in HeaderIndex,
+// the raft index it was applied at: where the lease was written, or, on a
+// denial (409 with the lease as it stands), read. Agents order their watch
+// answers by it.
 func leaseAnswer(rq *request, res lease.Result, err error) error {
 	if err != nil {
+		if d := (*denial)(nil); errors.As(err, &d) && res.Index != 0 {
+			rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(res.Index, 10))
+		}
 		return err
 	}
 	var l api.Lease

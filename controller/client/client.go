@@ -249,6 +249,7 @@ func (cl call) write() bool { return cl.method != http.MethodGet }
 type callError struct {
 	status int
 	body   api.Error
+	index  uint64 // the answer's HeaderIndex, 0 if none
 	err    error
 }
 
@@ -499,7 +500,7 @@ func (c *Client) once(ctx context.Context, e endpoint, cl call, payload []byte) 
 		return nil, &reachError{addr: e.name, cause: reachCause(err, cl.timeout)}
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, answerError(resp.StatusCode, data)
+		return nil, answerError(resp.StatusCode, data, headerIndex(resp.Header))
 	}
 	if cl.out != nil {
 		if err := json.Unmarshal(data, cl.out); err != nil {
@@ -534,8 +535,9 @@ func reachCause(err error, timeout time.Duration) string {
 }
 
 // answerError maps a non-2xx answer to an error: 401 is ErrUnauthorized,
-// 403 matches ErrForbidden, refusal codes match their api sentinels.
-func answerError(status int, data []byte) error {
+// 403 matches ErrForbidden, refusal codes match their api sentinels. index
+// is the answer's modify index (a lease denial's), 0 if none.
+func answerError(status int, data []byte, index uint64) error {
 	var body api.Error
 	if err := json.Unmarshal(data, &body); err != nil || body.Error == "" {
 		body = api.Error{Error: fmt.Sprintf("controller answered %d %s", status, http.StatusText(status))}
@@ -551,7 +553,7 @@ func answerError(status int, data []byte) error {
 	default:
 		err = errors.New(body.Error)
 	}
-	return &callError{status: status, body: body, err: err}
+	return &callError{status: status, body: body, index: index, err: err}
 }
 
 type sentinelError struct {
@@ -579,6 +581,15 @@ func deniedLease(err error) api.Lease {
 		return *ce.body.Lease
 	}
 	return api.Lease{}
+}
+
+// deniedIndex is the modify index a refusal carried, if any.
+func deniedIndex(err error) uint64 {
+	var ce *callError
+	if errors.As(err, &ce) {
+		return ce.index
+	}
+	return 0
 }
 
 // blockingQuery is the query and timeout of a blocking read.

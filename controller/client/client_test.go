@@ -287,6 +287,28 @@ func TestClaimDeniedReturnsTheLease(t *testing.T) {
 	}
 }
 
+func TestLeaseAnswersCarryTheirIndex(t *testing.T) {
+	denied := `{"error":"lease: step-down pending","code":"step-down-pending","lease":` + strings.TrimSuffix(strings.TrimPrefix(leaseBody, `{"lease":`), "}") + `}`
+	ok := newServer(t, 200, leaseBody)
+	if l, i, err := newClient(t, ok.addr()).ClaimWithIndex(t.Context(), "db", "db/0", time.Minute); err != nil || i != 42 || l.Holder != "db/0" {
+		t.Errorf("claim = %+v, %d, %v; want db/0's lease at index 42", l, i, err)
+	}
+	refused := newServer(t, 409, denied)
+	if l, i, err := newClient(t, refused.addr()).ExtendWithIndex(t.Context(), "db", "db/0", time.Minute, 3); !errors.Is(err, lease.ErrStepDownPending) || i != 42 || l.Term != 3 {
+		t.Errorf("extend = %+v, %d, %v; want the step-down denial with the lease at index 42", l, i, err)
+	}
+	// An older controller sends no index with a denial: 0, not an error.
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(409)
+		io.WriteString(w, denied)
+	}))
+	t.Cleanup(old.Close)
+	if l, i, err := newClient(t, strings.TrimPrefix(old.URL, "http://")).ClaimWithIndex(t.Context(), "db", "db/0", time.Minute); !errors.Is(err, lease.ErrStepDownPending) || i != 0 || l.Holder != "db/0" {
+		t.Errorf("claim from an older controller = %+v, %d, %v; want the denial, its lease and index 0", l, i, err)
+	}
+}
+
 func TestUnreachable(t *testing.T) {
 	a, b := deadAddr(t), deadAddr(t)
 	_, err := newClient(t, a).Status(t.Context())

@@ -31,26 +31,45 @@ func unitPath(unit, rest string) (string, error) {
 // denial matches api.ErrClaimDenied and the returned lease shows the
 // holder.
 func (c *Client) Claim(ctx context.Context, app, unit string, d time.Duration) (api.Lease, error) {
+	l, _, err := c.ClaimWithIndex(ctx, app, unit, d)
+	return l, err
+}
+
+// ClaimWithIndex is Claim that also returns the controller's modify index
+// of the answer: the raft index at which the lease was written or, on a
+// denial, read. It is 0 when the controller sent none (an older
+// controller's denial).
+func (c *Client) ClaimWithIndex(ctx context.Context, app, unit string, d time.Duration) (api.Lease, uint64, error) {
 	return c.leaseCall(ctx, leasePath(app, "/claim"), api.ClaimRequest{Unit: unit, Duration: d.String()})
 }
 
 // Extend extends unit's lease of app by d; term 0 means any term.
 func (c *Client) Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (api.Lease, error) {
+	l, _, err := c.ExtendWithIndex(ctx, app, unit, d, term)
+	return l, err
+}
+
+// ExtendWithIndex is Extend that also returns the answer's modify index,
+// as ClaimWithIndex does.
+func (c *Client) ExtendWithIndex(ctx context.Context, app, unit string, d time.Duration, term uint64) (api.Lease, uint64, error) {
 	return c.leaseCall(ctx, leasePath(app, "/extend"), api.ExtendRequest{Unit: unit, Duration: d.String(), Term: term})
 }
 
 // Revoke releases unit's lease of app at once; term 0 means any term.
 func (c *Client) Revoke(ctx context.Context, app, unit string, term uint64) error {
-	_, err := c.leaseCall(ctx, leasePath(app, "/revoke"), api.RevokeRequest{Unit: unit, Term: term})
+	_, _, err := c.leaseCall(ctx, leasePath(app, "/revoke"), api.RevokeRequest{Unit: unit, Term: term})
 	return err
 }
 
-func (c *Client) leaseCall(ctx context.Context, path string, body any) (api.Lease, error) {
+// leaseCall makes a lease write; it returns the lease (the one a denial
+// carried, if any) and the answer's modify index (0 if none was sent).
+func (c *Client) leaseCall(ctx context.Context, path string, body any) (api.Lease, uint64, error) {
 	var out api.LeaseResponse
-	if _, err := c.do(ctx, call{method: http.MethodPost, path: path, body: body, out: &out}); err != nil {
-		return deniedLease(err), err
+	h, err := c.do(ctx, call{method: http.MethodPost, path: path, body: body, out: &out})
+	if err != nil {
+		return deniedLease(err), deniedIndex(err), err
 	}
-	return out.Lease, nil
+	return out.Lease, headerIndex(h), nil
 }
 
 // WatchLease returns app's lease and its modify index once the index
