@@ -207,14 +207,14 @@ func denial(err error) error {
 	return err
 }
 
-func (a leaseClient) Claim(ctx context.Context, app, unit string, d time.Duration) (leadership.Lease, error) {
-	l, err := a.c.Claim(ctx, app, unit, d)
-	return toLease(l), denial(err)
+func (a leaseClient) Claim(ctx context.Context, app, unit string, d time.Duration) (leadership.Lease, uint64, error) {
+	l, i, err := a.c.ClaimWithIndex(ctx, app, unit, d)
+	return toLease(l), i, denial(err)
 }
 
-func (a leaseClient) Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (leadership.Lease, error) {
-	l, err := a.c.Extend(ctx, app, unit, d, term)
-	return toLease(l), denial(err)
+func (a leaseClient) Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (leadership.Lease, uint64, error) {
+	l, i, err := a.c.ExtendWithIndex(ctx, app, unit, d, term)
+	return toLease(l), i, denial(err)
 }
 
 func (a leaseClient) Revoke(ctx context.Context, app, unit string, term uint64) error {

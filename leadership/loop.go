@@ -20,6 +20,10 @@ type state struct {
 	view     Lease     // the lease as last seen
 	retryAt  time.Time // zero: no retry pending
 	holdOff  time.Time // do not claim before this (after a resignation)
+	// index is the controller's modify index of the last claim or extend
+	// answer that found the lease this unit's (0: none, or not sent). A
+	// watch answer older than it was read before that answer.
+	index uint64
 }
 
 func (t *Tracker) loop(ctx context.Context) error {
@@ -72,15 +76,34 @@ func (t *Tracker) onWatch(ctx context.Context, s *state, r watchResult) error {
 		t.log.Debug().Err(r.err).Msg("cannot watch lease")
 		return nil
 	}
-	s.known, s.view = true, r.lease
+	if r.reset {
+		s.index = 0 // the controller's indexes went back: ours orders nothing
+	}
 	if s.holding {
-		if r.lease.Holder != t.cfg.Unit || r.lease.Term != s.term {
+		ours := r.lease.Holder == t.cfg.Unit && r.lease.Term == s.term
+		switch {
+		case s.index != 0 && r.index != 0 && r.index < s.index:
+			// Read before this unit's own claim or extend applied (the
+			// watch raced it): what it says is already superseded.
+			t.log.Debug().Uint64("index", r.index).Uint64("lease_index", s.index).Msg("ignoring stale lease answer")
+			return nil
+		case !ours && (s.index == 0 || r.index <= s.index):
+			// It says the lease is gone, but cannot be placed after the
+			// answer that gave it to us: ask the controller, whose answer
+			// to an extend is authoritative.
+			t.log.Debug().Uint64("index", r.index).Uint64("lease_index", s.index).Msg("confirming lease answer")
+			return t.extend(ctx, s)
+		}
+		s.known, s.view = true, r.lease
+		if !ours {
 			t.lost(s, "lease held by another unit or term")
 			return nil
 		}
-		s.stepDown = r.lease.StepDown
+		// A step-down request is never withdrawn within a term.
+		s.stepDown = s.stepDown || r.lease.StepDown
 		return nil
 	}
+	s.known, s.view = true, r.lease
 	if t.shouldClaim(s) {
 		return t.claim(ctx, s)
 	}
@@ -120,11 +143,12 @@ func (t *Tracker) claim(ctx context.Context, s *state) error {
 	d := t.cfg.ClaimDuration()
 	t0 := t.cfg.Clock.Now()
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	l, err := t.cfg.Client.Claim(cctx, t.cfg.App, t.cfg.Unit, d)
+	l, idx, err := t.cfg.Client.Claim(cctx, t.cfg.App, t.cfg.Unit, d)
 	cancel()
 	switch {
 	case err == nil:
 		s.holding, s.term, s.until, s.stepDown, s.view, s.retryAt = true, l.Term, t0.Add(d), l.StepDown, l, time.Time{}
+		s.index = idx
 		s.gained++
 		t.log.Info().Uint64("term", l.Term).Msg("leadership gained")
 	case errors.Is(err, ErrClaimDenied), errors.Is(err, ErrStepDownPending), errors.Is(err, ErrUnitDying):
@@ -141,13 +165,16 @@ func (t *Tracker) extend(ctx context.Context, s *state) error {
 	d := t.cfg.ClaimDuration()
 	t0 := t.cfg.Clock.Now()
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	l, err := t.cfg.Client.Extend(cctx, t.cfg.App, t.cfg.Unit, d, s.term)
+	l, idx, err := t.cfg.Client.Extend(cctx, t.cfg.App, t.cfg.Unit, d, s.term)
 	cancel()
 	switch {
 	case err == nil:
 		s.until, s.stepDown, s.view, s.retryAt = t0.Add(d), l.StepDown, l, time.Time{}
+		s.index = idx
 	case errors.Is(err, ErrStepDownPending):
+		// Still ours at idx, but no longer renewed.
 		s.stepDown, s.retryAt = true, time.Time{}
+		s.index = max(s.index, idx)
 	case errors.Is(err, ErrNotHolder):
 		t.lost(s, "extend refused")
 	default:

@@ -28,11 +28,19 @@ type Lease struct {
 
 // Client is the tracker's view of the controller's lease API. Denials are
 // errors matching ErrClaimDenied, ErrNotHolder, ErrStepDownPending or
-// ErrUnitDying (the adapter maps the controller's refusals to these); any
-// other error means nothing may be inferred.
+// ErrUnitDying (the adapter maps the controller's refusals to these), with
+// the lease as it stands; any other error means nothing may be inferred.
+//
+// Claim, Extend and WatchLease also return the controller's modify index
+// of their answer: the raft index at which the lease was written (a
+// successful claim or extend), read (a denial) or last changed (a watch).
+// Indexes order the answers: the tracker ignores a watch answer older than
+// its own last claim or extend. 0 means the controller sent none (an older
+// controller's denial); the tracker then trusts no watch answer against
+// the lease it holds without asking the controller again.
 type Client interface {
-	Claim(ctx context.Context, app, unit string, d time.Duration) (Lease, error)
-	Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (Lease, error)
+	Claim(ctx context.Context, app, unit string, d time.Duration) (Lease, uint64, error)
+	Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (Lease, uint64, error)
 	Revoke(ctx context.Context, app, unit string, term uint64) error
 	// WatchLease blocks until the lease's index passes index, or wait.
 	WatchLease(ctx context.Context, app string, index uint64, wait time.Duration) (Lease, uint64, error)
@@ -143,6 +151,11 @@ type resignReq struct {
 
 type watchResult struct {
 	lease Lease
+	index uint64 // the answer's modify index
+	// reset: the index went back since the previous answer (a restored
+	// controller, or a node that lags): earlier indexes compare with
+	// nothing any more.
+	reset bool
 	err   error
 }
 
@@ -317,15 +330,18 @@ func (t *Tracker) watch(ctx context.Context) {
 			continue
 		}
 		delay = t.cfg.RetryInterval
+		r := watchResult{lease: l, index: next}
 		if next < index {
 			next = 0 // the controller's index went back (restored): start over
+			r.reset = true
 		}
 		index = next
-		t.offerWatch(watchResult{lease: l})
+		t.offerWatch(r)
 	}
 }
 
-// offerWatch replaces any unread watch result with r: never blocks.
+// offerWatch replaces any unread watch result with r: never blocks. A
+// reset of the result it replaces carries over.
 func (t *Tracker) offerWatch(r watchResult) {
 	for {
 		select {
@@ -334,7 +350,8 @@ func (t *Tracker) offerWatch(r watchResult) {
 		default:
 		}
 		select {
-		case <-t.watched:
+		case old := <-t.watched:
+			r.reset = r.reset || old.reset
 		default:
 		}
 	}

@@ -3,6 +3,7 @@ package leadership_test
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,8 +37,15 @@ func newFixture(t *testing.T, units ...string) *fixture {
 
 func (f *fixture) start(unit string) *leadership.Tracker {
 	f.t.Helper()
+	return f.startWith(unit, f.ctrl.Client())
+}
+
+// startWith starts a tracker for unit that talks to the controller
+// through c.
+func (f *fixture) startWith(unit string, c leadership.Client) *leadership.Tracker {
+	f.t.Helper()
 	tr, err := leadership.New(leadership.Config{
-		App: "app", Unit: unit, Client: f.ctrl.Client(), Clock: f.clock,
+		App: "app", Unit: unit, Client: c, Clock: f.clock,
 		Logger: zerolog.New(zerolog.NewTestWriter(f.t)).With().Str("unit", unit).Logger(), Guarantee: g,
 	})
 	if err != nil {
@@ -188,5 +196,113 @@ func TestStepDownThenResignHandsOver(t *testing.T) {
 	}
 	if s := a.State(); s.Leader {
 		t.Fatalf("old leader still leads: %+v", s)
+	}
+}
+
+// A watch answer read before the tracker's own claim applied (the
+// application changed while the lease was vacant) reaches the loop after
+// the claim succeeded: it is older than the claim and must not drop it.
+func TestStaleWatchAnswerKeepsTheLeaseJustWon(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, "app/0")
+		releaseClaim := f.ctrl.Hold("claim")
+		a := f.start("app/0")
+		synctest.Wait() // the watch saw the vacant lease; the claim waits
+		if n := f.ctrl.Calls("claim"); n != 1 {
+			t.Fatalf("%d claims before the change, want 1", n)
+		}
+		releaseWatch := f.ctrl.Hold("watch")
+		if res := f.ctrl.Apply(lease.SetConfig{App: "app", Changes: map[string]string{"k": "v"}}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		synctest.Wait() // the watch read "vacant" at the new index, and waits
+		releaseClaim()
+		synctest.Wait() // the claim applied and answered, then the stale answer
+		if s := a.State(); !s.Leader || s.Term != 1 || s.Gained != 1 {
+			t.Errorf("state after a stale watch answer = %+v; want leader in term 1, gained once", s)
+		}
+		releaseWatch()
+		synctest.Wait()
+		if s := a.State(); !s.Leader || s.Term != 1 || s.Gained != 1 {
+			t.Errorf("state after the fresh watch answer = %+v; want leader in term 1, gained once", s)
+		}
+		if n := f.ctrl.Calls("claim"); n != 1 {
+			t.Errorf("%d claims, want 1: the lease was never lost", n)
+		}
+		// The lease is still renewed at half the claim.
+		n := f.ctrl.Calls("extend")
+		f.advance((g + 500*time.Millisecond) / 2)
+		synctest.Wait()
+		if got := f.ctrl.Calls("extend"); got != n+1 {
+			t.Fatalf("%d extends at half the claim, want 1", got-n)
+		}
+	})
+}
+
+// noIndex is a controller that sends no modify index with its claim and
+// extend answers.
+type noIndex struct{ leadership.Client }
+
+func (c noIndex) Claim(ctx context.Context, app, unit string, d time.Duration) (leadership.Lease, uint64, error) {
+	l, _, err := c.Client.Claim(ctx, app, unit, d)
+	return l, 0, err
+}
+
+func (c noIndex) Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (leadership.Lease, uint64, error) {
+	l, _, err := c.Client.Extend(ctx, app, unit, d, term)
+	return l, 0, err
+}
+
+// Without indexes a stale answer cannot be told from a loss: the tracker
+// asks the controller (an extend) rather than drop the lease on its word.
+func TestStaleWatchAnswerWithoutIndexIsConfirmed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, "app/0")
+		releaseClaim := f.ctrl.Hold("claim")
+		a := f.startWith("app/0", noIndex{f.ctrl.Client()})
+		synctest.Wait()
+		releaseWatch := f.ctrl.Hold("watch")
+		if res := f.ctrl.Apply(lease.SetConfig{App: "app", Changes: map[string]string{"k": "v"}}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		synctest.Wait()
+		n := f.ctrl.Calls("extend")
+		releaseClaim()
+		synctest.Wait()
+		if s := a.State(); !s.Leader || s.Term != 1 || s.Gained != 1 {
+			t.Errorf("state after a stale answer = %+v; want leader in term 1, gained once", s)
+		}
+		if got := f.ctrl.Calls("extend"); got != n+1 {
+			t.Errorf("%d extends after the unplaceable answer, want 1 to confirm it", got-n)
+		}
+		releaseWatch()
+		synctest.Wait()
+		if s := a.State(); !s.Leader || s.Gained != 1 || f.ctrl.Calls("claim") != 1 {
+			t.Fatalf("state = %+v after %d claims; want the first claim's lease kept", s, f.ctrl.Calls("claim"))
+		}
+	})
+}
+
+// A watch answer newer than the tracker's last claim or extend that says
+// the lease is gone still ends the leadership at once.
+func TestNewerWatchAnswerStillEndsLeadership(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		client func(*leadershiptest.Controller) leadership.Client
+	}{
+		{"with indexes", func(c *leadershiptest.Controller) leadership.Client { return c.Client() }},
+		{"without indexes", func(c *leadershiptest.Controller) leadership.Client { return noIndex{c.Client()} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, "app/0")
+			a := f.startWith("app/0", tc.client(f.ctrl))
+			waitState(t, a, "app/0 to lead", func(s leadership.State) bool { return s.Leader })
+			// Released behind the tracker's back (as by another process
+			// of the unit): no time passes, only the watch can tell.
+			if res := f.ctrl.Apply(lease.Revoke{App: "app", Unit: "app/0", Term: 1}); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			waitState(t, a, "the loss to be seen", func(s leadership.State) bool { return !s.Leader || s.Term != 1 })
+		})
 	}
 }

@@ -294,7 +294,7 @@ func TestLeaseAnswersCarryTheirIndex(t *testing.T) {
 		t.Errorf("claim = %+v, %d, %v; want db/0's lease at index 42", l, i, err)
 	}
 	refused := newServer(t, 409, denied)
-	if l, i, err := newClient(t, refused.addr()).ExtendWithIndex(t.Context(), "db", "db/0", time.Minute, 3); !errors.Is(err, lease.ErrStepDownPending) || i != 42 || l.Term != 3 {
+	if l, i, err := newClient(t, refused.addr()).ExtendWithIndex(t.Context(), "db", "db/0", time.Minute, 3); !errors.Is(err, api.ErrStepDownPending) || i != 42 || l.Term != 3 {
 		t.Errorf("extend = %+v, %d, %v; want the step-down denial with the lease at index 42", l, i, err)
 	}
 	// An older controller sends no index with a denial: 0, not an error.
@@ -304,7 +304,7 @@ func TestLeaseAnswersCarryTheirIndex(t *testing.T) {
 		io.WriteString(w, denied)
 	}))
 	t.Cleanup(old.Close)
-	if l, i, err := newClient(t, strings.TrimPrefix(old.URL, "http://")).ClaimWithIndex(t.Context(), "db", "db/0", time.Minute); !errors.Is(err, lease.ErrStepDownPending) || i != 0 || l.Holder != "db/0" {
+	if l, i, err := newClient(t, strings.TrimPrefix(old.URL, "http://")).ClaimWithIndex(t.Context(), "db", "db/0", time.Minute); !errors.Is(err, api.ErrStepDownPending) || i != 0 || l.Holder != "db/0" {
 		t.Errorf("claim from an older controller = %+v, %d, %v; want the denial, its lease and index 0", l, i, err)
 	}
 }

@@ -21,6 +21,7 @@ type Controller struct {
 	changed chan struct{}
 	down    error // non-nil: every call fails with it
 	calls   map[string]int
+	gates   map[string]chan struct{} // held calls wait for the channel to close
 }
 
 // ErrDown is returned while the fake is marked unreachable.
@@ -29,7 +30,7 @@ var ErrDown = errors.New("leadershiptest: controller unreachable")
 // New returns a controller whose global time starts at start, with units
 // registered in their applications.
 func New(start time.Time, units ...string) *Controller {
-	c := &Controller{st: lease.NewState(), changed: make(chan struct{}), calls: map[string]int{}}
+	c := &Controller{st: lease.NewState(), changed: make(chan struct{}), calls: map[string]int{}, gates: map[string]chan struct{}{}}
 	c.apply(lease.AdvanceTime{Old: time.Time{}, New: start.UTC(), Slack: 0})
 	for _, u := range units {
 		c.apply(lease.RegisterUnit{Name: u, TokenHash: lease.HashToken(u)})
@@ -86,6 +87,47 @@ func (c *Controller) Calls(name string) int {
 	return c.calls[name]
 }
 
+// Hold makes every later call named name ("claim", "extend", "revoke" or
+// "watch") wait, once counted and before it reads or changes anything,
+// until release is called or the call's context ends. With it a test
+// fixes the order in which a call and a change interleave: a claim held
+// while the application changes, say, or a watch held after the answer it
+// already gave.
+func (c *Controller) Hold(name string) (release func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gate := make(chan struct{})
+	c.gates[name] = gate
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.gates[name] == gate {
+				delete(c.gates, name)
+			}
+			close(gate)
+		})
+	}
+}
+
+// wait counts a call named name and waits while it is held.
+func (c *Controller) wait(ctx context.Context, name string) error {
+	c.mu.Lock()
+	c.calls[name]++
+	gate := c.gates[name]
+	c.mu.Unlock()
+	if gate == nil {
+		return nil
+	}
+	select {
+	case <-gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Client returns the tracker-facing client. It implements leadership.Client.
 func (c *Controller) Client() leadership.Client { return client{c} }
 
@@ -98,16 +140,20 @@ func view(l *lease.Lease) leadership.Lease {
 	return leadership.Lease{Holder: l.Holder, Term: l.Term, StepDown: l.StepDownRequested, Pinned: l.Pinned()}
 }
 
-func (k client) call(name string, op lease.Op) (leadership.Lease, error) {
+// call applies op and answers like the controller: the lease after it (or
+// as it stands, on a denial) and the index it was applied at.
+func (k client) call(ctx context.Context, name string, op lease.Op) (leadership.Lease, uint64, error) {
 	c := k.c
+	if err := c.wait(ctx, name); err != nil {
+		return leadership.Lease{}, 0, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.calls[name]++
 	if c.down != nil {
-		return leadership.Lease{}, c.down
+		return leadership.Lease{}, 0, c.down
 	}
 	res := c.apply(op)
-	return view(res.Lease), denial(res.Err)
+	return view(res.Lease), res.Index, denial(res.Err)
 }
 
 // denials maps the state machine's refusals to the tracker's, as the
@@ -128,24 +174,29 @@ func denial(err error) error {
 	return err
 }
 
-func (k client) Claim(_ context.Context, app, unit string, d time.Duration) (leadership.Lease, error) {
-	return k.call("claim", lease.Claim{App: app, Unit: unit, Duration: d})
+func (k client) Claim(ctx context.Context, app, unit string, d time.Duration) (leadership.Lease, uint64, error) {
+	return k.call(ctx, "claim", lease.Claim{App: app, Unit: unit, Duration: d})
 }
 
-func (k client) Extend(_ context.Context, app, unit string, d time.Duration, term uint64) (leadership.Lease, error) {
-	return k.call("extend", lease.Extend{App: app, Unit: unit, Duration: d, Term: term})
+func (k client) Extend(ctx context.Context, app, unit string, d time.Duration, term uint64) (leadership.Lease, uint64, error) {
+	return k.call(ctx, "extend", lease.Extend{App: app, Unit: unit, Duration: d, Term: term})
 }
 
-func (k client) Revoke(_ context.Context, app, unit string, term uint64) error {
-	_, err := k.call("revoke", lease.Revoke{App: app, Unit: unit, Term: term})
+func (k client) Revoke(ctx context.Context, app, unit string, term uint64) error {
+	_, _, err := k.call(ctx, "revoke", lease.Revoke{App: app, Unit: unit, Term: term})
 	return err
 }
 
 func (k client) WatchLease(ctx context.Context, app string, index uint64, wait time.Duration) (leadership.Lease, uint64, error) {
 	c := k.c
-	for {
+	if err := c.wait(ctx, "watch"); err != nil {
+		return leadership.Lease{}, 0, err
+	}
+	for first := true; ; first = false {
 		c.mu.Lock()
-		c.calls["watch"]++
+		if !first {
+			c.calls["watch"]++ // one call per wake; wait counted the first
+		}
 		down, changed := c.down, c.changed
 		idx := c.st.ApplicationIndex(app)
 		var l leadership.Lease
