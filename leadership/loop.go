@@ -129,9 +129,11 @@ func (t *Tracker) onTimer(ctx context.Context, s *state) error {
 }
 
 // shouldClaim: a known lease that is vacant or already ours, and no
-// hold-off after resigning.
+// hold-off after resigning. A lease of ours with a step-down pending is
+// not claimed: the controller refuses it (an agent restarted while it
+// steps down), and the tracker resigns it after leader-deposed instead.
 func (t *Tracker) shouldClaim(s *state) bool {
-	vacant := s.view.Holder == "" || s.view.Holder == t.cfg.Unit
+	vacant := s.view.Holder == "" || (s.view.Holder == t.cfg.Unit && !s.view.StepDown)
 	return s.known && vacant && !t.cfg.Clock.Now().Before(s.holdOff)
 }
 
@@ -213,7 +215,14 @@ func (t *Tracker) check(ctx context.Context, s *state, term uint64) bool {
 }
 
 func (t *Tracker) resign(ctx context.Context, s *state, term uint64) error {
-	if !s.holding || s.term != term {
+	held := s.holding && s.term == term
+	// Or the controller last said the lease is this unit's for term,
+	// though the tracker has no guarantee of it: an agent restarted while
+	// its step-down was pending (the controller refuses its claim), or
+	// whose guarantee ran out before leader-deposed ended. Releasing it
+	// hands over now, not at expiry; the revoke is fenced by term.
+	owned := !s.holding && s.view.Holder == t.cfg.Unit && s.view.Term == term
+	if !held && !owned {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)

@@ -239,6 +239,60 @@ func TestStaleWatchAnswerKeepsTheLeaseJustWon(t *testing.T) {
 	})
 }
 
+// An agent restarted while its step-down is pending: its new tracker may
+// not claim the lease (the controller refuses: step-down pending), yet the
+// lease is still its unit's for the old term, so resigning that term after
+// leader-deposed must release it at once rather than leave the successor
+// waiting for expiry.
+func TestRestartedWhileSteppingDownResignReleases(t *testing.T) {
+	f := newFixture(t, "app/0", "app/1")
+	a := f.start("app/0")
+	waitState(t, a, "app/0 to lead", func(s leadership.State) bool { return s.Leader })
+	b := f.start("app/1")
+	waitState(t, b, "app/1 to see the lease", func(s leadership.State) bool { return s.Known })
+	if res := f.ctrl.Apply(lease.RequestStepDown{App: "app"}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	waitState(t, a, "the step-down request", func(s leadership.State) bool { return s.StepDown })
+	a.Kill() // SIGTERM: the lease is kept, the step-down still pending
+	if err := a.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	claims := f.ctrl.Calls("claim")
+	restarted := f.start("app/0")
+	s := waitState(t, restarted, "the restarted tracker to see the lease", func(s leadership.State) bool { return s.Known })
+	if s.Leader || s.Term != 1 {
+		t.Fatalf("restarted tracker state = %+v; want not leader, term 1", s)
+	}
+	if n := f.ctrl.Calls("claim") - claims; n != 0 {
+		t.Errorf("restarted tracker made %d claims the controller must refuse", n)
+	}
+	if ok, _ := restarted.Check(t.Context(), 1); ok {
+		t.Fatalf("is-leader true on a restarted unit whose step-down is pending (state %+v)", s)
+	}
+	if restarted.Holds(t.Context(), 1) {
+		t.Fatal("restarted tracker claims a guarantee it never got")
+	}
+	if err := restarted.Resign(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	// No time passes: only the release can hand the lease over.
+	if l := f.ctrl.Lease("app"); l.Holder == "app/0" {
+		t.Fatalf("lease after the restarted unit resigned term 1 = %+v; want released", l)
+	}
+	s = waitState(t, b, "app/1 to take over", func(s leadership.State) bool { return s.Leader })
+	if s.Term != 2 {
+		t.Fatalf("successor term = %d, want 2", s.Term)
+	}
+	if s := restarted.State(); s.Leader {
+		t.Fatalf("restarted unit leads after resigning: %+v", s)
+	}
+	// The resigned unit does not take the lease back while another can.
+	if l := f.ctrl.Lease("app"); l.Holder != "app/1" || l.Term != 2 {
+		t.Fatalf("lease = %+v, want app/1 in term 2", l)
+	}
+}
+
 // noIndex is a controller that sends no modify index with its claim and
 // extend answers.
 type noIndex struct{ leadership.Client }
