@@ -170,14 +170,14 @@ func TestLeaseAnswersCarryIndexes(t *testing.T) {
 		t.Errorf("watch index %d, %v; want the extend's %d", watched, err, extended)
 	}
 	l, denied, err := db1.ClaimWithIndex(ctx, "db", "db/1", time.Minute)
-	if !errors.Is(err, lease.ErrClaimDenied) || l.Holder != "db/0" || denied <= extended {
+	if !errors.Is(err, api.ErrClaimDenied) || l.Holder != "db/0" || denied <= extended {
 		t.Errorf("denied claim = %+v at %d, %v; want db/0's lease, read after %d", l, denied, err, extended)
 	}
 	if err := newClient(t, admin, c.APIAddr()).RequestStepDown(ctx, "db"); err != nil {
 		t.Fatal(err)
 	}
 	l, pending, err := db0.ClaimWithIndex(ctx, "db", "db/0", time.Minute)
-	if !errors.Is(err, lease.ErrStepDownPending) || l.Holder != "db/0" || l.Term != 1 || !l.StepDown || pending <= denied {
+	if !errors.Is(err, api.ErrStepDownPending) || l.Holder != "db/0" || l.Term != 1 || !l.StepDown || pending <= denied {
 		t.Errorf("claim by the holder stepping down = %+v at %d, %v; want its own lease, step-down pending, read after %d", l, pending, err, denied)
 	}
 }
