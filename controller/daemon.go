@@ -61,8 +61,10 @@ type NodeConfig struct {
 	LostAfter time.Duration
 	// MaxBlocking is the server's Config.MaxBlocking (0: the default).
 	MaxBlocking int
-	Clock       clock.Clock
-	Logger      zerolog.Logger
+	// MetricsTokenHash is the server's Config.MetricsTokenHash.
+	MetricsTokenHash string
+	Clock            clock.Clock
+	Logger           zerolog.Logger
 	// Tune, if set, adjusts the raft node's configuration (tests use it to
 	// shorten timeouts).
 	Tune func(*raftnode.Config)
@@ -126,7 +128,7 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
 	srv, err := NewServer(Config{Node: c.node, AdminTokenHash: hash, Clock: cfg.Clock, Logger: cfg.Logger,
-		LostAfter: cfg.LostAfter, MaxBlocking: cfg.MaxBlocking})
+		LostAfter: cfg.LostAfter, MaxBlocking: cfg.MaxBlocking, MetricsTokenHash: cfg.MetricsTokenHash})
 	if err != nil {
 		c.node.Close()
 		return nil, fmt.Errorf("cannot start controller: %w", err)
@@ -379,3 +381,6 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// HashToken is how the controller keeps a token: its SHA-256, hex.
+func HashToken(token string) string { return lease.HashToken(token) }

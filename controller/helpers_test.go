@@ -35,6 +35,7 @@ type nodeOpts struct {
 	adminToken string
 	lostAfter  time.Duration
 	protoMax   uint64 // 0: the binary's range
+	metricsTok string // a metrics token, if any
 }
 
 // startNode starts a real controller node (raft over BoltDB and TCP on
@@ -56,6 +57,8 @@ func startNode(t *testing.T, o nodeOpts) *controller.Controller {
 		Clock:      clock.Real,
 		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
 		Tune:       fastRaft,
+		// A metrics token, when the test names one.
+		MetricsTokenHash: metricsHash(o.metricsTok),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -177,4 +180,11 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func metricsHash(tok string) string {
+	if tok == "" {
+		return ""
+	}
+	return controller.HashToken(tok)
 }

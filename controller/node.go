@@ -30,6 +30,8 @@ type Node interface {
 	VerifyLeader(ctx context.Context) error
 	// Leader is the raft leader's ID and raft address ("" if unknown).
 	Leader() (id, raftAddr string)
+	// Stats is a snapshot of the node's raft state, for metrics.
+	Stats() raftnode.RaftStats
 	// Ready is nil when the node knows a raft leader and is caught up;
 	// else it says why not (GET /v1/ready).
 	Ready() error

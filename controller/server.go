@@ -56,6 +56,9 @@ type Config struct {
 	// Forward is the HTTP client used to forward writes to the raft
 	// leader; nil for one with DefaultForwardTimeout.
 	Forward *http.Client
+	// MetricsTokenHash, if set, is lease.HashToken of a token that may
+	// read GET /metrics and nothing else (the admin token always may).
+	MetricsTokenHash string
 }
 
 // Server is the controller's HTTP API over one raft node. Reads are
@@ -68,6 +71,7 @@ type Server struct {
 	log     zerolog.Logger
 	mux     *http.ServeMux
 	waiters chan struct{} // semaphore of blocking queries
+	metrics *metrics
 	// busyWarned is when (unix ns) the node last warned that it refused
 	// a blocking query at the MaxBlocking cap.
 	busyWarned atomic.Int64
@@ -111,6 +115,8 @@ func NewServer(cfg Config) (*Server, error) {
 		waiters: make(chan struct{}, cfg.MaxBlocking),
 	}
 	s.nodeHash = lease.HashToken(NodeToken(cfg.AdminTokenHash))
+	s.metrics = newMetrics(s)
+	raftMetrics() // before raft measures anything worth seeing
 	s.routes()
 	return s, nil
 }
@@ -173,11 +179,11 @@ const (
 
 func (s *Server) handle(pattern string, kind int, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		s.serve(w, r, kind, h)
+		s.serve(w, r, pattern, kind, h)
 	})
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind int, h handlerFunc) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, pattern string, kind int, h handlerFunc) {
 	start := s.cfg.Clock.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	who, err := s.dispatch(rec, r, kind, h)
@@ -193,8 +199,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, kind int, h handl
 	} else if err != nil {
 		ev = ev.Err(err)
 	}
+	took := s.since(start)
+	s.metrics.observe(pattern, rec.status, took)
 	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
-		Str("principal", who.String()).Dur("duration", s.since(start)).Msg("api request")
+		Str("principal", who.String()).Dur("duration", took).Msg("api request")
 }
 
 // dispatch authenticates the request, reads its body and runs h, or
@@ -299,6 +307,7 @@ func (s *Server) routes() {
 	// they answer nothing secret.
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.HandleFunc("GET /v1/ready", s.ready)
+	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
 
 	s.mux.HandleFunc("/", s.notFound)
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,9 @@ type FSM struct {
 	// token up, so this must not scan the units. Keying a map by a SHA-256
 	// leaks nothing usable about a token. Rebuilt whenever units come or go.
 	tokens map[string]string
+	// expired counts the leases advance-time released since this FSM
+	// was made (metrics only: it is not part of the replicated state).
+	expired atomic.Uint64
 }
 
 // NewFSM returns an FSM holding NewState().
@@ -49,6 +53,7 @@ func (f *FSM) Apply(index uint64, data []byte) Result {
 	f.mu.Lock()
 	before := f.state.Index
 	res := f.state.Apply(index, op)
+	f.expired.Add(uint64(len(res.Expired)))
 	switch op.(type) {
 	case RegisterUnit, DeregisterUnit:
 		f.indexTokens()
@@ -70,6 +75,10 @@ func (f *FSM) Apply(index uint64, data []byte) Result {
 	}
 	return res
 }
+
+// Expired returns how many leases advance-time has released on this FSM
+// since it was made: a counter for metrics, not replicated state.
+func (f *FSM) Expired() uint64 { return f.expired.Load() }
 
 // Restore replaces the whole state with the snapshot read from r (see
 // WriteSnapshot), refusing (and keeping the current state) if the

@@ -3,7 +3,6 @@ package raftnode
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -45,7 +44,7 @@ func (n *Node) Ready() error {
 	if since := clock.Real.Now().Sub(n.raft.LastContact()); since > 2*n.cfg.HeartbeatTimeout {
 		return fmt.Errorf("%w: no contact with the raft leader for %v", ErrNotReady, since.Round(time.Millisecond))
 	}
-	commit, _ := strconv.ParseUint(n.raft.Stats()["commit_index"], 10, 64)
+	commit := parseUint(n.raft.Stats()["commit_index"])
 	if applied := n.raft.AppliedIndex(); commit > applied+maxLag {
 		return fmt.Errorf("%w: applied index %d is behind the commit index %d", ErrNotReady, applied, commit)
 	}

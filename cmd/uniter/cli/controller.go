@@ -28,6 +28,7 @@ type controllerOptions struct {
 	dataDir, apiAddr, raftAddr, join, nodeID string
 	lostAfter                                time.Duration
 	maxBlocking                              int
+	metricsTokenFile                         string
 	logLevel                                 string
 	// restore is a backup to restore into a freshly bootstrapped node.
 	restore string
@@ -67,6 +68,7 @@ join such a cluster; upgrade one node at a time (docs/upgrades.md).`,
 	f.DurationVar(&o.lostAfter, "lost-after", controller.DefaultLostAfter, "show a unit's agent lost after this long without a report")
 	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
 	f.IntVar(&o.maxBlocking, "max-blocking", controller.DefaultMaxBlocking, "blocking queries (agents' watches) one node serves at once; more get 503 busy")
+	f.StringVar(&o.metricsTokenFile, "metrics-token-file", "", "a file holding a token that may read GET /metrics and nothing else (the admin token always may)")
 	f.StringVar(&o.restore, "restore", "", "bootstrap a new data directory from this backup (see 'uniter controller backup')")
 	addClientConfigFlag(cmd)
 	cmd.AddCommand(newRemoveNodeCmd(), newBackupCmd())
@@ -86,6 +88,17 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 	}
 	cfg := controller.NodeConfig{DataDir: o.dataDir, ID: o.nodeID, APIAddr: o.apiAddr, RaftAddr: o.raftAddr,
 		Join: o.join, LostAfter: o.lostAfter, MaxBlocking: o.maxBlocking, Clock: clock.Real}
+	if o.metricsTokenFile != "" {
+		data, err := os.ReadFile(o.metricsTokenFile)
+		if err != nil {
+			return fmt.Errorf("cannot read --metrics-token-file: %w", err)
+		}
+		tok := strings.TrimSpace(string(data))
+		if len(tok) < 16 {
+			return fmt.Errorf("cannot use --metrics-token-file %s: the token must be at least 16 characters", o.metricsTokenFile)
+		}
+		cfg.MetricsTokenHash = controller.HashToken(tok)
+	}
 	if o.join != "" {
 		f, err := loadClientFile(cmd)
 		if err != nil {
