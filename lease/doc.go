@@ -11,31 +11,73 @@
 // blocking-query waits on per-application and per-unit modify indexes.
 //
 // This package imports no raft: package lease/raftnode runs the FSM under
-// hashicorp/raft and holds the time advancer and the version raiser, and
-// the proof below is about the pair.
+// hashicorp/raft and holds the time advancer, the gate on claims and
+// extends and the version raiser, and the proof below is about the FSM
+// with the advancer and the gate.
 //
 // # Time and the lease guarantee
 //
 // Leases are measured in global time, which only advance-time moves. The
-// raft leader's time advancer anchors at (P, N): the real (monotonic) time
-// P at which it proposed global time N (a newly elected advancer anchors at
-// its start, at the global time it found). Two assumptions:
+// raft leader's time advancer computes every global time it proposes from
+// its local monotonic clock: anchored at (P, N), the reading P at which it
+// found global time N (a newly elected advancer anchors at its start, at
+// the global time it found), it proposes N + (P' - P) at reading P', or
+// the global time unchanged if that is ahead. The stamp of an applied
+// advance-time is the reading it was computed from (for one that left the
+// global time unchanged, the reading it confirmed it at: a new advancer
+// first confirms the time it found, at its anchor). Below, a reading
+// stands for the real time it was taken at. Two assumptions:
 //
-//	A1. Global time never runs faster than real time: every advance from an
-//	    anchor (P, N) to (P', N') has N' - N <= P' - P. (A failover stalls
-//	    the global time, which only lengthens leases.)
-//	A2. A claim or extend applied while the global time is N was started by
-//	    its client at t0 <= P + slack: the advancer proposes at least once
-//	    per slack (a "tick"), so the last tick trails real time by less.
+//	A1. Global time never runs faster than real time: if advance-times
+//	    stamped (P, N) and then (P', N') are applied in that order,
+//	    N' - N <= P' - P. One advancer's clock never runs fast; a later
+//	    leader's advancer anchors after its barrier has applied every
+//	    earlier advance, so the bound carries over by induction on the
+//	    log. (A failover stalls the global time, which only lengthens
+//	    leases.)
+//	A2. A leader's clock that reads an interval as at most slack - tick
+//	    was measuring one of at most slack: over a slack it loses less
+//	    than a tick.
 //
-// A claim or extend applied at global time N_j (anchor P_j) with duration d
-// sets expiry >= N_j + d. An advance-time to N_k releases it only if
-// expiry + slack < N_k, so N_k > N_j + d + slack, and it is proposed (hence
-// applied) at real time P_k >= P_j + (N_k - N_j) > P_j + d + slack >= t0 + d
-// by A1 and A2. So a successful claim or extend started at t0 keeps the
-// lease until at least t0 + d, whatever the interleaving: the client
-// contract of DESIGN.md §3.1. Expiry never moves earlier while the lease is
-// held (extend and unpin take the later of old and new), so every guarantee
-// given to the holder survives later, shorter calls. The property test
-// (FuzzInterleavings) checks exactly this against a model of real time.
+// The gate: the raft leader proposes a claim or extend only once it has
+// read its clock at c, after the client started the call at t0, and found
+// the stamp (P_L, N_L) of the newest advance-time its advancer saw applied
+// at most slack - tick old (raftnode's Node.Apply; otherwise it holds the
+// command until its advancer's next advance is applied, or refuses it
+// with ErrRetryable). By A2, c - P_L <= slack in real time, so
+//
+//	t0 <= c <= P_L + slack.
+//
+// The command enters the log after that advance-time was applied, so it is
+// applied after it, at a global time N_j >= N_L (the global time never
+// moves back), however long the leader is paused between the check and
+// the log, and whichever node commits it.
+//
+// A claim or extend so applied with duration d sets expiry >= N_j + d >=
+// N_L + d. An advance-time stamped (P_k, N_k) releases it only if
+// expiry + slack < N_k, so N_k > N_L + d + slack; it is applied after the
+// command, hence after (P_L, N_L), so by A1 it is proposed (hence applied)
+// at real time
+//
+//	P_k >= P_L + (N_k - N_L) > P_L + d + slack >= t0 + d.
+//
+// So a successful claim or extend started at t0 keeps the lease until at
+// least t0 + d, whatever the interleaving: the client contract of
+// DESIGN.md §3.1. Expiry never moves earlier while the lease is held
+// (extend and unpin take the later of old and new), so every guarantee
+// given to the holder survives later, shorter calls. (A Restore replaces
+// the whole state; like everything else it discards, it is outside this
+// argument.)
+//
+// The gate is what makes t0 <= P_L + slack hold when the leader is paused
+// (GC, SIGSTOP, a stolen VM) for longer than a slack but less than an
+// election timeout: it keeps its raft leadership and its anchor, and a
+// command that reaches the log on resume, ahead of the advancer's next
+// proposal, would be applied at the pre-pause global time, after which the
+// next advance jumps by the whole pause. On a leader that is not paused
+// the stamp is never older than a tick plus the apply latency of one
+// advance, so with the default AdvanceTimeout (slack - tick = two ticks)
+// the gate holds nothing unless an advance takes longer than a tick to
+// apply. The property test (FuzzInterleavings) checks the
+// guarantee against a model of real time with pauses and the gate.
 package lease

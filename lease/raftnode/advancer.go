@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/uniter-dev/uniter/lease"
@@ -27,6 +28,14 @@ import (
 // then sets it to the clock's wall time ("genesis"), and Node.Apply
 // refuses every other command until it has, so no lease is measured from
 // the zero time.
+//
+// Every advance the FSM applies is recorded in fresh with the reading it
+// was computed from (its stamp), so that Node.Apply can hold claims and
+// extends while the global time is stale (the gate of lease/doc.go). An
+// advancer starting on an existing cluster first proposes the global time
+// it found, unchanged, stamped with its anchor; one that finds the global
+// time ahead of its line proposes that time unchanged, stamped with the
+// reading: either way every tick stamps the global time as it stands.
 type advancer struct {
 	clock clock.Clock
 	tick  time.Duration
@@ -34,6 +43,7 @@ type advancer struct {
 	now   func() time.Time // the FSM's global time
 	apply func(context.Context, lease.Op) (lease.Result, error)
 	log   zerolog.Logger
+	fresh *freshness // nil: stamps are not recorded
 
 	anchorLocal  time.Time
 	anchorGlobal time.Time
@@ -44,6 +54,8 @@ func (a *advancer) run(ctx context.Context) {
 	a.anchor()
 	if a.anchorGlobal.IsZero() {
 		a.genesis(ctx)
+	} else {
+		a.propose(ctx, a.anchorLocal, a.anchorGlobal, a.anchorGlobal)
 	}
 	t := a.clock.NewTimer(a.tick)
 	defer t.Stop()
@@ -81,15 +93,21 @@ func (a *advancer) genesis(ctx context.Context) {
 	}
 	a.log.Info().Time("global_time", start).Msg("started the global time")
 	a.anchorLocal, a.anchorGlobal = reading, start
+	a.fresh.record(reading)
 }
 
-// step proposes one advance.
+// step proposes one advance: to the anchor line's value at the current
+// reading, or the global time unchanged if it is ahead of the line.
 func (a *advancer) step(ctx context.Context) {
 	old := a.now()
-	next := a.anchorGlobal.Add(a.clock.Now().Sub(a.anchorLocal))
-	if !next.After(old) {
-		return
-	}
+	reading := a.clock.Now()
+	next := later(old, a.anchorGlobal.Add(reading.Sub(a.anchorLocal)))
+	a.propose(ctx, reading, old, next)
+}
+
+// propose applies AdvanceTime{old, next} and, once applied, records its
+// stamp reading; a failure re-anchors.
+func (a *advancer) propose(ctx context.Context, reading, old, next time.Time) {
 	res, err := a.apply(ctx, lease.AdvanceTime{Old: old, New: next, Slack: a.slack})
 	if err := errors.Join(err, res.Err); err != nil {
 		if ctx.Err() != nil {
@@ -99,7 +117,55 @@ func (a *advancer) step(ctx context.Context) {
 		a.anchor()
 		return
 	}
+	a.fresh.record(reading)
 	if len(res.Expired) > 0 {
 		a.log.Info().Strs("applications", res.Expired).Msg("leases expired")
 	}
+}
+
+// freshness is the stamp of the newest advance-time the FSM applied for
+// this node's advancer: the advancer's clock reading it was computed from
+// (for a global time proposed unchanged, the reading it was confirmed
+// at). Node.Apply reads it to hold claims and extends while the global
+// time is stale. The zero value has no stamp.
+type freshness struct {
+	mu      sync.Mutex
+	stamp   time.Time
+	renewed chan struct{} // closed and replaced at each record
+}
+
+// record makes reading the stamp (it never moves back) and wakes load's
+// waiters. A nil freshness records nothing.
+func (f *freshness) record(reading time.Time) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if reading.After(f.stamp) {
+		f.stamp = reading
+	}
+	if f.renewed != nil {
+		close(f.renewed)
+	}
+	f.renewed = make(chan struct{})
+}
+
+// load returns the stamp (zero if none) and a channel closed at the next
+// record.
+func (f *freshness) load() (time.Time, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.renewed == nil {
+		f.renewed = make(chan struct{})
+	}
+	return f.stamp, f.renewed
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -57,7 +57,8 @@ func TestAdvancer(t *testing.T) {
 	wall := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clk := clocktest.New(wall)
 	fr := &fakeRaft{st: lease.NewState()}
-	adv := &advancer{clock: clk, tick: tick, slack: 3 * tick, now: fr.global, apply: fr.apply, log: zerolog.Nop()}
+	fresh := &freshness{}
+	adv := &advancer{clock: clk, tick: tick, slack: 3 * tick, now: fr.global, apply: fr.apply, log: zerolog.Nop(), fresh: fresh}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -88,11 +89,20 @@ func TestAdvancer(t *testing.T) {
 			t.Fatalf("%s: global time %v, want %v", what, got, g)
 		}
 	}
+	// wantStamp checks the reading of the newest applied advance.
+	wantStamp := func(what string, reading time.Time) {
+		t.Helper()
+		if got, _ := fresh.load(); !got.Equal(reading) {
+			t.Fatalf("%s: stamp %v, want %v", what, got.Sub(wall), reading.Sub(wall))
+		}
+	}
 	settle()
 	want("genesis starts at the wall time", wall)
+	wantStamp("genesis", wall)
 
 	tickAndSettle(tick)
 	want("one tick later", wall.Add(tick))
+	wantStamp("one tick later", wall.Add(tick))
 
 	// Three ticks of failed advances (a stalled raft): the advancer re-anchors
 	// and the global time pauses for them instead of catching up later.
@@ -103,8 +113,10 @@ func TestAdvancer(t *testing.T) {
 		tickAndSettle(tick)
 	}
 	want("during the stall", wall.Add(tick))
+	wantStamp("failed advances stamp nothing", wall.Add(tick))
 	tickAndSettle(tick)
 	want("after the stall, one tick from the last re-anchor", wall.Add(2*tick))
+	wantStamp("after the stall", wall.Add(5*tick))
 
 	// A global time found ahead (a late advance of a deposed leader) is
 	// never moved back and not advanced until the anchor line passes it.
@@ -112,8 +124,10 @@ func TestAdvancer(t *testing.T) {
 	fr.setGlobal(ahead)
 	tickAndSettle(tick)
 	want("still ahead", ahead)
+	wantStamp("a time ahead is stamped unchanged", wall.Add(6*tick))
 	tickAndSettle(tick)
 	want("caught up", wall.Add(4*tick))
+	wantStamp("caught up", wall.Add(7*tick))
 
 	// Never faster than the clock: over the whole run the global time
 	// moved at most as far as the clock did.
@@ -127,6 +141,45 @@ func TestAdvancer(t *testing.T) {
 		if p.Slack != 3*tick {
 			t.Errorf("slack %v", p.Slack)
 		}
+	}
+}
+
+// TestAdvancerStampsTheTimeItFinds: an advancer starting on a cluster
+// that has a global time first proposes it unchanged, which stamps it at
+// the anchor, so that a new raft leader takes claims at once instead of a
+// tick later.
+func TestAdvancerStampsTheTimeItFinds(t *testing.T) {
+	wall := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := clocktest.New(wall.Add(time.Hour))
+	fr := &fakeRaft{st: lease.NewState()}
+	fr.setGlobal(wall)
+	fresh := &freshness{}
+	adv := &advancer{clock: clk, tick: time.Second, slack: 3 * time.Second, now: fr.global, apply: fr.apply, log: zerolog.Nop(), fresh: fresh}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		adv.run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := clk.WaitForWaiters(wctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fresh.load(); !got.Equal(clk.Now()) {
+		t.Errorf("stamp %v, want the anchor %v", got, clk.Now())
+	}
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if want := (lease.AdvanceTime{Old: wall, New: wall, Slack: 3 * time.Second}); len(fr.proposed) != 1 || fr.proposed[0] != want {
+		t.Errorf("proposed %+v, want only %+v", fr.proposed, want)
+	}
+	if !fr.st.GlobalTime.Equal(wall) {
+		t.Errorf("global time %v, want %v unchanged", fr.st.GlobalTime, wall)
 	}
 }
 

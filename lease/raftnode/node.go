@@ -81,8 +81,9 @@ type Config struct {
 	// open a data directory whose cluster runs a version outside it, and
 	// fails (see Failed) if its cluster moves past ProtoMax.
 	ProtoMin, ProtoMax uint64
-	// Clock drives the time advancer. Raft's timers and the timeouts of
-	// raft calls are real time (raft's own clock), whatever Clock is.
+	// Clock drives the time advancer and the freshness check of claims
+	// and extends (Node.Apply). Raft's timers and the timeouts of raft
+	// calls are real time (raft's own clock), whatever Clock is.
 	Clock clock.Clock
 	// Logger receives the node's logs and raft's (at RaftLogLevel).
 	Logger zerolog.Logger
@@ -112,13 +113,22 @@ type Config struct {
 
 // slack is the Slack the time advancer puts in every AdvanceTime: a lease
 // expires only once the global time is past its expiry by this much. The
-// package doc's assumption A2 needs slack >= the longest real time between
-// two applied advances while commands are applied, which is a tick plus
-// the apply latency of an advance; an advance slower than AdvanceTimeout
-// fails and makes the advancer re-anchor (pause), so Tick + AdvanceTimeout
-// covers it. It is kept short because a crashed leader's successor waits
-// for it: with the defaults, 750 ms.
+// gate of lease/doc.go needs the global time a claim or extend is applied
+// at to have been computed at most a slack before its client started it;
+// Node.Apply holds the command until that is so (freshLimit). On a leader
+// that is not paused it always is: the newest applied advance is at most
+// a tick plus the apply latency of the next one old, and an advance slower
+// than AdvanceTimeout fails (and the advancer re-anchors). It is kept
+// short because a crashed leader's successor waits for it: with the
+// defaults, 750 ms.
 func (c Config) slack() time.Duration { return c.Tick + c.AdvanceTimeout }
+
+// freshLimit is how old, on the leader's clock, the stamp of the global
+// time may be when a claim or extend is proposed (the gate of
+// lease/doc.go): a tick less than the slack, the margin of assumption A2
+// for a clock that runs slow. With the defaults, 500 ms; a leader that
+// answers within it never holds a command.
+func (c Config) freshLimit() time.Duration { return c.slack() - c.Tick }
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -202,6 +212,9 @@ type Node struct {
 	// leaderReady is true while this node leads and its leader loop's
 	// barrier has completed: its FSM holds every committed entry.
 	leaderReady atomic.Bool
+	// fresh is the stamp of the newest advance this node's advancer saw
+	// applied, which Apply checks before a claim or extend.
+	fresh freshness
 }
 
 // Open opens (creating if needed) the node's data directory, starts

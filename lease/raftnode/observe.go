@@ -89,7 +89,8 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			defer cancel()
 			return n.apply(ctx, op)
 		},
-		log: n.log,
+		log:   n.log,
+		fresh: &n.fresh,
 	}
 	raiser := make(chan struct{})
 	go func() {

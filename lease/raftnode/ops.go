@@ -116,7 +116,9 @@ func (n *Node) mapErr(err error) error {
 // refused with ErrRetryable, so that no lease is ever measured from the
 // zero time. A command that needs a newer protocol than the cluster's
 // effective version is refused at once, unproposed, with a Result whose
-// Err is a *ProtocolError (ErrNeedsProtocol).
+// Err is a *ProtocolError (ErrNeedsProtocol). A claim or extend is held
+// while the global time is stale (see awaitFresh): at most a slack, then
+// it is refused, unproposed, with ErrRetryable.
 func (n *Node) Apply(ctx context.Context, op lease.Op) (lease.Result, error) {
 	if n.raft.State() != raft.Leader {
 		return lease.Result{}, fmt.Errorf("cannot apply %s: %w", opType(op), n.notLeader())
@@ -134,7 +136,63 @@ func (n *Node) Apply(ctx context.Context, op lease.Op) (lease.Result, error) {
 			return lease.Result{Err: err}, nil
 		}
 	}
+	switch op.(type) {
+	case lease.Claim, lease.Extend:
+		if err := n.awaitFresh(ctx, op); err != nil {
+			return lease.Result{}, err
+		}
+	}
 	return n.apply(ctx, op)
+}
+
+// awaitFresh is the gate of lease/doc.go: it returns once the stamp of the
+// newest advance this node's advancer saw applied is at most freshLimit
+// old on this node's clock. This check comes after the client started its
+// call, and whatever global time the command is then applied at was
+// computed at most a slack of real time before the check, or later: that
+// is what makes a lease last as long as its claim or extend promised. A
+// leader that was paused (GC, SIGSTOP, a stolen VM) finds the stamp old
+// until the first advance of its advancer after the pause is applied,
+// which wakes the wait; a new leader's advancer stamps the global time it
+// found as it starts. The wait is bounded by the slack, in real time like
+// every raft call's timeout; then the command is refused with
+// ErrRetryable.
+func (n *Node) awaitFresh(ctx context.Context, op lease.Op) error {
+	limit := n.cfg.freshLimit()
+	var (
+		stamp   time.Time
+		age     time.Duration
+		renewed <-chan struct{}
+	)
+	fresh := func() bool {
+		stamp, renewed = n.fresh.load()
+		age = n.cfg.Clock.Now().Sub(stamp)
+		return !stamp.IsZero() && age <= limit
+	}
+	if fresh() {
+		return nil
+	}
+	hold, cancel := context.WithTimeout(ctx, n.cfg.slack())
+	defer cancel()
+	for {
+		select {
+		case <-renewed:
+			if fresh() {
+				return nil
+			}
+		case <-n.stop:
+			return fmt.Errorf("cannot apply %s: %w", op.Type(), ErrNodeClosed)
+		case <-hold.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("cannot apply %s: %w", op.Type(), context.Cause(ctx))
+			}
+			what := "no advance of the global time applied yet"
+			if !stamp.IsZero() {
+				what = fmt.Sprintf("global time last advanced %v ago (limit %v)", age.Round(time.Millisecond), limit)
+			}
+			return fmt.Errorf("cannot apply %s: %s: %w", op.Type(), what, ErrRetryable)
+		}
+	}
 }
 
 // apply is Apply without the time check, for the leader loop.
