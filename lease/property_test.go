@@ -24,11 +24,17 @@ import (
 //     request; a refused command changes nothing; State.Validate holds.
 //
 // Real time T is the model's clock. The advancer is anchored at (P, N): it
-// proposed global time N at real time P. It proposes N + (T-P) - loss (its
-// clock may run slow, never fast: assumption A1) at random, and at least
-// once every simSlack of real time (A2). A failover stalls it and all
-// applies; the new advancer anchors at its start, with the global time it
-// finds. Client calls are issued at T = t0 and applied later, in any order.
+// proposed global time N at real time P (its stamp). It proposes
+// N + (T-P) - loss (its clock may run slow, never fast: assumption A1) at
+// random, and at least once every simSlack of real time unless the leader
+// is paused: a pause stops the advancer, not raft leadership, for one to
+// four slacks, and the advancer proposes as soon as it ends. A failover
+// stalls it and all applies; the new advancer anchors at its start, with
+// the global time it finds, and stamps it. Client calls are issued at
+// T = t0; the leader's gate lets a claim or extend through only while
+// T - P <= simSlack (the package doc's gate, in real time by A2), else
+// holds it until the next stamp; calls let through are applied later, in
+// any order, across pauses and failovers.
 
 const simSlack = time.Second
 
@@ -66,6 +72,8 @@ type simCall struct {
 
 type simStats struct {
 	granted, denied, expired, pinned, failovers, replays int
+	// pauses counts leader pauses; held, the calls the gate held.
+	pauses, held int
 	// minMargin is the least real time between a guarantee's end and the
 	// loss of that lease: near zero means the bound is tested tightly.
 	minMargin time.Duration
@@ -80,6 +88,7 @@ type sim struct {
 	anchorP  time.Duration // real time of the advancer's anchor
 	anchorN  time.Duration // global time of the advancer's anchor
 	stalled  int           // time steps left in a failover
+	held     []simCall     // claims and extends the gate holds
 	inflight []simCall
 	// guarantee[u] is the real time until which u's successful calls
 	// guarantee it the lease (0 after it revoked or lost it).
@@ -109,8 +118,10 @@ func (s *sim) mustApply(op lease.Op) lease.Result {
 // step takes one random action.
 func (s *sim) step() {
 	switch k := s.r.IntN(100); {
-	case k < 35:
+	case k < 33:
 		s.passTime(time.Duration(s.r.IntN(20)) * 50 * time.Millisecond)
+	case k < 35:
+		s.pause()
 	case k < 50:
 		s.issue()
 	case s.stalled > 0:
@@ -131,19 +142,44 @@ func (s *sim) step() {
 }
 
 // passTime moves real time on by dt. A running advancer ticks whenever a
-// slack has passed since its anchor, so between steps T - P < simSlack.
+// slack has passed since its anchor, so between steps T - P < simSlack,
+// except after a pause, when it ticks at once.
 func (s *sim) passTime(dt time.Duration) {
 	end := s.now + dt
 	for s.stalled == 0 && s.anchorP+simSlack <= end {
-		s.now = s.anchorP + simSlack
+		s.now = max(s.now, s.anchorP+simSlack)
 		s.tick()
 	}
 	s.now = end
 	if s.stalled > 0 {
 		if s.stalled--; s.stalled == 0 {
 			s.anchorP = s.now // the new advancer starts from the global time it finds
+			s.release()
 		}
 	}
+}
+
+// pause freezes the raft leader for more than a slack, less than an
+// election: real time moves on and nothing ticks, then the advancer is
+// overdue. (During a failover there is no leader to pause.)
+func (s *sim) pause() {
+	dt := simSlack + time.Duration(1+s.r.IntN(60))*50*time.Millisecond
+	if s.stalled > 0 {
+		s.passTime(dt)
+		return
+	}
+	s.now += dt
+	s.stats.pauses++
+}
+
+// fresh reports whether the leader's gate lets a claim or extend through
+// now: its advancer's last stamp is at most simSlack old.
+func (s *sim) fresh() bool { return s.stalled == 0 && s.now-s.anchorP <= simSlack }
+
+// release lets the held calls through, at a fresh stamp.
+func (s *sim) release() {
+	s.inflight = append(s.inflight, s.held...)
+	s.held = nil
 }
 
 // tick is the advancer proposing the global time from its clock, which
@@ -159,6 +195,7 @@ func (s *sim) tick() {
 	res := s.mustApply(s.lastAdv)
 	s.stats.expired += len(res.Expired)
 	s.anchorP, s.anchorN = s.now, n
+	s.release()
 }
 
 // replayAdvance re-applies the last advance-time, as after ErrLeadershipLost.
@@ -181,6 +218,13 @@ func (s *sim) issue() {
 		c.op = extend(unit, d)
 	default:
 		c.op = revoke(unit)
+		s.inflight = append(s.inflight, c)
+		return
+	}
+	if !s.fresh() {
+		s.held = append(s.held, c)
+		s.stats.held++
+		return
 	}
 	s.inflight = append(s.inflight, c)
 }
@@ -322,13 +366,16 @@ func TestLeaseGuaranteeProperty(t *testing.T) {
 		total.pinned += s.stats.pinned
 		total.failovers += s.stats.failovers
 		total.replays += s.stats.replays
+		total.pauses += s.stats.pauses
+		total.held += s.stats.held
 		total.minMargin = min(total.minMargin, s.stats.minMargin)
 		if t.Failed() {
 			t.Fatalf("seed %d failed", seed)
 		}
 	}
 	// The interleavings must reach every rule, or the test proves nothing.
-	if total.granted == 0 || total.denied == 0 || total.expired == 0 || total.pinned == 0 || total.failovers == 0 {
+	if total.granted == 0 || total.denied == 0 || total.expired == 0 || total.pinned == 0 || total.failovers == 0 ||
+		total.pauses == 0 || total.held == 0 {
 		t.Errorf("interleavings too tame: %+v", total)
 	}
 	t.Logf("%+v", total)
