@@ -13,23 +13,21 @@ import (
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/hooktools"
-	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/worker"
 	"github.com/uniter-dev/uniter/leadership"
 	"github.com/uniter-dev/uniter/remotestate"
 )
 
-// Connection is an agent's live link to the controller: the leadership
-// tracker, the remote state watcher, the status reporter and the hook-tool
-// server. Close stops them all; Err reports why one of them died.
-type Connection struct {
+// connection is what the agent reads through its workers: the sources the
+// resolver loop and the hooks read, and, when they come from the
+// controller, how to deregister the unit and close the client.
+type connection struct {
 	Sources
-	Reporter *Reporter
-	tracker  *leadership.Tracker
-	watcher  *remotestate.Watcher
-	tools    *hooktools.Server
-	client   *client.Client
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// deregister, if set, removes the unit from the controller once its
+	// remove hook has run.
+	deregister func(ctx context.Context) error
+	// close releases the client once every worker has returned.
+	close func()
 }
 
 // fatal reports whether a controller error means this agent cannot go on:
@@ -38,66 +36,86 @@ func fatal(err error) bool {
 	return errors.Is(err, client.ErrUnauthorized) || errors.Is(err, api.ErrUnknownUnit)
 }
 
-// Connect connects the agent in agentDir to its controller and starts the
-// workers that feed it. logger should not carry the unit field (the hook
-// tool server adds unit and hook to every line itself).
-func Connect(ctx context.Context, agentDir string, cfg Config, clk clock.Clock, logger zerolog.Logger) (*Connection, error) {
+// connectController connects the agent to its controller and starts the
+// workers that feed it in g, in the order they depend on each other: the
+// leadership tracker, the remote state watcher (which reads the tracker),
+// the status reporter and the hook-tool server (which hooks use until they
+// end). g stops them in the reverse order. On an error the workers started
+// so far are left to g, and the returned connection's close must still be
+// called.
+func (a *unitAgent) connectController(g *worker.Group) (*connection, error) {
+	cfg, clk := a.deps.Config, a.deps.Clock
+	conn := &connection{close: func() {}}
 	if len(cfg.Controller.Addresses) == 0 {
-		return nil, fmt.Errorf("cannot connect to controller: agent.yaml of %s lists no controller addresses", cfg.Unit)
+		return conn, fmt.Errorf("cannot connect to controller: agent.yaml of %s lists no controller addresses", cfg.Unit)
 	}
-	app, _, err := SplitUnit(cfg.Unit)
-	if err != nil {
-		return nil, err
-	}
-	log := logger.With().Str("unit", cfg.Unit).Logger()
 	c, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token,
-		FollowMembers: true, OnMembers: func(addrs []string) { saveAddresses(agentDir, addrs, log) }})
+		FollowMembers: true, OnMembers: func(addrs []string) { saveAddresses(a.deps.AgentDir, addrs, a.log) }})
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to controller: %w", err)
+		return conn, fmt.Errorf("cannot connect to controller: %w", err)
 	}
-	conn := &Connection{client: c, done: make(chan struct{})}
-	if err := conn.start(agentDir, app, cfg, clk, logger); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return conn, nil
-}
-
-func (conn *Connection) start(agentDir, app string, cfg Config, clk clock.Clock, logger zerolog.Logger) error {
-	log := logger.With().Str("unit", cfg.Unit).Logger()
+	conn.close = c.Close
+	conn.deregister = func(ctx context.Context) error { return deregister(ctx, c, cfg.Unit) }
 	tracker, err := leadership.New(leadership.Config{
-		App: app, Unit: cfg.Unit, Client: leaseClient{conn.client}, Clock: clk, Logger: log,
+		App: a.app, Unit: cfg.Unit, Client: leaseClient{c}, Clock: clk, Logger: a.log,
 		Guarantee: time.Duration(cfg.LeadershipGuarantee), Fatal: fatal,
 	})
 	if err != nil {
-		return err
+		return conn, err
 	}
-	conn.tracker = tracker
+	g.Go("leadership tracker", func(ctx context.Context) error { return runTracker(ctx, tracker) })
 	watcher, err := remotestate.New(remotestate.Config{
-		Unit: cfg.Unit, Client: unitClient{conn.client}, Leadership: trackerSource{tracker},
-		Clock: clk, Logger: log, Fatal: fatal,
+		Unit: cfg.Unit, Client: unitClient{c}, Leadership: trackerSource{tracker},
+		Clock: clk, Logger: a.log, Fatal: fatal,
 	})
 	if err != nil {
-		return err
+		return conn, err
 	}
-	conn.watcher = watcher
-	if err := installTools(agentDir, log); err != nil {
-		return err
+	g.Go("remote state watcher", func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			watcher.Kill()
+		case <-watcher.Done():
+		}
+		return watcher.Wait()
+	})
+	reporter := NewReporter(c, cfg.Unit, clk, a.log, 20*time.Second)
+	g.Go("status reporter", func(ctx context.Context) error {
+		reporter.Run(ctx)
+		return nil
+	})
+	if err := installTools(a.deps.AgentDir, a.log); err != nil {
+		return conn, err
 	}
-	tools, err := hooktools.NewServer(hooktools.ServerConfig{SocketPath: SocketPath(agentDir), Logger: logger, Clock: clk})
+	// The server adds unit and hook to every line itself.
+	tools, err := hooktools.NewServer(hooktools.ServerConfig{SocketPath: SocketPath(a.deps.AgentDir), Logger: a.deps.Logger, Clock: clk})
 	if err != nil {
-		return err
+		return conn, err
 	}
-	conn.tools = tools
-	ctx, cancel := context.WithCancel(context.Background())
-	conn.cancel = cancel
-	conn.Reporter = NewReporter(conn.client, cfg.Unit, clk, log, 20*time.Second)
-	conn.Sources = Sources{Remote: watcher, Tracker: tracker, Controller: conn.client, Tools: tools, Status: conn.Reporter.Set}
-	go func() {
-		defer close(conn.done)
-		conn.Reporter.Run(ctx)
-	}()
-	return nil
+	g.Go("hook-tool server", func(ctx context.Context) error {
+		<-ctx.Done()
+		if err := tools.Close(); err != nil {
+			a.log.Warn().Err(err).Msg("cannot close hook-tool server")
+		}
+		return nil
+	})
+	conn.Sources = Sources{Remote: watcher, Tracker: tracker, Controller: c, Tools: tools, Status: reporter.Set}
+	return conn, nil
+}
+
+// runTracker is the tracker's worker. Stopped, the tracker renews a held
+// lease once more before it ends, so a restart finds the longest lease
+// left (DESIGN.md §4.4 rule 6); it keeps the lease.
+func runTracker(ctx context.Context, t *leadership.Tracker) error {
+	select {
+	case <-ctx.Done():
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		t.Renew(rctx)
+		cancel()
+		t.Kill()
+	case <-t.Done():
+	}
+	return t.Wait()
 }
 
 // installTools points the hook-tool symlinks in agentDir at the small
@@ -119,67 +137,13 @@ func installTools(agentDir string, log zerolog.Logger) error {
 	return hooktools.InstallSymlinks(ToolsDir(agentDir), target)
 }
 
-// Dead is closed when the tracker or the watcher has stopped by itself.
-func (conn *Connection) Dead() <-chan struct{} {
-	dead := make(chan struct{})
-	go func() {
-		defer close(dead)
-		select {
-		case <-conn.tracker.Done():
-		case <-conn.watcher.Done():
-		case <-conn.done:
-		}
-	}()
-	return dead
-}
-
-// Err returns why the tracker or the watcher failed, if one did.
-func (conn *Connection) Err() error {
-	for _, done := range []<-chan struct{}{conn.tracker.Done(), conn.watcher.Done()} {
-		select {
-		case <-done:
-		default:
-			continue
-		}
-		if err := errors.Join(conn.tracker.Wait(), conn.watcher.Wait()); err != nil {
-			return fmt.Errorf("cannot follow the controller: %w", err)
-		}
-	}
-	return nil
-}
-
-// Deregister removes the unit from the controller, once its remove hook
+// deregister removes the unit from the controller, once its remove hook
 // has run.
-func (conn *Connection) Deregister(ctx context.Context, unit string) error {
-	if err := conn.client.DeregisterUnit(ctx, unit); err != nil && !errors.Is(err, api.ErrUnknownUnit) {
+func deregister(ctx context.Context, c *client.Client, unit string) error {
+	if err := c.DeregisterUnit(ctx, unit); err != nil && !errors.Is(err, api.ErrUnknownUnit) {
 		return fmt.Errorf("cannot deregister %s: %w", unit, err)
 	}
 	return nil
-}
-
-// Close stops every worker. The lease is kept: a restarted agent finds it
-// still held and carries on as leader.
-func (conn *Connection) Close() {
-	if conn.cancel != nil {
-		conn.cancel()
-		<-conn.done
-	}
-	if conn.tools != nil {
-		conn.tools.Close()
-	}
-	if conn.watcher != nil {
-		conn.watcher.Kill()
-		conn.watcher.Wait()
-	}
-	if conn.tracker != nil {
-		// Renew once more, so a restart finds the longest lease left.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		conn.tracker.Renew(ctx)
-		cancel()
-		conn.tracker.Kill()
-		conn.tracker.Wait()
-	}
-	conn.client.Close()
 }
 
 // leaseClient adapts the controller client to the tracker.

@@ -16,6 +16,7 @@ import (
 	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/internal/machinelock"
+	"github.com/uniter-dev/uniter/internal/worker"
 	"github.com/uniter-dev/uniter/leadership"
 	"github.com/uniter-dev/uniter/operation"
 )
@@ -29,6 +30,10 @@ type Deps struct {
 	// WrapStateWriter, when set, wraps the state file writer. Tests use it
 	// to stop the process at an exact step boundary.
 	WrapStateWriter func(operation.Writer) operation.Writer
+	// Connect, when set, replaces the connection to the controller: tests
+	// feed the agent a remote state of their own. What it starts must
+	// stop when ctx ends.
+	Connect func(ctx context.Context) (Sources, error)
 }
 
 // StatePath returns the state file of an agent directory (DESIGN.md §4.1).
@@ -43,8 +48,58 @@ func SocketPath(agentDir string) string { return filepath.Join(agentDir, "run", 
 // LogPath returns the agent's JSON log file.
 func LogPath(agentDir string) string { return filepath.Join(agentDir, "log", "agent.log") }
 
-// Agent is one unit agent, opened but not yet running.
-type Agent struct {
+// Run runs one unit agent: it reads the unit's state and charm (a file
+// that cannot be read stops it at once, before it connects anywhere),
+// connects to the controller and runs the resolver loop. It returns nil
+// when ctx ends, once the running hook has finished or been killed, and
+// when the unit was removed, once it is deregistered; otherwise the error
+// of the worker that failed ("cannot run remote state watcher: ..."). Run
+// is the one place an agent starts and stops: every goroutine it started
+// has ended when it returns.
+func Run(ctx context.Context, d Deps) error {
+	a, err := open(d)
+	if err != nil {
+		d.Logger.Error().Err(err).Msg("cannot start agent")
+		return err
+	}
+	g := worker.NewGroup(ctx)
+	conn, err := a.connect(ctx, g)
+	if err != nil {
+		g.Stop()
+		g.Wait()
+		conn.close()
+		a.log.Error().Err(err).Msg("cannot start agent")
+		return err
+	}
+	g.Go("resolver loop", func(ctx context.Context) error { return a.run(ctx, conn.Sources) })
+	err = g.Wait()
+	defer conn.close()
+	switch {
+	case errors.Is(err, ErrTerminated) && conn.deregister != nil:
+		// Once every worker has stopped: a watcher would fail on the
+		// unit's disappearance.
+		a.log.Info().Msg("unit removed: deregistering")
+		return conn.deregister(ctx)
+	case errors.Is(err, ErrTerminated):
+		return nil
+	case err != nil:
+		a.log.Error().Err(err).Msg("agent stopping")
+	}
+	return err
+}
+
+// connect starts the agent's connection in g: the controller's, or the
+// one Deps.Connect makes.
+func (a *unitAgent) connect(ctx context.Context, g *worker.Group) (*connection, error) {
+	if a.deps.Connect == nil {
+		return a.connectController(g)
+	}
+	src, err := a.deps.Connect(ctx)
+	return &connection{Sources: src, close: func() {}}, err
+}
+
+// unitAgent is one unit agent, opened but not yet running.
+type unitAgent struct {
 	deps   Deps
 	log    zerolog.Logger
 	app    string
@@ -53,9 +108,9 @@ type Agent struct {
 	charm  *charm.Config
 }
 
-// Open reads the unit's state and charm and prepares the agent. A state
+// open reads the unit's state and charm and prepares the agent. A state
 // file that cannot be read is an error naming the file; nothing is written.
-func Open(d Deps) (*Agent, error) {
+func open(d Deps) (*unitAgent, error) {
 	if d.Clock == nil {
 		return nil, errors.New("cannot open agent: clock is required")
 	}
@@ -76,11 +131,8 @@ func Open(d Deps) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open agent: %w", err)
 	}
-	return &Agent{deps: d, log: log, app: app, x: x, runner: runner, charm: cc}, nil
+	return &unitAgent{deps: d, log: log, app: app, x: x, runner: runner, charm: cc}, nil
 }
-
-// State returns the unit's current local state.
-func (a *Agent) State() operation.State { return a.x.State() }
 
 // Tracker is what the agent needs of the leadership tracker.
 type Tracker interface {
@@ -103,9 +155,9 @@ type Sources struct {
 	Status func(status, message string)
 }
 
-// Run runs the resolver loop until ctx ends (nil) or the unit is removed
+// run runs the resolver loop until ctx ends (nil) or the unit is removed
 // (ErrTerminated).
-func (a *Agent) Run(ctx context.Context, src Sources) error {
+func (a *unitAgent) run(ctx context.Context, src Sources) error {
 	if src.Remote == nil {
 		return errors.New("cannot run agent: remote state is required")
 	}

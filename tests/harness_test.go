@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/cmd/uniter/cli"
 	"github.com/uniter-dev/uniter/internal/testutil"
@@ -47,9 +45,9 @@ func runTestAgent(dir string) int {
 	defer stop()
 	err := cli.RunAgent(ctx, cli.AgentOptions{
 		AgentDir: dir,
-		Connect: func(ctx context.Context, _ agent.Config, _ zerolog.Logger) (agent.Sources, func(), error) {
+		Connect: func(ctx context.Context) (agent.Sources, error) {
 			remote, err := watchRemoteFile(ctx, filepath.Join(dir, remoteFile), reload)
-			return agent.Sources{Remote: remote}, func() {}, err
+			return agent.Sources{Remote: remote}, err
 		},
 		WrapStateWriter: func(w operation.Writer) operation.Writer {
 			return &crashWriter{Writer: w, at: os.Getenv(envCrashAt), marker: filepath.Join(dir, crashMarker)}

@@ -37,15 +37,14 @@ time and stops on SIGTERM or SIGINT, letting a running hook finish first.`,
 type AgentOptions struct {
 	AgentDir string
 	// Connect, if set, replaces the connection to the controller: tests
-	// feed the agent a remote state of their own.
-	Connect func(ctx context.Context, cfg agent.Config, log zerolog.Logger) (agent.Sources, func(), error)
+	// feed the agent a remote state of their own (see agent.Deps).
+	Connect func(ctx context.Context) (agent.Sources, error)
 	// WrapStateWriter is passed to agent.Deps (fault injection in tests).
 	WrapStateWriter func(operation.Writer) operation.Writer
 }
 
-// RunAgent runs one unit agent until ctx ends or the unit is removed. It
-// reads agent.yaml and the state file before it connects anywhere, so a
-// bad file stops it at once.
+// RunAgent runs one unit agent until ctx ends or the unit is removed: it
+// reads agent.yaml, opens the agent's log and hands over to agent.Run.
 func RunAgent(ctx context.Context, o AgentOptions) error {
 	cfg, err := agent.ReadConfig(o.AgentDir)
 	if err != nil {
@@ -57,48 +56,6 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 	}
 	defer logFile.Close()
 	log := logging.New(logging.Options{File: logFile, Console: os.Stderr, Level: zerolog.DebugLevel})
-	a, err := agent.Open(agent.Deps{AgentDir: o.AgentDir, Config: cfg, Clock: clock.Real, Logger: log, WrapStateWriter: o.WrapStateWriter})
-	if err != nil {
-		log.Error().Err(err).Msg("cannot start agent")
-		return err
-	}
-	if o.Connect != nil {
-		src, closeFn, err := o.Connect(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		return ignoreTerminated(a.Run(ctx, src))
-	}
-	conn, err := agent.Connect(ctx, o.AgentDir, cfg, clock.Real, log)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-conn.Dead():
-			cancel()
-		case <-runCtx.Done():
-		}
-	}()
-	err = a.Run(runCtx, conn.Sources)
-	if errors.Is(err, agent.ErrTerminated) {
-		log.Info().Msg("unit removed: deregistering")
-		return conn.Deregister(ctx, cfg.Unit)
-	}
-	if cerr := conn.Err(); cerr != nil {
-		log.Error().Err(cerr).Msg("agent stopping")
-		return cerr
-	}
-	return err
-}
-
-func ignoreTerminated(err error) error {
-	if errors.Is(err, agent.ErrTerminated) {
-		return nil
-	}
-	return err
+	return agent.Run(ctx, agent.Deps{AgentDir: o.AgentDir, Config: cfg, Clock: clock.Real, Logger: log,
+		WrapStateWriter: o.WrapStateWriter, Connect: o.Connect})
 }
