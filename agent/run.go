@@ -123,7 +123,8 @@ func open(d Deps) (*unitAgent, error) {
 	if err != nil {
 		return nil, err
 	}
-	runner, err := hooks.NewRunner(hooks.Config{Logger: log, Clock: d.Clock, Timeout: dur(d.Config.HookTimeout)})
+	// The runner adds unit and hook to every line itself.
+	runner, err := hooks.NewRunner(hooks.Config{Logger: d.Logger, Clock: d.Clock, Timeout: dur(d.Config.HookTimeout)})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open agent: %w", err)
 	}

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -174,6 +175,7 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run = %v, want nil", err)
 			}
+			checkHookOutput(t, a.log.String())
 		},
 	}, {
 		name: "removed: the agent deregisters the unit",
@@ -233,4 +235,24 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 			goleak.VerifyNone(t, ignore)
 		})
 	}
+}
+
+// checkHookOutput checks that the line of hook output in log names the
+// unit once: one logger context, not two.
+func checkHookOutput(t *testing.T, log string) {
+	t.Helper()
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, installOutput) {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m["message"] != "hook output" {
+			continue
+		}
+		if n := strings.Count(line, `"unit":`); n != 1 || m["unit"] != testUnit || m["hook"] != "install" {
+			t.Errorf("hook output line %s: unit appears %d times, want once (and hook install)", strings.TrimSpace(line), n)
+		}
+		return
+	}
+	t.Errorf("no hook output line in the agent's log:\n%s", log)
 }
