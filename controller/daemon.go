@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/uniter-dev/uniter/lease/raftnode"
@@ -24,6 +23,7 @@ import (
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/internal/osutil"
 	"github.com/uniter-dev/uniter/internal/version"
+	"github.com/uniter-dev/uniter/internal/worker"
 	"github.com/uniter-dev/uniter/lease"
 )
 
@@ -73,23 +73,45 @@ type NodeConfig struct {
 	ProtoMin, ProtoMax uint64
 }
 
-// Controller is a running controller node: a raft node and its HTTP API.
+// Controller is a running controller node: a raft node and the workers
+// that serve it (the HTTP API, the failure watch, the announcer).
 type Controller struct {
 	node       *raftnode.Node
 	apiAddr    string
 	clientFile string
 	created    bool
-	cancel     context.CancelFunc
-	done       chan struct{} // closed when the API server has stopped
-	serveErr   error
-	bg         sync.WaitGroup // the announcer and the failure watcher
-	failErr    error          // why the node failed (set before cancel)
+	workers    *worker.Group
+}
+
+// Run runs a controller node until ctx ends (nil) or the node fails (why:
+// the API server could not serve, or its cluster moved to a protocol it
+// does not speak). started, if set, is called once the node serves its
+// API; its error stops the node and is returned. Every goroutine Run
+// started has ended when it returns.
+func Run(ctx context.Context, cfg NodeConfig, started func(*Controller) error) error {
+	c, err := start(ctx, ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if started != nil {
+		if err := started(c); err != nil {
+			c.Close()
+			return err
+		}
+	}
+	return c.wait()
 }
 
 // Start opens (bootstrapping or joining if new) a controller node and
 // serves its API until Close. On the first start of a bootstrapping node
-// it generates the admin token and writes ClientFile (0600).
-func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
+// it generates the admin token and writes ClientFile (0600). ctx bounds
+// the start only.
+func Start(ctx context.Context, cfg NodeConfig) (*Controller, error) {
+	return start(ctx, context.WithoutCancel(ctx), cfg)
+}
+
+// start starts a node whose workers run until life ends or Close.
+func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error) {
 	if cfg.DataDir == "" || cfg.Clock == nil {
 		return nil, errors.New("cannot start controller: need a data directory and a clock")
 	}
@@ -111,7 +133,7 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 			ln.Close()
 		}
 	}()
-	c := &Controller{apiAddr: ln.Addr().String(), done: make(chan struct{})}
+	c := &Controller{apiAddr: ln.Addr().String()}
 	if err := protocolRange(&cfg); err != nil {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
@@ -133,17 +155,11 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 		c.node.Close()
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.cancel = cancel
-	go func() {
-		defer close(c.done)
-		c.serveErr = srv.Serve(sctx, ln)
-	}()
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		c.watchFailure(sctx)
-	}()
+	// The raft node outlives the workers, which all use it: the API
+	// stops first, then the failure watch, then the node is closed.
+	c.workers = worker.NewGroup(life)
+	c.workers.Go("raft node", c.watchFailure)
+	c.workers.Go("API server", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	if cfg.Join != "" && !c.isVoter(ctx) {
 		// The join records this node's range and addresses.
 		if err := c.join(ctx, cfg); err != nil {
@@ -154,11 +170,10 @@ func Start(ctx context.Context, cfg NodeConfig) (_ *Controller, err error) {
 	}
 	// Asynchronous: a node whose cluster has no quorum yet (the others are
 	// starting too) must not wait for it to start.
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		c.announce(sctx, hash, cfg.Clock, cfg.Logger)
-	}()
+	c.workers.Go("announcer", func(ctx context.Context) error {
+		c.announce(ctx, hash, cfg.Clock, cfg.Logger)
+		return nil
+	})
 	return c, nil
 }
 
@@ -172,14 +187,14 @@ func protocolRange(cfg *NodeConfig) error {
 	return err
 }
 
-// watchFailure stops the API when the node fails (its cluster moved to a
-// protocol it does not speak): Done is closed and Close returns why.
-func (c *Controller) watchFailure(ctx context.Context) {
+// watchFailure fails when the node does (its cluster moved to a
+// protocol it does not speak), which stops the API: Close returns why.
+func (c *Controller) watchFailure(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
+		return nil
 	case <-c.node.Failed():
-		c.failErr = c.node.Err()
-		c.cancel()
+		return c.node.Err()
 	}
 }
 
@@ -345,17 +360,17 @@ func (c *Controller) APIAddr() string { return c.apiAddr }
 // there is none), and whether this start created it.
 func (c *Controller) ClientFile() (path string, created bool) { return c.clientFile, c.created }
 
-// Done is closed when the API server has stopped: after Close, or on its
-// own if it failed (Close then returns why).
-func (c *Controller) Done() <-chan struct{} { return c.done }
-
 // Close stops the API (ending blocking queries at once) and closes the
-// raft node. It returns the API server's failure, if it failed.
+// raft node. It returns why the node failed, if it did ("cannot run API
+// server: ...").
 func (c *Controller) Close() error {
-	c.cancel()
-	<-c.done
-	c.bg.Wait()
-	return errors.Join(c.failErr, c.serveErr, c.node.Close())
+	c.workers.Stop()
+	return c.wait()
+}
+
+// wait waits for the workers to stop, then closes the raft node.
+func (c *Controller) wait() error {
+	return errors.Join(c.workers.Wait(), c.node.Close())
 }
 
 // checkAdvertised refuses an API address other nodes could not dial.

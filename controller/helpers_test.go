@@ -42,10 +42,21 @@ type nodeOpts struct {
 // 127.0.0.1) in a temporary directory; it is closed at cleanup.
 func startNode(t *testing.T, o nodeOpts) *controller.Controller {
 	t.Helper()
+	c, err := controller.Start(t.Context(), nodeConfig(t, o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { closeNode(t, c) }) })
+	return c
+}
+
+// nodeConfig is the configuration of a test node.
+func nodeConfig(t *testing.T, o nodeOpts) controller.NodeConfig {
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
-	c, err := controller.Start(t.Context(), controller.NodeConfig{
+	return controller.NodeConfig{
 		DataDir:    o.dataDir,
 		APIAddr:    "127.0.0.1:0",
 		RaftAddr:   "127.0.0.1:0",
@@ -59,13 +70,7 @@ func startNode(t *testing.T, o nodeOpts) *controller.Controller {
 		Tune:       fastRaft,
 		// A metrics token, when the test names one.
 		MetricsTokenHash: metricsHash(o.metricsTok),
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { closeNode(t, c) }) })
-	return c
 }
 
 func closeNode(t *testing.T, c *controller.Controller) {

@@ -125,22 +125,15 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 			return fmt.Errorf("cannot restore: %w", err)
 		}
 	}
-	c, err := controller.Start(cmd.Context(), cfg)
-	if err != nil {
-		return err
-	}
-	if backup != nil {
-		if err := restoreInto(cmd, c, backup); err != nil {
-			c.Close()
-			return err
+	return controller.Run(cmd.Context(), cfg, func(c *controller.Controller) error {
+		if backup != nil {
+			if err := restoreInto(cmd, c, backup); err != nil {
+				return err
+			}
 		}
-	}
-	printStarted(cmd, c)
-	select {
-	case <-cmd.Context().Done():
-	case <-c.Done():
-	}
-	return c.Close()
+		printStarted(cmd, c)
+		return nil
+	})
 }
 
 func printStarted(cmd *cobra.Command, c *controller.Controller) {
