@@ -178,7 +178,13 @@ func (l *loop) act(ctx context.Context, d Decision) (done bool, err error) {
 	case ResolveNoRetry:
 		l.log.Info().Str("hook", string(d.Hook.Kind)).Msg("hook resolved without retry")
 		l.stopRetry()
-		return false, l.markResolved(d.Resolved, &d.Hook)
+		if err := l.markResolved(d.Resolved, &d.Hook); err != nil {
+			return false, err
+		}
+		if d.Hook.Kind == hooks.LeaderDeposed {
+			l.resign(ctx, d.Hook.Term) // in case it could not be released when the hook failed
+		}
+		return false, nil
 	case AckResolved:
 		return false, l.markResolved(d.Resolved, nil)
 	case Terminate:
@@ -195,12 +201,12 @@ func (l *loop) runHook(ctx context.Context, d Decision) error {
 	l.timers.RetryDue = false
 	l.cfg.Status(StatusExecuting, fmt.Sprintf("running %s hook", d.Hook.Kind))
 	err := l.cfg.Executor.Run(ctx, l.cfg.NewHook(d.Hook))
-	if err == nil && d.Hook.Kind == hooks.LeaderDeposed && l.cfg.Leadership != nil {
-		// Hand over a lease the unit still holds (a step-down or a
-		// removal); a lease already lost is not held, and nothing happens.
-		if rerr := l.cfg.Leadership.Resign(ctx, d.Hook.Term); rerr != nil {
-			l.log.Warn().Err(rerr).Uint64("term", d.Hook.Term).Msg("cannot release lease after leader-deposed")
-		}
+	if d.Hook.Kind == hooks.LeaderDeposed && (err == nil || errors.Is(err, operation.ErrHookFailed)) {
+		// leader-deposed has run, even if it failed: the unit gives the
+		// lease up now, so that a successor need not wait for it to
+		// expire. A failed leader-deposed is then retried on the backoff,
+		// with is-leader false throughout (docs/leadership.md).
+		l.resign(ctx, d.Hook.Term)
 	}
 	if errors.Is(err, operation.ErrHookFailed) {
 		l.armRetry(l.cfg.Executor.State().Error.Attempts)
@@ -219,6 +225,17 @@ func (l *loop) runHook(ctx context.Context, d Decision) error {
 		return nil // stopping: the pending state makes a restart retry it
 	}
 	return err
+}
+
+// resign hands over a lease the unit still holds for term (a step-down or
+// a removal); a lease already lost is not held, and nothing happens.
+func (l *loop) resign(ctx context.Context, term uint64) {
+	if l.cfg.Leadership == nil {
+		return
+	}
+	if err := l.cfg.Leadership.Resign(ctx, term); err != nil {
+		l.log.Warn().Err(err).Uint64("term", term).Msg("cannot release lease after leader-deposed")
+	}
 }
 
 // report tells the controller the agent is idle or in error state.

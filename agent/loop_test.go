@@ -75,6 +75,12 @@ type harness struct {
 
 func startLoop(t *testing.T) *harness {
 	t.Helper()
+	return startLoopWith(t, nil)
+}
+
+// startLoopWith is startLoop with tune applied to the loop's config.
+func startLoopWith(t *testing.T, tune func(h *harness, cfg *agent.LoopConfig)) *harness {
+	t.Helper()
 	h := &harness{t: t, clock: clocktest.New(time.Unix(1_000_000, 0))}
 	h.runner = &scriptedRunner{clock: h.clock, runs: make(chan run, 100), fail: map[hooks.Kind]bool{}}
 	h.remote = remotestatetest.New(remotestate.Snapshot{Life: remotestate.Alive, ConfigVersion: 1})
@@ -87,22 +93,31 @@ func startLoop(t *testing.T) *harness {
 	h.x = x
 	ctx, cancel := context.WithCancel(t.Context())
 	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() {
-		h.done <- agent.Loop(ctx, agent.LoopConfig{
-			Executor: x, Remote: h.remote, Clock: h.clock, Logger: log,
-			NewHook: func(info operation.HookInfo) operation.Operation {
-				return operation.NewRunHook(info, operation.HookDeps{Runner: h.runner, Contexts: nopContexts{}, Clock: h.clock, Logger: log})
-			},
-		})
-	}()
+	cfg := agent.LoopConfig{
+		Executor: x, Remote: h.remote, Clock: h.clock, Logger: log,
+		NewHook: func(info operation.HookInfo) operation.Operation {
+			return operation.NewRunHook(info, operation.HookDeps{Runner: h.runner, Contexts: nopContexts{}, Clock: h.clock, Logger: log})
+		},
+	}
+	if tune != nil {
+		tune(h, &cfg)
+	}
+	go func() { h.done <- agent.Loop(ctx, cfg) }()
 	t.Cleanup(h.stop)
 	return h
 }
 
 func (h *harness) stop() {
 	h.cancel()
-	if err := <-h.done; err != nil {
-		h.t.Errorf("loop ended with %v", err)
+	for {
+		select {
+		case err := <-h.done:
+			if err != nil {
+				h.t.Errorf("loop ended with %v", err)
+			}
+			return
+		case <-h.runner.runs: // a loop gone wrong must not block on a full channel
+		}
 	}
 }
 
@@ -125,10 +140,26 @@ func (h *harness) expect(kind hooks.Kind) run {
 // and the retry timer when in error state) with no hook in flight.
 func (h *harness) idle(timers int) {
 	h.t.Helper()
-	testutil.WaitUntil(h.t, 10*time.Second, "the loop to be idle", func() bool {
-		st := h.x.State()
-		return h.clock.Waiters() == timers && (st.Op == nil || st.Error != nil) && (timers == 2) == (st.Error != nil)
+	testutil.WaitUntil(h.t, 10*time.Second, "the loop to be idle", func() bool { return h.isIdle(timers) })
+}
+
+func (h *harness) isIdle(timers int) bool {
+	st := h.x.State()
+	return h.clock.Waiters() == timers && (st.Op == nil || st.Error != nil) && (timers == 2) == (st.Error != nil)
+}
+
+// settle is idle for a loop that must run nothing more before it blocks:
+// a hook run meanwhile (the fake clock has not moved) fails the test.
+func (h *harness) settle(timers int, since time.Time) {
+	h.t.Helper()
+	testutil.WaitUntil(h.t, 10*time.Second, "the loop to wait or run a hook", func() bool {
+		return len(h.runner.runs) > 0 || h.isIdle(timers)
 	})
+	if len(h.runner.runs) > 0 {
+		r := <-h.runner.runs
+		h.t.Fatalf("%s ran again at +%v without the clock moving (%d more runs queued): no backoff",
+			r.Kind, r.At.Sub(since), len(h.runner.runs))
+	}
 }
 
 func TestErrorStateRetriesOnBackoffSchedule(t *testing.T) {
@@ -364,4 +395,155 @@ func TestDeposedInErrorStateKeepsTheRetry(t *testing.T) {
 		t.Fatalf("retried at +%v, want +5s", r.At.Sub(failedAt))
 	}
 	h.expect(hooks.Start)
+}
+
+// fakeLeadership is the tracker as the loop sees it: it holds term while
+// held is set; Resign releases it and clears the snapshot's leadership, as
+// the tracker's published state would.
+type fakeLeadership struct {
+	remote   *remotestatetest.Fake
+	mu       sync.Mutex
+	held     uint64 // 0: not holding
+	released []uint64
+}
+
+func (f *fakeLeadership) Resign(_ context.Context, term uint64) error {
+	f.mu.Lock()
+	held := f.held == term
+	if held {
+		f.held = 0
+		f.released = append(f.released, term)
+	}
+	f.mu.Unlock()
+	if held {
+		f.remote.Update(func(s *remotestate.Snapshot) { s.Leader, s.StepDown = false, false })
+	}
+	return nil
+}
+
+func (f *fakeLeadership) Holds(_ context.Context, term uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held == term
+}
+
+// releases lists the terms whose lease Resign released.
+func (f *fakeLeadership) releases() []uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.released)
+}
+
+// statusLog keeps the last agent status the loop reported.
+type statusLog struct {
+	mu              sync.Mutex
+	status, message string
+}
+
+func (s *statusLog) set(status, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status, s.message = status, message
+}
+
+func (s *statusLog) last() (string, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status, s.message
+}
+
+// startLeader starts a loop whose unit leads in term 1 and has settled.
+func startLeader(t *testing.T) (*harness, *fakeLeadership, *statusLog) {
+	t.Helper()
+	var lead *fakeLeadership
+	status := &statusLog{}
+	h := startLoopWith(t, func(h *harness, cfg *agent.LoopConfig) {
+		lead = &fakeLeadership{remote: h.remote, held: 1}
+		cfg.Leadership = lead
+		cfg.Status = status.set
+	})
+	h.remote.Update(func(s *remotestate.Snapshot) { s.Leader, s.Term = true, 1 })
+	h.expect(hooks.Install)
+	h.expect(hooks.LeaderElected)
+	h.expect(hooks.ConfigChanged)
+	h.expect(hooks.Start)
+	h.idle(1)
+	return h, lead, status
+}
+
+// TestFailingDeposedRetriesOnBackoffAndHandsOver: a step-down whose
+// leader-deposed fails releases the lease at once (the successor need not
+// wait for it to expire), and leader-deposed is retried on the error-state
+// backoff, never back to back, until it succeeds; nothing else runs
+// meanwhile.
+func TestFailingDeposedRetriesOnBackoffAndHandsOver(t *testing.T) {
+	h, lead, status := startLeader(t)
+	h.runner.setFail(hooks.LeaderDeposed, true)
+	h.remote.Update(func(s *remotestate.Snapshot) { s.StepDown = true })
+	failedAt := h.expect(hooks.LeaderDeposed).At
+	start := failedAt
+	for _, delay := range []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second} {
+		h.settle(2, start)
+		if got := lead.releases(); !slices.Equal(got, []uint64{1}) {
+			t.Fatalf("leases released %v after a failed leader-deposed, want term 1's", got)
+		}
+		if st := h.x.State(); st.Error == nil || st.Error.Hook != hooks.LeaderDeposed || !st.Leader {
+			t.Fatalf("state after a failed leader-deposed = %+v, want in error on it, leadership still committed", st)
+		}
+		if got, msg := status.last(); got != agent.StatusError || msg != `hook failed: "leader-deposed"` {
+			t.Fatalf("agent status %q %q while leader-deposed waits for its retry", got, msg)
+		}
+		if want := failedAt.Add(delay); !slices.Contains(h.clock.Deadlines(), want) {
+			t.Fatalf("retry timers %v, want one at failure + %v (%v)", h.clock.Deadlines(), delay, want)
+		}
+		h.clock.Advance(delay - time.Millisecond)
+		h.settle(2, start) // not a moment early
+		h.clock.Advance(time.Millisecond)
+		r := h.expect(hooks.LeaderDeposed)
+		if got := r.At.Sub(failedAt); got != delay {
+			t.Fatalf("leader-deposed retried after %v, want %v", got, delay)
+		}
+		failedAt = r.At
+	}
+	h.runner.setFail(hooks.LeaderDeposed, false)
+	h.settle(2, start)
+	h.clock.Advance(40 * time.Second)
+	h.expect(hooks.LeaderDeposed)
+	h.idle(1)
+	if st := h.x.State(); st.Error != nil || st.Leader {
+		t.Fatalf("state after leader-deposed succeeded = %+v", st)
+	}
+	if got := lead.releases(); !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("leases released %v, want term 1's", got)
+	}
+}
+
+// TestFailingDeposedAfterLossBacksOff: leadership lost (not stepped
+// down), leader-deposed failing: the same backoff, and a regained
+// leadership's leader-elected waits for leader-deposed to succeed.
+func TestFailingDeposedAfterLossBacksOff(t *testing.T) {
+	h, lead, _ := startLeader(t)
+	h.runner.setFail(hooks.LeaderDeposed, true)
+	lead.mu.Lock()
+	lead.held = 2
+	lead.mu.Unlock()
+	h.remote.Update(func(s *remotestate.Snapshot) { s.Term = 2 }) // lost and regained
+	failedAt := h.expect(hooks.LeaderDeposed).At
+	h.settle(2, failedAt)
+	h.clock.Advance(5 * time.Second)
+	if r := h.expect(hooks.LeaderDeposed); r.At.Sub(failedAt) != 5*time.Second {
+		t.Fatalf("retried after %v, want 5s", r.At.Sub(failedAt))
+	}
+	h.runner.setFail(hooks.LeaderDeposed, false)
+	h.settle(2, failedAt)
+	h.clock.Advance(10 * time.Second)
+	h.expect(hooks.LeaderDeposed)
+	h.expect(hooks.LeaderElected)
+	h.idle(1)
+	if st := h.x.State(); !st.Leader || st.LeaderTerm != 2 || st.Error != nil {
+		t.Fatalf("state = %+v, want leader of term 2", st)
+	}
+	if got := lead.releases(); len(got) != 0 {
+		t.Fatalf("leases released %v: the regained term must be kept", got)
+	}
 }

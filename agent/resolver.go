@@ -53,8 +53,13 @@ func Next(local operation.State, remote remotestate.Snapshot, timers Timers) Dec
 		return d
 	}
 	if local.Leader && lostLeadership(local, remote) {
-		// The safety hook runs even in error state.
-		return runHook(hooks.LeaderDeposed, local.LeaderTerm, remote)
+		// The safety hook runs even in error state; once it has failed
+		// itself, it is retried on the error-state backoff like any
+		// failed hook, and nothing else runs before it succeeds.
+		if local.Error == nil || local.Error.Hook != hooks.LeaderDeposed {
+			return runHook(hooks.LeaderDeposed, local.LeaderTerm, remote)
+		}
+		return inError(local, remote, timers)
 	}
 	if local.Error != nil {
 		return inError(local, remote, timers)

@@ -31,6 +31,7 @@ func local(fn func(*operation.State)) operation.State {
 
 func TestNext(t *testing.T) {
 	failed := &operation.HookError{Hook: hooks.ConfigChanged, Attempts: 1}
+	deposedFailed := &operation.HookError{Hook: hooks.LeaderDeposed, Info: operation.HookInfo{Kind: hooks.LeaderDeposed, Term: 4}, Attempts: 1}
 	for _, tc := range []struct {
 		name   string
 		local  operation.State
@@ -67,6 +68,29 @@ func TestNext(t *testing.T) {
 			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.Life = true, 4, remotestate.Dying }), action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
 		{name: "deposed even in error state", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, failed }),
 			remote: alive, action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
+		// A failed leader-deposed follows the error-state backoff like any
+		// failed hook, and still comes before every other hook.
+		{name: "failed deposed waits for its retry", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, deposedFailed }),
+			remote: alive, action: agent.WaitRetry, hook: hooks.LeaderDeposed, term: 4},
+		{name: "failed deposed of a step-down waits for its retry", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, deposedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.StepDown = true, 4, true }), action: agent.WaitRetry, hook: hooks.LeaderDeposed, term: 4},
+		{name: "failed deposed retries when due", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, deposedFailed }),
+			remote: alive, timers: agent.Timers{RetryDue: true}, action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
+		{name: "failed deposed waits before a regained leadership's elected", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, deposedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term = true, 6 }), action: agent.WaitRetry, hook: hooks.LeaderDeposed, term: 4},
+		{name: "failed deposed retried before a regained leadership's elected", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, deposedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term = true, 6 }), timers: agent.Timers{RetryDue: true},
+			action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
+		{name: "failed deposed retried at once on resolved", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, deposedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.ResolvedID = 1 }), action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
+		{name: "failed deposed resolved --no-retry", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, deposedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.ResolvedID, s.ResolvedNoRetry = 1, true }), action: agent.ResolveNoRetry, hook: hooks.LeaderDeposed, term: 4},
+		{name: "failed deposed of a dying unit waits for its retry", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm, s.Error = true, 4, deposedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Life = remotestate.Dying }), action: agent.WaitRetry, hook: hooks.LeaderDeposed, term: 4},
+		{name: "deposed interrupted by a restart is a failure", local: local(func(s *operation.State) {
+			s.Leader, s.LeaderTerm = true, 4
+			s.Op = &operation.Op{Kind: operation.RunHook, Step: operation.Pending, Hook: operation.HookInfo{Kind: hooks.LeaderDeposed, Term: 4}}
+		}), remote: alive, action: agent.EnterError, hook: hooks.LeaderDeposed, term: 4},
 		{name: "retry after another hook ran keeps the failed hook's versions",
 			local: local(func(s *operation.State) {
 				s.Error = &operation.HookError{Hook: hooks.ConfigChanged, Info: operation.HookInfo{Kind: hooks.ConfigChanged, Term: 7}, Attempts: 1}
