@@ -130,7 +130,10 @@ func (l *loop) run(ctx context.Context) error {
 		if err != nil || done {
 			return err
 		}
-		if d.Action == Idle || d.Action == WaitRetry {
+		// After a Release, the snapshot changes once the tracker has
+		// let go (or its guarantee has run out, if the controller could
+		// not be reached): wait for it rather than release again.
+		if d.Action == Idle || d.Action == WaitRetry || d.Action == Release {
 			l.report(d)
 			l.wait(ctx)
 		}
@@ -187,6 +190,14 @@ func (l *loop) act(ctx context.Context, d Decision) (done bool, err error) {
 		return false, nil
 	case AckResolved:
 		return false, l.markResolved(d.Resolved, nil)
+	case Release:
+		l.log.Info().Uint64("term", d.Term).Msg("releasing lease: no committed leadership to depose")
+		if l.cfg.Leadership != nil {
+			if err := l.cfg.Leadership.Resign(ctx, d.Term); err != nil {
+				l.log.Warn().Err(err).Uint64("term", d.Term).Msg("cannot release lease")
+			}
+		}
+		return false, nil
 	case Terminate:
 		return true, ErrTerminated
 	}

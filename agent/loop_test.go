@@ -547,3 +547,33 @@ func TestFailingDeposedAfterLossBacksOff(t *testing.T) {
 		t.Fatalf("leases released %v: the regained term must be kept", got)
 	}
 }
+
+// TestStepDownOfLeaderInErrorReleasesTheLease: a unit whose leader-elected
+// failed holds the lease without a committed leadership. Asked to step
+// down, it releases the lease at once (the clock does not move, no hook
+// runs) instead of sitting on it until it expires, and stays in error
+// state for its own retry.
+func TestStepDownOfLeaderInErrorReleasesTheLease(t *testing.T) {
+	var lead *fakeLeadership
+	h := startLoopWith(t, func(h *harness, cfg *agent.LoopConfig) {
+		lead = &fakeLeadership{remote: h.remote, held: 1}
+		cfg.Leadership = lead
+	})
+	h.runner.setFail(hooks.LeaderElected, true)
+	h.remote.Update(func(s *remotestate.Snapshot) { s.Leader, s.Term = true, 1 })
+	h.expect(hooks.Install)
+	failedAt := h.expect(hooks.LeaderElected).At
+	h.settle(2, failedAt)
+	h.remote.Update(func(s *remotestate.Snapshot) { s.StepDown = true })
+	testutil.WaitUntil(t, 10*time.Second, "the lease to be released", func() bool { return len(lead.releases()) > 0 })
+	if got := lead.releases(); !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("leases released %v, want term 1's", got)
+	}
+	h.settle(2, failedAt)
+	if st := h.x.State(); st.Error == nil || st.Error.Hook != hooks.LeaderElected || st.Leader {
+		t.Fatalf("state after the release = %+v, want still in error on leader-elected, not leader", st)
+	}
+	if !h.clock.Now().Equal(failedAt) {
+		t.Fatal("the fake clock moved")
+	}
+}

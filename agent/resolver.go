@@ -28,6 +28,10 @@ const (
 	// AckResolved: a resolved request arrived while not in error state; it
 	// is recorded as seen so that it cannot resolve a later failure.
 	AckResolved
+	// Release: give up the lease of term Decision.Term, which the unit
+	// holds but must not keep (a step-down or a removal) and has no
+	// committed leadership of to depose: no hook runs.
+	Release
 )
 
 // Decision is the resolver's answer.
@@ -36,6 +40,8 @@ type Decision struct {
 	Hook   operation.HookInfo
 	// Resolved is the resolved request the decision acts on (0: none).
 	Resolved uint64
+	// Term is the lease term a Release gives up.
+	Term uint64
 }
 
 // Timers are the local, time-driven inputs of the resolver.
@@ -60,6 +66,11 @@ func Next(local operation.State, remote remotestate.Snapshot, timers Timers) Dec
 			return runHook(hooks.LeaderDeposed, local.LeaderTerm, remote)
 		}
 		return inError(local, remote, timers)
+	}
+	if mustRelease(local, remote) {
+		// Even in error state: a leader stuck on an uncommitted
+		// leader-elected must not keep the lease from the other units.
+		return Decision{Action: Release, Term: remote.Term}
 	}
 	if local.Error != nil {
 		return inError(local, remote, timers)
@@ -101,6 +112,14 @@ func recoverOp(local operation.State) (Decision, bool) {
 // the unit is being removed.
 func lostLeadership(local operation.State, remote remotestate.Snapshot) bool {
 	return !remote.Leader || remote.Term != local.LeaderTerm || remote.StepDown || remote.Life == remotestate.Dying
+}
+
+// mustRelease: the unit holds a lease it must give up (asked to step down,
+// or being removed) but has no committed leadership of it, so there is no
+// leader-deposed to run first. (A committed leader is handled by the
+// leader-deposed rule before this one.)
+func mustRelease(local operation.State, remote remotestate.Snapshot) bool {
+	return remote.Leader && (remote.StepDown || remote.Life == remotestate.Dying) && !local.Leader
 }
 
 func inError(local operation.State, remote remotestate.Snapshot, timers Timers) Decision {

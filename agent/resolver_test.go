@@ -31,6 +31,7 @@ func local(fn func(*operation.State)) operation.State {
 
 func TestNext(t *testing.T) {
 	failed := &operation.HookError{Hook: hooks.ConfigChanged, Attempts: 1}
+	electedFailed := &operation.HookError{Hook: hooks.LeaderElected, Info: operation.HookInfo{Kind: hooks.LeaderElected, Term: 5}, Attempts: 1}
 	deposedFailed := &operation.HookError{Hook: hooks.LeaderDeposed, Info: operation.HookInfo{Kind: hooks.LeaderDeposed, Term: 4}, Attempts: 1}
 	for _, tc := range []struct {
 		name   string
@@ -91,6 +92,19 @@ func TestNext(t *testing.T) {
 			s.Leader, s.LeaderTerm = true, 4
 			s.Op = &operation.Op{Kind: operation.RunHook, Step: operation.Pending, Hook: operation.HookInfo{Kind: hooks.LeaderDeposed, Term: 4}}
 		}), remote: alive, action: agent.EnterError, hook: hooks.LeaderDeposed, term: 4},
+		// A lease the unit holds but never committed (leader-elected in
+		// error, or not run yet) is released at once on a step-down or a
+		// removal: there is nothing to depose, and the lease must move.
+		{name: "step-down of a leader in error on leader-elected releases the lease", local: local(func(s *operation.State) { s.Error = electedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.StepDown = true, 5, true }), action: agent.Release, term: 5},
+		{name: "step-down before leader-elected ran releases the lease", local: operation.State{Installed: true},
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.StepDown = true, 5, true }), action: agent.Release, term: 5},
+		{name: "removal of a unit holding an uncommitted lease releases it", local: local(func(s *operation.State) { s.Error = electedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.Life = true, 5, remotestate.Dying }), action: agent.Release, term: 5},
+		{name: "step-down of a new term after a lost one: deposed first", local: local(func(s *operation.State) { s.Leader, s.LeaderTerm = true, 4 }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term, s.StepDown = true, 5, true }), action: agent.RunHook, hook: hooks.LeaderDeposed, term: 4},
+		{name: "leader in error on leader-elected without a step-down waits", local: local(func(s *operation.State) { s.Error = electedFailed }),
+			remote: with(alive, func(s *remotestate.Snapshot) { s.Leader, s.Term = true, 5 }), action: agent.WaitRetry, hook: hooks.LeaderElected, term: 5},
 		{name: "retry after another hook ran keeps the failed hook's versions",
 			local: local(func(s *operation.State) {
 				s.Error = &operation.HookError{Hook: hooks.ConfigChanged, Info: operation.HookInfo{Kind: hooks.ConfigChanged, Term: 7}, Attempts: 1}
@@ -127,7 +141,7 @@ func TestNext(t *testing.T) {
 				Action agent.Action
 				Hook   hooks.Kind
 				Term   uint64
-			}{d.Action, d.Hook.Kind, d.Hook.Term}
+			}{d.Action, d.Hook.Kind, d.Hook.Term + d.Term} // a Release has no hook, only a term
 			want := struct {
 				Action agent.Action
 				Hook   hooks.Kind
