@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -102,12 +103,12 @@ func TestJoinRefusesTooOldNode(t *testing.T) {
 // range that excludes the effective version is refused.
 func TestAnnounce(t *testing.T) {
 	c, admin := bootstrap(t, nodeOpts{})
-	waitVersion(t, c, 2)
+	waitVersion(t, c, lease.MaxProtocol)
 	hash := lease.HashToken(admin)
 	nodeTok := controller.NodeToken(hash)
 	ctx := ctxTimeout(t, 30*time.Second)
 	n := c.Node()
-	req := api.AnnounceRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), APIAddr: c.APIAddr(), ProtoMin: 1, ProtoMax: 2}
+	req := api.AnnounceRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), APIAddr: c.APIAddr(), ProtoMin: 1, ProtoMax: lease.MaxProtocol}
 	if err := newClient(t, nodeTok, c.APIAddr()).Announce(ctx, req); err != nil {
 		t.Fatalf("announce with the node credential: %v", err)
 	}
@@ -127,7 +128,7 @@ func TestAnnounce(t *testing.T) {
 		{"other raft address", nodeTok, api.AnnounceRequest{ID: n.ID(), RaftAddr: "127.0.0.1:1", APIAddr: c.APIAddr(), ProtoMin: 1, ProtoMax: 2},
 			http.StatusBadRequest, "has raft address"},
 		{"too old", nodeTok, api.AnnounceRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), APIAddr: c.APIAddr(), ProtoMin: 1, ProtoMax: 1},
-			http.StatusConflict, "but the cluster runs 2"},
+			http.StatusConflict, fmt.Sprintf("but the cluster runs %d", lease.MaxProtocol)},
 		{"bad range", nodeTok, api.AnnounceRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), APIAddr: c.APIAddr(), ProtoMin: 2, ProtoMax: 1},
 			http.StatusBadRequest, "invalid protocol range"},
 	} {
@@ -138,7 +139,7 @@ func TestAnnounce(t *testing.T) {
 			}
 		})
 	}
-	if m := n.FSM().Members()[n.ID()]; m.ProtoMin != 1 || m.ProtoMax != 2 {
+	if m := n.FSM().Members()[n.ID()]; m.ProtoMin != 1 || m.ProtoMax != lease.MaxProtocol {
 		t.Fatalf("member record %+v", m)
 	}
 	// The node credential can do nothing else.
@@ -157,7 +158,7 @@ func TestAnnounce(t *testing.T) {
 	}
 	// The nodes view shows ranges and the effective version.
 	view, _, err := newClient(t, admin, c.APIAddr()).Cluster(ctx, 0, 0)
-	if err != nil || view.EffectiveVersion != 2 || len(view.Nodes) != 1 || view.Nodes[0].ProtoMax != 2 {
+	if err != nil || view.EffectiveVersion != lease.MaxProtocol || len(view.Nodes) != 1 || view.Nodes[0].ProtoMax != lease.MaxProtocol {
 		t.Fatalf("cluster view %+v, %v", view, err)
 	}
 }

@@ -160,14 +160,45 @@ func (c Claim) apply(s *State, index uint64) Result {
 	if s.Units[c.Unit].Life == LifeDying {
 		return leaseResult(l, ErrUnitDying)
 	}
+	if s.handingOver(a, c.Unit) {
+		return leaseResult(l, ErrClaimDenied)
+	}
 	l.Term++
 	l.Holder = c.Unit
 	l.Start = s.GlobalTime
 	l.Duration = c.Duration
 	l.Expiry = s.GlobalTime.Add(c.Duration)
 	l.StepDownRequested = false
+	l.SteppedDown, l.HandOverUntil = "", time.Time{}
 	s.touchApp(a, index)
 	return leaseResult(l, nil)
+}
+
+// handingOver reports whether a's vacant lease is being handed over from
+// unit, which stepped down (see Lease.SteppedDown): another alive unit of
+// the application may claim it first.
+func (s *State) handingOver(a *Application, unit string) bool {
+	l := &a.Lease
+	if l.SteppedDown != unit || !s.GlobalTime.Before(l.HandOverUntil) {
+		return false
+	}
+	for _, u := range s.Units {
+		if u.App == a.Name && u.Name != unit && u.Life == LifeAlive {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseHeld makes a's held lease vacant. From protocol 3, a lease given
+// up after a step-down is handed over: its holder may not claim it again
+// for one lease duration while another alive unit could.
+func (s *State) releaseHeld(l *Lease) {
+	holder, d, steppedDown := l.Holder, l.Duration, l.StepDownRequested
+	release(l)
+	if steppedDown && s.EffectiveVersion >= HandOverProtocol {
+		l.SteppedDown, l.HandOverUntil = holder, s.GlobalTime.Add(d)
+	}
 }
 
 func (c Extend) apply(s *State, index uint64) Result {
@@ -209,7 +240,7 @@ func (c Revoke) apply(s *State, index uint64) Result {
 	case l.Pinned():
 		return leaseResult(l, ErrPinned)
 	}
-	release(l)
+	s.releaseHeld(l)
 	s.touchApp(a, index)
 	return leaseResult(l, nil)
 }
@@ -315,6 +346,7 @@ func (c AdvanceTime) apply(s *State, index uint64) Result {
 	var expired []string
 	for _, name := range slices.Sorted(maps.Keys(s.Applications)) {
 		a := s.Applications[name]
+		s.endHandOver(a, now, index)
 		if s.expirePins(a, now, index) && s.expireLease(a, now, c.Slack, index) {
 			expired = append(expired, name)
 		}
@@ -341,7 +373,17 @@ func (s *State) expireLease(a *Application, now time.Time, slack time.Duration, 
 	if l.Vacant() || !l.Expiry.Add(slack).Before(now) {
 		return false
 	}
-	release(l)
+	s.releaseHeld(l)
 	s.touchApp(a, index)
 	return true
+}
+
+// endHandOver ends a's hand-over once it is due by now, waking the
+// application's watchers: the unit that stepped down may claim again.
+func (s *State) endHandOver(a *Application, now time.Time, index uint64) {
+	l := &a.Lease
+	if l.SteppedDown != "" && !now.Before(l.HandOverUntil) {
+		l.SteppedDown, l.HandOverUntil = "", time.Time{}
+		s.touchApp(a, index)
+	}
 }

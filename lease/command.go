@@ -31,9 +31,12 @@ type Op interface {
 
 // Claim takes a vacant lease for Unit (incrementing the term), or extends
 // it if Unit already holds it. Another holder: ErrClaimDenied; a dying unit
-// (see RequestUnitRemoval) that does not hold the lease: ErrUnitDying. The
-// result's Lease reports the outcome (holder, term, expiry), also on
-// denial. Retry: safe; a replay by the holder is an extend.
+// (see RequestUnitRemoval) that does not hold the lease: ErrUnitDying. From
+// protocol 3, ErrClaimDenied too while the vacant lease is being handed
+// over from Unit after its step-down (Lease.SteppedDown) and another alive
+// unit could take it. The result's Lease reports the outcome (holder,
+// term, expiry), also on denial. Retry: safe; a replay by the holder is an
+// extend.
 type Claim struct {
 	App      string        `json:"app"`
 	Unit     string        `json:"unit"`
@@ -51,9 +54,10 @@ type Extend struct {
 }
 
 // Revoke releases the holder's lease at once. Not the holder (or Term given
-// and not current): ErrNotHolder; pinned: ErrPinned. Retry: a replay after
-// success fails cleanly with ErrNotHolder; give Term so that it can never
-// release a later term.
+// and not current): ErrNotHolder; pinned: ErrPinned. From protocol 3, a
+// lease revoked after a step-down request is handed over (see Claim).
+// Retry: a replay after success fails cleanly with ErrNotHolder; give Term
+// so that it can never release a later term.
 type Revoke struct {
 	App  string `json:"app"`
 	Unit string `json:"unit"`
@@ -62,8 +66,12 @@ type Revoke struct {
 
 // RequestStepDown asks the holder to step down: it may not extend any more
 // and should run leader-deposed, then Revoke. Vacant: ErrNoLeader; pinned:
-// ErrPinned; Term given and not current: ErrStaleTerm. Retry: idempotent;
-// give Term so a replay cannot hit the next leader.
+// ErrPinned; Term given and not current: ErrStaleTerm. From protocol 3,
+// once the lease is released (revoked, or run out), it is handed over: the
+// unit that stepped down may not claim it for one lease duration while
+// another alive unit could, so that the leadership moves even if the old
+// holder's agent claims first. Retry: idempotent; give Term so a replay
+// cannot hit the next leader.
 type RequestStepDown struct {
 	App  string `json:"app"`
 	Term uint64 `json:"term,omitempty"`
@@ -88,8 +96,9 @@ type UnpinLease struct {
 }
 
 // AdvanceTime moves the global time from Old to New (compare-and-set;
-// Old != global time: ErrTimeMismatch), drops pins whose Until <= New, then
-// expires every unpinned lease with expiry + Slack < New. Slack is carried
+// Old != global time: ErrTimeMismatch), ends hand-overs whose
+// HandOverUntil <= New, drops pins whose Until <= New, then expires every
+// unpinned lease with expiry + Slack < New. Slack is carried
 // in the command so Apply stays deterministic. Retry: a replay fails
 // cleanly with ErrTimeMismatch.
 type AdvanceTime struct {

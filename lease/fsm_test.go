@@ -131,7 +131,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		name, data string
 		want       error
 	}{
-		{"future format", strings.Replace(string(good), `"format":1`, `"format":2`, 1), lease.ErrSnapshotFormat},
+		{"future format", strings.Replace(string(good), `"format":1`, fmt.Sprintf(`"format":%d`, lease.SnapshotFormat+1), 1), lease.ErrSnapshotFormat},
 		{"missing format", `{"state":{}}`, lease.ErrSnapshotFormat},
 		{"unknown field", strings.Replace(string(good), `"index":`, `"color":1,"index":`, 1), nil},
 		{"holder is not a unit", strings.Replace(string(good), `"holder":""`, `"holder":"ghost/0"`, 1), nil},

@@ -9,10 +9,22 @@ package lease
 // Protocol 1 is the command set and snapshot format 1 as they were before
 // versioning. Protocol 2 adds the conditional form of set-config
 // (SetConfig.IfVersion); its snapshot format is still 1 (it adds no state).
+// Protocol 3 adds the step-down hand-over (HandOverProtocol): the same
+// commands, but a lease given up after a step-down is kept from its old
+// holder for a while (Lease.SteppedDown); its snapshot format 2 carries
+// that state.
 const (
 	MinProtocol = 1
-	MaxProtocol = 2
+	MaxProtocol = 3
 )
+
+// HandOverProtocol is the protocol from which a lease released after a
+// step-down (revoked by its holder, or run out) is not given back to that
+// holder for one lease duration while another alive unit of the
+// application could claim it. Below it, claim, revoke and advance-time
+// apply exactly as in protocol 1, so that nodes of an older release in the
+// cluster stay in step.
+const HandOverProtocol = 3
 
 // gated is implemented by the commands, or forms of a command, that need a
 // protocol newer than 1: the leader never proposes them, and State.Apply
@@ -40,8 +52,9 @@ func RefuseNewer(op Op, v uint64) error {
 
 // snapshotFormats maps an effective version to the snapshot format written
 // under it: a format is written only once every member reads it. Protocol
-// 2 changed no state, so it still writes format 1.
-var snapshotFormats = []int{1: 1, 2: 1}
+// 2 changed no state, so it still writes format 1; protocol 3 writes
+// format 2, which adds the leases' hand-over fields.
+var snapshotFormats = []int{1: 1, 2: 1, 3: 2}
 
 // snapshotFormatFor is the snapshot format written at effective version v.
 func snapshotFormatFor(v uint64) int {

@@ -6,10 +6,12 @@ import (
 	"io"
 )
 
-// SnapshotFormat is the newest snapshot format this binary reads. It writes
-// the format of the state's effective version (snapshotFormats), so that
-// no node of the cluster is ever sent a format it cannot read.
-const SnapshotFormat = 1
+// SnapshotFormat is the newest snapshot format this binary reads; it
+// reads every older one too. It writes the format of the state's effective
+// version (snapshotFormats), so that no node of the cluster is ever sent a
+// format it cannot read. Format 2 is format 1 plus the leases' hand-over
+// fields (stepped_down, hand_over_until), written from protocol 3.
+const SnapshotFormat = 2
 
 // snapshotFile is the on-disk form: {"format":1,"state":{...}}.
 type snapshotFile struct {
@@ -48,13 +50,17 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 	if err := strictUnmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("cannot decode lease snapshot: %w", err)
 	}
-	if f.Format != SnapshotFormat {
-		return nil, fmt.Errorf("cannot restore lease snapshot: format %d (this binary reads format %d): %w",
+	if f.Format < 1 || f.Format > SnapshotFormat {
+		return nil, fmt.Errorf("cannot restore lease snapshot: format %d (this binary reads formats 1 to %d): %w",
 			f.Format, SnapshotFormat, ErrSnapshotFormat)
 	}
 	s := &State{}
 	if err := strictUnmarshal(f.State, s); err != nil {
 		return nil, fmt.Errorf("cannot decode lease snapshot state: %w", err)
+	}
+	if want := snapshotFormatFor(s.EffectiveVersion); f.Format < want {
+		return nil, fmt.Errorf("cannot restore lease snapshot: format %d cannot hold the state of protocol %d (format %d): %w",
+			f.Format, s.EffectiveVersion, want, ErrSnapshotFormat)
 	}
 	s.normalize()
 	if err := s.Validate(); err != nil {

@@ -100,6 +100,15 @@ type Lease struct {
 	Pins map[string]Pin `json:"pins"`
 	// StepDownRequested: no more extends; cleared when the lease is released.
 	StepDownRequested bool `json:"step_down_requested"`
+	// SteppedDown is the unit that last gave this lease up after a step-down
+	// (its holder revoked it, or it ran out): from protocol 3 it may not
+	// claim the vacant lease again before HandOverUntil while another alive
+	// unit of the application could, so that a step-down moves the
+	// leadership. Both are cleared by the next successful claim and once the
+	// global time reaches HandOverUntil. Empty (and absent from snapshots)
+	// before protocol 3.
+	SteppedDown   string    `json:"stepped_down,omitempty"`
+	HandOverUntil time.Time `json:"hand_over_until,omitzero"`
 }
 
 // Pin freezes a lease for an operator entity.
@@ -333,6 +342,12 @@ func (s *State) validateApplication(name string) error {
 		return fmt.Errorf("unknown application status %q", st)
 	}
 	l := a.Lease
+	if (l.SteppedDown == "") != l.HandOverUntil.IsZero() {
+		return fmt.Errorf("hand-over names unit %q until %v: want both or neither", l.SteppedDown, l.HandOverUntil)
+	}
+	if l.SteppedDown != "" && (!l.Vacant() || s.EffectiveVersion < HandOverProtocol) {
+		return fmt.Errorf("hand-over on a held lease, or before protocol %d", HandOverProtocol)
+	}
 	if l.Vacant() {
 		if l.Pinned() || l.StepDownRequested {
 			return fmt.Errorf("vacant lease is pinned or stepping down")

@@ -126,7 +126,7 @@ func protoMax(v api.NodesResponse, id string) uint64 {
 }
 
 // TestUpgradeControllerRolling upgrades a 3-node controller of protocol-1
-// binaries to protocol-2 binaries one node at a time, while two real
+// binaries to this release's (protocol 1..lease.MaxProtocol) one node at a time, while two real
 // agents run, one of them the leader: the lease is never lost (same
 // holder, same term, no leader-deposed), the API answers writes and reads
 // while each node is down, the protocol-2 feature is refused until the
@@ -139,7 +139,7 @@ func TestUpgradeControllerRolling(t *testing.T) {
 		!strings.Contains(r.stdout, "controller protocol: 1..1") {
 		t.Fatalf("v1 version: %d %q", r.code, r.stdout)
 	}
-	if r := runBin(t, v2, "version"); r.code != 0 || !strings.Contains(r.stdout, "controller protocol: 1..2") {
+	if r := runBin(t, v2, "version"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("controller protocol: 1..%d", lease.MaxProtocol)) {
 		t.Fatalf("v2 version: %d %q", r.code, r.stdout)
 	}
 	c := startClusterWith(t, 3, v1)
@@ -197,9 +197,9 @@ func TestUpgradeControllerRolling(t *testing.T) {
 			casRefused(id + " down")
 		}
 		c.startWith(i, v2)
-		testutil.WaitUntil(t, 30*time.Second, id+" to announce 1..2", func() bool {
+		testutil.WaitUntil(t, 30*time.Second, fmt.Sprintf("%s to announce 1..%d", id, lease.MaxProtocol), func() bool {
 			v, err := c.view()
-			return err == nil && protoMax(v, id) == 2
+			return err == nil && protoMax(v, id) == lease.MaxProtocol
 		})
 		announced = time.Now()
 		leaseKept(id + " upgraded")
@@ -209,12 +209,12 @@ func TestUpgradeControllerRolling(t *testing.T) {
 	}
 	// The announcement of the last node raises the version in the next
 	// entry: it shows within milliseconds, far below any polling period.
-	testutil.WaitUntil(t, 10*time.Second, "effective version 2", func() bool {
+	testutil.WaitUntil(t, 10*time.Second, fmt.Sprintf("effective version %d", lease.MaxProtocol), func() bool {
 		v, err := c.view()
-		return err == nil && v.EffectiveVersion == 2
+		return err == nil && v.EffectiveVersion == lease.MaxProtocol
 	})
 	raised := time.Since(announced)
-	t.Logf("effective version 2 seen %v after the last announcement was", raised)
+	t.Logf("effective version %d seen %v after the last announcement was", lease.MaxProtocol, raised)
 	if raised > time.Second {
 		t.Errorf("the version rose %v after the last announcement", raised)
 	}
@@ -239,7 +239,7 @@ func TestUpgradeControllerRolling(t *testing.T) {
 	dir := filepath.Join(c.root, "old-node")
 	r := runBin(t, v1, "controller", "--data-dir", dir, "--api-addr", freePort(t), "--raft-addr", freePort(t),
 		"--node-id", "node-old", "--join", c.nodes[0].api, "--client-config", c.clientFile)
-	if want := "node node-old speaks controller protocol 1..1 but the cluster runs 2: upgrade uniter on node node-old"; r.code != 1 || !strings.Contains(r.stderr, want) {
+	if want := fmt.Sprintf("node node-old speaks controller protocol 1..1 but the cluster runs %d: upgrade uniter on node node-old", lease.MaxProtocol); r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("join of a protocol-1 node: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if seen := c.nodesSeen(); len(seen) != 3 {
@@ -254,7 +254,7 @@ func TestUpgradeControllerRolling(t *testing.T) {
 	}
 	before := snapshotFiles(t, nd.dir, "node.json", "raft.db")
 	r = runBin(t, v1, c.nodeArgs(2)...)
-	if want := "this node speaks controller protocol 1..1 but the cluster runs 2: upgrade uniter on this node"; r.code != 1 || !strings.Contains(r.stderr, want) {
+	if want := fmt.Sprintf("this node speaks controller protocol 1..1 but the cluster runs %d: upgrade uniter on this node", lease.MaxProtocol); r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("protocol-1 binary on protocol-2 data: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if after := snapshotFiles(t, nd.dir, "node.json", "raft.db"); after != before {
