@@ -203,7 +203,20 @@ func (c *Client) Resolved(ctx context.Context, unit string, noRetry bool) error 
 // RequestStepDown asks app's leader to step down (admin); refused while
 // pinned (api.ErrPinned) or vacant (api.ErrNoLeader).
 func (c *Client) RequestStepDown(ctx context.Context, app string) error {
-	return c.write(ctx, http.MethodPost, leasePath(app, "/step-down"), api.StepDownRequest{})
+	_, _, err := c.StepDown(ctx, app)
+	return err
+}
+
+// StepDown is RequestStepDown that also returns the lease as the request
+// left it (its holder is the leader asked to step down) and the request's
+// index, from which WatchLease sees what happens next.
+func (c *Client) StepDown(ctx context.Context, app string) (api.Lease, uint64, error) {
+	var out api.LeaseResponse
+	h, err := c.do(ctx, call{method: http.MethodPost, path: leasePath(app, "/step-down"), body: api.StepDownRequest{}, out: &out})
+	if err != nil {
+		return api.Lease{}, 0, err
+	}
+	return out.Lease, headerIndex(h), nil
 }
 
 // Pin pins app's lease for entity (admin); dur > 0 makes the pin expire by

@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/lease"
 )
 
 func newLeadershipCmd() *cobra.Command {
@@ -134,12 +139,20 @@ func newLeadershipUnpinCmd() *cobra.Command {
 }
 
 func newLeadershipRevokeCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "revoke APP",
-		Short: "Ask the leader to step down: it runs leader-deposed, then releases the lease",
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "revoke APP [--wait D]",
+		Short: "Hand the leadership over: the leader steps down and another unit takes it",
 		Long: `Ask the application's leader to step down. It stops answering is-leader true, runs
-leader-deposed after its current hook, then releases the lease, and another unit is
-elected at once. Refused while the leadership is pinned.`,
+leader-deposed after its current hook (a leader in error state on an uncommitted
+leader-elected has nothing to depose and lets go at once; a failing leader-deposed does not
+hold the lease), then releases the lease, and another alive unit takes it: the unit that
+stepped down may not take it back for one lease duration while another could.
+
+The command waits up to --wait for the lease to move and says what happened: who leads
+now, or that the lease is released and not yet claimed, or that the application has no other
+unit to take it (the lease then comes back), or that the leader has not stepped down yet.
+--wait 0 returns once the request is recorded. Refused while the leadership is pinned.`,
 		Args: wantArgs(1, "APP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := loadClient(cmd)
@@ -147,11 +160,69 @@ elected at once. Refused while the leadership is pinned.`,
 				return err
 			}
 			defer c.Close()
-			if err := c.RequestStepDown(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("cannot revoke leadership of %s: %w", args[0], err)
+			app := args[0]
+			l, index, err := c.StepDown(cmd.Context(), app)
+			if err != nil {
+				return fmt.Errorf("cannot revoke leadership of %s: %w", app, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "asked the leader of %s to step down\n", args[0])
-			return nil
+			if wait <= 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "asked %s, the leader of %s, to step down\n", l.Holder, app)
+				return nil
+			}
+			return waitHandOver(cmd.Context(), c, cmd.OutOrStdout(), app, l, index, wait)
 		},
 	}
+	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the leadership to move (0: do not wait)")
+	return cmd
+}
+
+// waitHandOver follows app's lease for up to wait after old's holder was
+// asked to step down (at raft index index) and says what happened.
+func waitHandOver(ctx context.Context, c *client.Client, out io.Writer, app string, old api.Lease, index uint64, wait time.Duration) error {
+	others := -1 // unknown
+	if st, err := c.ApplicationStatus(ctx, app); err == nil {
+		others = 0
+		for name, u := range st.Units {
+			if name != old.Holder && u.Life != lease.LifeDying {
+				others++
+			}
+		}
+	}
+	deadline := clock.Real.Now().Add(wait)
+	released := false
+	for {
+		left := deadline.Sub(clock.Real.Now())
+		if left <= 0 {
+			break
+		}
+		l, next, err := c.WatchLease(ctx, app, index, left)
+		if err != nil {
+			return fmt.Errorf("asked %s, the leader of %s, to step down, but cannot follow the lease: %w", old.Holder, app, err)
+		}
+		index = next
+		switch {
+		case l.Holder != "" && l.Holder != old.Holder:
+			fmt.Fprintf(out, "leadership of %s moved from %s to %s (term %d)\n", app, old.Holder, l.Holder, l.Term)
+			return nil
+		case l.Holder == old.Holder && l.Term != old.Term:
+			why := "no other unit claimed it"
+			if others == 0 {
+				why = "it is the application's only alive unit"
+			}
+			fmt.Fprintf(out, "%s stepped down and took leadership of %s back (term %d): %s\n", old.Holder, app, l.Term, why)
+			return nil
+		case l.Holder == "":
+			released = true
+			if others == 0 {
+				fmt.Fprintf(out, "%s released leadership of %s; it is the application's only alive unit, so it will take the lease back\n", old.Holder, app)
+				return nil
+			}
+		}
+	}
+	if released {
+		fmt.Fprintf(out, "%s released leadership of %s; no other unit has claimed it yet\n", old.Holder, app)
+		return nil
+	}
+	fmt.Fprintf(out, "asked %s, the leader of %s, to step down; it has not yet (it does after its current hook; see uniter status)\n", old.Holder, app)
+	return nil
 }
