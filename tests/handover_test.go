@@ -222,3 +222,69 @@ func waitCommittedLeader(t *testing.T, c *cluster, app string, u *agentUnit, aft
 	})
 	return term
 }
+
+// TestRevokeOfBusyLeaderMovesLeadership: the leader is held in a long hook
+// when it is asked to step down, so it cannot run leader-deposed and
+// release; its lease runs out instead, and then goes to another unit,
+// never back to the busy one (protocol 3's hand-over), which the CLI
+// reports. Once the hook ends, the old leader runs leader-deposed.
+func TestRevokeOfBusyLeaderMovesLeadership(t *testing.T) {
+	c := startCluster(t, 1)
+	f := handOverFixture(t, c, "journal", 3, 500*time.Millisecond)
+	for _, u := range f.units {
+		u.start()
+	}
+	old := f.waitLeader("", 0, 0)
+	_, term := f.leader()
+	for _, u := range f.units {
+		testutil.WaitUntil(t, 60*time.Second, u.unit+" to start", func() bool { return f.ended(u.unit, "start", 0) == 1 })
+	}
+	block := f.unit(old).path("charm", "block-config-changed")
+	if err := os.WriteFile(block, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mark := len(f.entries())
+	if res := c.run("config", "set", "journal", "message=busy"); res.code != 0 {
+		t.Fatalf("config set: exit %d: %s", res.code, res.stderr)
+	}
+	testutil.WaitUntil(t, 30*time.Second, old+" to be held in config-changed", func() bool {
+		for _, e := range f.entries()[mark:] {
+			if e.Unit == old && e.Hook == "config-changed" && e.Event == "start" {
+				return true
+			}
+		}
+		return false
+	})
+
+	start := time.Now()
+	res := c.run("leadership", "revoke", "journal", "--wait", "20s")
+	took := time.Since(start)
+	if res.code != 0 {
+		t.Fatalf("revoke: exit %d: %s", res.code, res.stderr)
+	}
+	moved := regexp.MustCompile(`^leadership of journal moved from (\S+) to (journal/\d) \(term (\d+)\)\n$`).FindStringSubmatch(res.stdout)
+	if moved == nil || moved[1] != old || moved[2] == old {
+		t.Fatalf("revoke said %q, want that leadership moved from %s to another unit", res.stdout, old)
+	}
+	t.Logf("revoke of a busy leader took %v (the lease ran out): %s", took, strings.TrimSpace(res.stdout))
+	next := f.waitLeader(old, term, mark)
+	if next != moved[2] {
+		t.Errorf("%s leads, the CLI said %s", next, moved[2])
+	}
+	if err := os.Remove(block); err != nil {
+		t.Fatal(err)
+	}
+	f.waitEnded(old, "leader-deposed", mark)
+	testutil.WaitUntil(t, 30*time.Second, old+" to be idle", func() bool { return c.unitStatus("journal", old).Agent.Status == "idle" })
+	if who, _ := f.leader(); who != next {
+		t.Errorf("lease moved on to %s after the hand-over to %s", who, next)
+	}
+	for _, r := range hookRuns(f.entries()[mark:]) {
+		if r.Unit == old && r.Hook == "leader-elected" {
+			t.Errorf("%s took leadership back: it ran leader-elected after stepping down", old)
+		}
+	}
+	if err := checkLeadership(readAnswers(t, f.journal+".leader"), hookRuns(f.entries()), guarantee); err != nil {
+		t.Fatalf("leadership contract broken:\n%v", err)
+	}
+}
