@@ -78,7 +78,7 @@ func TestConditionalConfigNeedsProtocol2(t *testing.T) {
 // protocol 2; the leader refuses it before AddVoter, with a clear error
 // that Start returns.
 func TestJoinRefusesTooOldNode(t *testing.T) {
-	leader, admin := bootstrap(t, nodeOpts{})
+	leader, admin := bootstrap(t, nodeOpts{protoMax: 2})
 	waitVersion(t, leader, 2)
 	_, err := controller.Start(t.Context(), controller.NodeConfig{
 		DataDir: t.TempDir(), ID: "old", APIAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
