@@ -205,8 +205,10 @@ func TestFlapStormIsBounded(t *testing.T) {
 	ghosts := []*client.Client{f.ghost("journal/8"), f.ghost("journal/9")}
 	names := []string{"journal/8", "journal/9"}
 	pid := f.u.p.cmd.Process.Pid
-	// The agent steps down first, so the ghosts can start flapping.
-	if res := f.c.run("leadership", "revoke", "journal"); res.code != 0 {
+	// The agent steps down first, so the ghosts can start flapping. The
+	// revoke does not wait for a successor: the ghosts only claim below, and
+	// by then the agent would have taken its lease back.
+	if res := f.c.run("leadership", "revoke", "journal", "--wait", "0"); res.code != 0 {
 		t.Fatalf("revoke: %s", res.stderr)
 	}
 	testutil.WaitUntil(t, 30*time.Second, "journal/0 to step down", func() bool { return !f.state().Leader })
