@@ -16,6 +16,7 @@ import (
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/testutil"
+	"github.com/uniter-dev/uniter/lease"
 	"github.com/uniter-dev/uniter/operation"
 )
 

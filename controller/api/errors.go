@@ -130,3 +130,9 @@ const (
 	StatusWorkload = "workload"
 	StatusAgent    = "agent"
 )
+
+// Lives of a unit, in the life fields of the API's answers.
+const (
+	LifeAlive = "alive"
+	LifeDying = "dying"
+)

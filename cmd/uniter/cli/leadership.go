@@ -13,7 +13,6 @@ import (
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
-	"github.com/uniter-dev/uniter/lease"
 )
 
 func newLeadershipCmd() *cobra.Command {
@@ -183,7 +182,7 @@ func waitHandOver(ctx context.Context, c *client.Client, out io.Writer, app stri
 	if st, err := c.ApplicationStatus(ctx, app); err == nil {
 		others = 0
 		for name, u := range st.Units {
-			if name != old.Holder && u.Life != lease.LifeDying {
+			if name != old.Holder && u.Life != api.LifeDying {
 				others++
 			}
 		}
