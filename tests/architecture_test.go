@@ -67,7 +67,7 @@ func rel(path string) string {
 // not a test or benchmark package, not a test helper, not internal/.
 func domain(r string) bool {
 	if r == "" || strings.HasPrefix(r, "internal/") || strings.HasSuffix(r, "test") ||
-		r == "tests" || r == "bench" || strings.HasPrefix(r, "bench/") {
+		r == "tests" || strings.HasPrefix(r, "tests/") || r == "bench" || strings.HasPrefix(r, "bench/") {
 		return false
 	}
 	return true
