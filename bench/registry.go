@@ -62,6 +62,13 @@ var registry = []benchmark{
 	{id: "B9", title: "etcd side by side", run: runEtcdBaseline,
 		measures: "B1's failover and B5's throughput for etcd, same TTL, same machine",
 		goal:     "report the ratio: ours / etcd"},
+	{id: "B10", title: "leadership churn soak", run: runChurnSoak,
+		measures: "the end-to-end leadership churn over and over for 30 min, every true is-leader answer checked against the controller's lease history",
+		goal:     "0 violations; true answers checked reported (thousands, not dozens)",
+		targets: []target{
+			{"answers_checked", "min", ">=", 1000, "≥ 1000 (thousands)"},
+			{"violations", "max", "<=", 0, "0"},
+		}},
 }
 
 // benchmark is one row of the registry.

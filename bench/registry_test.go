@@ -12,6 +12,7 @@ import (
 
 	"github.com/uniter-dev/uniter/bench/proc"
 	"github.com/uniter-dev/uniter/bench/report"
+	"github.com/uniter-dev/uniter/tests/churn"
 )
 
 // judged are rows as the runner leaves them: stamped with benchmark id's
@@ -72,7 +73,7 @@ func TestRegistryRows(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9"} {
+	for _, id := range []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10"} {
 		if !ids[id] {
 			t.Errorf("BENCHMARKS.md's %s is not in the registry", id)
 		}
@@ -103,13 +104,13 @@ func TestParseOnly(t *testing.T) {
 			t.Errorf("ParseOnly(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"B10", "B1,B6b", "failover", "B1;B2"} {
+	for _, bad := range []string{"B11", "B1,B6b", "failover", "B1;B2"} {
 		_, err := ParseOnly(bad)
 		if err == nil {
 			t.Errorf("ParseOnly(%q) succeeded", bad)
 			continue
 		}
-		if msg := err.Error(); !strings.Contains(msg, "unknown benchmark") || !strings.Contains(msg, "B1, B2, B3, B4, B5, B6, B7, B8, B9") {
+		if msg := err.Error(); !strings.Contains(msg, "unknown benchmark") || !strings.Contains(msg, "B1, B2, B3, B4, B5, B6, B7, B8, B9, B10") {
 			t.Errorf("ParseOnly(%q): error %q does not say the id is unknown and list the known ones", bad, msg)
 		}
 	}
@@ -124,8 +125,8 @@ func TestSelected(t *testing.T) {
 	if err != nil || len(some) != 2 || some[0].id != "B1" || some[1].id != "B5" {
 		t.Errorf("selected(B5, B1, B5) = %v, %v; want B1, B5 in the registry's order", some, err)
 	}
-	if _, err := selected([]string{"B1", "B10"}); err == nil || !strings.Contains(err.Error(), `"B10"`) {
-		t.Errorf("selected(B1, B10): %v", err)
+	if _, err := selected([]string{"B1", "B11"}); err == nil || !strings.Contains(err.Error(), `"B11"`) {
+		t.Errorf("selected(B1, B11): %v", err)
 	}
 }
 
@@ -193,6 +194,7 @@ func TestEveryRowRenders(t *testing.T) {
 		"B8": footprintRows(10*time.Second, procs, procs),
 		"B9": append(append(etcdFailoverRows("etcd Version: 3.4.23", samples, samples),
 			etcdThroughputRows(tp, 1, samples)...), etcdThroughputRows(tp, 3, samples)...),
+		"B10": append(soakRows(soakTestFacts(nil)), soakRows(soakTestFacts([]string{"round 1, step: too slow", "two leaders"}))...),
 	}
 	var all []report.Row
 	for _, b := range registry {
@@ -220,9 +222,21 @@ func TestEveryRowRenders(t *testing.T) {
 		"(first: reset)",
 		"The raft leader changed in trial 1 (node-1 → unknown)",
 		"3 units, G = 3 s (claims of G+0.5 s renewed every 1.75 s)",
+		"2 rounds of the churn of tests/churn",
+		"4100 true, 0 of those for a term the lease recorder never saw",
+		"1 found by the checker over the records",
+		"first: round 1, step: too slow; two leaders.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("latest.md lacks %q:\n%s", want, md)
 		}
 	}
+}
+
+// soakTestFacts are B10's facts for a soak of two rounds that found the
+// violations first (none if nil).
+func soakTestFacts(first []string) soakFacts {
+	f := soakFacts{Rounds: 2, WindowS: 180, StepViolations: len(first), First: first}
+	f.fill(churn.Result{Report: churn.Report{Answers: 9000, True: 4100, Checked: 4100, Violations: min(len(first), 1)}, Terms: 30})
+	return f
 }
