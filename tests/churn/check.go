@@ -30,7 +30,7 @@ func (r Report) Err() error {
 	if r.Violations == 0 {
 		return nil
 	}
-	errs := append([]error{fmt.Errorf("%d violations of the leadership contract (first %d):", r.Violations, len(r.Errs))}, r.Errs...)
+	errs := append([]error{fmt.Errorf("%d violations of the leadership contract (the first %d follow)", r.Violations, len(r.Errs))}, r.Errs...)
 	return errors.Join(errs...)
 }
 
