@@ -92,6 +92,12 @@ func (f *leaderFixture) ended(who, hook string, from int) int {
 	return n
 }
 
+// waitEnded waits until who has ended a run of hook after position from.
+func (f *leaderFixture) waitEnded(who, hook string, from int) {
+	f.t.Helper()
+	testutil.WaitUntil(f.t, 60*time.Second, who+" to run "+hook, func() bool { return f.ended(who, hook, from) > 0 })
+}
+
 // churnRetryInitial is the agents' retry-initial in the churn.
 const churnRetryInitial = 200 * time.Millisecond
 

@@ -431,8 +431,8 @@ func (c *Churn) FailingDeposed(ctx context.Context) error {
 	var mark int
 	prepare := func(leader string, m int) error {
 		old, mark = leader, m
-		os.Remove(filepath.Join(c.d.CharmDir(leader), "fail-times-leader-deposed.count"))
-		return c.knob(leader, "fail-times-leader-deposed", "2")
+		os.Remove(filepath.Join(c.d.CharmDir(leader), "fail-leader-deposed.failed"))
+		return c.knob(leader, "fail-leader-deposed", "2")
 	}
 	_, _, herr := c.handover(ctx, prepare)
 	if old == "" {
@@ -442,7 +442,7 @@ func (c *Churn) FailingDeposed(ctx context.Context) error {
 		n, err := c.ended(old, "leader-deposed", mark)
 		return n >= 1, err
 	})
-	os.Remove(filepath.Join(c.d.CharmDir(old), "fail-times-leader-deposed"))
+	os.Remove(filepath.Join(c.d.CharmDir(old), "fail-leader-deposed"))
 	if err != nil {
 		return errors.Join(herr, err)
 	}
