@@ -181,7 +181,7 @@ func (d churnDeployment) Admin() *client.Client { return d.c.client() }
 
 // StepDown is `uniter leadership revoke journal`, the operator's way.
 func (d churnDeployment) StepDown(context.Context) error {
-	if res := d.c.run("leadership", "revoke", "journal"); res.code != 0 {
+	if res := d.c.run("leadership", "revoke", "journal", "--wait", "0"); res.code != 0 {
 		return fmt.Errorf("revoke: exit %d: %s", res.code, res.stderr)
 	}
 	return nil
