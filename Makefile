@@ -50,7 +50,7 @@ fmt:
 clean:
 	rm -rf bin
 
-# bench runs the benchmarks B1–B9 against real processes (bench/README.md)
+# bench runs the benchmarks B1–B10 against real processes (bench/README.md)
 # and writes bench/results/latest.md and latest.json. BENCH_QUICK=1 is the
 # short pass (under 5 minutes); the full pass takes under 30 minutes on 2
 # cores. BENCH_ONLY=B1,B5 runs a subset. B9 installs Debian's etcd-server
