@@ -52,8 +52,8 @@ clean:
 
 # bench runs the benchmarks B1–B10 against real processes (bench/README.md)
 # and writes bench/results/latest.md and latest.json. BENCH_QUICK=1 is the
-# short pass (under 5 minutes); the full pass takes under 30 minutes on 2
-# cores. BENCH_ONLY=B1,B5 runs a subset. B9 installs Debian's etcd-server
+# short pass (under 9 minutes, 3 of them B10's soak); the full pass takes
+# about 46 minutes on 2 cores, 30 of them B10's churn soak. BENCH_ONLY=B1,B5 runs a subset. B9 installs Debian's etcd-server
 # and etcd-client with apt-get if they are missing.
 .PHONY: bench
 bench:
