@@ -31,6 +31,13 @@ const (
 
 // liveAgent is an agent run by agent.Run against a real, in-process
 // controller node.
+//
+// These tests poll with deadlines on real time, unlike the loop tests'
+// synctest bubbles: the agent runs real hook processes (the charm's
+// /bin/sh hooks) and talks to a raft node over real sockets. A goroutine
+// waiting on a child process or a socket is not durably blocked, so
+// synctest.Wait could not tell a settled agent from one whose hook is
+// still running, and a hook process lives outside the bubble's fake time.
 type liveAgent struct {
 	t     *testing.T
 	ctrl  *controller.Controller
