@@ -221,6 +221,22 @@ func (c *cluster) leader(app string) (string, uint64) {
 	return *a.Leader, a.Term
 }
 
+// waitElected waits until the journal units' leader has run its
+// leader-elected (in the unit's own charm journal) and returns the lease's
+// holder and term.
+func (c *cluster) waitElected(units []*agentUnit) (string, uint64) {
+	c.t.Helper()
+	testutil.WaitUntil(c.t, 60*time.Second, "a leader that ran leader-elected", func() bool {
+		holder, _ := c.leader("journal")
+		if holder == "" {
+			return false
+		}
+		u := unitNamed(c.t, units, holder)
+		return count(readJournal(c.t, u.path("charm", "journal.log")), "leader-elected", "end") == 1
+	})
+	return c.leader("journal")
+}
+
 // unitNamed returns the unit called name among units.
 func unitNamed(t *testing.T, units []*agentUnit, name string) *agentUnit {
 	t.Helper()

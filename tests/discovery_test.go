@@ -27,11 +27,7 @@ func TestControllerFailoverMovesNoLeadership(t *testing.T) {
 		units = append(units, u)
 	}
 	journal := func(u *agentUnit) []entry { return readJournal(t, u.path("charm", "journal.log")) }
-	testutil.WaitUntil(t, 60*time.Second, "a leader that ran leader-elected", func() bool {
-		holder, _ := c.leader("journal")
-		return holder != "" && count(journal(unitNamed(t, units, holder)), "leader-elected", "end") == 1
-	})
-	holder, term := c.leader("journal")
+	holder, term := c.waitElected(units)
 	all := c.addresses()
 	lists := func(u *agentUnit, addrs []string) bool {
 		cfg, err := agent.ReadConfig(u.dir)

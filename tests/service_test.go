@@ -33,11 +33,7 @@ func TestAgentServiceUnitAndStopSequence(t *testing.T) {
 		units = append(units, u)
 	}
 	journal := func(u *agentUnit) []entry { return readJournal(t, u.path("charm", "journal.log")) }
-	testutil.WaitUntil(t, 60*time.Second, "a leader that ran leader-elected", func() bool {
-		holder, _ := c.leader("journal")
-		return holder != "" && count(journal(unitNamed(t, units, holder)), "leader-elected", "end") == 1
-	})
-	holder, term := c.leader("journal")
+	holder, term := c.waitElected(units)
 	leader := unitNamed(t, units, holder)
 
 	unitDir := t.TempDir()
