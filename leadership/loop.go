@@ -256,7 +256,9 @@ func (t *Tracker) nextWake(s state) time.Duration {
 		}
 	} else if s.known && (s.view.Holder == "" || s.view.Holder == t.cfg.Unit) {
 		earliest(s.retryAt)
-		earliest(s.holdOff)
+		if s.holdOff.After(now) { // a hold-off long past is no reason to wake
+			earliest(s.holdOff)
+		}
 	}
 	return max(next.Sub(now), 0)
 }
