@@ -37,7 +37,9 @@ func TestReadMetadata(t *testing.T) {
 	}{{
 		name: "full",
 		yaml: "name: my-app\nsummary: s\ndescription: |\n  long\nrequires:\n  db: {interface: pgsql}\n",
-		want: &charm.Metadata{Name: "my-app", Summary: "s", Description: "long\n"},
+		want: &charm.Metadata{Name: "my-app", Summary: "s", Description: "long\n", Endpoints: map[string]charm.Endpoint{
+			"db": {Role: charm.RoleRequirer, Interface: "pgsql", Scope: charm.ScopeGlobal},
+		}},
 	}, {
 		name: "name only",
 		yaml: "name: a1\n",
@@ -289,5 +291,111 @@ func TestJournalCharm(t *testing.T) {
 	want := map[string]any{"message": "hello", "count": int64(2), "verbose": false}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("typed (-want +got):\n%s", diff)
+	}
+}
+
+func TestReadMetadataEndpoints(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		want    map[string]charm.Endpoint
+		wantErr string
+	}{{
+		name: "both forms and every role",
+		yaml: `name: db
+provides:
+  server: pgsql
+  metrics: {interface: prometheus_scrape, limit: 2}
+requires:
+  certificates:
+    interface: tls-certificates
+    optional: true
+    description: ignored
+  info: {interface: juju-info, scope: container}
+peers:
+  cluster: {interface: db-peers}
+`,
+		want: map[string]charm.Endpoint{
+			"server":       {Role: charm.RoleProvider, Interface: "pgsql", Scope: charm.ScopeGlobal},
+			"metrics":      {Role: charm.RoleProvider, Interface: "prometheus_scrape", Limit: 2, Scope: charm.ScopeGlobal},
+			"certificates": {Role: charm.RoleRequirer, Interface: "tls-certificates", Optional: true, Scope: charm.ScopeGlobal},
+			"info":         {Role: charm.RoleRequirer, Interface: "juju-info", Scope: charm.ScopeContainer},
+			"cluster":      {Role: charm.RolePeer, Interface: "db-peers", Scope: charm.ScopeGlobal},
+		},
+	}, {
+		name: "no endpoints",
+		yaml: "name: a\n",
+	}, {
+		name: "empty sections",
+		yaml: "name: a\nprovides:\nrequires: {}\n",
+	}, {
+		name:    "a section that is not a map",
+		yaml:    "name: a\npeers: [cluster]\n",
+		wantErr: `field "peers" is not a map (line 2)`,
+	}, {
+		name:    "the same name in two sections",
+		yaml:    "name: a\nprovides:\n  db: pgsql\nrequires:\n  db: pgsql\n",
+		wantErr: `endpoint "db" is declared in both provides and requires (line 5)`,
+	}, {
+		name:    "the same name twice in a section",
+		yaml:    "name: a\npeers:\n  c: x\n  c: y\n",
+		wantErr: `endpoint "c" is declared twice in peers (line 4)`,
+	}, {
+		name:    "bad endpoint name",
+		yaml:    "name: a\nrequires:\n  DB: pgsql\n",
+		wantErr: `invalid endpoint name "DB" in requires (line 3)`,
+	}, {
+		name:    "reserved endpoint name",
+		yaml:    "name: a\nrequires:\n  juju-info: juju-info\n",
+		wantErr: `endpoint name "juju-info" is reserved (line 3)`,
+	}, {
+		name:    "providing a reserved interface",
+		yaml:    "name: a\nprovides:\n  info: juju-info\n",
+		wantErr: `endpoint "info" uses reserved interface "juju-info" (line 3)`,
+	}, {
+		name:    "no interface",
+		yaml:    "name: a\nrequires:\n  db: {limit: 1}\n",
+		wantErr: `endpoint "db" has no interface (line 3)`,
+	}, {
+		name:    "bad interface",
+		yaml:    "name: a\nrequires:\n  db: Pg SQL\n",
+		wantErr: `endpoint "db" has invalid interface "Pg SQL" (line 3)`,
+	}, {
+		name:    "interface not a string",
+		yaml:    "name: a\nrequires:\n  db: {interface: 12}\n",
+		wantErr: `endpoint "db": interface is not a string (line 3)`,
+	}, {
+		name:    "a list for an endpoint",
+		yaml:    "name: a\nrequires:\n  db: [pgsql]\n",
+		wantErr: `endpoint "db" is neither an interface name nor a map (line 3)`,
+	}, {
+		name:    "negative limit",
+		yaml:    "name: a\nrequires:\n  db: {interface: pgsql, limit: -1}\n",
+		wantErr: `endpoint "db" has negative limit -1 (line 3)`,
+	}, {
+		name:    "limit not a number",
+		yaml:    "name: a\nrequires:\n  db: {interface: pgsql, limit: many}\n",
+		wantErr: `endpoint "db": yaml:`,
+	}, {
+		name:    "unknown scope",
+		yaml:    "name: a\nrequires:\n  db: {interface: pgsql, scope: machine}\n",
+		wantErr: `endpoint "db" has unknown scope "machine" (line 3)`,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := charm.ReadMetadata(charmDir(t, map[string]string{"metadata.yaml": tt.yaml}))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got.Endpoints); diff != "" {
+				t.Errorf("endpoints (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

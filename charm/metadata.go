@@ -1,7 +1,7 @@
 // Package charm reads what the agent needs from a charm directory: the
-// charm's identity in metadata.yaml and its configuration schema in
-// config.yaml, and turns the controller's stored config strings into the
-// typed values config-get prints.
+// charm's identity and relation endpoints in metadata.yaml and its
+// configuration schema in config.yaml, and turns the controller's stored
+// config strings into the typed values config-get prints.
 package charm
 
 import (
@@ -15,7 +15,7 @@ import (
 )
 
 // Metadata is the part of a charm's metadata.yaml that uniter uses. Other
-// fields (relations, storage, resources, …) are allowed and ignored.
+// fields (storage, resources, …) are allowed and ignored.
 type Metadata struct {
 	// Name is the charm's name: lower-case letters and digits in
 	// hyphen-separated words, starting with a letter.
@@ -24,6 +24,10 @@ type Metadata struct {
 	Summary string `yaml:"summary"`
 	// Description is a longer description; optional.
 	Description string `yaml:"description"`
+	// Endpoints are the relation endpoints of provides, requires and
+	// peers, by name (names are unique across the three); nil if the
+	// charm has none.
+	Endpoints map[string]Endpoint `yaml:"-"`
 }
 
 // validName is Juju's rule for charm names.
@@ -73,6 +77,11 @@ func parseMetadata(data []byte) (*Metadata, error) {
 	case !validName.MatchString(m.Name):
 		return nil, fmt.Errorf("invalid charm name %q", m.Name)
 	}
+	eps, err := parseEndpoints(root)
+	if err != nil {
+		return nil, err
+	}
+	m.Endpoints = eps
 	return &m, nil
 }
 
