@@ -31,8 +31,9 @@ type Result struct {
 	Lease *Lease
 	// Version is the settings version after set-leader-settings/set-config,
 	// the effective version after (or as it stands, on mismatch)
-	// set-effective-version, and the unit's ResolvedID after (or as it
-	// stands, on ErrStaleResolve) resolve.
+	// set-effective-version, the unit's ResolvedID after (or as it
+	// stands, on ErrStaleResolve) resolve, and the databag's version after
+	// enter-scope and set-relation-data.
 	Version uint64
 	// GlobalTime is the global time after (or as it stands, on mismatch)
 	// advance-time.
@@ -40,6 +41,8 @@ type Result struct {
 	// Expired lists, sorted, the applications whose leases advance-time
 	// released.
 	Expired []string
+	// Relation is the new relation after add-relation.
+	Relation *Relation
 }
 
 // Apply applies op at raft log index, which must exceed every index applied

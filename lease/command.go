@@ -165,18 +165,31 @@ type SetApplicationVersion struct {
 
 // RegisterUnit registers Name ("app/N", creating the application if new)
 // with the hex SHA-256 of its token (see HashToken). Registered with the
-// same hash: no-op success (except for the schema); with another:
-// ErrUnitExists. A non-nil ConfigSchema (even empty: a charm without
-// options) replaces the application's schema on success, so the first
-// registration of an application sets it and a later one with the
+// same hash: no-op success (except for the schema and endpoints); with
+// another: ErrUnitExists. A non-nil ConfigSchema (even empty: a charm
+// without options) replaces the application's schema on success, so the
+// first registration of an application sets it and a later one with the
 // upgraded charm's schema replaces it; nil leaves it alone. Values already
-// set are kept even if the new schema would refuse them. Retry: idempotent.
+// set are kept even if the new schema would refuse them.
+//
+// Endpoints (protocol 4) work the same way for the charm's relation
+// endpoints, with two more rules: new endpoints that would break one of
+// the application's relations (an endpoint it uses gone, or of another
+// role or interface) are refused with ErrInvalidCommand, as Juju's
+// upgrade-charm refuses them; and every peers endpoint that has no
+// relation yet gets its peer relation, so the first unit registered
+// creates them. Without Endpoints the command encodes exactly as in
+// protocol 1. Retry: idempotent.
 type RegisterUnit struct {
 	Name      string `json:"name"`
 	TokenHash string `json:"token_hash"`
 	// ConfigSchema is the charm's config.yaml options. Not omitempty: an
 	// empty schema is not the same as none.
 	ConfigSchema map[string]Option `json:"config_schema"`
+	// Endpoints are the charm's relation endpoints by name. omitzero: nil
+	// (leave them alone) is left out, an empty map (a charm without
+	// endpoints) is not.
+	Endpoints map[string]Endpoint `json:"endpoints,omitzero"`
 }
 
 // RequestUnitRemoval marks a unit dying: it may no longer claim a vacant
@@ -220,8 +233,9 @@ type SetApplicationStatus struct {
 }
 
 // DeregisterUnit removes a unit and releases its lease if it holds it
-// (ErrPinned if that lease is pinned: unpin first). The application and its
-// term are kept. Unknown unit: ErrUnknownUnit. Retry: a replay after
+// (ErrPinned if that lease is pinned: unpin first). It leaves every
+// relation scope the unit is in (see LeaveScope: a dying relation whose
+// last unit it was is removed). The application and its term are kept. Unknown unit: ErrUnknownUnit. Retry: a replay after
 // success fails cleanly with ErrUnknownUnit.
 type DeregisterUnit struct {
 	Name string `json:"name"`
@@ -258,6 +272,82 @@ type SetEffectiveVersion struct {
 	Old uint64 `json:"old"`
 	New uint64 `json:"new"`
 }
+
+// AddRelation (protocol 4) relates two applications' endpoints: a
+// requires endpoint to a provides endpoint of the same interface. An
+// EndpointRef without an endpoint name lets the state machine pick: the
+// one pair of the two applications' endpoints that relates, else the
+// refusal says there is none or lists the candidates. Refused, changing
+// nothing: an unknown application (ErrUnknownApplication); an unknown
+// endpoint, roles that do not pair, interfaces that differ, a peers
+// endpoint, an application related to itself (ErrInvalidCommand); two
+// endpoints a relation already joins, alive or dying (ErrRelationExists).
+// The new relation gets the next id and an empty application databag per
+// side; the result's Relation is a copy of it. Retry: a replay after
+// success fails cleanly with ErrRelationExists.
+type AddRelation struct {
+	A EndpointRef `json:"a"`
+	B EndpointRef `json:"b"`
+}
+
+// RemoveRelation (protocol 4) marks a relation dying: no unit may enter
+// its scope any more, and the units in scope run -departed and -broken and
+// leave it; the last to leave removes it. A relation with no unit in scope
+// is removed at once. A peer relation cannot be removed (it lasts as long
+// as its application): ErrInvalidCommand. Unknown: ErrUnknownRelation.
+// Retry: idempotent while the relation is dying; a replay after it is gone
+// fails cleanly with ErrUnknownRelation.
+type RemoveRelation struct {
+	Relation int `json:"relation"`
+}
+
+// EnterScope (protocol 4) puts Unit in the relation's scope, with a unit
+// databag holding Data (Juju's agent seeds it with the unit's addresses;
+// empty values are left out): from then on the other units see it joined.
+// Unit must be a unit of one of the relation's applications
+// (ErrInvalidCommand). A dying relation or unit: ErrCannotEnterScope;
+// unknown: ErrUnknownRelation, ErrUnknownUnit; Data over a limit:
+// ErrTooLarge. The result's Version is the unit databag's. Retry:
+// idempotent (a unit already in scope keeps its databag; Data is then
+// ignored).
+type EnterScope struct {
+	Relation int               `json:"relation"`
+	Unit     string            `json:"unit"`
+	Data     map[string]string `json:"data,omitempty"`
+}
+
+// LeaveScope (protocol 4) takes Unit out of the relation's scope and
+// drops its unit databag; if the relation is dying and that was the last
+// unit, the relation is removed. A unit not in scope: no-op success.
+// Unknown relation: ErrUnknownRelation. Retry: idempotent until the
+// relation is gone, then it fails cleanly with ErrUnknownRelation.
+type LeaveScope struct {
+	Relation int    `json:"relation"`
+	Unit     string `json:"unit"`
+}
+
+// SetRelationData (protocol 4) applies Changes (nil or "" deletes a key)
+// to one databag of the relation: Unit's own unit databag, which needs
+// Unit in scope (ErrNotInScope), or with App the application databag of
+// Unit's application, which is fenced like SetLeaderSettings: applied only
+// if Unit holds the lease and Term is the current term, else ErrNotLeader,
+// so a deposed leader's write is refused even if its agent has not
+// noticed (Term is ignored for unit data). Writes to a dying relation are
+// allowed (the -departed and -broken hooks may write). An empty key is
+// invalid; a key, value or resulting databag over a limit is refused with
+// ErrTooLarge (see MaxDatabagValueBytes). The databag's version moves to
+// the command's index only if a value changed; the result's Version is
+// the databag's version after. Retry: idempotent.
+type SetRelationData struct {
+	Relation int                `json:"relation"`
+	Unit     string             `json:"unit"`
+	App      bool               `json:"app,omitempty"`
+	Term     uint64             `json:"term,omitempty"`
+	Changes  map[string]*string `json:"changes"`
+}
+
+// relationsProtocol is the protocol of the relation commands.
+const relationsProtocol = 4
 
 // Type implements Op.
 func (Claim) Type() string { return "claim" }
@@ -302,6 +392,45 @@ func (SetApplicationVersion) Type() string { return "set-application-version" }
 
 // Type implements Op.
 func (RegisterUnit) Type() string { return "register-unit" }
+
+// needs implements gated: endpoints are protocol 4.
+func (c RegisterUnit) needs() (uint64, string) {
+	if c.Endpoints != nil {
+		return relationsProtocol, "relation endpoints (register-unit endpoints)"
+	}
+	return MinProtocol, c.Type()
+}
+
+// Type implements Op.
+func (AddRelation) Type() string { return "add-relation" }
+
+// Type implements Op.
+func (RemoveRelation) Type() string { return "remove-relation" }
+
+// Type implements Op.
+func (EnterScope) Type() string { return "enter-scope" }
+
+// Type implements Op.
+func (LeaveScope) Type() string { return "leave-scope" }
+
+// Type implements Op.
+func (SetRelationData) Type() string { return "set-relation-data" }
+
+func (c AddRelation) needs() (uint64, string) {
+	return relationsProtocol, "relations (" + c.Type() + ")"
+}
+func (c RemoveRelation) needs() (uint64, string) {
+	return relationsProtocol, "relations (" + c.Type() + ")"
+}
+func (c EnterScope) needs() (uint64, string) {
+	return relationsProtocol, "relations (" + c.Type() + ")"
+}
+func (c LeaveScope) needs() (uint64, string) {
+	return relationsProtocol, "relations (" + c.Type() + ")"
+}
+func (c SetRelationData) needs() (uint64, string) {
+	return relationsProtocol, "relations (" + c.Type() + ")"
+}
 
 // Type implements Op.
 func (DeregisterUnit) Type() string { return "deregister-unit" }
@@ -350,6 +479,11 @@ func init() {
 		{RecordMember{}, decodeAs[RecordMember]},
 		{ForgetMember{}, decodeAs[ForgetMember]},
 		{SetEffectiveVersion{}, decodeAs[SetEffectiveVersion]},
+		{AddRelation{}, decodeAs[AddRelation]},
+		{RemoveRelation{}, decodeAs[RemoveRelation]},
+		{EnterScope{}, decodeAs[EnterScope]},
+		{LeaveScope{}, decodeAs[LeaveScope]},
+		{SetRelationData{}, decodeAs[SetRelationData]},
 	} {
 		decoders[d.op.Type()] = d.decode
 	}

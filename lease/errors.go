@@ -6,8 +6,11 @@ import (
 	"strings"
 )
 
-// Denials. A command that is refused returns one of these sentinels itself
-// (not wrapped) in Result.Err and changes nothing. Match them with errors.Is.
+// Denials. A command that is refused returns one of these sentinels in
+// Result.Err and changes nothing: the lease and unit commands return the
+// sentinel itself, the relation commands wrap it with detail ("cannot add
+// relation db web: relation 3 (web:db db:server) already exists: lease:
+// relation already exists"). Match them with errors.Is.
 var (
 	// ErrClaimDenied: another unit holds the lease.
 	ErrClaimDenied = errors.New("lease: claim denied")
@@ -55,6 +58,17 @@ var (
 	// ErrStaleConfig: a conditional set-config's IfVersion is not the
 	// config's version (another change was applied first).
 	ErrStaleConfig = errors.New("lease: config changed since the version given")
+	// ErrUnknownRelation: no such relation (never made, or removed).
+	ErrUnknownRelation = errors.New("lease: relation not found")
+	// ErrRelationExists: add-relation of two endpoints a relation already
+	// joins (alive or dying).
+	ErrRelationExists = errors.New("lease: relation already exists")
+	// ErrCannotEnterScope: a unit may not enter the scope of a dying
+	// relation, and a dying unit may not enter any scope.
+	ErrCannotEnterScope = errors.New("lease: cannot enter scope: unit or relation is not alive")
+	// ErrNotInScope: a unit databag write from a unit that is not in the
+	// relation's scope.
+	ErrNotInScope = errors.New("lease: unit is not in scope of the relation")
 	// ErrNeedsProtocol: the command needs a newer effective cluster version
 	// than the cluster runs (a *ProtocolError says which).
 	ErrNeedsProtocol = errors.New("lease: needs a newer cluster protocol")
@@ -116,6 +130,11 @@ var (
 	// ErrSnapshotFormat: a snapshot's format is missing, unknown or newer
 	// than this binary understands.
 	ErrSnapshotFormat = errors.New("lease: unsupported snapshot format")
+	// ErrTooLarge: the command would take a relation databag past one of
+	// its limits (MaxDatabagValueBytes, ...). The wrapping error names the
+	// limit: `cannot set relation data of relation 3: value of "k" is
+	// 2097152 bytes; the limit is 262144: lease: over a state limit`.
+	ErrTooLarge = errors.New("lease: over a state limit")
 	// ErrInvalidConfig: a set-config names an option the application's
 	// schema lacks, or a value that does not parse as the option's type.
 	// The wrapping error says which: `cannot set config: unknown option

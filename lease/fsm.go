@@ -178,6 +178,55 @@ func (f *FSM) Unit(name string) (Unit, bool) {
 	return *u.Clone(), true
 }
 
+// Relation returns a copy of relation id and whether it exists.
+func (f *FSM) Relation(id int) (Relation, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, ok := f.state.Relations[id]
+	if !ok {
+		return Relation{}, false
+	}
+	return *r.Clone(), true
+}
+
+// Relations returns copies of every relation, sorted by id.
+func (f *FSM) Relations() []Relation {
+	return f.relations(func(*State, *Relation) bool { return true })
+}
+
+// ApplicationRelations returns copies of the relations app takes part in
+// (its peer relations included), sorted by id.
+func (f *FSM) ApplicationRelations(app string) []Relation {
+	return f.relations(func(_ *State, r *Relation) bool {
+		_, ok := r.Endpoint(app)
+		return ok
+	})
+}
+
+// UnitRelations returns copies of the relations of the unit's application,
+// whether or not the unit is in their scope yet (Relation.InScope says),
+// sorted by id: what its agent follows. None for an unknown unit.
+func (f *FSM) UnitRelations(unit string) []Relation {
+	return f.relations(func(s *State, r *Relation) bool {
+		u, ok := s.Units[unit]
+		if !ok {
+			return false
+		}
+		_, ok = r.Endpoint(u.App)
+		return ok
+	})
+}
+
+func (f *FSM) relations(keep func(*State, *Relation) bool) []Relation {
+	return read(f, func(s *State) []Relation {
+		var out []Relation
+		for _, r := range s.sortedRelations(func(r *Relation) bool { return keep(s, r) }) {
+			out = append(out, *r.Clone())
+		}
+		return out
+	})
+}
+
 // indexTokens rebuilds the token index; callers hold the write lock.
 func (f *FSM) indexTokens() {
 	f.tokens = make(map[string]string, len(f.state.Units))
@@ -246,6 +295,11 @@ func (f *FSM) UnitIndex(name string) uint64 {
 	return read(f, func(s *State) uint64 { return s.UnitIndex(name) })
 }
 
+// RelationIndex returns relation id's modify index (State.RelationIndex).
+func (f *FSM) RelationIndex(id int) uint64 {
+	return read(f, func(s *State) uint64 { return s.RelationIndex(id) })
+}
+
 // Watch returns a channel that is closed at the next change of the state
 // (an applied command that changed anything, or a Restore). Take a new one
 // after each wake-up; read the state after taking the channel, not before.
@@ -265,6 +319,12 @@ func (f *FSM) WatchApplication(app string) <-chan struct{} {
 // A deregistered unit's channel is closed as it goes.
 func (f *FSM) WatchUnit(name string) <-chan struct{} {
 	return f.watchKey(unitKey(name), func(s *State) bool { return s.Units[name] != nil })
+}
+
+// WatchRelation is WatchApplication for a relation's modify index
+// (RelationIndex). A removed relation's channel is closed as it goes.
+func (f *FSM) WatchRelation(id int) <-chan struct{} {
+	return f.watchKey(relationKey(id), func(s *State) bool { return s.Relations[id] != nil })
 }
 
 func (f *FSM) watchKey(key string, exists func(*State) bool) <-chan struct{} {
@@ -318,6 +378,12 @@ func (f *FSM) WaitEffectiveVersion(ctx context.Context, v uint64) (uint64, error
 func (f *FSM) WaitUnit(ctx context.Context, name string, after uint64) (uint64, error) {
 	return f.wait(ctx, after, func(s *State) uint64 { return s.UnitIndex(name) },
 		func() <-chan struct{} { return f.WatchUnit(name) })
+}
+
+// WaitRelation is WaitIndex for relation id's modify index.
+func (f *FSM) WaitRelation(ctx context.Context, id int, after uint64) (uint64, error) {
+	return f.wait(ctx, after, func(s *State) uint64 { return s.RelationIndex(id) },
+		func() <-chan struct{} { return f.WatchRelation(id) })
 }
 
 // wait takes watch's channel before reading index, so a change between

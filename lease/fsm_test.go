@@ -132,6 +132,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		want       error
 	}{
 		{"future format", strings.Replace(string(good), `"format":1`, fmt.Sprintf(`"format":%d`, lease.SnapshotFormat+1), 1), lease.ErrSnapshotFormat},
+		{"format 0", strings.Replace(string(good), `"format":1`, `"format":0`, 1), lease.ErrSnapshotFormat},
 		{"missing format", `{"state":{}}`, lease.ErrSnapshotFormat},
 		{"unknown field", strings.Replace(string(good), `"index":`, `"color":1,"index":`, 1), nil},
 		{"holder is not a unit", strings.Replace(string(good), `"holder":""`, `"holder":"ghost/0"`, 1), nil},

@@ -13,9 +13,14 @@ package lease
 // commands, but a lease given up after a step-down is kept from its old
 // holder for a while (Lease.SteppedDown); its snapshot format 2 carries
 // that state.
+// Protocol 4 adds relations (relationsProtocol): the endpoints of
+// register-unit, add-relation, remove-relation, enter-scope, leave-scope
+// and set-relation-data, and snapshot format 3, which holds them. The
+// code implements 4, but the binary speaks 1..3 (internal/version
+// ProtocolMax) until the relation API is served.
 const (
 	MinProtocol = 1
-	MaxProtocol = 3
+	MaxProtocol = 4
 )
 
 // HandOverProtocol is the protocol from which a lease released after a
@@ -53,8 +58,9 @@ func RefuseNewer(op Op, v uint64) error {
 // snapshotFormats maps an effective version to the snapshot format written
 // under it: a format is written only once every member reads it. Protocol
 // 2 changed no state, so it still writes format 1; protocol 3 writes
-// format 2, which adds the leases' hand-over fields.
-var snapshotFormats = []int{1: 1, 2: 1, 3: 2}
+// format 2, which adds the leases' hand-over fields; protocol 4 writes
+// format 3 (format 2 plus relations).
+var snapshotFormats = []int{1: 1, 2: 1, 3: 2, 4: 3}
 
 // snapshotFormatFor is the snapshot format written at effective version v.
 func snapshotFormatFor(v uint64) int {

@@ -9,11 +9,18 @@ import (
 // SnapshotFormat is the newest snapshot format this binary reads; it
 // reads every older one too. It writes the format of the state's effective
 // version (snapshotFormats), so that no node of the cluster is ever sent a
-// format it cannot read. Format 2 is format 1 plus the leases' hand-over
-// fields (stepped_down, hand_over_until), written from protocol 3.
-const SnapshotFormat = 2
+// format it cannot read.
+//
+// Format 1 is the state of protocols 1 and 2. Format 2 (protocol 3) is
+// format 1 plus the leases' hand-over fields (stepped_down,
+// hand_over_until). Format 3 (protocol 4) is format 2 plus relations, the
+// relation id counter and application endpoints; a state without them
+// encodes the same in all three, so a format-1 or format-2 snapshot
+// restores as a state with no relations, and one that carries relation
+// state is refused.
+const SnapshotFormat = 3
 
-// snapshotFile is the on-disk form: {"format":1,"state":{...}}.
+// snapshotFile is the on-disk form: {"format":3,"state":{...}}.
 type snapshotFile struct {
 	Format int             `json:"format"`
 	State  json.RawMessage `json:"state"`
@@ -62,9 +69,26 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 		return nil, fmt.Errorf("cannot restore lease snapshot: format %d cannot hold the state of protocol %d (format %d): %w",
 			f.Format, s.EffectiveVersion, want, ErrSnapshotFormat)
 	}
+	if f.Format < 3 && s.hasRelationState() {
+		return nil, fmt.Errorf("cannot restore lease snapshot: format %d cannot hold relations or endpoints: %w",
+			f.Format, ErrSnapshotFormat)
+	}
 	s.normalize()
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot restore lease snapshot: %w", err)
 	}
 	return s, nil
+}
+
+// hasRelationState reports whether s holds anything of format 3.
+func (s *State) hasRelationState() bool {
+	if len(s.Relations) > 0 || s.NextRelationID != 0 {
+		return true
+	}
+	for _, a := range s.Applications {
+		if a != nil && a.Endpoints != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -26,11 +26,17 @@ type State struct {
 	Applications map[string]*Application `json:"applications"`
 	// Units by name ("app/N").
 	Units map[string]*Unit `json:"units"`
+	// Relations by id (protocol 4). omitempty, like NextRelationID: a
+	// state without relations encodes as in snapshot formats 1 and 2.
+	Relations map[int]*Relation `json:"relations,omitempty"`
+	// NextRelationID is the id the next relation gets: ids start at 0 and
+	// are never reused.
+	NextRelationID int `json:"next_relation_id,omitempty"`
 	// Index is the raft log index of the last command that changed anything.
 	Index uint64 `json:"index"`
 
 	// touched lists, for the last command applied, the keys (appKey,
-	// unitKey) of the applications and units whose modify index it set,
+	// unitKey, relationKey) of the resources whose modify index it set,
 	// so the FSM wakes only their waiters. Never encoded or cloned.
 	touched []string
 }
@@ -60,9 +66,14 @@ type Application struct {
 	// status); Status.Status is "" until it first does, and readers then
 	// derive one from the units' workload statuses, as Juju does.
 	Status Status `json:"status"`
+	// Endpoints are the charm's relation endpoints by name (protocol 4),
+	// nil if never given (then the application can only have none).
+	// omitzero: an empty map (a charm without endpoints) is kept.
+	Endpoints map[string]Endpoint `json:"endpoints,omitzero"`
 	// ModifyIndex is the log index of the last command that changed the
-	// lease, settings, config, schema, status or unit membership of this
-	// application.
+	// lease, settings, config, schema, status, endpoints or unit
+	// membership of this application, or the life, membership or data of
+	// one of its relations.
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
@@ -145,7 +156,9 @@ type Unit struct {
 	// on each new value. ResolvedNoRetry is the last request's mode.
 	ResolvedID      uint64 `json:"resolved_id"`
 	ResolvedNoRetry bool   `json:"resolved_no_retry"`
-	// ModifyIndex is the log index of the last command that changed it.
+	// ModifyIndex is the log index of the last command that changed it,
+	// or the life, membership or data of a relation whose scope it is in
+	// (or just entered or left), so that its agent's blocking query wakes.
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
@@ -169,6 +182,7 @@ func NewState() *State {
 		Members:          map[string]Member{},
 		Applications:     map[string]*Application{},
 		Units:            map[string]*Unit{},
+		Relations:        map[int]*Relation{},
 	}
 }
 
@@ -209,6 +223,7 @@ func (a *Application) Clone() *Application {
 	out.LeaderSettings = a.LeaderSettings.Clone()
 	out.Config = a.Config.Clone()
 	out.ConfigSchema = cloneSchema(a.ConfigSchema)
+	out.Endpoints = cloneEndpoints(a.Endpoints)
 	return &out
 }
 
@@ -251,6 +266,10 @@ func (s *State) Clone() *State {
 	for k, u := range s.Units {
 		out.Units[k] = u.Clone()
 	}
+	out.Relations = make(map[int]*Relation, len(s.Relations))
+	for k, r := range s.Relations {
+		out.Relations[k] = r.Clone()
+	}
 	return &out
 }
 
@@ -284,6 +303,16 @@ func (s *State) normalize() {
 	}
 	if s.Units == nil {
 		s.Units = map[string]*Unit{}
+	}
+	if s.Relations == nil {
+		s.Relations = map[int]*Relation{} // formats 1 and 2, or none yet
+	}
+	for _, r := range s.Relations {
+		if r == nil {
+			continue // Validate reports it
+		}
+		r.AppData = normalizeBags(r.AppData)
+		r.UnitData = normalizeBags(r.UnitData)
 	}
 	s.GlobalTime = s.GlobalTime.UTC()
 	for _, u := range s.Units {
@@ -322,7 +351,22 @@ func (s *State) Validate() error {
 			return fmt.Errorf("invalid member %q: bad range %d..%d", id, m.ProtoMin, m.ProtoMax)
 		}
 	}
-	return nil
+	return s.validateRelations()
+}
+
+// normalizeBags makes nil maps (a databag decoded from "values":null)
+// empty.
+func normalizeBags(bags map[string]Databag) map[string]Databag {
+	if bags == nil {
+		bags = map[string]Databag{}
+	}
+	for k, b := range bags {
+		if b.Values == nil {
+			b.Values = map[string]string{}
+			bags[k] = b
+		}
+	}
+	return bags
 }
 
 func (s *State) validateApplication(name string) error {

@@ -139,11 +139,19 @@ func (c RegisterUnit) apply(s *State, index uint64) Result {
 	if err := validateSchema(c.ConfigSchema); err != nil {
 		return invalid("register unit", "%v", err)
 	}
-	if u, ok := s.Units[c.Name]; ok {
-		if u.TokenHash != c.TokenHash {
-			return fail(ErrUnitExists)
-		}
-		s.setSchema(s.Applications[app], c.ConfigSchema, index)
+	if err := validateEndpoints(c.Endpoints); err != nil {
+		return invalid("register unit", "%v", err)
+	}
+	if u, ok := s.Units[c.Name]; ok && u.TokenHash != c.TokenHash {
+		return fail(ErrUnitExists)
+	}
+	if err := s.checkEndpointChange(app, c.Endpoints); err != nil {
+		return invalid("register unit "+c.Name, "%v", err)
+	}
+	if _, ok := s.Units[c.Name]; ok {
+		a := s.Applications[app]
+		s.setSchema(a, c.ConfigSchema, index)
+		s.setEndpoints(a, c.Endpoints, index)
 		return Result{}
 	}
 	a, ok := s.Applications[app]
@@ -160,6 +168,7 @@ func (c RegisterUnit) apply(s *State, index uint64) Result {
 		s.Applications[app] = a
 	}
 	s.setSchema(a, c.ConfigSchema, index)
+	s.setEndpoints(a, c.Endpoints, index)
 	u := &Unit{
 		Name:      c.Name,
 		App:       app,
@@ -236,6 +245,11 @@ func (c DeregisterUnit) apply(s *State, index uint64) Result {
 			return leaseResult(l, ErrPinned)
 		}
 		release(l)
+	}
+	for _, r := range s.relationsOf(u.App) {
+		if r.InScope(c.Name) {
+			s.leaveScope(r, c.Name, index)
+		}
 	}
 	s.touchUnit(u, index) // wakes the unit's own waiters: it is gone
 	delete(s.Units, c.Name)
