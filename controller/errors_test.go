@@ -3,9 +3,11 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/lease"
 )
 
 // TestEveryErrorSurvivesTransport: each server-side sentinel has its own
@@ -37,5 +39,27 @@ func TestEveryErrorSurvivesTransport(t *testing.T) {
 	}
 	if errorCode(errors.New("other")) != "" {
 		t.Error("an unknown error must have no code")
+	}
+}
+
+// TestRelationRefusalStatuses: the state machine's relation refusals get
+// the HTTP status of their kind.
+func TestRelationRefusalStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{lease.ErrUnknownRelation, http.StatusNotFound, api.CodeUnknownRelation},
+		{lease.ErrRelationExists, http.StatusConflict, api.CodeRelationExists},
+		{lease.ErrCannotEnterScope, http.StatusConflict, api.CodeCannotEnterScope},
+		{lease.ErrNotInScope, http.StatusConflict, api.CodeNotInScope},
+		{lease.ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeLimitExceeded},
+	} {
+		wrapped := fmt.Errorf("cannot set relation data of relation 3: %w", tc.err)
+		status, body := errorResponse(wrapped)
+		if status != tc.status || body.Code != tc.code || body.Error != wrapped.Error() {
+			t.Errorf("%v: %d %+v, want %d %s", tc.err, status, body, tc.status, tc.code)
+		}
 	}
 }

@@ -184,8 +184,11 @@ func errorResponse(err error) (int, api.Error) {
 		body.Lease = &l
 	}
 	switch {
-	case errors.Is(err, lease.ErrUnknownApplication), errors.Is(err, lease.ErrUnknownUnit):
+	case errors.Is(err, lease.ErrUnknownApplication), errors.Is(err, lease.ErrUnknownUnit),
+		errors.Is(err, lease.ErrUnknownRelation):
 		return http.StatusNotFound, body
+	case errors.Is(err, lease.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, body
 	case isInvalid(err):
 		return http.StatusBadRequest, body
 	case isTransient(err):

@@ -30,6 +30,10 @@ const (
 	CodeStaleResolve       = "stale-resolve"       // 409: a conditional resolve lost a race
 	CodeStaleConfig        = "stale-config"        // 409: config changed since the version given
 	CodeNeedsProtocol      = "needs-protocol"      // 409: the cluster runs an older protocol
+	CodeUnknownRelation    = "unknown-relation"    // 404: no such relation
+	CodeRelationExists     = "relation-exists"     // 409: a relation already joins those endpoints
+	CodeCannotEnterScope   = "cannot-enter-scope"  // 409: the unit or the relation is dying
+	CodeNotInScope         = "not-in-scope"        // 409: a unit databag write from outside the scope
 	CodeInvalidCommand     = "invalid-command"     // 400: the command breaks a rule of form
 	CodeUnknownCommand     = "unknown-command"     // 400
 	CodeUnsupportedVersion = "unsupported-version" // 400: command envelope version
@@ -62,6 +66,13 @@ var (
 	ErrStaleResolve       = errors.New("api: stale resolve")
 	ErrStaleConfig        = errors.New("api: config changed since the version given")
 	ErrNeedsProtocol      = errors.New("api: needs a newer cluster protocol")
+	ErrUnknownRelation    = errors.New("api: relation not found")
+	ErrRelationExists     = errors.New("api: relation already exists")
+	ErrCannotEnterScope   = errors.New("api: cannot enter scope")
+	ErrNotInScope         = errors.New("api: unit is not in scope of the relation")
+	// ErrLimitExceeded matches CodeLimitExceeded (api.go): a change the
+	// API's limits, or the state machine's databag limits, refused.
+	ErrLimitExceeded      = errors.New("api: over a state limit")
 	ErrInvalidCommand     = errors.New("api: invalid command")
 	ErrUnknownCommand     = errors.New("api: unknown command type")
 	ErrUnsupportedVersion = errors.New("api: unsupported command version")
@@ -91,6 +102,11 @@ var sentinels = map[string]error{
 	CodeStaleResolve:       ErrStaleResolve,
 	CodeStaleConfig:        ErrStaleConfig,
 	CodeNeedsProtocol:      ErrNeedsProtocol,
+	CodeUnknownRelation:    ErrUnknownRelation,
+	CodeRelationExists:     ErrRelationExists,
+	CodeCannotEnterScope:   ErrCannotEnterScope,
+	CodeNotInScope:         ErrNotInScope,
+	CodeLimitExceeded:      ErrLimitExceeded,
 	CodeInvalidCommand:     ErrInvalidCommand,
 	CodeUnknownCommand:     ErrUnknownCommand,
 	CodeUnsupportedVersion: ErrUnsupportedVersion,
