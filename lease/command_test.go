@@ -24,7 +24,8 @@ var everyOp = []lease.Op{
 	lease.SetUnitStatus{Unit: "db/0", Kind: lease.StatusAgent, Status: "idle", Message: "m"},
 	lease.SetApplicationVersion{Unit: "db/0", Version: "1.2"},
 	lease.RegisterUnit{Name: "db/0", TokenHash: lease.HashToken("t"), ConfigSchema: map[string]lease.Option{
-		"port": {Type: lease.OptionInt, Default: ptr("5432"), Description: "d"}, "name": {Type: lease.OptionString}}},
+		"port": {Type: lease.OptionInt, Default: ptr("5432"), Description: "d"}, "name": {Type: lease.OptionString}},
+		Endpoints: map[string]lease.Endpoint{"server": {Role: lease.RoleProvider, Interface: "pgsql"}}},
 	lease.DeregisterUnit{Name: "db/0"},
 	lease.RequestUnitRemoval{Name: "db/0"},
 	lease.Resolve{Unit: "db/0", NoRetry: true, After: 2},
@@ -32,6 +33,11 @@ var everyOp = []lease.Op{
 	lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 2, APIAddr: "a:1", RaftAddr: "r:2"},
 	lease.ForgetMember{ID: "n1"},
 	lease.SetEffectiveVersion{Old: 1, New: 2},
+	lease.AddRelation{A: lease.EndpointRef{App: "web", Endpoint: "db"}, B: lease.EndpointRef{App: "db"}},
+	lease.RemoveRelation{Relation: 3},
+	lease.EnterScope{Relation: 3, Unit: "db/0", Data: map[string]string{"private-address": "10.0.0.1"}},
+	lease.LeaveScope{Relation: 3, Unit: "db/0"},
+	lease.SetRelationData{Relation: 3, Unit: "db/0", App: true, Term: 2, Changes: map[string]*string{"a": ptr("b"), "c": nil}},
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {

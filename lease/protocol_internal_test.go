@@ -40,4 +40,10 @@ func TestSnapshotFormatNeverAheadOfVersion(t *testing.T) {
 	if snapshotFormatFor(1) != 1 {
 		t.Error("protocol 1 must write snapshot format 1, which every protocol-1 binary reads")
 	}
+	if snapshotFormatFor(2) != 1 {
+		t.Error("protocol 2 must write snapshot format 1, which every protocol-2 binary reads")
+	}
+	if snapshotFormatFor(3) != 2 {
+		t.Error("protocol 3 (relations) writes snapshot format 2")
+	}
 }
