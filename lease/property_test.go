@@ -2,6 +2,7 @@ package lease_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -21,7 +22,13 @@ import (
 //   - one holder at a time: a lease changes hands only through vacancy;
 //   - terms never decrease, and each claim of a vacant lease adds one;
 //   - a pinned lease is never lost; no extend succeeds after a step-down
-//     request; a refused command changes nothing; State.Validate holds.
+//     request; a refused command changes nothing; State.Validate holds;
+//   - relations (protocol 3): an application databag write succeeds
+//     exactly when its unit holds the lease at the term it names, so a
+//     deposed leader's write still in flight is refused, and the terms of
+//     the successful writes to one databag never go back (no two terms
+//     interleave); a unit databag write succeeds exactly when its unit is
+//     in scope.
 //
 // Real time T is the model's clock. The advancer is anchored at (P, N): it
 // proposed global time N at real time P (its stamp). It proposes
@@ -35,6 +42,8 @@ import (
 // T - P <= simSlack (the package doc's gate, in real time by A2), else
 // holds it until the next stamp; calls let through are applied later, in
 // any order, across pauses and failovers.
+// A client's databag write names the term of its last successful claim or
+// extend, as an agent's hook commit does; the gate does not hold it.
 
 const simSlack = time.Second
 
@@ -42,6 +51,9 @@ var (
 	simUnits     = []string{"db/0", "db/1", "db/2", "web/0", "web/1"}
 	simApps      = []string{"db", "web"}
 	simDurations = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second}
+	// simRelations are each application's relations: its peer relation
+	// (db 0, web 1) and web:db db:server (2).
+	simRelations = map[string][]int{"db": {0, 2}, "web": {1, 2}}
 )
 
 // chooser is the source of every random choice: *rand.Rand or fuzz bytes.
@@ -74,6 +86,9 @@ type simStats struct {
 	granted, denied, expired, pinned, failovers, replays int
 	// pauses counts leader pauses; held, the calls the gate held.
 	pauses, held int
+	// appWrites succeeded; fenced were refused though their term had been
+	// the writer's; unitWrites succeeded; outOfScope were refused.
+	appWrites, fenced, unitWrites, outOfScope int
 	// minMargin is the least real time between a guarantee's end and the
 	// loss of that lease: near zero means the bound is tested tightly.
 	minMargin time.Duration
@@ -93,17 +108,30 @@ type sim struct {
 	// guarantee[u] is the real time until which u's successful calls
 	// guarantee it the lease (0 after it revoked or lost it).
 	guarantee map[string]time.Duration
+	// term[u] is the term of u's last successful claim or extend (0 after
+	// it revoked): the one its databag writes name.
+	term map[string]uint64
+	// writeTerm[relation/app] is the term of the last successful write to
+	// that application databag.
+	writeTerm map[string]uint64
 	lastAdv   lease.AdvanceTime
 	stats     simStats
 }
 
 func newSim(t testing.TB, r chooser) *sim {
-	s := &sim{t: t, r: r, st: lease.NewState(), guarantee: map[string]time.Duration{}}
+	s := &sim{t: t, r: r, st: lease.NewState(), guarantee: map[string]time.Duration{},
+		term: map[string]uint64{}, writeTerm: map[string]uint64{}}
 	s.stats.minMargin = time.Hour
 	s.mustApply(lease.AdvanceTime{New: base})
-	for _, u := range simUnits {
-		s.mustApply(lease.RegisterUnit{Name: u, TokenHash: lease.HashToken(u)})
+	s.mustApply(lease.SetEffectiveVersion{Old: 1, New: 3})
+	charms := map[string]map[string]lease.Endpoint{
+		"db":  {"cluster": {Role: lease.RolePeer, Interface: "db-peers"}, "server": {Role: lease.RoleProvider, Interface: "pgsql"}},
+		"web": {"cluster": {Role: lease.RolePeer, Interface: "web-peers"}, "db": {Role: lease.RoleRequirer, Interface: "pgsql"}},
 	}
+	for _, u := range simUnits {
+		s.mustApply(lease.RegisterUnit{Name: u, TokenHash: lease.HashToken(u), Endpoints: charms[appOf(u)]})
+	}
+	s.mustApply(relate("web", "db"))
 	return s
 }
 
@@ -208,6 +236,7 @@ func (s *sim) replayAdvance() {
 }
 
 func (s *sim) issue() {
+	s.issueWrite()
 	unit := simUnits[s.r.IntN(len(simUnits))]
 	d := simDurations[s.r.IntN(len(simDurations))]
 	c := simCall{unit: unit, t0: s.now, d: d}
@@ -229,6 +258,25 @@ func (s *sim) issue() {
 	s.inflight = append(s.inflight, c)
 }
 
+// issueWrite, half the time, issues a databag write by a random unit: of
+// its application's databag, with the term of its last successful claim
+// or extend, or of its own. The gate does not hold it.
+func (s *sim) issueWrite() {
+	if s.r.IntN(2) == 0 {
+		return
+	}
+	unit := simUnits[s.r.IntN(len(simUnits))]
+	rels := simRelations[appOf(unit)]
+	rel := rels[s.r.IntN(len(rels))]
+	c := simCall{unit: unit, t0: s.now}
+	if s.r.IntN(3) < 2 {
+		c.op = appData(rel, unit, s.term[unit], "term", fmt.Sprint(s.term[unit]))
+	} else {
+		c.op = unitData(rel, unit, "at", fmt.Sprint(s.now))
+	}
+	s.inflight = append(s.inflight, c)
+}
+
 func (s *sim) applyInflight() {
 	if len(s.inflight) == 0 {
 		return
@@ -236,10 +284,15 @@ func (s *sim) applyInflight() {
 	i := s.r.IntN(len(s.inflight))
 	c := s.inflight[i]
 	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-	if _, ok := c.op.(lease.Revoke); ok {
+	switch op := c.op.(type) {
+	case lease.Revoke:
 		if res := s.apply(c.op, c.unit); res.Err == nil {
 			s.guarantee[c.unit] = 0
+			s.term[c.unit] = 0
 		}
+		return
+	case lease.SetRelationData:
+		s.applyWrite(op)
 		return
 	}
 	was := leaseOf(s.st, appOf(c.unit))
@@ -252,6 +305,7 @@ func (s *sim) applyInflight() {
 			s.t.Fatalf("T=%v %s by %s succeeded but the lease is %s's", s.now, c.op.Type(), c.unit, res.Lease.Holder)
 		}
 		s.guarantee[c.unit] = max(s.guarantee[c.unit], c.t0+c.d)
+		s.term[c.unit] = res.Lease.Term
 		s.stats.granted++
 	case errors.Is(res.Err, lease.ErrClaimDenied):
 		if h := res.Lease.Holder; h == "" || h == c.unit {
@@ -264,9 +318,67 @@ func (s *sim) applyInflight() {
 	}
 }
 
+// applyWrite applies a databag write and checks the relation properties.
+func (s *sim) applyWrite(op lease.SetRelationData) {
+	app := appOf(op.Unit)
+	was := leaseOf(s.st, app)
+	inScope := s.st.Relations[op.Relation].InScope(op.Unit)
+	res := s.apply(op, "")
+	bag := fmt.Sprintf("%d/%s", op.Relation, app)
+	switch {
+	case op.App && res.Err == nil:
+		if was.Holder != op.Unit || was.Term != op.Term {
+			s.t.Fatalf("T=%v %s wrote %s's databag with term %d, but the lease was %s's at term %d",
+				s.now, op.Unit, bag, op.Term, was.Holder, was.Term)
+		}
+		if op.Term < s.writeTerm[bag] {
+			s.t.Fatalf("T=%v %s wrote %s's databag with term %d after a write with term %d",
+				s.now, op.Unit, bag, op.Term, s.writeTerm[bag])
+		}
+		s.writeTerm[bag] = op.Term
+		s.stats.appWrites++
+	case op.App && errors.Is(res.Err, lease.ErrNotLeader):
+		if was.Holder == op.Unit && was.Term == op.Term {
+			s.t.Fatalf("T=%v the leader %s's write with its term %d was refused", s.now, op.Unit, op.Term)
+		}
+		if op.Term != 0 {
+			s.stats.fenced++
+		}
+	case !op.App && res.Err == nil:
+		if !inScope {
+			s.t.Fatalf("T=%v %s wrote its databag in relation %d while out of scope", s.now, op.Unit, op.Relation)
+		}
+		s.stats.unitWrites++
+	case !op.App && errors.Is(res.Err, lease.ErrNotInScope):
+		if inScope {
+			s.t.Fatalf("T=%v %s in scope of relation %d was refused: %v", s.now, op.Unit, op.Relation, res.Err)
+		}
+		s.stats.outOfScope++
+	default:
+		s.t.Fatalf("T=%v %s %+v: unexpected %v", s.now, op.Type(), op, res.Err)
+	}
+}
+
+// moveScope, half the time, has a random unit's agent enter a relation's
+// scope, or leave it.
+func (s *sim) moveScope() {
+	if s.r.IntN(2) == 0 {
+		return
+	}
+	unit := simUnits[s.r.IntN(len(simUnits))]
+	rels := simRelations[appOf(unit)]
+	rel := rels[s.r.IntN(len(rels))]
+	op := enter(rel, unit)
+	if s.st.Relations[rel].InScope(unit) && s.r.IntN(3) == 0 {
+		op = leave(rel, unit)
+	}
+	s.mustApply(op)
+}
+
 func (s *sim) operator() {
 	app := simApps[s.r.IntN(len(simApps))]
 	entity := []string{"alice", "bob"}[s.r.IntN(2)]
+	s.moveScope()
 	var op lease.Op
 	switch s.r.IntN(4) {
 	case 0:
@@ -368,6 +480,10 @@ func TestLeaseGuaranteeProperty(t *testing.T) {
 		total.replays += s.stats.replays
 		total.pauses += s.stats.pauses
 		total.held += s.stats.held
+		total.appWrites += s.stats.appWrites
+		total.fenced += s.stats.fenced
+		total.unitWrites += s.stats.unitWrites
+		total.outOfScope += s.stats.outOfScope
 		total.minMargin = min(total.minMargin, s.stats.minMargin)
 		if t.Failed() {
 			t.Fatalf("seed %d failed", seed)
@@ -375,7 +491,8 @@ func TestLeaseGuaranteeProperty(t *testing.T) {
 	}
 	// The interleavings must reach every rule, or the test proves nothing.
 	if total.granted == 0 || total.denied == 0 || total.expired == 0 || total.pinned == 0 || total.failovers == 0 ||
-		total.pauses == 0 || total.held == 0 {
+		total.pauses == 0 || total.held == 0 ||
+		total.appWrites == 0 || total.fenced == 0 || total.unitWrites == 0 || total.outOfScope == 0 {
 		t.Errorf("interleavings too tame: %+v", total)
 	}
 	t.Logf("%+v", total)

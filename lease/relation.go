@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -191,13 +190,25 @@ func cloneEndpoints(in map[string]Endpoint) map[string]Endpoint {
 	return maps.Clone(in)
 }
 
-// validName is Juju's rule for endpoint (relation) and interface names:
-// lower-case letters and digits starting with a letter, in words joined by
-// single hyphens or underscores.
-var validName = regexp.MustCompile(`^[a-z][a-z0-9]*([_-][a-z0-9]+)*$`)
-
-// ValidEndpointName reports whether name is a valid endpoint name.
-func ValidEndpointName(name string) bool { return validName.MatchString(name) }
+// ValidEndpointName reports whether name is a valid endpoint (or
+// interface) name, by Juju's rule: lower-case letters and digits starting
+// with a letter, in words joined by single hyphens or underscores
+// (^[a-z][a-z0-9]*([_-][a-z0-9]+)*$; checked by hand, as State.Validate
+// runs it on every endpoint).
+func ValidEndpointName(name string) bool {
+	if name == "" || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '-' || c == '_') && i+1 < len(name) && name[i+1] != '-' && name[i+1] != '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ParseRelationID parses a relation id as the hook tools' -r and the API
 // take it: "N", or "endpoint:N" (Juju's form; relation-ids prints it).
@@ -322,27 +333,29 @@ func (s *State) validateRelations() error {
 	if (len(s.Relations) > 0 || s.NextRelationID > 0) && s.EffectiveVersion < relationsProtocol {
 		return fmt.Errorf("relations at effective version %d (they need protocol %d)", s.EffectiveVersion, relationsProtocol)
 	}
-	keys := map[string]int{}
-	for _, id := range slices.Sorted(maps.Keys(s.Relations)) {
-		r := s.Relations[id]
+	keys := make(map[string]int, len(s.Relations))
+	for id, r := range s.Relations {
 		if err := s.validateRelation(id, r); err != nil {
 			return fmt.Errorf("invalid relation %d: %w", id, err)
 		}
-		if other, dup := keys[r.Key()]; dup {
-			return fmt.Errorf("relations %d and %d both join %s", other, id, r.Key())
+		key := r.Key()
+		if other, dup := keys[key]; dup {
+			return fmt.Errorf("relations %d and %d both join %s", min(id, other), max(id, other), key)
 		}
-		keys[r.Key()] = id
+		keys[key] = id
 	}
-	for _, name := range slices.Sorted(maps.Keys(s.Applications)) {
-		a := s.Applications[name]
+	for name, a := range s.Applications {
+		if a == nil {
+			continue // validateApplication reports it
+		}
 		if a.Endpoints != nil && s.EffectiveVersion < relationsProtocol {
 			return fmt.Errorf("application %q has endpoints at effective version %d (they need protocol %d)", name, s.EffectiveVersion, relationsProtocol)
 		}
 		if err := validateEndpoints(a.Endpoints); err != nil {
 			return fmt.Errorf("invalid application %q: %w", name, err)
 		}
-		for _, ep := range slices.Sorted(maps.Keys(a.Endpoints)) {
-			if a.Endpoints[ep].Role != RolePeer {
+		for ep, e := range a.Endpoints {
+			if e.Role != RolePeer {
 				continue
 			}
 			if _, ok := keys[name+":"+ep]; !ok {
@@ -383,7 +396,7 @@ func (s *State) validateRelation(id int, r *Relation) error {
 			return fmt.Errorf("application databag of %q: %w", e.App, err)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(r.UnitData)) {
+	for name, b := range r.UnitData {
 		u := s.Units[name]
 		if u == nil {
 			return fmt.Errorf("unit %q in scope is not registered", name)
@@ -391,7 +404,7 @@ func (s *State) validateRelation(id int, r *Relation) error {
 		if _, ok := r.Endpoint(u.App); !ok {
 			return fmt.Errorf("unit %q in scope is not of an application of the relation", name)
 		}
-		if err := s.validateBag(r.UnitData[name]); err != nil {
+		if err := s.validateBag(b); err != nil {
 			return fmt.Errorf("unit databag of %q: %w", name, err)
 		}
 	}

@@ -39,7 +39,7 @@ func (h *fsmHarness) populateRelations() {
 		unitData(0, "db/2", "seen", "1"),
 		lease.RemoveRelation{Relation: 2},
 		lease.AddRelation{A: ref("web:cache"), B: ref("cache")}, // refused: 2 is dying
-		relate("db", "report"), // refused: unknown
+		relate("db", "report"),                                  // refused: unknown
 	} {
 		h.apply(op)
 	}

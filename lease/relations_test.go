@@ -890,3 +890,15 @@ func TestRelationHelpers(t *testing.T) {
 
 // with is base then more, in a new slice (table rows share base).
 func with(base []lease.Op, more ...lease.Op) []lease.Op { return slices.Concat(base, more) }
+
+func TestValidEndpointName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"a": true, "db": true, "a1": true, "tls-certificates": true, "prometheus_scrape": true, "a-1": true, "a-b_c": true,
+		"": false, "A": false, "1a": false, "-a": false, "a-": false, "a_": false, "a--b": false, "a_-b": false,
+		"a b": false, "a.b": false, "a:b": false, "é": false,
+	} {
+		if got := lease.ValidEndpointName(name); got != want {
+			t.Errorf("ValidEndpointName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
