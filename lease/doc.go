@@ -1,14 +1,31 @@
 // Package lease is the controller's replicated state: application
 // leadership leases, leader settings, config, unit registrations and
-// statuses, the global time and the controller members (DESIGN.md §3.1).
+// statuses, relations (protocol 4: applications' endpoints, relations,
+// their scopes and databags), the global time and the controller members
+// (DESIGN.md §3.1).
 //
 // State is a pure, deterministic state machine: State.Apply(index, op)
 // depends only on the state, the command and the raft log index, never on
 // a clock, map order or the host. Commands travel in a versioned JSON
 // envelope (Command, Encode, Decode); a command that is refused or malformed
 // comes back as Result.Err and changes nothing. FSM wraps a State with
-// snapshots ({"format":1,"state":{...}}), deep-copying reads and
-// blocking-query waits on per-application and per-unit modify indexes.
+// snapshots ({"format":3,"state":{...}}, in the format of the effective
+// protocol version), deep-copying reads and blocking-query waits on
+// per-application, per-unit and per-relation modify indexes.
+//
+// The commands: claim, extend, revoke, request-step-down, pin, unpin and
+// advance-time (leases, apply.go); set-leader-settings, set-config,
+// set-unit-status, set-application-version, register-unit,
+// deregister-unit, request-unit-removal, resolve and
+// set-application-status (units.go); record-member, forget-member and
+// set-effective-version (the cluster); add-relation, remove-relation,
+// enter-scope, leave-scope and set-relation-data (relations.go, protocol
+// 4). A relation's application databag is written only by the leader,
+// fenced by term like the leader settings; its unit databags, one per
+// unit in scope, only by their units; every databag is bounded
+// (MaxDatabagValueBytes, ...) and versioned by log index. A change to a
+// relation wakes the blocking queries of every unit in its scope and of
+// its applications.
 //
 // This package imports no raft: package lease/raftnode runs the FSM under
 // hashicorp/raft and holds the time advancer, the gate on claims and

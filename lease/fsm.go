@@ -23,9 +23,9 @@ type FSM struct {
 	mu      sync.RWMutex
 	state   *State
 	changed chan struct{} // closed and replaced whenever state changes
-	// keyed holds, per application (appKey) and unit (unitKey) that a
-	// blocking query waits on, a channel closed and dropped at that
-	// resource's next change. Waking only those waiters keeps a write from
+	// keyed holds, per application (appKey), unit (unitKey) and relation
+	// (relationKey) that a blocking query waits on, a channel closed and
+	// dropped at that resource's next change. Waking only those waiters keeps a write from
 	// waking every blocking query of the node (B6: 30,000 watchers).
 	keyed map[string]chan struct{}
 	// tokens maps token hashes to unit names: every API request looks its
