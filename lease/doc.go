@@ -24,8 +24,9 @@
 // fenced by term like the leader settings; its unit databags, one per
 // unit in scope, only by their units; every databag is bounded
 // (MaxDatabagValueBytes, ...) and versioned by log index. A change to a
-// relation wakes the blocking queries of every unit in its scope and of
-// its applications.
+// relation wakes the blocking queries of every unit in its scope, and of
+// its applications if the relation came, went or changed its life or
+// scope.
 //
 // This package imports no raft: package lease/raftnode runs the FSM under
 // hashicorp/raft and holds the time advancer, the gate on claims and

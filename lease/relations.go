@@ -10,10 +10,9 @@ import (
 // relationKey names a relation's change channel.
 func relationKey(id int) string { return fmt.Sprintf("relation:%d", id) }
 
-// touchRelation records that r changed at index: its modify index, and
-// those of every unit in its scope and of its applications, so that each
-// of their blocking queries wakes. Call it before a unit leaves scope, so
-// the leaver wakes too.
+// touchRelation records that r's data changed at index: its modify index
+// and that of every unit in its scope, so that their agents' blocking
+// queries wake (and no other: a unit out of scope has no use for the data).
 func (s *State) touchRelation(r *Relation, index uint64) {
 	r.ModifyIndex = index
 	s.Index = index
@@ -23,6 +22,15 @@ func (s *State) touchRelation(r *Relation, index uint64) {
 			s.touchUnit(u, index)
 		}
 	}
+}
+
+// touchRelationMembers is touchRelation for a change of r's existence,
+// life or scope: its applications change too, so that the agents of their
+// units out of scope (which must enter the scope of a new relation) and
+// status queries wake. Call it before a unit leaves scope, so the leaver
+// wakes too, and after one enters.
+func (s *State) touchRelationMembers(r *Relation, index uint64) {
+	s.touchRelation(r, index)
 	for _, e := range r.Endpoints {
 		if a := s.Applications[e.App]; a != nil {
 			s.touchApp(a, index)
@@ -45,7 +53,7 @@ func (s *State) newRelation(eps []RelationEndpoint, index uint64) *Relation {
 	}
 	s.NextRelationID++
 	s.Relations[r.ID] = r
-	s.touchRelation(r, index)
+	s.touchRelationMembers(r, index)
 	return r
 }
 
@@ -61,7 +69,7 @@ func (s *State) findRelation(eps []RelationEndpoint) *Relation {
 // leaveScope takes unit out of r's scope, dropping its databag, and
 // removes r if it is dying and that was its last unit.
 func (s *State) leaveScope(r *Relation, unit string, index uint64) {
-	s.touchRelation(r, index)
+	s.touchRelationMembers(r, index)
 	delete(r.UnitData, unit)
 	if r.Life == RelationDying && len(r.UnitData) == 0 {
 		delete(s.Relations, r.ID)
@@ -248,7 +256,7 @@ func (c RemoveRelation) apply(s *State, index uint64) Result {
 	case r.Life == RelationDying:
 		return Result{}
 	}
-	s.touchRelation(r, index)
+	s.touchRelationMembers(r, index)
 	if len(r.UnitData) == 0 {
 		delete(s.Relations, r.ID)
 		return Result{}
@@ -286,7 +294,7 @@ func (c EnterScope) apply(s *State, index uint64) Result {
 	applyDatabagChanges(b.Values, changes)
 	b.Version = index
 	r.UnitData[u.Name] = b
-	s.touchRelation(r, index) // after joining: the new unit wakes too
+	s.touchRelationMembers(r, index) // after joining: the new unit wakes too
 	return Result{Version: b.Version}
 }
 

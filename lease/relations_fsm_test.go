@@ -309,16 +309,17 @@ func TestWaitRelationBlocksUntilItChanges(t *testing.T) {
 // unit and relation before each one. As in
 // TestKeyedWatchesWakeExactlyWhatChanged, a resource whose index moved
 // must find its watch closed and one that did not must not; and when a
-// relation's life, membership or data changed (or it went), its modify
-// index, every unit in its scope before or after, and each of its
-// applications must carry the command's index, so the agents of all of
-// them wake.
+// relation changed, its modify index and every unit in its scope before
+// or after must carry the command's index, so their agents wake. Its
+// applications must carry it too when the relation came, went, or changed
+// its life or scope, and must not when only its data changed (no herd of
+// the units out of scope).
 func TestRelationWatchesWakeEveryUnitInScope(t *testing.T) {
 	apps := []string{"db", "web", "cache"}
 	names := []string{"db/0", "db/1", "db/2", "web/0", "cache/0"}
 	charms := map[string]map[string]lease.Endpoint{"db": dbEndpoints, "web": webEndpoints, "cache": cacheEndpoints}
-	var stats struct{ relationChanges, inScopeWakes int }
-	for seed := range uint64(12) {
+	var stats struct{ relationChanges, inScopeWakes, dataOnly int }
+	for seed := range uint64(16) {
 		h := newFSMHarness(t)
 		h.must(lease.SetEffectiveVersion{Old: 1, New: 3})
 		for _, u := range names {
@@ -337,9 +338,11 @@ func TestRelationWatchesWakeEveryUnitInScope(t *testing.T) {
 			}
 			relationOps := []lease.Op{
 				relate("web", "db"), relate("web", "cache"), lease.RemoveRelation{Relation: rel},
-				enter(rel, unit), enter(rel, unit), leave(rel, unit),
+				enter(rel, unit), enter(rel, unit), enter(rel, unit), leave(rel, unit),
 				unitData(rel, unit, "k", fmt.Sprint(r.IntN(3))), unitData(rel, unit, "k", "-"),
+				unitData(rel, unit, "j", fmt.Sprint(r.IntN(3))), unitData(rel, unit, "i", fmt.Sprint(r.IntN(3))),
 				appData(rel, unit, uint64(1+r.IntN(3)), "k", fmt.Sprint(r.IntN(3))),
+				appData(rel, unit, termOf(before, appOf(unit)), "k", fmt.Sprint(r.IntN(3))),
 			}
 			otherOps := []lease.Op{
 				claim(unit, dur), claim(unit, dur), revoke(unit),
@@ -390,18 +393,34 @@ func TestRelationWatchesWakeEveryUnitInScope(t *testing.T) {
 					}
 					stats.inScopeWakes++
 				}
+				dataOnly := rb != nil && ra != nil && rb.Life == ra.Life && slices.Equal(rb.Scope(), ra.Scope())
+				if dataOnly {
+					stats.dataOnly++
+				}
 				for _, e := range eps {
-					if got := after.ApplicationIndex(e.App); got != res.Index {
-						t.Fatalf("%s: relation %d changed but its application %s has index %d, not %d", where, id, e.App, got, res.Index)
+					switch got := after.ApplicationIndex(e.App); {
+					case !dataOnly && got != res.Index:
+						t.Fatalf("%s: relation %d came, went or changed its scope but its application %s has index %d, not %d",
+							where, id, e.App, got, res.Index)
+					case dataOnly && got != before.ApplicationIndex(e.App):
+						t.Fatalf("%s: only relation %d's data changed but its application %s's index moved", where, id, e.App)
 					}
 				}
 			}
 		}
 	}
-	if stats.relationChanges < 400 || stats.inScopeWakes < 300 {
+	if stats.relationChanges < 400 || stats.inScopeWakes < 300 || stats.dataOnly < 100 {
 		t.Errorf("too few relation changes to prove anything: %+v", stats)
 	}
 	t.Logf("%+v", stats)
+}
+
+// termOf is app's current lease term, 0 if there is no such application.
+func termOf(s *lease.State, app string) uint64 {
+	if a, ok := s.Applications[app]; ok {
+		return a.Lease.Term
+	}
+	return 0
 }
 
 // sameBesidesIndex reports whether two relations differ in nothing but

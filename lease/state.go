@@ -72,8 +72,9 @@ type Application struct {
 	Endpoints map[string]Endpoint `json:"endpoints,omitzero"`
 	// ModifyIndex is the log index of the last command that changed the
 	// lease, settings, config, schema, status, endpoints or unit
-	// membership of this application, or the life, membership or data of
-	// one of its relations.
+	// membership of this application, or made, removed, or changed the
+	// life or scope of one of its relations (not their data: only the
+	// units in scope care, and they wake through their own index).
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
