@@ -258,11 +258,11 @@ func (s *sim) issue() {
 	s.inflight = append(s.inflight, c)
 }
 
-// issueWrite, half the time, issues a databag write by a random unit: of
-// its application's databag, with the term of its last successful claim
-// or extend, or of its own. The gate does not hold it.
+// issueWrite, a third of the time, issues a databag write by a random
+// unit: of its application's databag, with the term of its last
+// successful claim or extend, or of its own. The gate does not hold it.
 func (s *sim) issueWrite() {
-	if s.r.IntN(2) == 0 {
+	if s.r.IntN(3) != 0 {
 		return
 	}
 	unit := simUnits[s.r.IntN(len(simUnits))]
@@ -359,10 +359,10 @@ func (s *sim) applyWrite(op lease.SetRelationData) {
 	}
 }
 
-// moveScope, half the time, has a random unit's agent enter a relation's
-// scope, or leave it.
+// moveScope, a third of the time, has a random unit's agent enter a
+// relation's scope, or leave it.
 func (s *sim) moveScope() {
-	if s.r.IntN(2) == 0 {
+	if s.r.IntN(3) != 0 {
 		return
 	}
 	unit := simUnits[s.r.IntN(len(simUnits))]
