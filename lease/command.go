@@ -235,8 +235,9 @@ type SetApplicationStatus struct {
 // DeregisterUnit removes a unit and releases its lease if it holds it
 // (ErrPinned if that lease is pinned: unpin first). It leaves every
 // relation scope the unit is in (see LeaveScope: a dying relation whose
-// last unit it was is removed). The application and its term are kept. Unknown unit: ErrUnknownUnit. Retry: a replay after
-// success fails cleanly with ErrUnknownUnit.
+// last unit it was is removed). The application and its term are kept.
+// Unknown unit: ErrUnknownUnit. Retry: a replay after success fails
+// cleanly with ErrUnknownUnit.
 type DeregisterUnit struct {
 	Name string `json:"name"`
 }
@@ -416,6 +417,7 @@ func (LeaveScope) Type() string { return "leave-scope" }
 // Type implements Op.
 func (SetRelationData) Type() string { return "set-relation-data" }
 
+// needs implements gated: the relation commands are protocol 3.
 func (c AddRelation) needs() (uint64, string) {
 	return relationsProtocol, "relations (" + c.Type() + ")"
 }

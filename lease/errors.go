@@ -65,7 +65,7 @@ var (
 	ErrRelationExists = errors.New("lease: relation already exists")
 	// ErrCannotEnterScope: a unit may not enter the scope of a dying
 	// relation, and a dying unit may not enter any scope.
-	ErrCannotEnterScope = errors.New("lease: cannot enter scope: unit or relation is not alive")
+	ErrCannotEnterScope = errors.New("lease: cannot enter scope")
 	// ErrNotInScope: a unit databag write from a unit that is not in the
 	// relation's scope.
 	ErrNotInScope = errors.New("lease: unit is not in scope of the relation")

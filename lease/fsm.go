@@ -25,8 +25,9 @@ type FSM struct {
 	changed chan struct{} // closed and replaced whenever state changes
 	// keyed holds, per application (appKey), unit (unitKey) and relation
 	// (relationKey) that a blocking query waits on, a channel closed and
-	// dropped at that resource's next change. Waking only those waiters keeps a write from
-	// waking every blocking query of the node (B6: 30,000 watchers).
+	// dropped at that resource's next change. Waking only those waiters
+	// keeps a write from waking every blocking query of the node (B6:
+	// 30,000 watchers).
 	keyed map[string]chan struct{}
 	// tokens maps token hashes to unit names: every API request looks its
 	// token up, so this must not scan the units. Keying a map by a SHA-256

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // relationKey names a relation's change channel.
-func relationKey(id int) string { return fmt.Sprintf("relation:%d", id) }
+func relationKey(id int) string { return "relation:" + strconv.Itoa(id) }
 
 // touchRelation records that r's data changed at index: its modify index
 // and that of every unit in its scope, so that their agents' blocking
@@ -57,11 +58,14 @@ func (s *State) newRelation(eps []RelationEndpoint, index uint64) *Relation {
 	return r
 }
 
-// findRelation returns the relation joining exactly eps, or nil.
+// findRelation returns the relation joining exactly eps, or nil (there is
+// at most one: State.Validate).
 func (s *State) findRelation(eps []RelationEndpoint) *Relation {
 	key := (&Relation{Endpoints: eps}).Key()
-	for _, r := range s.sortedRelations(func(r *Relation) bool { return r.Key() == key }) {
-		return r
+	for _, r := range s.Relations {
+		if r.Key() == key {
+			return r
+		}
 	}
 	return nil
 }
