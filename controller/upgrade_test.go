@@ -15,6 +15,7 @@ import (
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/version"
 	"github.com/uniter-dev/uniter/lease"
 )
 
@@ -102,13 +103,19 @@ func TestJoinRefusesTooOldNode(t *testing.T) {
 // else); announcing an unknown node, at another raft address, or with a
 // range that excludes the effective version is refused.
 func TestAnnounce(t *testing.T) {
+	// The binary speaks 1..version.ProtocolMax, which may be below what the
+	// state machine implements (lease.MaxProtocol: relations are not served yet).
+	_, binMax, err := version.Protocol()
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, admin := bootstrap(t, nodeOpts{})
-	waitVersion(t, c, lease.MaxProtocol)
+	waitVersion(t, c, binMax)
 	hash := lease.HashToken(admin)
 	nodeTok := controller.NodeToken(hash)
 	ctx := ctxTimeout(t, 30*time.Second)
 	n := c.Node()
-	req := api.AnnounceRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), APIAddr: c.APIAddr(), ProtoMin: 1, ProtoMax: lease.MaxProtocol}
+	req := api.AnnounceRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), APIAddr: c.APIAddr(), ProtoMin: 1, ProtoMax: binMax}
 	if err := newClient(t, nodeTok, c.APIAddr()).Announce(ctx, req); err != nil {
 		t.Fatalf("announce with the node credential: %v", err)
 	}
@@ -128,7 +135,7 @@ func TestAnnounce(t *testing.T) {
 		{"other raft address", nodeTok, api.AnnounceRequest{ID: n.ID(), RaftAddr: "127.0.0.1:1", APIAddr: c.APIAddr(), ProtoMin: 1, ProtoMax: 2},
 			http.StatusBadRequest, "has raft address"},
 		{"too old", nodeTok, api.AnnounceRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), APIAddr: c.APIAddr(), ProtoMin: 1, ProtoMax: 1},
-			http.StatusConflict, fmt.Sprintf("but the cluster runs %d", lease.MaxProtocol)},
+			http.StatusConflict, fmt.Sprintf("but the cluster runs %d", binMax)},
 		{"bad range", nodeTok, api.AnnounceRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), APIAddr: c.APIAddr(), ProtoMin: 2, ProtoMax: 1},
 			http.StatusBadRequest, "invalid protocol range"},
 	} {
@@ -139,7 +146,7 @@ func TestAnnounce(t *testing.T) {
 			}
 		})
 	}
-	if m := n.FSM().Members()[n.ID()]; m.ProtoMin != 1 || m.ProtoMax != lease.MaxProtocol {
+	if m := n.FSM().Members()[n.ID()]; m.ProtoMin != 1 || m.ProtoMax != binMax {
 		t.Fatalf("member record %+v", m)
 	}
 	// The node credential can do nothing else.
@@ -158,7 +165,7 @@ func TestAnnounce(t *testing.T) {
 	}
 	// The nodes view shows ranges and the effective version.
 	view, _, err := newClient(t, admin, c.APIAddr()).Cluster(ctx, 0, 0)
-	if err != nil || view.EffectiveVersion != lease.MaxProtocol || len(view.Nodes) != 1 || view.Nodes[0].ProtoMax != lease.MaxProtocol {
+	if err != nil || view.EffectiveVersion != binMax || len(view.Nodes) != 1 || view.Nodes[0].ProtoMax != binMax {
 		t.Fatalf("cluster view %+v, %v", view, err)
 	}
 }

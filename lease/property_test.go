@@ -23,7 +23,7 @@ import (
 //   - terms never decrease, and each claim of a vacant lease adds one;
 //   - a pinned lease is never lost; no extend succeeds after a step-down
 //     request; a refused command changes nothing; State.Validate holds;
-//   - relations (protocol 3): an application databag write succeeds
+//   - relations (protocol 4): an application databag write succeeds
 //     exactly when its unit holds the lease at the term it names, so a
 //     deposed leader's write still in flight is refused, and the terms of
 //     the successful writes to one databag never go back (no two terms
@@ -123,7 +123,7 @@ func newSim(t testing.TB, r chooser) *sim {
 		term: map[string]uint64{}, writeTerm: map[string]uint64{}}
 	s.stats.minMargin = time.Hour
 	s.mustApply(lease.AdvanceTime{New: base})
-	s.mustApply(lease.SetEffectiveVersion{Old: 1, New: 3})
+	s.mustApply(lease.SetEffectiveVersion{Old: 1, New: 4})
 	charms := map[string]map[string]lease.Endpoint{
 		"db":  {"cluster": {Role: lease.RolePeer, Interface: "db-peers"}, "server": {Role: lease.RoleProvider, Interface: "pgsql"}},
 		"web": {"cluster": {Role: lease.RolePeer, Interface: "web-peers"}, "db": {Role: lease.RoleRequirer, Interface: "pgsql"}},
@@ -308,7 +308,9 @@ func (s *sim) applyInflight() {
 		s.term[c.unit] = res.Lease.Term
 		s.stats.granted++
 	case errors.Is(res.Err, lease.ErrClaimDenied):
-		if h := res.Lease.Holder; h == "" || h == c.unit {
+		// From protocol 3 a vacant lease is kept from the unit that
+		// stepped down while the hand-over lasts (HandOverProtocol).
+		if h := res.Lease.Holder; (h == "" && was.SteppedDown != c.unit) || h == c.unit {
 			s.t.Fatalf("T=%v claim by %s denied with holder %q", s.now, c.unit, h)
 		}
 		s.stats.denied++

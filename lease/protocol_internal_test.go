@@ -44,6 +44,9 @@ func TestSnapshotFormatNeverAheadOfVersion(t *testing.T) {
 		t.Error("protocol 2 must write snapshot format 1, which every protocol-2 binary reads")
 	}
 	if snapshotFormatFor(3) != 2 {
-		t.Error("protocol 3 (relations) writes snapshot format 2")
+		t.Error("protocol 3 (step-down hand-over) writes snapshot format 2")
+	}
+	if snapshotFormatFor(4) != 3 {
+		t.Error("protocol 4 (relations) writes snapshot format 3")
 	}
 }

@@ -20,7 +20,7 @@ import (
 
 var cacheEndpoints = map[string]lease.Endpoint{"cache": {Role: lease.RoleProvider, Interface: "redis"}}
 
-// populateRelations is populate, then protocol 3 and relations in every
+// populateRelations is populate, then protocol 4 and relations in every
 // state: db's peer relation 0 with two units in scope, web:db db:server
 // (1) with unit and application data, web:cache cache:cache (2) dying
 // with web/0 still in scope, and a removed relation (3), so the next id
@@ -28,7 +28,8 @@ var cacheEndpoints = map[string]lease.Endpoint{"cache": {Role: lease.RoleProvide
 func (h *fsmHarness) populateRelations() {
 	h.populate()
 	for _, op := range []lease.Op{
-		lease.SetEffectiveVersion{Old: 2, New: 3},
+		lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 4, APIAddr: "127.0.0.1:1", RaftAddr: "127.0.0.1:2"},
+		lease.SetEffectiveVersion{Old: 2, New: 4},
 		registerWith("db/0", dbEndpoints), registerWith("db/1", dbEndpoints), registerWith("db/2", dbEndpoints),
 		registerWith("web/0", webEndpoints), registerWith("cache/0", cacheEndpoints),
 		relate("web", "db"), relate("web", "cache"),
@@ -55,8 +56,8 @@ func TestSnapshotFormat2RoundTrip(t *testing.T) {
 		t.Fatalf("populated relations %v, next id %d", ids, h.fsm.State().NextRelationID)
 	}
 	sink := snapshot(t, h.fsm)
-	if !bytes.HasPrefix(sink.Bytes(), []byte(`{"format":2,"state":{`)) {
-		t.Errorf("snapshot at protocol 3 starts %.40s", sink.Bytes())
+	if !bytes.HasPrefix(sink.Bytes(), []byte(`{"format":3,"state":{`)) {
+		t.Errorf("snapshot at protocol 4 starts %.40s", sink.Bytes())
 	}
 	restored := lease.NewFSM()
 	if err := restored.Restore(sink.Reader()); err != nil {
@@ -90,10 +91,10 @@ func relationIDs(rs []lease.Relation) []int {
 	return ids
 }
 
-// TestSnapshotFormat1BeforeProtocol3: below protocol 3 the snapshot is
+// TestSnapshotFormat1BeforeProtocol3: below protocol 3 (and 4) the snapshot is
 // format 1 without a trace of relations (a protocol-2 binary reads it
 // strictly), restores with no relations, and relations work once the
-// cluster runs protocol 3.
+// cluster runs protocol 4.
 func TestSnapshotFormat1BeforeProtocol3(t *testing.T) {
 	h := newFSMHarness(t)
 	h.populate()
@@ -114,7 +115,8 @@ func TestSnapshotFormat1BeforeProtocol3(t *testing.T) {
 		t.Errorf("relations after a format-1 restore: %v, next %d", s.Relations, s.NextRelationID)
 	}
 	next := &fsmHarness{t: t, fsm: restored, index: h.index}
-	next.must(lease.SetEffectiveVersion{Old: 2, New: 3})
+	next.must(lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 4, APIAddr: "127.0.0.1:1", RaftAddr: "127.0.0.1:2"})
+	next.must(lease.SetEffectiveVersion{Old: 2, New: 4})
 	next.must(registerWith("db/0", dbEndpoints))
 	next.must(registerWith("web/0", webEndpoints))
 	if res := next.must(relate("web", "db")); res.Relation == nil || res.Relation.ID != 1 {
@@ -150,10 +152,16 @@ func TestRestoreRefusesBadRelationSnapshots(t *testing.T) {
 		edit func(file, state map[string]any)
 		want string
 	}{
-		{"relations in format 1", func(f, _ map[string]any) { f["format"] = 1 }, "format 1 cannot hold relations"},
-		{"relations below protocol 3", func(_, s map[string]any) {
+		{"relations in format 1", func(f, s map[string]any) { f["format"], s["effective_version"] = 1, 2 }, "format 1 cannot hold relations"},
+		{"format 2 at protocol 4", func(f, _ map[string]any) { f["format"] = 2 }, "format 2 cannot hold the state of protocol 4"},
+		{"relations in format 2", func(f, s map[string]any) {
+			f["format"] = 2
+			s["effective_version"] = 3
+		}, "format 2 cannot hold relations"},
+		{"relations below protocol 4", func(f, s map[string]any) {
+			f["format"] = 2
 			s["effective_version"] = 2
-		}, "relations at effective version 2"},
+		}, "format 2 cannot hold relations"},
 		{"a unit in scope that is not registered", func(_, s map[string]any) {
 			ud := relationJSON(s, 1)["unit_data"].(map[string]any)
 			ud["db/9"] = ud["db/1"]
@@ -321,7 +329,7 @@ func TestRelationWatchesWakeEveryUnitInScope(t *testing.T) {
 	var stats struct{ relationChanges, inScopeWakes, dataOnly int }
 	for seed := range uint64(10) {
 		h := newFSMHarness(t)
-		h.must(lease.SetEffectiveVersion{Old: 1, New: 3})
+		h.must(lease.SetEffectiveVersion{Old: 1, New: 4})
 		for _, u := range names {
 			h.must(registerWith(u, charms[appOf(u)]))
 		}

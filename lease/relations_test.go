@@ -46,7 +46,7 @@ func registerWith(unit string, eps map[string]lease.Endpoint) lease.Op {
 // relSetup raises the effective version to 3, gives db and web their
 // charms' endpoints (re-registering their units), then applies more.
 func relSetup(more ...lease.Op) []lease.Op {
-	ops := []lease.Op{lease.SetEffectiveVersion{Old: 1, New: 3}}
+	ops := []lease.Op{lease.SetEffectiveVersion{Old: 1, New: 4}}
 	for _, u := range units {
 		eps := dbEndpoints
 		if appOf(u) == "web" {
@@ -344,7 +344,7 @@ func TestPeerRelations(t *testing.T) {
 	}
 	runCases(t, []tcase{{
 		name:  "the first unit with a peers endpoint creates its relation",
-		setup: []lease.Op{lease.SetEffectiveVersion{Old: 1, New: 3}},
+		setup: []lease.Op{lease.SetEffectiveVersion{Old: 1, New: 4}},
 		op:    registerWith("db/0", dbEndpoints),
 		check: all(count(1), wantRelation(peerRel, peer("db", "cluster", "db-peers")), func(t *testing.T, s *lease.State, _ lease.Result) {
 			if diff := cmp.Diff(dbEndpoints, s.Applications["db"].Endpoints); diff != "" {
@@ -353,7 +353,7 @@ func TestPeerRelations(t *testing.T) {
 		}),
 	}, {
 		name:  "a new application's first unit creates it with the application",
-		setup: []lease.Op{lease.SetEffectiveVersion{Old: 1, New: 3}},
+		setup: []lease.Op{lease.SetEffectiveVersion{Old: 1, New: 4}},
 		op:    registerWith("fresh/0", dbEndpoints),
 		check: all(count(1), wantRelation(peerRel, peer("fresh", "cluster", "db-peers"))),
 	}, {
@@ -363,7 +363,7 @@ func TestPeerRelations(t *testing.T) {
 		check: count(1),
 	}, {
 		name:  "one relation per peers endpoint, in name order",
-		setup: []lease.Op{lease.SetEffectiveVersion{Old: 1, New: 3}},
+		setup: []lease.Op{lease.SetEffectiveVersion{Old: 1, New: 4}},
 		op:    registerWith("pair/0", twoPeers),
 		check: all(count(2), wantRelation(0, peer("pair", "alpha", "a")), wantRelation(1, peer("pair", "zeta", "z"))),
 	}, {
@@ -771,12 +771,12 @@ func TestRelationsNeedProtocol3(t *testing.T) {
 	} {
 		t.Run(op.Type(), func(t *testing.T) {
 			h := newHarness(t)
-			h.must(lease.SetEffectiveVersion{Old: 1, New: 2})
+			h.must(lease.SetEffectiveVersion{Old: 1, New: 3})
 			before := h.s.Clone()
 			res := h.apply(op)
 			var pe *lease.ProtocolError
-			if !errors.As(res.Err, &pe) || pe.Need != 3 || pe.Have != 2 || !strings.Contains(pe.Feature, "relation") {
-				t.Fatalf("%s at protocol 2: %v", op.Type(), res.Err)
+			if !errors.As(res.Err, &pe) || pe.Need != 4 || pe.Have != 3 || !strings.Contains(pe.Feature, "relation") {
+				t.Fatalf("%s at protocol 3: %v", op.Type(), res.Err)
 			}
 			if diff := cmp.Diff(before, h.s, ignoreScratch); diff != "" {
 				t.Errorf("refused %s changed the state:\n%s", op.Type(), diff)
@@ -784,7 +784,7 @@ func TestRelationsNeedProtocol3(t *testing.T) {
 		})
 	}
 	h := newHarness(t)
-	h.must(lease.SetEffectiveVersion{Old: 1, New: 2})
+	h.must(lease.SetEffectiveVersion{Old: 1, New: 3})
 	h.must(lease.RegisterUnit{Name: "new/0", TokenHash: lease.HashToken("n")})
 	// The protocol-1 form encodes exactly as before relations.
 	data, err := lease.Encode(lease.RegisterUnit{Name: "new/0", TokenHash: "h"})

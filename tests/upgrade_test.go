@@ -16,7 +16,7 @@ import (
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/testutil"
-	"github.com/uniter-dev/uniter/lease"
+	"github.com/uniter-dev/uniter/internal/version"
 	"github.com/uniter-dev/uniter/operation"
 )
 
@@ -127,7 +127,7 @@ func protoMax(v api.NodesResponse, id string) uint64 {
 }
 
 // TestUpgradeControllerRolling upgrades a 3-node controller of protocol-1
-// binaries to this release's (protocol 1..lease.MaxProtocol) one node at a time, while two real
+// binaries to this release's (protocol 1..version.ProtocolMax) one node at a time, while two real
 // agents run, one of them the leader: the lease is never lost (same
 // holder, same term, no leader-deposed), the API answers writes and reads
 // while each node is down, the protocol-2 feature is refused until the
@@ -135,12 +135,18 @@ func protoMax(v api.NodesResponse, id string) uint64 {
 // announcement is applied. Then a protocol-1 node can neither join the
 // cluster nor start on an upgraded node's data.
 func TestUpgradeControllerRolling(t *testing.T) {
+	// The binary speaks 1..version.ProtocolMax, which may be below what the
+	// state machine implements (lease.MaxProtocol: relations are not served yet).
+	_, binMax, err := version.Protocol()
+	if err != nil {
+		t.Fatal(err)
+	}
 	v1, v2 := buildV1(t), uniterBin
 	if r := runBin(t, v1, "version"); r.code != 0 || !strings.Contains(r.stdout, "uniter 1.0.0-test") ||
 		!strings.Contains(r.stdout, "controller protocol: 1..1") {
 		t.Fatalf("v1 version: %d %q", r.code, r.stdout)
 	}
-	if r := runBin(t, v2, "version"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("controller protocol: 1..%d", lease.MaxProtocol)) {
+	if r := runBin(t, v2, "version"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("controller protocol: 1..%d", binMax)) {
 		t.Fatalf("v2 version: %d %q", r.code, r.stdout)
 	}
 	c := startClusterWith(t, 3, v1)
@@ -198,9 +204,9 @@ func TestUpgradeControllerRolling(t *testing.T) {
 			casRefused(id + " down")
 		}
 		c.startWith(i, v2)
-		testutil.WaitUntil(t, 30*time.Second, fmt.Sprintf("%s to announce 1..%d", id, lease.MaxProtocol), func() bool {
+		testutil.WaitUntil(t, 30*time.Second, fmt.Sprintf("%s to announce 1..%d", id, binMax), func() bool {
 			v, err := c.view()
-			return err == nil && protoMax(v, id) == lease.MaxProtocol
+			return err == nil && protoMax(v, id) == binMax
 		})
 		announced = time.Now()
 		leaseKept(id + " upgraded")
@@ -210,12 +216,12 @@ func TestUpgradeControllerRolling(t *testing.T) {
 	}
 	// The announcement of the last node raises the version in the next
 	// entry: it shows within milliseconds, far below any polling period.
-	testutil.WaitUntil(t, 10*time.Second, fmt.Sprintf("effective version %d", lease.MaxProtocol), func() bool {
+	testutil.WaitUntil(t, 10*time.Second, fmt.Sprintf("effective version %d", binMax), func() bool {
 		v, err := c.view()
-		return err == nil && v.EffectiveVersion == lease.MaxProtocol
+		return err == nil && v.EffectiveVersion == binMax
 	})
 	raised := time.Since(announced)
-	t.Logf("effective version %d seen %v after the last announcement was", lease.MaxProtocol, raised)
+	t.Logf("effective version %d seen %v after the last announcement was", binMax, raised)
 	if raised > time.Second {
 		t.Errorf("the version rose %v after the last announcement", raised)
 	}
@@ -240,7 +246,7 @@ func TestUpgradeControllerRolling(t *testing.T) {
 	dir := filepath.Join(c.root, "old-node")
 	r := runBin(t, v1, "controller", "--data-dir", dir, "--api-addr", freePort(t), "--raft-addr", freePort(t),
 		"--node-id", "node-old", "--join", c.nodes[0].api, "--client-config", c.clientFile)
-	if want := fmt.Sprintf("node node-old speaks controller protocol 1..1 but the cluster runs %d: upgrade uniter on node node-old", lease.MaxProtocol); r.code != 1 || !strings.Contains(r.stderr, want) {
+	if want := fmt.Sprintf("node node-old speaks controller protocol 1..1 but the cluster runs %d: upgrade uniter on node node-old", binMax); r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("join of a protocol-1 node: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if seen := c.nodesSeen(); len(seen) != 3 {
@@ -255,7 +261,7 @@ func TestUpgradeControllerRolling(t *testing.T) {
 	}
 	before := snapshotFiles(t, nd.dir, "node.json", "raft.db")
 	r = runBin(t, v1, c.nodeArgs(2)...)
-	if want := fmt.Sprintf("this node speaks controller protocol 1..1 but the cluster runs %d: upgrade uniter on this node", lease.MaxProtocol); r.code != 1 || !strings.Contains(r.stderr, want) {
+	if want := fmt.Sprintf("this node speaks controller protocol 1..1 but the cluster runs %d: upgrade uniter on this node", binMax); r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("protocol-1 binary on protocol-2 data: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if after := snapshotFiles(t, nd.dir, "node.json", "raft.db"); after != before {
