@@ -417,7 +417,7 @@ func (LeaveScope) Type() string { return "leave-scope" }
 // Type implements Op.
 func (SetRelationData) Type() string { return "set-relation-data" }
 
-// needs implements gated: the relation commands are protocol 3.
+// needs implements gated: the relation commands are protocol 4.
 func (c AddRelation) needs() (uint64, string) {
 	return relationsProtocol, "relations (" + c.Type() + ")"
 }

@@ -49,7 +49,7 @@ func (h *fsmHarness) populateRelations() {
 	h.must(lease.RemoveRelation{Relation: 3})
 }
 
-func TestSnapshotFormat2RoundTrip(t *testing.T) {
+func TestSnapshotFormat3RoundTrip(t *testing.T) {
 	h := newFSMHarness(t)
 	h.populateRelations()
 	if ids := relationIDs(h.fsm.Relations()); !slices.Equal(ids, []int{0, 1, 2}) || h.fsm.State().NextRelationID != 4 {

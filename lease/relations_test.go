@@ -760,10 +760,10 @@ func manyKeys(from, n int) map[string]*string {
 	return out
 }
 
-// TestRelationsNeedProtocol3: under effective version 2 every relation
+// TestRelationsNeedProtocol4: under effective version 2 every relation
 // command, and a registration with endpoints, is refused with a
 // ProtocolError; without endpoints a registration is what it was.
-func TestRelationsNeedProtocol3(t *testing.T) {
+func TestRelationsNeedProtocol4(t *testing.T) {
 	for _, op := range []lease.Op{
 		relate("web", "db"), lease.RemoveRelation{Relation: 0}, enter(0, "db/0"), leave(0, "db/0"),
 		unitData(0, "db/0", "a", "1"), appData(0, "db/0", 1, "a", "1"),
