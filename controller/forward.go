@@ -86,12 +86,25 @@ func (s *Server) nodeAPIAddr(id string) string {
 // members this node's state records, sorted and comma-separated ("" while
 // it records none).
 func (s *Server) memberAddrs() string {
+	fsm := s.node.FSM()
+	index := fsm.Index() // read first: members applied after it only make the cache newer
+	if m := s.members.Load(); m != nil && m.index == index {
+		return m.value // every answer carries it: no copy and sort per request
+	}
 	var addrs []string
-	for _, m := range s.node.FSM().Members() {
+	for _, m := range fsm.Members() {
 		if m.APIAddr != "" && !slices.Contains(addrs, m.APIAddr) {
 			addrs = append(addrs, m.APIAddr)
 		}
 	}
 	slices.Sort(addrs)
-	return strings.Join(addrs, ",")
+	v := strings.Join(addrs, ",")
+	s.members.Store(&membersHeader{index: index, value: v})
+	return v
+}
+
+// membersHeader is memberAddrs' value as of a state index.
+type membersHeader struct {
+	index uint64
+	value string
 }

@@ -72,6 +72,7 @@ type Server struct {
 	mux     *http.ServeMux
 	waiters chan struct{} // semaphore of blocking queries
 	metrics *metrics
+	members atomic.Pointer[membersHeader] // memberAddrs' cache
 	// busyWarned is when (unix ns) the node last warned that it refused
 	// a blocking query at the MaxBlocking cap.
 	busyWarned atomic.Int64

@@ -40,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/uniter-dev/uniter/controller/api"
@@ -108,6 +109,9 @@ type Client struct {
 	follow    bool
 	onMembers func([]string)
 	followMu  sync.Mutex // serialises member-list changes and OnMembers
+	// lastMembers is the last HeaderMembers value handled: every answer
+	// carries one, and it almost never changes.
+	lastMembers atomic.Pointer[string]
 
 	mu sync.Mutex
 	// addrs is replaced whole by SetAddresses, never changed in place: a
@@ -419,15 +423,13 @@ func (c *Client) noteLeader(e endpoint, hint string, status int) {
 // noteMembers takes the member list an answer carried as the client's
 // addresses when it differs from them, and reports the change.
 func (c *Client) noteMembers(header string) {
-	if header == "" {
-		return
-	}
-	members := strings.Split(header, ",")
-	if SameAddresses(members, c.Addresses()) {
-		return
+	if last := c.lastMembers.Load(); header == "" || (last != nil && *last == header) {
+		return // the hot path: one string comparison per answer
 	}
 	c.followMu.Lock()
 	defer c.followMu.Unlock()
+	c.lastMembers.Store(&header)
+	members := strings.Split(header, ",")
 	if SameAddresses(members, c.Addresses()) || c.SetAddresses(members) != nil {
 		return
 	}
