@@ -36,6 +36,54 @@ func startCluster(t *testing.T) ([]*controller.Controller, string, []string) {
 	return nodes, admin, dirs
 }
 
+// TestStoppingLeaderHandsOff: a raft leader that stops gracefully hands
+// raft leadership to another voter first, so the cluster elects at once
+// instead of after a heartbeat timeout; a stopping follower hands off
+// nothing.
+func TestStoppingLeaderHandsOff(t *testing.T) {
+	logs := make([]*testutil.Buffer, 3)
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	logs[0] = &testutil.Buffer{}
+	n1, admin := bootstrap(t, nodeOpts{dataDir: dirs[0], logTo: logs[0]})
+	nodes := []*controller.Controller{n1}
+	for i, dir := range dirs[1:] {
+		logs[i+1] = &testutil.Buffer{}
+		nodes = append(nodes, startNode(t, nodeOpts{dataDir: dir, join: n1.APIAddr(), adminToken: admin, logTo: logs[i+1]}))
+	}
+	testutil.WaitUntil(t, 20*time.Second, "every node to know all three members", func() bool {
+		for _, n := range nodes {
+			if len(n.Node().FSM().Members()) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	leader, follower, other := roles(t, nodes)
+	logOf := func(c *controller.Controller) *testutil.Buffer { return logs[slices.Index(nodes, c)] }
+	const handed = "handed off raft leadership before stopping"
+
+	const gained = "raft leadership gained"
+	before := strings.Count(logOf(other).String(), gained)
+	closeNode(t, follower)
+	if strings.Contains(logOf(follower).String(), handed) {
+		t.Fatalf("a follower said it handed off leadership:\n%s", logOf(follower))
+	}
+	if !leader.Node().IsLeader() {
+		t.Fatal("stopping a follower moved raft leadership")
+	}
+	// Two voters of three are left; the leader hands off to the other one.
+	closeNode(t, leader)
+	if out := logOf(leader).String(); !strings.Contains(out, handed) {
+		t.Fatalf("the stopping leader did not hand off raft leadership:\n%s", out)
+	}
+	// The remaining node won the election the leader started for it, with
+	// the leader's vote: alone of three voters now, it could not have won
+	// one after the leader stopped.
+	testutil.WaitUntil(t, 10*time.Second, "the remaining node to have gained raft leadership", func() bool {
+		return strings.Count(logOf(other).String(), gained) > before
+	})
+}
+
 // roles returns the raft leader and the two followers.
 func roles(t *testing.T, nodes []*controller.Controller) (leader, follower, other *controller.Controller) {
 	t.Helper()

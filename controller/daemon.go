@@ -160,6 +160,13 @@ func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error)
 	c.workers = worker.NewGroup(life)
 	c.workers.Go("raft node", c.watchFailure)
 	c.workers.Go("API server", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	// Started after the API, so it stops before it: a leader that stops
+	// hands raft leadership over while it still forwards writes.
+	c.workers.Go("raft hand-off", func(ctx context.Context) error {
+		<-ctx.Done()
+		c.handOff(cfg.Logger)
+		return nil
+	})
 	if cfg.Join != "" && !c.isVoter(ctx) {
 		// The join records this node's range and addresses.
 		if err := c.join(ctx, cfg); err != nil {
@@ -195,6 +202,26 @@ func (c *Controller) watchFailure(ctx context.Context) error {
 		return nil
 	case <-c.node.Failed():
 		return c.node.Err()
+	}
+}
+
+// handOffTimeout bounds the hand-off of raft leadership at stop; raft's
+// own transfer gives up after an election timeout.
+const handOffTimeout = 3 * time.Second
+
+// handOff transfers raft leadership to another voter if this node leads:
+// a graceful stop (SIGTERM, a rolling upgrade) then costs the cluster a
+// round trip of writes, not an election, and agents' lease extends do not
+// wait out a heartbeat timeout.
+func (c *Controller) handOff(log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), handOffTimeout)
+	defer cancel()
+	handed, err := c.node.HandOff(ctx)
+	switch {
+	case err != nil:
+		log.Warn().Err(err).Msg("cannot hand off raft leadership before stopping; the others elect a leader after a heartbeat timeout")
+	case handed:
+		log.Info().Msg("handed off raft leadership before stopping")
 	}
 }
 

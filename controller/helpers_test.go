@@ -34,8 +34,9 @@ type nodeOpts struct {
 	join       string
 	adminToken string
 	lostAfter  time.Duration
-	protoMax   uint64 // 0: the binary's range
-	metricsTok string // a metrics token, if any
+	protoMax   uint64    // 0: the binary's range
+	metricsTok string    // a metrics token, if any
+	logTo      io.Writer // also receives the node's log lines, if set
 }
 
 // startNode starts a real controller node (raft over BoltDB and TCP on
@@ -66,11 +67,19 @@ func nodeConfig(t *testing.T, o nodeOpts) controller.NodeConfig {
 		ProtoMin:   min(1, o.protoMax),
 		ProtoMax:   o.protoMax,
 		Clock:      clock.Real,
-		Logger:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
+		Logger:     zerolog.New(logWriter(t, o.logTo)).Level(zerolog.InfoLevel),
 		Tune:       fastRaft,
 		// A metrics token, when the test names one.
 		MetricsTokenHash: metricsHash(o.metricsTok),
 	}
+}
+
+// logWriter is the test log, and also extra if set.
+func logWriter(t *testing.T, extra io.Writer) io.Writer {
+	if extra == nil {
+		return zerolog.NewTestWriter(t)
+	}
+	return io.MultiWriter(zerolog.NewTestWriter(t), extra)
 }
 
 func closeNode(t *testing.T, c *controller.Controller) {

@@ -359,6 +359,46 @@ func (n *Node) TransferLeadership(ctx context.Context) error {
 	return nil
 }
 
+// HandOff transfers raft leadership to another voter before this node
+// stops, if it leads and has one: the others then elect at once instead
+// of noticing the leader's silence a heartbeat timeout later, so writes
+// (agents' lease extends among them) pause for a round trip, not for an
+// election. Raft's own choice (the most caught-up follower) is tried
+// first; if it cannot be reached (a voter that is down), each other voter
+// in turn. It reports whether it handed off: nothing to hand off (a
+// follower, or the only voter) is false and no error.
+func (n *Node) HandOff(ctx context.Context) (bool, error) {
+	if !n.IsLeader() {
+		return false, nil
+	}
+	servers, err := n.Servers(ctx)
+	if err != nil {
+		return false, fmt.Errorf("cannot hand off raft leadership: %w", err)
+	}
+	var others []Server
+	for _, s := range servers {
+		if s.ID != n.cfg.ID && s.Suffrage == "voter" {
+			others = append(others, s)
+		}
+	}
+	if len(others) == 0 {
+		return false, nil
+	}
+	err = n.TransferLeadership(ctx)
+	for _, s := range others {
+		if err == nil || !n.IsLeader() {
+			break
+		}
+		_, err = n.call(ctx, func(time.Duration) raft.Future {
+			return n.raft.LeadershipTransferToServer(raft.ServerID(s.ID), raft.ServerAddress(s.RaftAddr))
+		})
+	}
+	if err != nil && n.IsLeader() {
+		return false, fmt.Errorf("cannot hand off raft leadership: %w", err)
+	}
+	return true, nil
+}
+
 // Snapshot makes raft take a snapshot now (into DataDir/snapshots) and
 // compact its log. Any node.
 func (n *Node) Snapshot(ctx context.Context) error {
