@@ -38,6 +38,9 @@ type Node interface {
 	// Removed reports whether this node has been removed from the
 	// cluster: its latest raft configuration lists servers, but not it.
 	Removed() bool
+	// DiskFull reports whether the node's data directory ran out of space
+	// and has not had room since.
+	DiskFull() bool
 	// Servers lists the raft configuration with each server's state.
 	Servers(ctx context.Context) ([]raftnode.Server, error)
 	// AddVoter and RemoveServer change the cluster (leader only);

@@ -33,8 +33,43 @@ func (s *Server) status(rq *request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(rq.w, http.StatusOK, BuildStatus(st, nodes, s.cfg.LostAfter))
+	out := BuildStatus(st, nodes, s.cfg.LostAfter)
+	if why := s.unavailable(); why != "" {
+		MarkUnavailable(&out, why)
+	}
+	writeJSON(rq.w, http.StatusOK, out)
 	return nil
+}
+
+// unavailable says why the cluster cannot take writes as this node sees
+// it (no raft leader known; this node's disk is full), or "".
+func (s *Server) unavailable() string {
+	var why []string
+	if id, _ := s.node.Leader(); id == "" {
+		why = append(why, "no raft leader")
+	}
+	if s.node.DiskFull() {
+		why = append(why, fmt.Sprintf("controller node %s: no space left on device", s.node.ID()))
+	}
+	return strings.Join(why, "; ")
+}
+
+// MarkUnavailable marks st as read from a controller that cannot take
+// writes: the controller's message, and every unit's agent message (its
+// agent cannot report meanwhile; the last status it reported stays).
+func MarkUnavailable(st *api.Status, why string) {
+	msg := "controller unavailable: " + why
+	st.Controller.Message = msg
+	for _, a := range st.Applications {
+		for name, u := range a.Units {
+			if u.Agent.Message != "" {
+				u.Agent.Message = msg + " (last reported: " + u.Agent.Message + ")"
+			} else {
+				u.Agent.Message = msg
+			}
+			a.Units[name] = u
+		}
+	}
 }
 
 // BuildStatus renders the replicated state as the status schema of

@@ -100,11 +100,20 @@ type cluster struct {
 
 type ctrlNode struct {
 	dir, api, raft string
+	log            string // the process's output; "" is out.log in dir
 	p              *proc
 }
 
 // startCluster bootstraps node 0 and joins the others.
 func startCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	c := newCluster(t, n)
+	c.boot()
+	return c
+}
+
+// newCluster lays out n nodes without starting them; boot starts them.
+func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, root: t.TempDir()}
 	if os.Getenv("UNITER_E2E_KEEP") != "" { // keep the files for a post-mortem
@@ -114,6 +123,13 @@ func startCluster(t *testing.T, n int) *cluster {
 	for i := range n {
 		c.nodes = append(c.nodes, &ctrlNode{dir: filepath.Join(c.root, fmt.Sprintf("node%d", i)), api: freePort(t), raft: freePort(t)})
 	}
+	return c
+}
+
+// boot bootstraps node 0 and joins the others.
+func (c *cluster) boot() {
+	t, n := c.t, len(c.nodes)
+	t.Helper()
 	t.Cleanup(c.stopAll)
 	c.start(0)
 	c.clientFile = filepath.Join(c.nodes[0].dir, "client.yaml")
@@ -126,7 +142,6 @@ func startCluster(t *testing.T, n int) *cluster {
 		testutil.WaitUntil(t, 30*time.Second, "a node to join", func() bool { return len(c.nodesSeen()) == i+1 })
 		testutil.WaitUntil(t, 30*time.Second, "a raft leader", func() bool { return c.raftLeader() >= 0 })
 	}
-	return c
 }
 
 func (c *cluster) start(i int) {
@@ -137,7 +152,15 @@ func (c *cluster) start(i int) {
 	if i > 0 && !exists(filepath.Join(nd.dir, "raft.db")) {
 		args = append(args, "--join", c.nodes[0].api, "--client-config", c.clientFile)
 	}
-	nd.p = startProc(c.t, filepath.Join(nd.dir, "out.log"), nil, args...)
+	nd.p = startProc(c.t, nd.logPath(), nil, args...)
+}
+
+// logPath is where the node's process writes its output.
+func (nd *ctrlNode) logPath() string {
+	if nd.log != "" {
+		return nd.log
+	}
+	return filepath.Join(nd.dir, "out.log")
 }
 
 func (c *cluster) stopAll() {

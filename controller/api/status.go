@@ -54,4 +54,8 @@ type StatusInfo struct {
 type ControllerStatus struct {
 	Nodes            []Node `json:"nodes"`
 	EffectiveVersion uint64 `json:"effective_version"`
+	// Message is set while the controller cannot take writes, as the
+	// answering node sees it ("controller unavailable: ..."); the units'
+	// agent messages then say so too, since their agents cannot report.
+	Message string `json:"message,omitempty"`
 }

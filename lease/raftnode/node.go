@@ -194,6 +194,7 @@ type Node struct {
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
 	store *raftboltdb.BoltStore
+	disk  *diskGuard // raft's writes to DataDir, for a full disk
 
 	stop      chan struct{} // closed by Close: the watchers stop
 	done      chan struct{} // closed when the leadership watcher has stopped
@@ -321,14 +322,16 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	logs, err := raft.NewLogCache(512, n.store)
+	n.disk = newDiskGuard(n.cfg.DataDir, n.cfg.Clock, n.log, n.stop)
+	logs, err := raft.NewLogCache(512, guardedLogStore{LogStore: n.store, g: n.disk})
 	if err != nil {
 		return fmt.Errorf("cannot open raft log cache: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, snapshotRetain, hlog)
+	files, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, snapshotRetain, hlog)
 	if err != nil {
 		return fmt.Errorf("cannot open raft snapshot store: %w", err)
 	}
+	snaps := guardedSnapshots{SnapshotStore: files, g: n.disk}
 	n.trans, err = raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, n.cfg.ApplyTimeout, hlog)
 	if err != nil {
 		return fmt.Errorf("cannot listen for raft on %s: %w", n.cfg.RaftAddr, err)
@@ -337,7 +340,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("cannot inspect raft state: %w", err)
 	}
-	n.raft, err = raft.NewRaft(n.raftConfig(hlog), fsm{n.fsm}, logs, n.store, snaps, n.trans)
+	n.raft, err = raft.NewRaft(n.raftConfig(hlog), fsm{n.fsm}, logs, guardedStableStore{StableStore: n.store, g: n.disk}, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cannot start raft: %w", err)
 	}
@@ -459,6 +462,11 @@ func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
 
 // APIAddr returns the HTTP address this node announces.
 func (n *Node) APIAddr() string { return n.cfg.APIAddr }
+
+// DiskFull reports whether a write under the data directory failed with
+// "no space left on device" and the disk has not had room since: the node
+// neither leads nor writes its log meanwhile (docs/controller.md).
+func (n *Node) DiskFull() bool { return n.disk != nil && n.disk.Full() }
 
 // IsLeader reports whether this node is the raft leader now.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }

@@ -89,7 +89,8 @@ func (n *Node) call(ctx context.Context, start func(timeout time.Duration) raft.
 
 // mapErr turns raft's errors into this package's: ErrNotLeader into a
 // *NotLeaderError, lost leadership, transfers and timeouts into
-// ErrRetryable, shutdown into ErrNodeClosed. A caller's cancellation is
+// ErrRetryable, a full disk into ErrRetryable naming the node, shutdown
+// into ErrNodeClosed. A caller's cancellation is
 // returned as is.
 func (n *Node) mapErr(err error) error {
 	switch {
@@ -101,6 +102,10 @@ func (n *Node) mapErr(err error) error {
 		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrAbortedByRestore),
 		errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", err, ErrRetryable)
+	case isFull(err):
+		// Not stored, so not applied: this leader steps down and another
+		// (with room) takes the retry.
+		return fmt.Errorf("controller node %s: %w: %w", n.cfg.ID, err, ErrRetryable)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrNodeClosed
 	}

@@ -27,6 +27,9 @@ func (n *Node) Ready() error {
 	if n.Removed() {
 		return fmt.Errorf("%w: removed from the cluster", ErrNotReady)
 	}
+	if n.DiskFull() {
+		return fmt.Errorf("%w: no space left on device under %s", ErrNotReady, n.cfg.DataDir)
+	}
 	switch n.raft.State() {
 	case raft.Leader:
 		if !n.LeaderReady() {

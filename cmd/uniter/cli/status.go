@@ -144,6 +144,9 @@ func printStatusTable(out io.Writer, st api.Status) {
 	if v := st.Controller.EffectiveVersion; v > 0 { // 0: a controller too old to say
 		fmt.Fprintf(out, "\ncontroller protocol version %d\n", v)
 	}
+	if m := st.Controller.Message; m != "" {
+		fmt.Fprintf(out, "\n%s\n", m)
+	}
 }
 
 func pins(ps []api.PinStatus) string {
