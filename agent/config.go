@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/uniter-dev/uniter/agent/agentmetrics"
 	"github.com/uniter-dev/uniter/internal/osutil"
 	"github.com/uniter-dev/uniter/internal/version"
 )
@@ -84,6 +85,11 @@ type Config struct {
 	// RetryInitial and RetryMax bound the failed-hook backoff (5s, 5m).
 	RetryInitial Duration `yaml:"retry-initial,omitempty"`
 	RetryMax     Duration `yaml:"retry-max,omitempty"`
+	// MetricsAddr, if set, is where the agent serves its Prometheus
+	// metrics at GET /metrics: "unix:/PATH" (a socket in a directory
+	// only this user may enter) or "HOST:PORT" on a loopback address
+	// (docs/operations.md). Empty: no metrics listener.
+	MetricsAddr string `yaml:"metrics-addr,omitempty"`
 }
 
 // Defaults for Config fields left empty.
@@ -181,6 +187,11 @@ func (c *Config) check() error {
 		return errors.New("missing version")
 	case c.Unit == "":
 		return errors.New("missing unit")
+	}
+	if c.MetricsAddr != "" {
+		if err := agentmetrics.CheckAddr(c.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics-addr: %w", err)
+		}
 	}
 	_, _, err := SplitUnit(c.Unit)
 	return err

@@ -93,6 +93,10 @@ func TestConfigRefusesUntouched(t *testing.T) {
 		{"future", "version: 3\nunit: db/0\ncontroller: {addresses: [a:1]}\nsecrets: {token-ref: vault}\n", "upgrade uniter"},
 		{"token in version 2", "version: 2\nunit: db/0\ncontroller: {addresses: [a:1], token: abc}\n", "controller.token is not allowed"},
 		{"bad version 1", "version: 1\nunit: db\ncontroller: {addresses: [a:1], token: abc}\n", "bad unit name"},
+		{"metrics on every interface", "version: 2\nunit: db/0\ncontroller: {addresses: [a:1]}\nmetrics-addr: 0.0.0.0:9100\n",
+			"metrics-addr: bad metrics address"},
+		{"relative metrics socket", "version: 2\nunit: db/0\ncontroller: {addresses: [a:1]}\nmetrics-addr: unix:m.sock\n",
+			"must be absolute"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -58,11 +58,12 @@ func (a *unitAgent) connectController(g *worker.Group) (*connection, error) {
 	conn.deregister = func(ctx context.Context) error { return deregister(ctx, c, cfg.Unit) }
 	tracker, err := leadership.New(leadership.Config{
 		App: a.app, Unit: cfg.Unit, Client: leaseClient{c}, Clock: clk, Logger: a.log,
-		Guarantee: time.Duration(cfg.LeadershipGuarantee), Fatal: fatal,
+		Guarantee: time.Duration(cfg.LeadershipGuarantee), Fatal: fatal, Observer: a.metrics,
 	})
 	if err != nil {
 		return conn, err
 	}
+	a.metrics.ReadLeadership(tracker.Guarantee)
 	g.Go("leadership tracker", func(ctx context.Context) error { return runTracker(ctx, tracker) })
 	watcher, err := remotestate.New(remotestate.Config{
 		Unit: cfg.Unit, Client: unitClient{c}, Leadership: trackerSource{tracker},
@@ -88,7 +89,8 @@ func (a *unitAgent) connectController(g *worker.Group) (*connection, error) {
 		return conn, err
 	}
 	// The server adds unit and hook to every line itself.
-	tools, err := hooktools.NewServer(hooktools.ServerConfig{SocketPath: SocketPath(a.deps.AgentDir), Logger: a.deps.Logger, Clock: clk})
+	tools, err := hooktools.NewServer(hooktools.ServerConfig{SocketPath: SocketPath(a.deps.AgentDir), Logger: a.deps.Logger, Clock: clk,
+		Observer: a.metrics})
 	if err != nil {
 		return conn, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/uniter-dev/uniter/agent/agentmetrics"
 	"github.com/uniter-dev/uniter/charm"
 	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/internal/clock"
@@ -34,6 +35,18 @@ type Deps struct {
 	// feed the agent a remote state of their own. What it starts must
 	// stop when ctx ends.
 	Connect func(ctx context.Context) (Sources, error)
+	// Notifier, if set, is told when the agent serves and when it begins
+	// to stop.
+	Notifier Notifier
+}
+
+// Notifier is told when the agent is ready (its workers started: the
+// leadership tracker, the hook-tool socket listening, the metrics
+// listener if any) and when it begins to stop. The CLI tells systemd
+// (sd_notify READY=1 and STOPPING=1).
+type Notifier interface {
+	Ready()
+	Stopping()
 }
 
 // StatePath returns the state file of an agent directory (DESIGN.md §4.1).
@@ -63,6 +76,12 @@ func Run(ctx context.Context, d Deps) error {
 		return err
 	}
 	g := worker.NewGroup(ctx)
+	if err := a.serveMetrics(g); err != nil {
+		g.Stop()
+		g.Wait()
+		a.log.Error().Err(err).Msg("cannot start agent")
+		return err
+	}
 	conn, err := a.connect(ctx, g)
 	if err != nil {
 		g.Stop()
@@ -72,6 +91,18 @@ func Run(ctx context.Context, d Deps) error {
 		return err
 	}
 	g.Go("resolver loop", func(ctx context.Context) error { return a.run(ctx, conn.Sources) })
+	if d.Notifier != nil {
+		// Started last, so stopped first: Stopping is told as soon as the
+		// agent begins to stop, before the running hook ends.
+		g.Go("service notifier", func(ctx context.Context) error {
+			if ctx.Err() == nil {
+				d.Notifier.Ready()
+			}
+			<-ctx.Done()
+			d.Notifier.Stopping()
+			return nil
+		})
+	}
 	err = g.Wait()
 	defer conn.close()
 	switch {
@@ -100,12 +131,30 @@ func (a *unitAgent) connect(ctx context.Context, g *worker.Group) (*connection, 
 
 // unitAgent is one unit agent, opened but not yet running.
 type unitAgent struct {
-	deps   Deps
-	log    zerolog.Logger
-	app    string
-	x      *operation.Executor
-	runner *hooks.Runner
-	charm  *charm.Config
+	deps    Deps
+	log     zerolog.Logger
+	app     string
+	x       *operation.Executor
+	runner  *hooks.Runner
+	charm   *charm.Config
+	metrics *agentmetrics.Metrics // observes everything; served only with a metrics-addr
+}
+
+// serveMetrics listens on the metrics address, if there is one, and
+// serves the metrics in g, the first worker started and so the last
+// stopped.
+func (a *unitAgent) serveMetrics(g *worker.Group) error {
+	addr := a.deps.Config.MetricsAddr
+	if addr == "" {
+		return nil
+	}
+	ln, err := agentmetrics.Listen(addr)
+	if err != nil {
+		return fmt.Errorf("cannot start agent: %w", err)
+	}
+	a.log.Info().Str("addr", addr).Str("listening", ln.Addr().String()).Msg("serving metrics")
+	g.Go("metrics server", func(ctx context.Context) error { return a.metrics.Serve(ctx, ln) })
+	return nil
 }
 
 // open reads the unit's state and charm and prepares the agent. A state
@@ -119,10 +168,15 @@ func open(d Deps) (*unitAgent, error) {
 		return nil, fmt.Errorf("cannot open agent: %w", err)
 	}
 	log := d.Logger.With().Str("unit", d.Config.Unit).Logger()
-	x, err := openExecutor(d, log)
+	m, err := agentmetrics.New(agentmetrics.Config{Unit: d.Config.Unit, App: app, Clock: d.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open agent: %w", err)
+	}
+	x, err := openExecutor(d, log, m)
 	if err != nil {
 		return nil, err
 	}
+	m.ReadErrorState(func() bool { return x.State().Error != nil })
 	// The runner adds unit and hook to every line itself.
 	runner, err := hooks.NewRunner(hooks.Config{Logger: d.Logger, Clock: d.Clock, Timeout: dur(d.Config.HookTimeout)})
 	if err != nil {
@@ -132,7 +186,7 @@ func open(d Deps) (*unitAgent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open agent: %w", err)
 	}
-	return &unitAgent{deps: d, log: log, app: app, x: x, runner: runner, charm: cc}, nil
+	return &unitAgent{deps: d, log: log, app: app, x: x, runner: runner, charm: cc, metrics: m}, nil
 }
 
 // Tracker is what the agent needs of the leadership tracker.
@@ -169,7 +223,7 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 	contexts := &hookContexts{agentDir: a.deps.AgentDir, cfg: a.deps.Config, app: a.app, charm: a.charm,
 		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State}
 	newHook := func(info operation.HookInfo) operation.Operation {
-		deps := operation.HookDeps{Runner: a.runner, Contexts: contexts, Clock: a.deps.Clock, Logger: a.log}
+		deps := operation.HookDeps{Runner: a.runner, Contexts: contexts, Clock: a.deps.Clock, Logger: a.log, Observer: a.metrics}
 		if info.Kind == hooks.LeaderElected {
 			deps.Check = func(ctx context.Context, info operation.HookInfo) error {
 				return recheckLease(ctx, checker, info, a.log)
@@ -212,7 +266,7 @@ type neverLeader struct{}
 
 func (neverLeader) Check(context.Context, uint64) (bool, error) { return false, nil }
 
-func openExecutor(d Deps, log zerolog.Logger) (*operation.Executor, error) {
+func openExecutor(d Deps, log zerolog.Logger, m *agentmetrics.Metrics) (*operation.Executor, error) {
 	path := StatePath(d.AgentDir)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("cannot run agent: %w", err)
@@ -228,7 +282,7 @@ func openExecutor(d Deps, log zerolog.Logger) (*operation.Executor, error) {
 	case migrated:
 		log.Info().Str("path", path).Msg("state file migrated")
 	}
-	lock, err := machinelock.New(machinelock.Config{Path: d.Config.MachineLock, Unit: d.Config.Unit, Clock: d.Clock})
+	lock, err := machinelock.New(machinelock.Config{Path: d.Config.MachineLock, Unit: d.Config.Unit, Clock: d.Clock, Observer: m})
 	if err != nil {
 		return nil, fmt.Errorf("cannot run agent: %w", err)
 	}
@@ -236,7 +290,7 @@ func openExecutor(d Deps, log zerolog.Logger) (*operation.Executor, error) {
 	if d.WrapStateWriter != nil {
 		w = d.WrapStateWriter(w)
 	}
-	return operation.NewExecutor(operation.ExecutorConfig{State: st, Writer: w, Locker: lock, Logger: log})
+	return operation.NewExecutor(operation.ExecutorConfig{State: st, Writer: w, Locker: lock, Logger: log, Observer: m})
 }
 
 func dur(d Duration) time.Duration { return time.Duration(d) }

@@ -56,6 +56,12 @@ type liveAgent struct {
 // the agent starts.
 func newLiveAgent(t *testing.T, prepare func(dir string)) *liveAgent {
 	t.Helper()
+	return newLiveAgentWith(t, prepare, nil)
+}
+
+// newLiveAgentWith is newLiveAgent with a notifier for agent.Deps.
+func newLiveAgentWith(t *testing.T, prepare func(dir string), n agent.Notifier) *liveAgent {
+	t.Helper()
 	ctrl, err := controller.Start(t.Context(), controller.NodeConfig{
 		DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Clock: clock.Real,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
@@ -101,7 +107,7 @@ func newLiveAgent(t *testing.T, prepare func(dir string)) *liveAgent {
 	a.stop, a.done = cancel, make(chan error, 1)
 	t.Cleanup(cancel)
 	go func() {
-		a.done <- agent.Run(ctx, agent.Deps{AgentDir: a.dir, Config: cfg, Clock: clock.Real, Logger: zerolog.New(a.log)})
+		a.done <- agent.Run(ctx, agent.Deps{AgentDir: a.dir, Config: cfg, Clock: clock.Real, Logger: zerolog.New(a.log), Notifier: n})
 	}()
 	return a
 }

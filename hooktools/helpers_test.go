@@ -62,6 +62,7 @@ type serverOpts struct {
 	limits hooktools.Limits
 	uids   []uint32 // non-nil: NewServerAllowingUIDs
 	dir    string   // base directory; shortTempDir when empty
+	obs    hooktools.Observer
 }
 
 func startServer(t testing.TB, o serverOpts) *testServer {
@@ -76,7 +77,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	}
 	cfg := hooktools.ServerConfig{
 		SocketPath: filepath.Join(o.dir, "run", "agent.sock"),
-		Logger:     log, Clock: clock.Real, Limits: o.limits,
+		Logger:     log, Clock: clock.Real, Limits: o.limits, Observer: o.obs,
 	}
 	var srv *hooktools.Server
 	var err error

@@ -66,7 +66,7 @@ func (s *Server) handle(conn *net.UnixConn) (*toolclient.Response, callInfo) {
 	}
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()
-	inv := &invocation{ctx: s.ctx, h: c.h, cwd: req.Cwd, stdin: req.Stdin, log: s.log}
+	inv := &invocation{ctx: s.ctx, h: c.h, cwd: req.Cwd, stdin: req.Stdin, log: s.log, obs: s.obs}
 	code := runTool(inv, req.Tool, c.args)
 	return &toolclient.Response{Stdout: inv.stdout.Bytes(), Stderr: inv.stderr.Bytes(), Code: code}, c
 }

@@ -74,11 +74,25 @@ type ServerConfig struct {
 	Clock clock.Clock
 	// Limits bound each call; zero fields take the defaults.
 	Limits Limits
+	// Observer, if set, is told every answer is-leader gives.
+	Observer Observer
 
 	// allowedUIDs replaces the server's own uid as the peers it serves;
 	// set only by tests (export_test.go).
 	allowedUIDs []uint32
 }
+
+// Observer is told what the hook tools answer. It is called while a
+// tool call is served: its methods must return at once.
+type Observer interface {
+	// IsLeaderAnswered is told each answer is-leader printed (an
+	// is-leader that failed printed none).
+	IsLeaderAnswered(leader bool)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) IsLeaderAnswered(bool) {}
 
 // Server serves hook-tool calls on a unix socket. It accepts in one
 // goroutine and serves each connection in its own.
@@ -89,6 +103,7 @@ type Server struct {
 	path    string
 	allowed []uint32
 	ln      *net.UnixListener
+	obs     Observer
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -113,12 +128,15 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		log: cfg.Logger, clock: cfg.Clock, limits: cfg.Limits.withDefaults(),
-		path: cfg.SocketPath, allowed: cfg.allowedUIDs, ln: ln,
+		path: cfg.SocketPath, allowed: cfg.allowedUIDs, ln: ln, obs: cfg.Observer,
 		ctx: ctx, cancel: cancel,
 		contexts: map[string]*hookState{}, conns: map[net.Conn]struct{}{},
 	}
 	if s.allowed == nil {
 		s.allowed = []uint32{uint32(os.Getuid())}
+	}
+	if s.obs == nil {
+		s.obs = nopObserver{}
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()

@@ -31,6 +31,7 @@ func (c *isLeaderCmd) run(inv *invocation) error {
 	if err != nil {
 		return fmt.Errorf("leadership status unknown: %w", err)
 	}
+	inv.obs.IsLeaderAnswered(ok)
 	return c.out.write(inv, ok)
 }
 

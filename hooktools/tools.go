@@ -20,6 +20,8 @@ type invocation struct {
 	stderr bytes.Buffer
 	// log receives juju-log messages.
 	log zerolog.Logger
+	// obs is told the answers given (never nil).
+	obs Observer
 }
 
 // command is one hook tool: flags, then positional arguments (usage

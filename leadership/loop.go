@@ -96,7 +96,7 @@ func (t *Tracker) onWatch(ctx context.Context, s *state, r watchResult) error {
 		}
 		s.known, s.view = true, r.lease
 		if !ours {
-			t.lost(s, "lease held by another unit or term")
+			t.lost(s, LostTaken)
 			return nil
 		}
 		// A step-down request is never withdrawn within a term.
@@ -114,7 +114,7 @@ func (t *Tracker) onTimer(ctx context.Context, s *state) error {
 	now := t.cfg.Clock.Now()
 	if s.holding {
 		if !now.Before(s.until) {
-			t.lost(s, "guarantee expired")
+			t.lost(s, LostExpired)
 			return nil
 		}
 		if !s.stepDown && (!now.Before(t.renewAt(s)) || (!s.retryAt.IsZero() && !now.Before(s.retryAt))) {
@@ -153,6 +153,7 @@ func (t *Tracker) claim(ctx context.Context, s *state) error {
 		s.index = idx
 		s.gained++
 		t.log.Info().Uint64("term", l.Term).Msg("leadership gained")
+		t.cfg.Observer.LeadershipGained()
 	case errors.Is(err, ErrClaimDenied), errors.Is(err, ErrStepDownPending), errors.Is(err, ErrUnitDying):
 		// Held by another unit, or this one may not take it: wait for the
 		// next change of the lease.
@@ -178,7 +179,7 @@ func (t *Tracker) extend(ctx context.Context, s *state) error {
 		s.stepDown, s.retryAt = true, time.Time{}
 		s.index = max(s.index, idx)
 	case errors.Is(err, ErrNotHolder):
-		t.lost(s, "extend refused")
+		t.lost(s, LostRefused)
 	default:
 		return t.callFailed(s, "extend", err)
 	}
@@ -194,9 +195,10 @@ func (t *Tracker) callFailed(s *state, call string, err error) error {
 	return nil
 }
 
-func (t *Tracker) lost(s *state, why string) {
-	t.log.Info().Uint64("term", s.term).Str("reason", why).Msg("leadership lost")
+func (t *Tracker) lost(s *state, why LossReason) {
+	t.log.Info().Uint64("term", s.term).Str("reason", lossText[why]).Msg("leadership lost")
 	s.holding, s.stepDown, s.retryAt = false, false, time.Time{}
+	t.cfg.Observer.LeadershipLost(why)
 }
 
 // check answers the lease half of is-leader (see Tracker.Check).
@@ -232,6 +234,9 @@ func (t *Tracker) resign(ctx context.Context, s *state, term uint64) error {
 		return err
 	}
 	t.log.Info().Uint64("term", term).Msg("leadership released")
+	if held {
+		t.cfg.Observer.LeadershipLost(LostReleased)
+	}
 	s.holding, s.stepDown = false, false
 	s.view = Lease{Term: term}
 	// Hand over: another unit claims at once; this one claims again only
@@ -263,8 +268,16 @@ func (t *Tracker) nextWake(s state) time.Duration {
 	return max(next.Sub(now), 0)
 }
 
-// publish makes s visible if it changed, signalling Changes.
+// publish makes s visible if it changed, signalling Changes, and updates
+// the guarantee Guarantee reads.
 func (t *Tracker) publish(s state, last State) State {
+	g := Guaranteed{Held: s.holding}
+	if s.holding {
+		g.Until = s.until
+	}
+	if *t.guaranteed.Load() != g {
+		t.guaranteed.Store(&g)
+	}
 	cur := State{Known: s.known, Leader: s.holding, Term: s.view.Term, StepDown: s.stepDown, Gained: s.gained}
 	if s.holding {
 		cur.Term = s.term

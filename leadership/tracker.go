@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -83,7 +84,44 @@ type Config struct {
 	WatchWait time.Duration
 	// Fatal reports whether a controller error makes tracking impossible.
 	Fatal func(error) bool
+	// Observer, if set, is told each time the unit gains or loses the
+	// lease.
+	Observer Observer
 }
+
+// Observer is told of leadership changes, on the tracker's goroutine: its
+// methods must return at once.
+type Observer interface {
+	LeadershipGained()
+	LeadershipLost(reason LossReason)
+}
+
+// LossReason says why the tracker stopped holding the lease.
+type LossReason string
+
+// Loss reasons.
+const (
+	// LostTaken: the controller shows another holder or a later term.
+	LostTaken LossReason = "taken"
+	// LostExpired: the guarantee ran out before a renewal succeeded.
+	LostExpired LossReason = "expired"
+	// LostRefused: the controller refused an extend (not the holder).
+	LostRefused LossReason = "refused"
+	// LostReleased: the unit gave the lease up (after leader-deposed).
+	LostReleased LossReason = "released"
+)
+
+// lossText is each reason as the tracker logs it.
+var lossText = map[LossReason]string{
+	LostTaken:   "lease held by another unit or term",
+	LostExpired: "guarantee expired",
+	LostRefused: "extend refused",
+}
+
+type nopObserver struct{}
+
+func (nopObserver) LeadershipGained()         {}
+func (nopObserver) LeadershipLost(LossReason) {}
 
 // ClaimDuration is the lease duration the tracker claims: G + Margin.
 func (c Config) ClaimDuration() time.Duration { return c.Guarantee + c.Margin }
@@ -103,6 +141,9 @@ func (c *Config) validate() error {
 	}
 	if c.Fatal == nil {
 		c.Fatal = func(error) bool { return false }
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return nil
 }
@@ -133,10 +174,13 @@ type Tracker struct {
 	watched chan watchResult // latest value only
 	changes chan struct{}    // coalescing
 	pub     chan State       // latest published state, size 1
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	done    chan struct{}
-	err     error
+	// guaranteed is the lease the tracker holds, as of its last event:
+	// Guarantee reads it without a round trip through the loop.
+	guaranteed atomic.Pointer[Guaranteed]
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	done       chan struct{}
+	err        error
 }
 
 type checkReq struct {
@@ -172,6 +216,7 @@ func New(cfg Config) (*Tracker, error) {
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
 	t.pub <- State{}
+	t.guaranteed.Store(&Guaranteed{})
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
@@ -205,6 +250,21 @@ func (t *Tracker) State() State {
 	t.pub <- s
 	return s
 }
+
+// Guaranteed is the lease the tracker holds, as Guarantee reports it.
+type Guaranteed struct {
+	// Held: the tracker holds the lease (a step-down may be pending).
+	Held bool
+	// Until is when the guarantee ends, on the agent's clock (zero when
+	// not Held).
+	Until time.Time
+}
+
+// Guarantee returns the lease the tracker holds as of its last event,
+// without waiting for the tracker's goroutine (metrics read it at every
+// scrape). Until may already have passed: the tracker notices on its
+// timer; Holds asks it fresh.
+func (t *Tracker) Guarantee() Guaranteed { return *t.guaranteed.Load() }
 
 // Changes receives a value after the state changes; bursts coalesce.
 func (t *Tracker) Changes() <-chan struct{} { return t.changes }

@@ -2,6 +2,7 @@ package leadership_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -28,6 +29,7 @@ type fixture struct {
 	t     *testing.T
 	clock *clocktest.Clock
 	ctrl  *leadershiptest.Controller
+	blind atomic.Bool // observed trackers' watches answer nothing (observer_test.go)
 }
 
 func newFixture(t *testing.T, units ...string) *fixture {

@@ -50,6 +50,8 @@ type ExecutorConfig struct {
 	Writer Writer
 	Locker Locker
 	Logger zerolog.Logger
+	// Observer, if set, is told how each operation Run ended.
+	Observer Observer
 }
 
 // Executor runs operations one at a time, writing the state file between
@@ -58,9 +60,10 @@ type ExecutorConfig struct {
 // It is owned by the agent's resolver loop; State may be read from any
 // goroutine.
 type Executor struct {
-	writer Writer
-	locker Locker
-	logger zerolog.Logger
+	writer   Writer
+	locker   Locker
+	logger   zerolog.Logger
+	observer Observer
 
 	mu    sync.Mutex
 	state State
@@ -77,7 +80,8 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if err := cfg.State.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot create executor: %w", err)
 	}
-	return &Executor{writer: cfg.Writer, locker: cfg.Locker, logger: cfg.Logger, state: cfg.State.Clone()}, nil
+	return &Executor{writer: cfg.Writer, locker: cfg.Locker, logger: cfg.Logger, observer: cfg.Observer,
+		state: cfg.State.Clone()}, nil
 }
 
 // State returns a copy of the current committed-or-in-progress state.
@@ -97,11 +101,20 @@ func (x *Executor) SetState(st State) error {
 // already Done, only its Commit runs: a finished hook is never run twice.
 // The state of each phase is written before that phase's error is returned.
 func (x *Executor) Run(ctx context.Context, op Operation) error {
+	result, err := x.run(ctx, op)
+	if x.observer != nil {
+		x.observer.OperationEnded(result)
+	}
+	return err
+}
+
+// run is Run, saying how the operation ended.
+func (x *Executor) run(ctx context.Context, op Operation) (Result, error) {
 	log := x.logger.With().Str("op", op.String()).Logger()
 	log.Debug().Msg("running operation")
 	release, err := x.locker.Acquire(ctx, op.String())
 	if err != nil {
-		return fmt.Errorf("cannot run operation %q: %w", op, err)
+		return Failed, fmt.Errorf("cannot run operation %q: %w", op, err)
 	}
 	defer release()
 
@@ -114,20 +127,26 @@ func (x *Executor) Run(ctx context.Context, op Operation) error {
 				st = &cur
 			}
 			log.Info().Msg("operation skipped")
-			return x.write(st)
+			if err := x.write(st); err != nil {
+				return Failed, err
+			}
+			return Skipped, nil
 		}
 		if err := x.step(st, err); err != nil {
-			return err
+			return Failed, err
 		}
 		log.Debug().Msg("executing operation")
 		st, err = op.Execute(ctx, x.State())
 		if err := x.step(st, err); err != nil {
-			return err
+			return Failed, err
 		}
 	}
 	log.Debug().Msg("committing operation")
 	st, err := op.Commit(ctx, x.State())
-	return x.step(st, err)
+	if err := x.step(st, err); err != nil {
+		return Failed, err
+	}
+	return Committed, nil
 }
 
 // step writes st (if any) and then returns the phase's error, or the write's.

@@ -37,6 +37,9 @@ type HookDeps struct {
 	// (ErrSkip) or fails the operation. leader-elected uses it to re-check
 	// the lease.
 	Check func(ctx context.Context, info HookInfo) error
+	// Observer, if set, is told how each run of the hook ended and how
+	// long it took.
+	Observer HookObserver
 }
 
 // NewRunHook returns the operation that runs the hook info describes.
@@ -82,6 +85,9 @@ func (r *runHook) Execute(ctx context.Context, st State) (*State, error) {
 	err = r.deps.Runner.Run(ctx, params)
 	done()
 	dur := r.deps.Clock.Now().Sub(start)
+	if r.deps.Observer != nil {
+		r.deps.Observer.HookRan(r.info.Kind, hookOutcome(err, ctx.Err() != nil), dur)
+	}
 	switch {
 	case errors.Is(err, hooks.ErrMissing):
 		log.Info().Msg("skipped hook (missing)")

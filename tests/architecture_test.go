@@ -163,8 +163,9 @@ func TestPackageGraphIsTheDocumented(t *testing.T) {
 }
 
 // TestLayering: the agent side never links the controller's raft or its
-// store, the state machine never links raft, and internal/ packages know
-// no domain.
+// store, the agent's domain packages never link Prometheus (they report to
+// observers; agent/agentmetrics counts), the state machine never links
+// raft, and internal/ packages know no domain.
 func TestLayering(t *testing.T) {
 	forbidden := []string{"github.com/hashicorp/raft", "go.etcd.io/bbolt", "github.com/boltdb/bolt", module + "/lease"}
 	for _, tc := range []struct {
@@ -174,6 +175,7 @@ func TestLayering(t *testing.T) {
 		{[]string{"./leadership", "./remotestate", "./hooktools", "./operation", "./agent"}, forbidden},
 		{[]string{"./hooktools/toolclient"}, forbidden},
 		{[]string{"./lease"}, forbidden[:3]},
+		{[]string{"./leadership", "./remotestate", "./hooktools", "./operation"}, []string{"github.com/prometheus"}},
 	} {
 		for _, p := range listPackages(t, tc.pkgs...) {
 			for _, dep := range p.Deps {

@@ -49,7 +49,7 @@ func TestAgentServiceUnitAndStopSequence(t *testing.T) {
 	if out, err := exec.Command(analyze, "verify", unitFile).CombinedOutput(); err != nil {
 		t.Fatalf("systemd-analyze verify: %v\n%s\n%s", err, out, data)
 	}
-	for _, want := range []string{"KillMode=mixed", "Restart=on-failure", "KillSignal=SIGTERM",
+	for _, want := range []string{"Type=notify", "KillMode=mixed", "Restart=on-failure", "KillSignal=SIGTERM",
 		"ExecStart=" + uniterBin + " agent --agent-dir " + leader.dir} {
 		if !strings.Contains(string(data), want+"\n") {
 			t.Errorf("unit file lacks %q:\n%s", want, data)

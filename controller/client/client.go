@@ -241,7 +241,7 @@ type call struct {
 	path    string
 	query   url.Values
 	body    any // JSON-encoded when not nil
-	out     any // decoded from a 2xx answer when not nil
+	out     any // decoded from a 2xx answer when not nil; a *[]byte gets it raw
 	timeout time.Duration
 }
 
@@ -504,7 +504,9 @@ func (c *Client) once(ctx context.Context, e endpoint, cl call, payload []byte) 
 	if resp.StatusCode/100 != 2 {
 		return nil, answerError(resp.StatusCode, data, headerIndex(resp.Header))
 	}
-	if cl.out != nil {
+	if raw, ok := cl.out.(*[]byte); ok {
+		*raw = data // not JSON: the answer as it is (Metrics)
+	} else if cl.out != nil {
 		if err := json.Unmarshal(data, cl.out); err != nil {
 			return nil, fmt.Errorf("cannot decode answer of controller at %s: %w", e.name, err)
 		}

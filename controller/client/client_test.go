@@ -367,6 +367,11 @@ func TestRequests(t *testing.T) {
 			t.Errorf("got %s %s %s, want %s %s %s", r.Method, r.URL.RequestURI(), s.body.Load(), tt.method, tt.path, tt.body)
 		}
 	}
+	if body, err := c.Metrics(ctx); err != nil || string(body) != `{}` {
+		t.Errorf("Metrics = %q, %v; want the answer as it is", body, err)
+	} else if r := s.last.Load().(*http.Request); r.URL.RequestURI() != "/metrics" || r.Header.Get("Authorization") == "" {
+		t.Errorf("Metrics asked %s with authorization %q", r.URL.RequestURI(), r.Header.Get("Authorization"))
+	}
 	if _, idx, err := c.WatchLease(ctx, "db", 3, 0); err != nil || idx != 42 {
 		t.Errorf("index %d, %v", idx, err)
 	}

@@ -101,6 +101,16 @@ func (c *Client) WatchUnit(ctx context.Context, unit string, index uint64, wait 
 	return out, headerIndex(h), nil
 }
 
+// Metrics returns the node's Prometheus metrics (GET /metrics, in the text
+// exposition format) as they are, from the first address that answers:
+// give the client one node's address to read that node's. It needs the
+// admin token or the metrics token.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	var out []byte
+	_, err := c.do(ctx, call{method: http.MethodGet, path: "/metrics", out: &out})
+	return out, err
+}
+
 // Config returns app's config values, version and schema.
 func (c *Client) Config(ctx context.Context, app string) (api.Config, error) {
 	var out api.Config

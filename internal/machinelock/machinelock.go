@@ -28,6 +28,16 @@ type Config struct {
 	// machine-lock.log.1 (replacing it) and started afresh, so the log
 	// keeps at most about twice this. 0 means DefaultMaxLogBytes.
 	MaxLogBytes int64
+	// Observer, if set, is told how long each Acquire waited (when it
+	// gets the lock) and how long the lock was held (at release).
+	Observer Observer
+}
+
+// Observer is told of the lock's waits and holds. Its methods must return
+// at once.
+type Observer interface {
+	LockWaited(d time.Duration)
+	LockHeld(d time.Duration)
 }
 
 // DefaultMaxLogBytes bounds machine-lock.log: about 10,000 holds.
@@ -69,12 +79,18 @@ func (l *Lock) Acquire(ctx context.Context, op string) (func(), error) {
 		return nil, fmt.Errorf("cannot acquire machine lock: %w", err)
 	}
 	acquired := l.cfg.Clock.Now()
+	if l.cfg.Observer != nil {
+		l.cfg.Observer.LockWaited(acquired.Sub(start))
+	}
 	return func() {
 		held := l.cfg.Clock.Now().Sub(acquired)
 		// Log while still holding the lock, so log lines are in hold order.
 		l.appendLog(op, acquired.Sub(start), held)
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
 		f.Close()
+		if l.cfg.Observer != nil {
+			l.cfg.Observer.LockHeld(held)
+		}
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/clock/clocktest"
 	"github.com/uniter-dev/uniter/internal/machinelock"
 )
 
@@ -139,5 +141,34 @@ func TestLogIsRotated(t *testing.T) {
 		if want := fmt.Sprintf(`op="run hook %d"`, first+i); !strings.Contains(line, want) || !strings.HasSuffix(line, "s") {
 			t.Errorf("line %d = %q, want the hold %s", i, line, want)
 		}
+	}
+}
+
+// lockObserver records what the lock's observer is told.
+type lockObserver struct{ calls []string }
+
+func (o *lockObserver) LockWaited(d time.Duration) { o.calls = append(o.calls, "waited "+d.String()) }
+func (o *lockObserver) LockHeld(d time.Duration)   { o.calls = append(o.calls, "held "+d.String()) }
+
+// TestObserverSeesWaitAndHold: the wait is reported when the lock is
+// taken, the hold on release, both on the lock's clock.
+func TestObserverSeesWaitAndHold(t *testing.T) {
+	clk := clocktest.New(time.Unix(0, 0))
+	obs := &lockObserver{}
+	l, err := machinelock.New(machinelock.Config{Path: filepath.Join(t.TempDir(), "machine-lock"), Unit: "app/0", Clock: clk, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := l.Acquire(t.Context(), "run install hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"waited 0s"}; !slices.Equal(obs.calls, want) {
+		t.Fatalf("after Acquire the observer saw %q, want %q", obs.calls, want)
+	}
+	clk.Advance(5 * time.Second)
+	release()
+	if want := []string{"waited 0s", "held 5s"}; !slices.Equal(obs.calls, want) {
+		t.Fatalf("after release the observer saw %q, want %q", obs.calls, want)
 	}
 }

@@ -47,7 +47,8 @@ data directory. With --join API_ADDR the node asks the controller at API_ADDR to
 it as a raft voter, authenticated with the admin token of the client config
 (--client-config, $UNITER_CLIENT_CONFIG or $UNITER_HOME/client.yaml).
 
-The node runs until SIGTERM or SIGINT. Remove a node from its cluster with
+The node runs until SIGTERM or SIGINT. Started by systemd as a Type=notify service, it
+says READY=1 once its API serves and STOPPING=1 when it begins to stop. Remove a node from its cluster with
 'uniter controller remove-node ID'. 'uniter controller backup FILE' writes a
 consistent copy of the state; --restore FILE, on the first start of a new data
 directory, bootstraps a node holding that state (disaster recovery: then join the
@@ -125,6 +126,8 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 			return fmt.Errorf("cannot restore: %w", err)
 		}
 	}
+	notifier := systemdNotifier{log: cfg.Logger}
+	defer notifier.notifyStopping(cmd.Context())()
 	return controller.Run(cmd.Context(), cfg, func(c *controller.Controller) error {
 		if backup != nil {
 			if err := restoreInto(cmd, c, backup); err != nil {
@@ -132,6 +135,7 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 			}
 		}
 		printStarted(cmd, c)
+		notifier.Ready() // the API listens and serves
 		return nil
 	})
 }

@@ -24,6 +24,9 @@ const serviceStopMargin = 30 * time.Second
 // KillMode=mixed sends SIGTERM to the uniter process alone (an agent
 // keeps its lease on SIGTERM, DESIGN.md §4.4 rule 6, and stops its own
 // hook's process group), then SIGKILL to whatever is left at the timeout.
+// Type=notify: systemd counts the service started when uniter says
+// READY=1 (an agent once its workers are up, a controller once its API
+// serves), not when the process merely exists.
 var unitTemplate = template.Must(template.New("unit").Parse(`# Written by 'uniter install-service'; see docs/operations.md ("Running under systemd").
 [Unit]
 Description={{.Description}}
@@ -31,7 +34,7 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
-Type=exec
+Type=notify
 ExecStart={{.ExecStart}}
 Restart=on-failure
 RestartSec=5s
@@ -61,8 +64,9 @@ func newInstallServiceCmd() *cobra.Command {
 		Use:   "install-service",
 		Short: "Write a systemd unit that runs a controller node or a unit agent",
 		Long: `Write a systemd unit file that runs this uniter binary as a controller node or as
-one unit's agent, with Restart=on-failure and KillMode=mixed (SIGTERM to uniter alone:
-an agent keeps its lease across a restart). Then run
+one unit's agent, with Type=notify (started once uniter says it is ready),
+Restart=on-failure and KillMode=mixed (SIGTERM to uniter alone: an agent keeps its
+lease across a restart). Then run
   systemctl daemon-reload && systemctl enable --now NAME`,
 	}
 	cmd.PersistentFlags().StringVar(&o.unitDir, "unit-dir", "/etc/systemd/system", "directory to write the unit file into")
