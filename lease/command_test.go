@@ -39,7 +39,7 @@ var everyOp = []lease.Op{
 	lease.EnterScope{Relation: 3, Unit: "db/0", Data: map[string]string{"private-address": "10.0.0.1"}},
 	lease.LeaveScope{Relation: 3, Unit: "db/0"},
 	lease.SetRelationData{Relation: 3, Unit: "db/0", App: true, Term: 2, Changes: map[string]*string{"a": ptr("b"), "c": nil}},
-	lease.EnqueueOperation{Unit: "db/leader", Kind: lease.OperationAction, Action: "greet", Params: []byte(`{"name":"x"}`)},
+	lease.EnqueueOperation{Key: "k", Unit: "db/leader", Kind: lease.OperationAction, Action: "greet", Params: []byte(`{"name":"x"}`)},
 	lease.StartOperation{ID: 3, Unit: "db/0"},
 	lease.LogOperation{ID: 3, Unit: "db/0", Seq: 1, Message: "half way"},
 	lease.FinishOperation{ID: 3, Unit: "db/0", Status: lease.OperationFailed, Message: "no", Results: []byte(`{"a":{"b":"c"}}`)},

@@ -118,9 +118,14 @@ type Operation struct {
 	Enqueued  time.Time `json:"enqueued"`
 	Started   time.Time `json:"started,omitzero"`
 	Completed time.Time `json:"completed,omitzero"`
+	// Key is the enqueue's idempotency key, if it had one.
+	Key string `json:"key,omitempty"`
 	// ModifyIndex is the log index of the last command that changed it.
 	ModifyIndex uint64 `json:"modify_index"`
 }
+
+// MaxOperationKeyBytes bounds an enqueue's idempotency key.
+const MaxOperationKeyBytes = 64
 
 // Queued reports whether the operation is pending or running.
 func (o *Operation) Queued() bool {
@@ -155,9 +160,12 @@ func (o *Operation) light() Operation {
 // (ErrUnknownUnit, ErrUnknownApplication), a dying unit (ErrUnitDying), a
 // unit with MaxQueuedOperations queued, or params or a command over
 // MaxOperationParamsBytes (ErrTooLarge), a malformed command
-// (ErrInvalidCommand). Retry: NOT idempotent (a replay queues a second
-// operation), as Juju's enqueue is not; the operator sees both.
+// (ErrInvalidCommand). Retry: idempotent with a Key (at most
+// MaxOperationKeyBytes; the client makes a random one per request): an
+// enqueue with the key of an operation still kept changes nothing and
+// answers that operation. Without one, a replay queues a second operation.
 type EnqueueOperation struct {
+	Key     string          `json:"key,omitempty"`
 	Unit    string          `json:"unit"`
 	Kind    string          `json:"kind"`
 	Action  string          `json:"action,omitempty"`
@@ -328,6 +336,12 @@ func (c EnqueueOperation) apply(s *State, index uint64) Result {
 	default:
 		return invalid(what, "unknown kind %q (want %s or %s)", c.Kind, OperationAction, OperationExec)
 	}
+	if len(c.Key) > MaxOperationKeyBytes {
+		return invalid(what, "key is %d bytes; the limit is %d", len(c.Key), MaxOperationKeyBytes)
+	}
+	if o := s.operationByKey(c.Key); o != nil {
+		return Result{Operation: o.Clone()} // a replay
+	}
 	u, res, ok := s.operationTarget(what, c.Unit)
 	if !ok {
 		return res
@@ -341,7 +355,7 @@ func (c EnqueueOperation) apply(s *State, index uint64) Result {
 		return tooLarge(what, "unit %s has %d queued operations; the limit is %d", u.Name, n, MaxQueuedOperations)
 	}
 	s.LastOperationID++
-	op.ID, op.Unit, op.Status, op.Enqueued = s.LastOperationID, u.Name, OperationPending, s.GlobalTime
+	op.ID, op.Unit, op.Status, op.Enqueued, op.Key = s.LastOperationID, u.Name, OperationPending, s.GlobalTime, c.Key
 	s.Operations[op.ID] = op
 	s.touchOperation(op, index, true)
 	return Result{Operation: op.Clone()}
@@ -371,6 +385,19 @@ func (s *State) operationTarget(what, unit string) (*Unit, Result, bool) {
 		return nil, fail(fmt.Errorf("cannot %s: unit %q: %w", what, unit, ErrUnitDying)), false
 	}
 	return u, Result{}, true
+}
+
+// operationByKey is the operation enqueued with key, or nil ("" has none).
+func (s *State) operationByKey(key string) *Operation {
+	if key == "" {
+		return nil
+	}
+	for _, o := range s.Operations {
+		if o.Key == key {
+			return o
+		}
+	}
+	return nil
 }
 
 // queued counts unit's pending and running operations.

@@ -122,6 +122,24 @@ func TestEnqueueOperation(t *testing.T) {
 			}
 		}),
 	}, {
+		name:  "a replay with the same key is the same operation",
+		setup: opSetup(lease.EnqueueOperation{Key: "k1", Unit: "db/leader", Kind: lease.OperationExec, Command: "ls", Timeout: time.Minute}, revoke("db/0"), claim("db/1", dur)),
+		op:    lease.EnqueueOperation{Key: "k1", Unit: "db/leader", Kind: lease.OperationExec, Command: "ls", Timeout: time.Minute},
+		check: all(wantOperation(1, func(t *testing.T, o *lease.Operation) {
+			if o.Unit != "db/0" || o.Key != "k1" {
+				t.Errorf("replayed operation %+v", o)
+			}
+		}), func(t *testing.T, s *lease.State, res lease.Result) {
+			if len(s.Operations) != 1 || res.Operation == nil || res.Operation.ID != 1 {
+				t.Errorf("replay queued another operation: %d operations, result %+v", len(s.Operations), res.Operation)
+			}
+		}),
+	}, {
+		name:  "another key is another operation",
+		setup: opSetup(lease.EnqueueOperation{Key: "k1", Unit: "db/1", Kind: lease.OperationExec, Command: "ls", Timeout: time.Minute}),
+		op:    lease.EnqueueOperation{Key: "k2", Unit: "db/1", Kind: lease.OperationExec, Command: "ls", Timeout: time.Minute},
+		check: wantStatus(2, lease.OperationPending),
+	}, {
 		name: "ids are never reused", setup: opSetup(enqueue("db/1", "backup", ""), lease.CancelOperation{ID: 1}),
 		op: enqueue("db/1", "backup", ""), check: wantStatus(2, lease.OperationPending),
 	},
@@ -144,6 +162,8 @@ func TestEnqueueOperation(t *testing.T) {
 		{name: "exec without a command", setup: opSetup(), op: execOn("db/1", "  "), wantErr: lease.ErrInvalidCommand},
 		{name: "exec without a timeout", setup: opSetup(), op: lease.EnqueueOperation{Unit: "db/1", Kind: lease.OperationExec, Command: "ls"}, wantErr: lease.ErrInvalidCommand},
 		{name: "exec command too large", setup: opSetup(), op: execOn("db/1", strings.Repeat("x", lease.MaxOperationParamsBytes+1)), wantErr: lease.ErrTooLarge},
+		{name: "key too long", setup: opSetup(), op: lease.EnqueueOperation{Key: strings.Repeat("k", 65), Unit: "db/1", Kind: lease.OperationExec, Command: "ls", Timeout: time.Minute},
+			wantErr: lease.ErrInvalidCommand},
 		{name: "unknown kind", setup: opSetup(), op: lease.EnqueueOperation{Unit: "db/1", Kind: "hook"}, wantErr: lease.ErrInvalidCommand},
 	})
 }
@@ -415,7 +435,8 @@ func (h *fsmHarness) populateOperations() {
 		lease.RecordMember{ID: "n1", ProtoMin: 1, ProtoMax: 4, APIAddr: "127.0.0.1:1", RaftAddr: "127.0.0.1:2"},
 		lease.SetEffectiveVersion{Old: 2, New: 4},
 		registerActions("db/0", dbActions), lease.RegisterUnit{Name: "zero/0", TokenHash: lease.HashToken("z"), Actions: map[string]lease.ActionSpec{}},
-		enqueue("db/1", "greet", `{"name":"<x>"}`), enqueue("db/1", "backup", ""), execOn("web/0", "hostname"),
+		enqueue("db/1", "greet", `{"name":"<x>"}`), enqueue("db/1", "backup", ""),
+		lease.EnqueueOperation{Key: "k3", Unit: "web/0", Kind: lease.OperationExec, Command: "hostname", Timeout: time.Minute},
 		enqueue("db/0", "backup", ""), enqueue("db/0", "backup", ""),
 		start(1, "db/1"), logTo(1, "db/1", 0, "half way"), finish(1, "db/1", lease.OperationCompleted, `{"greeting":"hi"}`),
 		start(2, "db/1"), start(3, "web/0"), logTo(3, "web/0", 0, "x"),
