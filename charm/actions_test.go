@@ -3,6 +3,7 @@ package charm_test
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -251,5 +252,37 @@ func TestInsertDefaults(t *testing.T) {
 	// An absent object is not made up to hold its properties' defaults.
 	if got := s.InsertDefaults(nil); len(got) != 1 {
 		t.Errorf("defaults of nil params = %v, want only times", got)
+	}
+}
+
+// TestLeaderDemoActions: the demo charm's actions parse, and their
+// schemas take and refuse what its docs say.
+func TestLeaderDemoActions(t *testing.T) {
+	actions, err := charm.ReadActions(filepath.Join("..", "testcharms", "leader-demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		action, params string
+		ok             bool
+	}{
+		{"greet", `{"name":"x"}`, true},
+		{"greet", `{}`, false},
+		{"greet", `{"name":"x","extra":1}`, false},
+		{"count", `{}`, true},
+		{"count", `{"to":21}`, false},
+		{"fail", `{}`, true},
+	} {
+		a, ok := actions[tt.action]
+		if !ok {
+			t.Fatalf("no action %s in %v", tt.action, actions)
+		}
+		s, err := charm.CompileSchema(a.Schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Validate(params(t, tt.params)); (err == nil) != tt.ok {
+			t.Errorf("%s %s: %v, want ok=%v", tt.action, tt.params, err, tt.ok)
+		}
 	}
 }
