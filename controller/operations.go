@@ -58,7 +58,9 @@ func (s *Server) leaseActions(in map[string]api.ActionSpec, unit string) (map[st
 		}
 		out[name] = lease.ActionSpec{Description: a.Description, Schema: a.Schema}
 	}
-	if v := s.node.FSM().EffectiveVersion(); v < operationsProtocol {
+	// Decided on the raft leader (a follower forwards the request, and the
+	// leader runs this again): a follower may lag the version's raise.
+	if v := s.node.FSM().EffectiveVersion(); v < operationsProtocol && s.node.IsLeader() {
 		s.log.Info().Str("unit", unit).Uint64("protocol", v).
 			Msg("registering unit without its charm's actions: the cluster runs a protocol before actions")
 		return nil, nil

@@ -2,6 +2,7 @@ package lease
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -762,12 +763,15 @@ func (f *FSM) Operation(id uint64) (Operation, bool) {
 // their params, results and log (Operation has them).
 func (f *FSM) Operations(filter OperationFilter) []Operation {
 	return read(f, func(s *State) []Operation {
+		// Filter, then sort what is kept: a unit's watch reads its queue
+		// on every wake-up, among all the operations kept.
 		var out []Operation
-		for _, id := range slices.Sorted(maps.Keys(s.Operations)) {
-			if o := s.Operations[id]; filter.keep(o) {
+		for _, o := range s.Operations {
+			if filter.keep(o) {
 				out = append(out, o.light())
 			}
 		}
+		slices.SortFunc(out, func(a, b Operation) int { return cmp.Compare(a.ID, b.ID) })
 		return out
 	})
 }
