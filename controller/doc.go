@@ -20,8 +20,9 @@
 // 403 forbidden (a unit acting for another unit or application, or doing
 // an admin action), 400 bad-request (malformed JSON, unknown fields,
 // trailing data, bad names, durations or queries) or the lease codes
-// invalid-command / invalid-config, 404 unknown-application, unknown-unit
-// or not-found, 405 method-not-allowed, 409 with the lease code of a
+// invalid-command / invalid-config, or invalid-params (action params the
+// action's schema refuses), 404 unknown-application, unknown-unit,
+// unknown-relation, unknown-operation, unknown-action or not-found, 405 method-not-allowed, 409 with the lease code of a
 // refusal (claim-denied, not-holder, not-leader, pinned, no-leader, ...),
 // 413 too-large (bodies over 1 MiB), 503 unavailable, busy or the lease
 // codes retryable / not-raft-leader / node-closed (retry, possibly on
