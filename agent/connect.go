@@ -197,10 +197,14 @@ type unitClient struct{ c *client.Client }
 
 func (a unitClient) WatchUnit(ctx context.Context, unit string, index uint64, wait time.Duration) (remotestate.UnitView, uint64, error) {
 	v, i, err := a.c.WatchUnit(ctx, unit, index, wait)
-	return remotestate.UnitView{
+	view := remotestate.UnitView{
 		Life: remotestate.Life(v.Life), ResolvedID: v.ResolvedID, ResolvedNoRetry: v.ResolvedNoRetry,
 		ConfigVersion: v.ConfigVersion, LeaderSettingsVersion: v.LeaderSettingsVersion, Term: v.Lease.Term,
-	}, i, err
+	}
+	for _, o := range v.Operations {
+		view.Operations = append(view.Operations, remotestate.Operation{ID: o.ID, Kind: o.Kind, Action: o.Action, Status: o.Status})
+	}
+	return view, i, err
 }
 
 // trackerSource adapts the tracker to the remote state watcher.

@@ -1,7 +1,9 @@
 // Package charm reads what the agent needs from a charm directory: the
-// charm's identity and relation endpoints in metadata.yaml and its
-// configuration schema in config.yaml, and turns the controller's stored
-// config strings into the typed values config-get prints.
+// charm's identity and relation endpoints in metadata.yaml, its
+// configuration schema in config.yaml and its actions in actions.yaml,
+// and turns the controller's stored config strings into the typed values
+// config-get prints. Schema is the small JSON Schema validator the
+// controller checks action parameters with.
 package charm
 
 import (

@@ -95,7 +95,8 @@ func TestUnitLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := api.UnitView{Life: "dying", ResolvedID: 1, ResolvedNoRetry: true, ConfigVersion: 2, LeaderSettingsVersion: 2, Lease: view.Lease}
+	want := api.UnitView{Life: "dying", ResolvedID: 1, ResolvedNoRetry: true, ConfigVersion: 2, LeaderSettingsVersion: 2, Lease: view.Lease,
+		Operations: []api.QueuedOperation{}}
 	if idx2 <= idx {
 		t.Errorf("index %d after %d", idx2, idx)
 	}

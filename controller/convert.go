@@ -9,7 +9,8 @@ import (
 
 // isInvalid reports whether a lease command was refused for its form.
 func isInvalid(err error) bool {
-	return errors.Is(err, lease.ErrInvalidCommand) || errors.Is(err, lease.ErrInvalidConfig)
+	return errors.Is(err, lease.ErrInvalidCommand) || errors.Is(err, lease.ErrInvalidConfig) ||
+		errors.Is(err, errInvalidParams)
 }
 
 // leaseSchema converts (and checks the form of) a wire config schema; nil

@@ -20,8 +20,9 @@
 // 403 forbidden (a unit acting for another unit or application, or doing
 // an admin action), 400 bad-request (malformed JSON, unknown fields,
 // trailing data, bad names, durations or queries) or the lease codes
-// invalid-command / invalid-config, 404 unknown-application, unknown-unit
-// or not-found, 405 method-not-allowed, 409 with the lease code of a
+// invalid-command / invalid-config, or invalid-params (action params the
+// action's schema refuses), 404 unknown-application, unknown-unit,
+// unknown-relation, unknown-operation, unknown-action or not-found, 405 method-not-allowed, 409 with the lease code of a
 // refusal (claim-denied, not-holder, not-leader, pinned, no-leader, ...),
 // 413 too-large (bodies over 1 MiB), 503 unavailable, busy or the lease
 // codes retryable / not-raft-leader / node-closed (retry, possibly on
@@ -66,9 +67,11 @@
 //	POST   /v1/leases/{app}/step-down                admin        {term?} → {lease}
 //	POST   /v1/leases/{app}/pin                      admin        {entity, reason, for?:"10m"} → {lease}
 //	POST   /v1/leases/{app}/unpin                    admin        {entity} → {lease}
-//	POST   /v1/units                                 admin        {unit, token, config_schema?} → {index}
+//	POST   /v1/units                                 admin        {unit, token, config_schema?, actions?} → {index}
+//	                                                              (actions: kept from protocol 4, dropped below)
 //	GET    /v1/units/{app}/{n}/watch?index=&wait=    unit itself  → {life, resolved_id, resolved_no_retry,
-//	                                                                 config_version, leader_settings_version, lease}
+//	                                                                 config_version, leader_settings_version, lease,
+//	                                                                 operations:[{id, kind, action, status}]}
 //	POST   /v1/units/{app}/{n}/status                unit itself  {kind:"workload"|"agent", status, message} → {index}
 //	POST   /v1/units/{app}/{n}/application-version   unit itself  {version} → {index}
 //	POST   /v1/units/{app}/{n}/remove                admin        → {index} (unit dying)
@@ -81,6 +84,17 @@
 //	PATCH  /v1/applications/{app}/leader-settings    unit itself  {unit, term, changes} → {index} (fenced: 409 not-leader)
 //	POST   /v1/applications/{app}/status             unit itself  {unit, term, status, message} → {index} (fenced)
 //	GET    /v1/applications/{app}/status             app's units  → the application's part of the status (status-get)
+//	GET    /v1/applications/{app}/actions            app's units  → {actions:{name:{description, schema}}}
+//	POST   /v1/operations                            admin        {key?, unit:"APP/N"|"APP/leader", action, params?} or
+//	                                                              {key?, unit, command, timeout?:"5m"} → {operation}
+//	                                                              (400 invalid-params, 404 unknown-action, 409 no-leader)
+//	GET    /v1/operations?app=&unit=&status=a,b      admin        → {operations:[...]} (no params, results or log)
+//	GET    /v1/operations/{id}?index=&wait=          admin, unit  → {operation} (blocking; the operation's unit only)
+//	POST   /v1/operations/{id}/cancel                admin        → {operation} (pending only: 409 operation-status)
+//	POST   /v1/operations/{id}/start                 its unit     → {operation} (pending → running, params included)
+//	POST   /v1/operations/{id}/log                   its unit     {seq, message} → {index}
+//	POST   /v1/operations/{id}/finish                its unit     {status:"completed"|"failed", message?, results?} → {operation}
+//	POST   /v1/operations/{id}/abort                 its unit     {message?} → {operation} (running → aborted)
 //	GET    /v1/status                                admin        → DESIGN.md §5 status
 //	GET    /v1/cluster/backup                        admin        → the state in lease's snapshot format (uniter controller backup)
 //	GET    /v1/cluster/nodes?index=&wait=            anyone       → {nodes:[{id, address, raft_address, raft_state, suffrage,
@@ -93,7 +107,13 @@
 //	DELETE /v1/cluster/nodes/{id}                    admin        → {index}
 //
 // "unit itself" also admits the admin; "app's units" means any unit of
-// that application, or the admin. A lease is {holder, term, start,
+// that application, or the admin; "its unit" is the agent of the
+// operation's unit alone (not the admin, who could fake its results).
+// An operation is {id:"7", unit, kind:"action"|"exec", action, params,
+// command, timeout, status, message, results, log:[{time, message}],
+// enqueued, started, completed}; the operation endpoints need controller
+// protocol 4 (409 needs-protocol below it), and every answer about one
+// operation carries its modify index in X-Uniter-Index. A lease is {holder, term, start,
 // duration:"30s", expiry, pins:[{entity, reason, since, until}],
 // step_down}; holder is "" when vacant.
 //

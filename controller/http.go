@@ -185,7 +185,8 @@ func errorResponse(err error) (int, api.Error) {
 	}
 	switch {
 	case errors.Is(err, lease.ErrUnknownApplication), errors.Is(err, lease.ErrUnknownUnit),
-		errors.Is(err, lease.ErrUnknownRelation):
+		errors.Is(err, lease.ErrUnknownRelation), errors.Is(err, lease.ErrUnknownOperation),
+		errors.Is(err, lease.ErrUnknownAction):
 		return http.StatusNotFound, body
 	case errors.Is(err, lease.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, body

@@ -296,6 +296,7 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/applications/{app}/leader-settings", write, s.setLeaderSettings)
 	s.handle("POST /v1/applications/{app}/status", write, s.setApplicationStatus)
 	s.handle("GET /v1/applications/{app}/status", local, s.applicationStatusRead)
+	s.operationRoutes() // operations.go: actions and exec
 
 	s.handle("GET /v1/status", local, s.status)
 	s.handle("GET /v1/cluster/nodes", blocking, s.nodes)

@@ -83,7 +83,11 @@ func (s *Server) registerUnit(rq *request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.apply(rq, lease.RegisterUnit{Name: body.Unit, TokenHash: hash, ConfigSchema: schema})
+	actions, err := s.leaseActions(body.Actions, body.Unit)
+	if err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.RegisterUnit{Name: body.Unit, TokenHash: hash, ConfigSchema: schema, Actions: actions})
 	if err != nil {
 		return err
 	}
@@ -192,7 +196,9 @@ func (s *Server) watchUnit(rq *request) error {
 	if !ok || !aok {
 		return &denial{err: lease.ErrUnknownUnit}
 	}
+	view := unitView(u, a)
+	view.Operations = apiQueue(fsm.UnitQueue(unit))
 	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
-	writeJSON(rq.w, http.StatusOK, unitView(u, a))
+	writeJSON(rq.w, http.StatusOK, view)
 	return nil
 }

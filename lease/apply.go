@@ -43,6 +43,9 @@ type Result struct {
 	Expired []string
 	// Relation is the new relation after add-relation.
 	Relation *Relation
+	// Operation is the operation after an operation command (or as it
+	// stands, on ErrOperationStatus).
+	Operation *Operation
 }
 
 // Apply applies op at raft log index, which must exceed every index applied

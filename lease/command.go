@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 )
 
@@ -178,8 +179,10 @@ type SetApplicationVersion struct {
 // role or interface) are refused with ErrInvalidCommand, as Juju's
 // upgrade-charm refuses them; and every peers endpoint that has no
 // relation yet gets its peer relation, so the first unit registered
-// creates them. Without Endpoints the command encodes exactly as in
-// protocol 1. Retry: idempotent.
+// creates them. Actions (protocol 4) work like the schema, for the
+// charm's actions.yaml (names by Juju's rule, each schema a JSON object,
+// else ErrInvalidCommand). Without Endpoints and Actions the command
+// encodes exactly as in protocol 1. Retry: idempotent.
 type RegisterUnit struct {
 	Name      string `json:"name"`
 	TokenHash string `json:"token_hash"`
@@ -190,6 +193,9 @@ type RegisterUnit struct {
 	// (leave them alone) is left out, an empty map (a charm without
 	// endpoints) is not.
 	Endpoints map[string]Endpoint `json:"endpoints,omitzero"`
+	// Actions (protocol 4) are the charm's actions by name, like the
+	// schema: non-nil replaces the application's. omitzero as Endpoints.
+	Actions map[string]ActionSpec `json:"actions,omitzero"`
 }
 
 // RequestUnitRemoval marks a unit dying: it may no longer claim a vacant
@@ -394,10 +400,13 @@ func (SetApplicationVersion) Type() string { return "set-application-version" }
 // Type implements Op.
 func (RegisterUnit) Type() string { return "register-unit" }
 
-// needs implements gated: endpoints are protocol 4.
+// needs implements gated: endpoints and actions are protocol 4.
 func (c RegisterUnit) needs() (uint64, string) {
 	if c.Endpoints != nil {
 		return relationsProtocol, "relation endpoints (register-unit endpoints)"
+	}
+	if c.Actions != nil {
+		return operationsProtocol, "actions (register-unit actions)"
 	}
 	return MinProtocol, c.Type()
 }
@@ -489,6 +498,7 @@ func init() {
 	} {
 		decoders[d.op.Type()] = d.decode
 	}
+	maps.Copy(decoders, operationDecoders) // operations.go
 }
 
 // Encode returns the JSON envelope of op at CommandVersion, ready to be the

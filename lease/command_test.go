@@ -25,7 +25,8 @@ var everyOp = []lease.Op{
 	lease.SetApplicationVersion{Unit: "db/0", Version: "1.2"},
 	lease.RegisterUnit{Name: "db/0", TokenHash: lease.HashToken("t"), ConfigSchema: map[string]lease.Option{
 		"port": {Type: lease.OptionInt, Default: ptr("5432"), Description: "d"}, "name": {Type: lease.OptionString}},
-		Endpoints: map[string]lease.Endpoint{"server": {Role: lease.RoleProvider, Interface: "pgsql"}}},
+		Endpoints: map[string]lease.Endpoint{"server": {Role: lease.RoleProvider, Interface: "pgsql"}},
+		Actions:   map[string]lease.ActionSpec{"greet": {Description: "d", Schema: []byte(`{"type":"object"}`)}}},
 	lease.DeregisterUnit{Name: "db/0"},
 	lease.RequestUnitRemoval{Name: "db/0"},
 	lease.Resolve{Unit: "db/0", NoRetry: true, After: 2},
@@ -38,6 +39,12 @@ var everyOp = []lease.Op{
 	lease.EnterScope{Relation: 3, Unit: "db/0", Data: map[string]string{"private-address": "10.0.0.1"}},
 	lease.LeaveScope{Relation: 3, Unit: "db/0"},
 	lease.SetRelationData{Relation: 3, Unit: "db/0", App: true, Term: 2, Changes: map[string]*string{"a": ptr("b"), "c": nil}},
+	lease.EnqueueOperation{Key: "k", Unit: "db/leader", Kind: lease.OperationAction, Action: "greet", Params: []byte(`{"name":"x"}`)},
+	lease.StartOperation{ID: 3, Unit: "db/0"},
+	lease.LogOperation{ID: 3, Unit: "db/0", Seq: 1, Message: "half way"},
+	lease.FinishOperation{ID: 3, Unit: "db/0", Status: lease.OperationFailed, Message: "no", Results: []byte(`{"a":{"b":"c"}}`)},
+	lease.AbortOperation{ID: 3, Unit: "db/0", Message: "agent restarted"},
+	lease.CancelOperation{ID: 3},
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {

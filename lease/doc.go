@@ -1,8 +1,9 @@
 // Package lease is the controller's replicated state: application
 // leadership leases, leader settings, config, unit registrations and
 // statuses, relations (protocol 4: applications' endpoints, relations,
-// their scopes and databags), the global time and the controller members
-// (DESIGN.md §3.1).
+// their scopes and databags), operations (protocol 4: the actions and
+// execs queued for units, with their results), the global time and the
+// controller members (DESIGN.md §3.1).
 //
 // State is a pure, deterministic state machine: State.Apply(index, op)
 // depends only on the state, the command and the raft log index, never on
@@ -11,7 +12,8 @@
 // comes back as Result.Err and changes nothing. FSM wraps a State with
 // snapshots ({"format":3,"state":{...}}, in the format of the effective
 // protocol version), deep-copying reads and blocking-query waits on
-// per-application, per-unit and per-relation modify indexes.
+// per-application, per-unit, per-relation and per-operation modify
+// indexes.
 //
 // The commands: claim, extend, revoke, request-step-down, pin, unpin and
 // advance-time (leases, apply.go); set-leader-settings, set-config,
@@ -26,7 +28,15 @@
 // (MaxDatabagValueBytes, ...) and versioned by log index. A change to a
 // relation wakes the blocking queries of every unit in its scope, and of
 // its applications if the relation came, went or changed its life or
-// scope.
+// scope. enqueue-operation, start-operation, log-operation,
+// finish-operation, abort-operation and cancel-operation (operations.go,
+// protocol 4) keep each unit's queue of actions and execs: ids "1", "2",
+// ..., pending until the unit's agent starts one, then completed, failed
+// or aborted by that agent, or cancelled while pending by the operator;
+// results and logs are bounded (MaxOperationResultsBytes, ...) and the
+// oldest finished operations are dropped past MaxRetainedOperations. A
+// change to a unit's queue moves the unit's modify index, so its agent's
+// blocking query sees new work.
 //
 // This package imports no raft: package lease/raftnode runs the FSM under
 // hashicorp/raft and holds the time advancer, the gate on claims and

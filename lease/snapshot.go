@@ -14,10 +14,11 @@ import (
 // Format 1 is the state of protocols 1 and 2. Format 2 (protocol 3) is
 // format 1 plus the leases' hand-over fields (stepped_down,
 // hand_over_until). Format 3 (protocol 4) is format 2 plus relations, the
-// relation id counter and application endpoints; a state without them
+// relation id counter and application endpoints, and operations, the
+// operation id counter and application actions; a state without them
 // encodes the same in all three, so a format-1 or format-2 snapshot
-// restores as a state with no relations, and one that carries relation
-// state is refused.
+// restores as a state with no relations and no operations, and one that
+// carries such state is refused.
 const SnapshotFormat = 3
 
 // snapshotFile is the on-disk form: {"format":3,"state":{...}}.
@@ -71,6 +72,10 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 	}
 	if f.Format < 3 && s.hasRelationState() {
 		return nil, fmt.Errorf("cannot restore lease snapshot: format %d cannot hold relations or endpoints: %w",
+			f.Format, ErrSnapshotFormat)
+	}
+	if f.Format < 3 && s.hasOperationState() {
+		return nil, fmt.Errorf("cannot restore lease snapshot: format %d cannot hold actions or operations: %w",
 			f.Format, ErrSnapshotFormat)
 	}
 	s.normalize()

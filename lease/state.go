@@ -32,6 +32,11 @@ type State struct {
 	// NextRelationID is the id the next relation gets: ids start at 0 and
 	// are never reused.
 	NextRelationID int `json:"next_relation_id,omitempty"`
+	// Operations by id (protocol 4; operations.go), omitempty like
+	// Relations; LastOperationID is the id the last one got (ids start
+	// at 1 and are never reused).
+	Operations      map[uint64]*Operation `json:"operations,omitempty"`
+	LastOperationID uint64                `json:"last_operation_id,omitempty"`
 	// Index is the raft log index of the last command that changed anything.
 	Index uint64 `json:"index"`
 
@@ -70,6 +75,10 @@ type Application struct {
 	// nil if never given (then the application can only have none).
 	// omitzero: an empty map (a charm without endpoints) is kept.
 	Endpoints map[string]Endpoint `json:"endpoints,omitzero"`
+	// Actions are the charm's actions by name (protocol 4), nil if never
+	// given (then only exec operations can be enqueued); omitzero as
+	// Endpoints.
+	Actions map[string]ActionSpec `json:"actions,omitzero"`
 	// ModifyIndex is the log index of the last command that changed the
 	// lease, settings, config, schema, status, endpoints or unit
 	// membership of this application, or made, removed, or changed the
@@ -184,6 +193,7 @@ func NewState() *State {
 		Applications:     map[string]*Application{},
 		Units:            map[string]*Unit{},
 		Relations:        map[int]*Relation{},
+		Operations:       map[uint64]*Operation{},
 	}
 }
 
@@ -225,6 +235,7 @@ func (a *Application) Clone() *Application {
 	out.Config = a.Config.Clone()
 	out.ConfigSchema = cloneSchema(a.ConfigSchema)
 	out.Endpoints = cloneEndpoints(a.Endpoints)
+	out.Actions = cloneActions(a.Actions)
 	return &out
 }
 
@@ -271,6 +282,7 @@ func (s *State) Clone() *State {
 	for k, r := range s.Relations {
 		out.Relations[k] = r.Clone()
 	}
+	out.Operations = cloneOperations(s.Operations)
 	return &out
 }
 
@@ -315,6 +327,7 @@ func (s *State) normalize() {
 		r.AppData = normalizeBags(r.AppData)
 		r.UnitData = normalizeBags(r.UnitData)
 	}
+	s.normalizeOperations()
 	s.GlobalTime = s.GlobalTime.UTC()
 	for _, u := range s.Units {
 		if u != nil && u.Life == "" {
@@ -351,6 +364,9 @@ func (s *State) Validate() error {
 		if m.ProtoMin < 1 || m.ProtoMin > m.ProtoMax {
 			return fmt.Errorf("invalid member %q: bad range %d..%d", id, m.ProtoMin, m.ProtoMax)
 		}
+	}
+	if err := s.validateOperations(); err != nil {
+		return err
 	}
 	return s.validateRelations()
 }

@@ -142,6 +142,10 @@ func (c RegisterUnit) apply(s *State, index uint64) Result {
 	if err := validateEndpoints(c.Endpoints); err != nil {
 		return invalid("register unit", "%v", err)
 	}
+	actions, err := validActionSpecs(c.Actions)
+	if err != nil {
+		return invalid("register unit", "%v", err)
+	}
 	if u, ok := s.Units[c.Name]; ok && u.TokenHash != c.TokenHash {
 		return fail(ErrUnitExists)
 	}
@@ -152,6 +156,7 @@ func (c RegisterUnit) apply(s *State, index uint64) Result {
 		a := s.Applications[app]
 		s.setSchema(a, c.ConfigSchema, index)
 		s.setEndpoints(a, c.Endpoints, index)
+		s.setActions(a, actions, index)
 		return Result{}
 	}
 	a, ok := s.Applications[app]
@@ -169,6 +174,7 @@ func (c RegisterUnit) apply(s *State, index uint64) Result {
 	}
 	s.setSchema(a, c.ConfigSchema, index)
 	s.setEndpoints(a, c.Endpoints, index)
+	s.setActions(a, actions, index)
 	u := &Unit{
 		Name:      c.Name,
 		App:       app,
@@ -251,6 +257,7 @@ func (c DeregisterUnit) apply(s *State, index uint64) Result {
 			s.leaveScope(r, c.Name, index)
 		}
 	}
+	s.endUnitOperations(c.Name, index)
 	s.touchUnit(u, index) // wakes the unit's own waiters: it is gone
 	delete(s.Units, c.Name)
 	s.touchApp(a, index)

@@ -38,4 +38,20 @@ type Snapshot struct {
 	// ResolvedNoRetry tells how the latest one asked to resolve.
 	ResolvedID      uint64
 	ResolvedNoRetry bool
+	// NextOperation is the head of the unit's operation queue: its running
+	// operation if it has one (an agent restarted mid-run finds it there,
+	// and aborts it), else its oldest pending one; zero when the queue is
+	// empty. QueuedOperations counts the queue.
+	NextOperation    Operation
+	QueuedOperations int
+}
+
+// Operation is a queued action or exec as the watch shows it; the agent
+// reads its params when it starts it.
+type Operation struct {
+	ID string
+	// Kind is "action" or "exec"; Action names an action.
+	Kind, Action string
+	// Status is "pending" or "running".
+	Status string
 }

@@ -37,6 +37,9 @@ type UnitView struct {
 	LeaderSettingsVersion uint64
 	// Term is the application's lease term as the controller has it.
 	Term uint64
+	// Operations are the unit's pending and running operations, oldest
+	// first.
+	Operations []Operation
 }
 
 // UnitClient is the blocking query of a unit's remote view.
@@ -173,7 +176,22 @@ func merge(v UnitView, l LeaderState) Snapshot {
 	if s.Life == "" {
 		s.Life = Alive
 	}
+	s.NextOperation, s.QueuedOperations = nextOperation(v.Operations), len(v.Operations)
 	return s
+}
+
+// nextOperation is the head of a queue: the first running operation, else
+// the first (oldest) pending one.
+func nextOperation(queue []Operation) Operation {
+	for _, o := range queue {
+		if o.Status == "running" {
+			return o
+		}
+	}
+	if len(queue) > 0 {
+		return queue[0]
+	}
+	return Operation{}
 }
 
 func (w *Watcher) publish(s Snapshot) {

@@ -137,6 +137,35 @@ func TestBurstsCoalesceAndProducersNeverBlock(t *testing.T) {
 	})
 }
 
+func TestSnapshotShowsTheHeadOfTheQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w, l, u := start(t)
+		l.set(remotestate.LeaderState{})
+		pending := []remotestate.Operation{{ID: "3", Kind: "action", Action: "greet", Status: "pending"},
+			{ID: "5", Kind: "exec", Status: "pending"}}
+		for _, tc := range []struct {
+			queue []remotestate.Operation
+			want  remotestate.Operation
+		}{
+			{pending, pending[0]},
+			// A running operation comes first: after a crash the agent
+			// must deal with it before anything else.
+			{append(pending, remotestate.Operation{ID: "7", Kind: "exec", Status: "running"}),
+				remotestate.Operation{ID: "7", Kind: "exec", Status: "running"}},
+			{nil, remotestate.Operation{}},
+		} {
+			u.views <- remotestate.UnitView{Life: remotestate.Alive, Operations: tc.queue}
+			synctest.Wait()
+			if !published(w) {
+				t.Fatalf("queue %v: no change published", tc.queue)
+			}
+			if s := w.Snapshot(); s.NextOperation != tc.want || s.QueuedOperations != len(tc.queue) {
+				t.Errorf("queue %v: next %+v of %d, want %+v of %d", tc.queue, s.NextOperation, s.QueuedOperations, tc.want, len(tc.queue))
+			}
+		}
+	})
+}
+
 func TestMinionTermComesFromController(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w, l, u := start(t)

@@ -191,6 +191,10 @@ type UnitView struct {
 	ConfigVersion         uint64 `json:"config_version"`
 	LeaderSettingsVersion uint64 `json:"leader_settings_version"`
 	Lease                 Lease  `json:"lease"`
+	// Operations are the unit's pending and running operations, oldest
+	// first ([] when none; absent from a controller before actions): a
+	// new one moves the watch's index.
+	Operations []QueuedOperation `json:"operations"`
 }
 
 // Option is one option of an application's config schema (a charm's
@@ -259,11 +263,14 @@ type ApplicationVersionRequest struct {
 // RegisterUnitRequest is the body of POST /v1/units. The controller keeps
 // only the token's SHA-256. ConfigSchema null (or absent) leaves the
 // application's schema alone; {} is a charm without options (every config
-// key is then refused), so it is not omitempty.
+// key is then refused), so it is not omitempty. Actions, the charm's
+// actions.yaml, work the same way (absent: left alone; {}: none); a
+// cluster below controller protocol 4 registers the unit without them.
 type RegisterUnitRequest struct {
-	Unit         string            `json:"unit"`
-	Token        string            `json:"token"`
-	ConfigSchema map[string]Option `json:"config_schema"`
+	Unit         string                `json:"unit"`
+	Token        string                `json:"token"`
+	ConfigSchema map[string]Option     `json:"config_schema"`
+	Actions      map[string]ActionSpec `json:"actions,omitzero"`
 }
 
 // ResolvedRequest is the body of POST /v1/units/{app}/{n}/resolved.

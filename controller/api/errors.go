@@ -34,6 +34,10 @@ const (
 	CodeRelationExists     = "relation-exists"     // 409: a relation already joins those endpoints
 	CodeCannotEnterScope   = "cannot-enter-scope"  // 409: the unit or the relation is dying
 	CodeNotInScope         = "not-in-scope"        // 409: a unit databag write from outside the scope
+	CodeUnknownOperation   = "unknown-operation"   // 404: no such operation (or pruned)
+	CodeUnknownAction      = "unknown-action"      // 404: the unit's charm defines no such action
+	CodeOperationStatus    = "operation-status"    // 409: the operation's status forbids it (a cancel of a running one)
+	CodeInvalidParams      = "invalid-params"      // 400: action params the action's schema refuses
 	CodeInvalidCommand     = "invalid-command"     // 400: the command breaks a rule of form
 	CodeUnknownCommand     = "unknown-command"     // 400
 	CodeUnsupportedVersion = "unsupported-version" // 400: command envelope version
@@ -70,6 +74,10 @@ var (
 	ErrRelationExists     = errors.New("api: relation already exists")
 	ErrCannotEnterScope   = errors.New("api: cannot enter scope")
 	ErrNotInScope         = errors.New("api: unit is not in scope of the relation")
+	ErrUnknownOperation   = errors.New("api: operation not found")
+	ErrUnknownAction      = errors.New("api: action not defined")
+	ErrOperationStatus    = errors.New("api: wrong operation status")
+	ErrInvalidParams      = errors.New("api: invalid action params")
 	// ErrLimitExceeded matches CodeLimitExceeded (api.go): a change the
 	// API's limits, or the state machine's databag limits, refused.
 	ErrLimitExceeded      = errors.New("api: over a state limit")
@@ -106,6 +114,10 @@ var sentinels = map[string]error{
 	CodeRelationExists:     ErrRelationExists,
 	CodeCannotEnterScope:   ErrCannotEnterScope,
 	CodeNotInScope:         ErrNotInScope,
+	CodeUnknownOperation:   ErrUnknownOperation,
+	CodeUnknownAction:      ErrUnknownAction,
+	CodeOperationStatus:    ErrOperationStatus,
+	CodeInvalidParams:      ErrInvalidParams,
 	CodeLimitExceeded:      ErrLimitExceeded,
 	CodeInvalidCommand:     ErrInvalidCommand,
 	CodeUnknownCommand:     ErrUnknownCommand,

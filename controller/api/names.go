@@ -27,3 +27,6 @@ func SplitUnit(unit string) (app string, n uint64, err error) {
 	n, _ = strconv.ParseUint(m[2], 10, 64)
 	return m[1], n, nil
 }
+
+// ValidApplicationName reports whether name is a valid application name.
+func ValidApplicationName(name string) bool { return appNameRE.MatchString(name) }

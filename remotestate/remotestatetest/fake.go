@@ -71,6 +71,9 @@ type File struct {
 	ConfigVersion         uint64           `yaml:"config-version"`
 	ResolvedID            uint64           `yaml:"resolved-id"`
 	ResolvedNoRetry       bool             `yaml:"resolved-no-retry"`
+	// NextOperation's fields are id, kind, action and status.
+	NextOperation    remotestate.Operation `yaml:"next-operation"`
+	QueuedOperations int                   `yaml:"queued-operations"`
 }
 
 // ReadFile reads a snapshot written by WriteFile.

@@ -28,6 +28,8 @@ var completions = map[string]func(cmd *cobra.Command) []string{
 	"uniter resolved":          unitNames,
 	"uniter logs":              unitNames,
 	"uniter unit remove":       unitNames,
+	"uniter actions":           applicationNames,
+	"uniter run":               unitNames,
 }
 
 // addCompletions gives every command of completions its first argument's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +51,8 @@ func newUnitAddCmd() *cobra.Command {
 		Long: `Register APP/N with the controller (with the admin token of the client config) and
 prepare its agent directory: a copy of the charm in D/charm and D/agent.yaml (mode
 0600) with the unit, the controller addresses and a new unit token. The charm's
-config.yaml options become the application's config schema.
+config.yaml options become the application's config schema, and its actions.yaml the
+application's actions (from controller protocol 4; 'uniter actions APP' lists them).
 
 Running it again for the same unit and directory reuses the token and the charm
 copy, so an interrupted 'unit add' can simply be repeated. Start the agent with
@@ -167,6 +169,24 @@ func charmSchema(dir string) (map[string]api.Option, error) {
 			opt.Default = &d
 		}
 		out[name] = opt
+	}
+	return out, nil
+}
+
+// charmActions reads the charm's actions.yaml as the API's action specs
+// (each schema as JSON). A charm without one has no actions.
+func charmActions(dir string) (map[string]api.ActionSpec, error) {
+	actions, err := charm.ReadActions(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]api.ActionSpec, len(actions))
+	for name, a := range actions {
+		schema, err := json.Marshal(a.Schema)
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode the schema of action %s: %w", name, err)
+		}
+		out[name] = api.ActionSpec{Description: a.Description, Schema: schema}
 	}
 	return out, nil
 }

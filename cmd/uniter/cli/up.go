@@ -18,6 +18,7 @@ import (
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/charm"
 	"github.com/uniter-dev/uniter/controller"
+	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/internal/logging"
@@ -247,6 +248,10 @@ func addUnit(ctx context.Context, c *client.Client, o addUnitOptions) error {
 	if err != nil {
 		return err
 	}
+	actions, err := charmActions(o.CharmDir)
+	if err != nil {
+		return err
+	}
 	token, err := unitToken(o.AgentDir, o.Unit)
 	if err != nil {
 		return err
@@ -261,5 +266,5 @@ func addUnit(ctx context.Context, c *client.Client, o addUnitOptions) error {
 		LeadershipGuarantee: agent.Duration(o.Guarantee)}); err != nil {
 		return err
 	}
-	return c.RegisterUnit(ctx, o.Unit, token, schema)
+	return c.Register(ctx, api.RegisterUnitRequest{Unit: o.Unit, Token: token, ConfigSchema: schema, Actions: actions})
 }
