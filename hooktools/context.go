@@ -74,6 +74,16 @@ type HookContext struct {
 	LeaderSettings map[string]string
 	// Backend does the live operations. Required.
 	Backend Backend
+
+	// Relations are the unit's relations at hook start (dying ones
+	// included); RelationBackend reads their databags. Both may be empty
+	// for a charm without relations.
+	Relations       []Relation
+	RelationBackend RelationBackend
+	// HookRelation is the relation of a relation hook; nil otherwise.
+	HookRelation *HookRelation
+	// Goal is what goal-state prints.
+	Goal GoalState
 }
 
 // hookState is a registered context and what the hook has done to it.
@@ -88,6 +98,7 @@ type hookState struct {
 	mu        sync.Mutex
 	settings  map[string]string // snapshot plus the hook's own writes
 	notLeader bool              // is-leader has been false in this hook
+	rel       relState
 }
 
 func newHookState(hc *HookContext) (*hookState, error) {
@@ -105,6 +116,7 @@ func newHookState(hc *HookContext) (*hookState, error) {
 		configKeys: slices.Clone(hc.ConfigKeys),
 		backend:    hc.Backend,
 		settings:   maps.Clone(hc.LeaderSettings),
+		rel:        newRelState(hc),
 	}
 	if st.config == nil {
 		st.config = map[string]any{}

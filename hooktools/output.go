@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -34,8 +35,11 @@ type output struct {
 	path   string
 }
 
-func (o *output) setFlags(f *flagSet) {
-	f.stringVar(&o.format, formatSmart, "Specify output format (json|smart|yaml)", validateFormat, "format")
+func (o *output) setFlags(f *flagSet) { o.setFlagsDefault(f, formatSmart) }
+
+// setFlagsDefault is setFlags for a tool whose default format is def.
+func (o *output) setFlagsDefault(f *flagSet, def string) {
+	f.stringVar(&o.format, def, "Specify output format (json|smart|yaml)", validateFormat, "format")
 	f.stringVar(&o.path, "", "Specify an output file", nil, "o", "output")
 }
 
@@ -88,6 +92,8 @@ func formatSmartValue(v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
 		return []byte(x), nil
+	case []string: // one item per line; nothing when empty
+		return []byte(strings.Join(x, "\n")), nil
 	case bool:
 		if x {
 			return []byte("True"), nil

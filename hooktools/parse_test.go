@@ -160,8 +160,9 @@ func TestOutputFile(t *testing.T) {
 
 func TestToolNames(t *testing.T) {
 	want := []string{
-		"application-version-set", "config-get", "is-leader", "juju-log",
-		"leader-get", "leader-set", "status-get", "status-set",
+		"application-version-set", "config-get", "goal-state", "is-leader", "juju-log",
+		"leader-get", "leader-set", "relation-get", "relation-ids", "relation-list", "relation-set",
+		"status-get", "status-set",
 	}
 	if diff := cmp.Diff(want, hooktools.ToolNames()); diff != "" {
 		t.Errorf("ToolNames (-want +got):\n%s", diff)
@@ -176,7 +177,7 @@ func TestToolNames(t *testing.T) {
 			t.Errorf("IsTool(%q) = false", name)
 		}
 	}
-	for _, name := range []string{"uniter", "", "is-leader.sh", "relation-get", "IS-LEADER"} {
+	for _, name := range []string{"uniter", "", "is-leader.sh", "action-get", "IS-LEADER"} {
 		if hooktools.IsTool(name) {
 			t.Errorf("IsTool(%q) = true", name)
 		}

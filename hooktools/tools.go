@@ -50,6 +50,11 @@ var tools = map[string]toolInfo{
 	"status-get":              statusGetTool,
 	"juju-log":                jujuLogTool,
 	"application-version-set": appVersionSetTool,
+	"relation-ids":            relationIDsTool,
+	"relation-list":           relationListTool,
+	"relation-get":            relationGetTool,
+	"relation-set":            relationSetTool,
+	"goal-state":              goalStateTool,
 }
 
 // Exit codes of the tools (HOOK-TOOLS.md §3).
@@ -85,6 +90,9 @@ func runTool(inv *invocation, name string, args []string) int {
 	}
 	if err := cmd.run(inv); err != nil {
 		fmt.Fprintf(&inv.stderr, "ERROR %v\n", err)
+		if ue := (*usageError)(nil); errors.As(err, &ue) {
+			return exitUsage
+		}
 		return exitError
 	}
 	return exitOK

@@ -37,10 +37,15 @@ const (
 var toolNames = [...]string{
 	"application-version-set",
 	"config-get",
+	"goal-state",
 	"is-leader",
 	"juju-log",
 	"leader-get",
 	"leader-set",
+	"relation-get",
+	"relation-ids",
+	"relation-list",
+	"relation-set",
 	"status-get",
 	"status-set",
 }
@@ -69,7 +74,8 @@ func ToolNames() []string { return slices.Clone(toolNames[:]) }
 // Main runs the hook tool named by basename(args[0]) by asking the
 // agent's server, and returns the exit code. It reads JUJU_CONTEXT_ID and
 // JUJU_AGENT_SOCKET_ADDRESS through getenv (os.Getenv when nil). It reads
-// stdin only for `leader-set --file -`, so an interactive stdin never
+// stdin only for `leader-set --file -` and `relation-set --file -` (how
+// ops 3 sends relation data), so an interactive stdin never
 // blocks it.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	if getenv == nil {
@@ -125,10 +131,10 @@ func newRequest(args []string, stdin io.Reader, getenv func(string) string) (*Re
 	return req, nil
 }
 
-// wantsStdin reports whether a call reads stdin: only leader-set with
-// `--file -` or `--file=-` before any `--`.
+// wantsStdin reports whether a call reads stdin: only leader-set and
+// relation-set with `--file -` or `--file=-` before any `--`.
 func wantsStdin(tool string, args []string) bool {
-	if tool != "leader-set" {
+	if tool != "leader-set" && tool != "relation-set" {
 		return false
 	}
 	for i, a := range args {

@@ -180,6 +180,9 @@ func TestWantsStdin(t *testing.T) {
 		{"leader-set", "--file f -", false},
 		{"leader-set", "-- --file -", false},
 		{"leader-set", "--file", false},
+		{"relation-set", "-r db:3 --app --file -", true},
+		{"relation-set", "--file=-", true},
+		{"relation-set", "a=b", false},
 		{"config-get", "--file -", false},
 		{"juju-log", "-", false},
 	}
@@ -191,7 +194,8 @@ func TestWantsStdin(t *testing.T) {
 }
 
 func TestToolNames(t *testing.T) {
-	want := []string{"application-version-set", "config-get", "is-leader", "juju-log", "leader-get", "leader-set", "status-get", "status-set"}
+	want := []string{"application-version-set", "config-get", "goal-state", "is-leader", "juju-log", "leader-get", "leader-set",
+		"relation-get", "relation-ids", "relation-list", "relation-set", "status-get", "status-set"}
 	if diff := cmp.Diff(want, toolclient.ToolNames()); diff != "" {
 		t.Errorf("ToolNames (-want +got):\n%s", diff)
 	}
@@ -200,7 +204,7 @@ func TestToolNames(t *testing.T) {
 			t.Errorf("IsTool(%q) = false", name)
 		}
 	}
-	for _, name := range []string{"", "uniter", "uniter-hooktools", "relation-get", "is-leader "} {
+	for _, name := range []string{"", "uniter", "uniter-hooktools", "action-get", "is-leader "} {
 		if toolclient.IsTool(name) {
 			t.Errorf("IsTool(%q) = true", name)
 		}
