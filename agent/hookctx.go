@@ -86,7 +86,41 @@ func (h *hookContexts) toolContext(ctx context.Context, info operation.HookInfo)
 		Unit: h.cfg.Unit, App: h.app, Hook: string(info.Kind),
 		Config: typed, ConfigKeys: h.charm.Keys(), LeaderSettings: settings,
 		Backend: &hookBackend{h: h, info: info},
+		// No relations yet: the agent does not join any until the
+		// relation hooks land (issue 12); goal-state already answers.
+		RelationBackend: relationBackend{h: h},
 	}, nil
+}
+
+// relationBackend reads what the relation tools need from the controller.
+type relationBackend struct{ h *hookContexts }
+
+// ReadSettings implements hooktools.RelationBackend; the agent is in no
+// relation yet, so nothing reaches it.
+func (b relationBackend) ReadSettings(context.Context, int, string, bool) (map[string]string, error) {
+	return nil, hooktools.ErrSettingsNotFound
+}
+
+// GoalState implements hooktools.RelationBackend: the application's units
+// as the controller has them ("dying" once removed, "waiting" until their
+// agent first reports, else "active"), each since its agent's status.
+func (b relationBackend) GoalState(ctx context.Context) (hooktools.GoalState, error) {
+	st, err := b.h.ctrl.ApplicationStatus(ctx, b.h.app)
+	if err != nil {
+		return hooktools.GoalState{}, err
+	}
+	g := hooktools.GoalState{Units: map[string]hooktools.GoalStatus{}, Relations: map[string]map[string]hooktools.GoalStatus{}}
+	for name, u := range st.Units {
+		status := "active"
+		switch {
+		case u.Life == api.LifeDying:
+			status = "dying"
+		case u.Agent.Status == "" || u.Agent.Status == "allocating":
+			status = "waiting"
+		}
+		g.Units[name] = hooktools.GoalStatus{Status: status, Since: u.Agent.Since}
+	}
+	return g, nil
 }
 
 // snapshot returns the config values and leader settings for the versions

@@ -76,14 +76,11 @@ type HookContext struct {
 	Backend Backend
 
 	// Relations are the unit's relations at hook start (dying ones
-	// included); RelationBackend reads their databags. Both may be empty
-	// for a charm without relations.
+	// included); RelationBackend reads their databags and the goal state.
 	Relations       []Relation
 	RelationBackend RelationBackend
 	// HookRelation is the relation of a relation hook; nil otherwise.
 	HookRelation *HookRelation
-	// Goal is what goal-state prints.
-	Goal GoalState
 }
 
 // hookState is a registered context and what the hook has done to it.

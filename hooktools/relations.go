@@ -23,6 +23,9 @@ type RelationBackend interface {
 	// ReadSettings returns the databag of owner, a unit name or (app) an
 	// application name, in relation id, as the controller has it now.
 	ReadSettings(ctx context.Context, id int, owner string, app bool) (map[string]string, error)
+	// GoalState returns what goal-state prints, as the controller has it
+	// now.
+	GoalState(ctx context.Context) (GoalState, error)
 }
 
 // Relation is one of the unit's relations as a hook sees it: the
@@ -104,7 +107,7 @@ type relState struct {
 	backend   RelationBackend
 	relations map[int]Relation
 	hookRel   *HookRelation
-	goal      GoalState
+	goal      *GoalState // read once per hook
 	cache     map[bagKey]map[string]string // live reads, once per hook
 	pending   map[int]RelationChanges
 }
@@ -116,7 +119,7 @@ type bagKey struct {
 }
 
 func newRelState(hc *HookContext) relState {
-	rs := relState{backend: hc.RelationBackend, relations: map[int]Relation{}, goal: hc.Goal,
+	rs := relState{backend: hc.RelationBackend, relations: map[int]Relation{},
 		cache: map[bagKey]map[string]string{}, pending: map[int]RelationChanges{}}
 	for _, r := range hc.Relations {
 		r.Members = slices.Sorted(slices.Values(r.Members))
@@ -242,6 +245,22 @@ func (h *hookState) readBag(ctx context.Context, r Relation, owner string, app b
 		}
 	}
 	return bag, nil
+}
+
+// goalState reads the goal state once per hook.
+func (h *hookState) goalState(ctx context.Context) (GoalState, error) {
+	if h.rel.goal != nil {
+		return *h.rel.goal, nil
+	}
+	if h.rel.backend == nil {
+		return GoalState{}, errors.New("goal state is not available in this hook")
+	}
+	g, err := h.rel.backend.GoalState(ctx)
+	if err != nil {
+		return GoalState{}, fmt.Errorf("cannot read goal state: %w", err)
+	}
+	h.rel.goal = &g
+	return g, nil
 }
 
 // bufferWrite records a relation-set for the commit.

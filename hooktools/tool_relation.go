@@ -245,12 +245,16 @@ func (c *goalStateCmd) run(inv *invocation) error {
 	entry := func(g GoalStatus) map[string]any {
 		return map[string]any{"status": g.Status, "since": g.Since.UTC().Format(goalSince)}
 	}
+	goal, err := inv.h.goalState(inv.ctx)
+	if err != nil {
+		return err
+	}
 	units := map[string]any{}
-	for name, g := range inv.h.rel.goal.Units {
+	for name, g := range goal.Units {
 		units[name] = entry(g)
 	}
 	rels := map[string]any{}
-	for ep, members := range inv.h.rel.goal.Relations {
+	for ep, members := range goal.Relations {
 		m := map[string]any{}
 		for name, g := range members {
 			m[name] = entry(g)

@@ -40,12 +40,12 @@ func relationContext(t *testing.T, leader bool, hookRel *hooktools.HookRelation)
 	}
 	hc.RelationBackend = rels
 	hc.HookRelation = hookRel
-	hc.Goal = hooktools.GoalState{
+	rels.SetGoal(hooktools.GoalState{
 		Units: map[string]hooktools.GoalStatus{"app/0": {Status: "active", Since: since}, "app/1": {Status: "waiting", Since: since}},
 		Relations: map[string]map[string]hooktools.GoalStatus{
 			"db": {"mysql": {Status: "joined", Since: since}, "mysql/0": {Status: "active", Since: since}},
 		},
-	}
+	})
 	return relationHook{testHook: srv.register(t, hc), rels: rels}
 }
 

@@ -384,3 +384,30 @@ func appStatusIs(appMessage, leader, installMessage string) func(stdout string) 
 		return errors.Join(errs...)
 	}
 }
+
+// goalStateHasUnits is the verdict on goal-state --format=json: n units of
+// the application, each with a status and a since in Juju's layout (ops 3
+// indexes both), and no relations.
+func goalStateHasUnits(n int) func(stdout string) error {
+	return func(stdout string) error {
+		var doc struct {
+			Units     map[string]map[string]string `json:"units"`
+			Relations map[string]any               `json:"relations"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+			return err
+		}
+		if len(doc.Units) != n || doc.Relations == nil || len(doc.Relations) != 0 {
+			return fmt.Errorf("goal-state: %s", stdout)
+		}
+		for name, u := range doc.Units {
+			if u["status"] != "active" && u["status"] != "waiting" {
+				return fmt.Errorf("goal-state unit %s: status %q", name, u["status"])
+			}
+			if _, err := time.Parse("2006-01-02 15:04:05Z", u["since"]); err != nil {
+				return fmt.Errorf("goal-state unit %s: since %q: %v", name, u["since"], err)
+			}
+		}
+		return nil
+	}
+}

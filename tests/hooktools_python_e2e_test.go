@@ -141,6 +141,8 @@ func pyTable(t *testing.T, L string, settings func(n int) map[string]string) ([]
 		{atLeaderElected, onLeader, "ops3.status-set.app", argv("status-set", "--application=True", "active", "--", "python leader (ops 3)"), silent},
 		{atLeaderElected, onLeader, "ops3.status-get.app", argv("status-get", "--include-data", "--format=json", "--application=true"),
 			toolWant{out: appStatusIs("python leader (ops 3)", L, "installing (ops 3)")}},
+		{atLeaderElected, onLeader, "ops3.relation-ids", argv("relation-ids", "cluster", "--format=json"), says("[]\n")},
+		{atLeaderElected, onLeader, "ops3.goal-state", argv("goal-state", "--format=json"), toolWant{out: goalStateHasUnits(2)}},
 		{atLeaderElected, onLeader, "ops3.is-leader", isLeaderJSON, says("true\n")},
 
 		{atLeaderSettings, onMinion, "ch.is-leader", isLeaderJSON, says("false\n")},

@@ -15,6 +15,21 @@ type Relations struct {
 	mu    sync.Mutex
 	bags  map[string]map[string]string
 	reads int
+	goal  hooktools.GoalState
+}
+
+// SetGoal sets what GoalState answers.
+func (r *Relations) SetGoal(g hooktools.GoalState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.goal = g
+}
+
+// GoalState implements hooktools.RelationBackend.
+func (r *Relations) GoalState(context.Context) (hooktools.GoalState, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.goal, nil
 }
 
 var _ hooktools.RelationBackend = (*Relations)(nil)
