@@ -107,7 +107,7 @@ type relState struct {
 	backend   RelationBackend
 	relations map[int]Relation
 	hookRel   *HookRelation
-	goal      *GoalState // read once per hook
+	goal      *GoalState                   // read once per hook
 	cache     map[bagKey]map[string]string // live reads, once per hook
 	pending   map[int]RelationChanges
 }
