@@ -368,9 +368,9 @@ func (n *Node) TransferLeadership(ctx context.Context) error {
 // stops, if it leads and has one: the others then elect at once instead
 // of noticing the leader's silence a heartbeat timeout later, so writes
 // (agents' lease extends among them) pause for a round trip, not for an
-// election. Raft's own choice (the most caught-up follower) is tried
-// first; if it cannot be reached (a voter that is down), each other voter
-// in turn. It reports whether it handed off: nothing to hand off (a
+// election. Each other voter is tried in turn (one that is down fails
+// within about an election timeout); a transfer still in progress is
+// waited for. It reports whether it handed off: nothing to hand off (a
 // follower, or the only voter) is false and no error.
 func (n *Node) HandOff(ctx context.Context) (bool, error) {
 	if !n.IsLeader() {
@@ -389,19 +389,25 @@ func (n *Node) HandOff(ctx context.Context) (bool, error) {
 	if len(others) == 0 {
 		return false, nil
 	}
-	err = n.TransferLeadership(ctx)
 	for _, s := range others {
-		if err == nil || !n.IsLeader() {
-			break
+		for {
+			_, err = n.call(ctx, func(time.Duration) raft.Future {
+				return n.raft.LeadershipTransferToServer(raft.ServerID(s.ID), raft.ServerAddress(s.RaftAddr))
+			})
+			if err == nil || !n.IsLeader() {
+				return true, nil
+			}
+			if !errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+				break // try the next voter
+			}
+			select {
+			case <-ctx.Done():
+				return false, fmt.Errorf("cannot hand off raft leadership: %w", err)
+			case <-time.After(20 * time.Millisecond): // raft's time, as every raft call's
+			}
 		}
-		_, err = n.call(ctx, func(time.Duration) raft.Future {
-			return n.raft.LeadershipTransferToServer(raft.ServerID(s.ID), raft.ServerAddress(s.RaftAddr))
-		})
 	}
-	if err != nil && n.IsLeader() {
-		return false, fmt.Errorf("cannot hand off raft leadership: %w", err)
-	}
-	return true, nil
+	return false, fmt.Errorf("cannot hand off raft leadership: %w", err)
 }
 
 // Snapshot makes raft take a snapshot now (into DataDir/snapshots) and
