@@ -107,10 +107,9 @@ func (t throughput) latencyRow(metric string, nodes int) report.Row {
 // trials of 2 s (full pass: 5 of 8 s), each logged as label's. A trial in
 // which no op succeeded fails the run.
 func loadTrials(ctx context.Context, s *Suite, label string, op func(ctx context.Context, client, seq int) error) (throughput, error) {
-	runLoad(ctx, loadClients, time.Second, op) // warm-up: connections, first writes
+	runLoad(ctx, loadClients, loadWarmup, op) // warm-up: connections, first writes
 	var t throughput
-	n := s.trials(3, 5)
-	window := pick(s, 2*time.Second, 8*time.Second)
+	n, window := loadPlan(s)
 	for i := range n {
 		r := runLoad(ctx, loadClients, window, op)
 		if r.ops == 0 {
@@ -120,6 +119,15 @@ func loadTrials(ctx context.Context, s *Suite, label string, op func(ctx context
 		t.add(r)
 	}
 	return t, nil
+}
+
+// loadWarmup is the warm-up before B5's and B9's trials.
+const loadWarmup = time.Second
+
+// loadPlan is the number and length of B5's and B9's trials: 3 of 2 s
+// (full pass: 5 of 8 s).
+func loadPlan(s *Suite) (trials int, window time.Duration) {
+	return s.trials(3, 5), pick(s, 2*time.Second, 8*time.Second)
 }
 
 // add counts one trial's result.

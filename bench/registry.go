@@ -60,7 +60,7 @@ var registry = []benchmark{
 			{"agent_cpu", "median", "<=", 0.5, "~0 % (≤ 0.5 %)"},
 		}},
 	{id: "B9", title: "etcd side by side", run: runEtcdBaseline,
-		measures: "B1's failover and B5's throughput for etcd, same TTL, same machine",
+		measures: "B1's failover and B5's throughput for a current etcd through its Go client (clientv3, gRPC): lease grant+keep-alive and CAS-renewed lease records, same TTL, same machine",
 		goal:     "report the ratio: ours / etcd"},
 	{id: "B10", title: "leadership churn soak", run: runChurnSoak,
 		measures: "the end-to-end leadership churn over and over for 30 min, every true is-leader answer checked against the controller's lease history",

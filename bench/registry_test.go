@@ -192,8 +192,9 @@ func TestEveryRowRenders(t *testing.T) {
 		"B6": scaleRows(scaleSize{apps: 1, watchers: 3, window: time.Second}, scaled, 3),
 		"B7": stormRows(storms),
 		"B8": footprintRows(10*time.Second, procs, procs),
-		"B9": append(append(etcdFailoverRows("etcd Version: 3.4.23", samples, samples),
-			etcdThroughputRows(tp, 1, samples)...), etcdThroughputRows(tp, 3, samples)...),
+		"B9": slices.Concat(etcdFailoverRows("etcd Version: 3.7.3", samples, samples),
+			etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}.rows(1, samples),
+			etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}.rows(3, nil)),
 		"B10": append(soakRows(soakTestFacts(nil)), soakRows(soakTestFacts([]string{"round 1, step: too slow", "two leaders"}))...),
 	}
 	var all []report.Row
@@ -226,6 +227,10 @@ func TestEveryRowRenders(t *testing.T) {
 		"4100 true, 0 of those for a term the lease recorder never saw",
 		"1 found by the checker over the records",
 		"first: round 1, step: too slow; two leaders.",
+		"etcd Version: 3.7.3 built from go.etcd.io/etcd/server/v3, 1 node",
+		"through go.etcd.io/etcd/client/v3 v3.7.3 (gRPC), one client shared by 64 goroutines",
+		"Txn(If(ModRevision(key) == rev)).Then(Put(key, record))",
+		"throughput, 1 node: uniter claim+extend (B5) vs etcd clientv3 CAS-renewed lease records",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("latest.md lacks %q:\n%s", want, md)

@@ -43,8 +43,8 @@ type Options struct {
 	// directory, removed at the end unless Keep.
 	Work string
 	Keep bool
-	// Self is this harness's own binary, run as the etcd election
-	// candidates of B9 and the watcher fleets of B6.
+	// Self is this harness's own binary, run as the watcher fleets of
+	// B6.
 	Self string
 	// Log receives progress lines.
 	Log io.Writer

@@ -3,7 +3,6 @@ package etcd
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,24 +86,6 @@ func (c *Client) KeepAlive(ctx context.Context, id string) error {
 	return nil
 }
 
-// Campaign campaigns in election with lease id and value; it returns
-// once this campaign leads.
-func (c *Client) Campaign(ctx context.Context, election, id, value string) error {
-	var out struct {
-		Leader struct {
-			Key string `json:"key"`
-		} `json:"leader"`
-	}
-	body := map[string]any{"name": b64(election), "lease": id, "value": b64(value)}
-	if err := c.post(ctx, "/v3/election/campaign", body, &out); err != nil {
-		return err
-	}
-	if out.Leader.Key == "" {
-		return fmt.Errorf("etcd campaign in %s answered without a leader key", election)
-	}
-	return nil
-}
-
 // Health checks the member answers /health with health true.
 func (c *Client) Health(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/health", nil)
@@ -124,5 +105,3 @@ func (c *Client) Health(ctx context.Context) error {
 	}
 	return nil
 }
-
-func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -1,13 +1,18 @@
-// Package etcd runs etcd for benchmark B9, the side-by-side comparison:
-// Debian's etcd-server on loopback (one node or three, data on disk), a
-// small client of its JSON gateway (lease grant and keep-alive, election
-// campaign) written with net/http so the module needs no etcd client, and
-// the election candidate process whose crash B9 times.
+// Package etcd runs etcd for benchmark B9, the side-by-side comparison,
+// as etcd's users run it: the server and the load are binaries of the
+// separate Go module bench/etcdv3 (etcd's own server main from
+// go.etcd.io/etcd/server/v3, and a load generator and election candidate
+// on etcd's Go client, go.etcd.io/etcd/client/v3 over gRPC), built by
+// Build with `go build` in that module, so uniter's module carries no
+// etcd and no gRPC. This package starts clusters of that server on
+// loopback (one node or three, data on disk, fsync on as etcd's default
+// is), runs the load process and reads its trials back, and holds a
+// small net/http client of etcd's JSON gateway (the health check, and a
+// diagnostic of what the gateway costs).
 package etcd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,54 +23,38 @@ import (
 	"github.com/uniter-dev/uniter/bench/deploy"
 )
 
-// Ensure makes sure etcd and etcdctl are installed, installing Debian's
-// etcd-server and etcd-client with apt-get if either is missing.
-func Ensure(ctx context.Context) error {
-	if installed() {
-		return nil
-	}
-	install := func() error {
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", "etcd-server", "etcd-client")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("apt-get install etcd-server etcd-client: %w: %s", err, lastLine(out))
-		}
-		return nil
-	}
-	if err := install(); err != nil {
-		update := exec.CommandContext(ctx, "apt-get", "update")
-		if out, uerr := update.CombinedOutput(); uerr != nil {
-			return fmt.Errorf("cannot install etcd: %w; apt-get update: %v: %s", err, uerr, lastLine(out))
-		}
-		if err := install(); err != nil {
-			return fmt.Errorf("cannot install etcd: %w", err)
-		}
-	}
-	if !installed() {
-		return errors.New("cannot install etcd: etcd or etcdctl still missing after apt-get install")
-	}
-	return nil
+// ModuleDir is the etcd module's directory, relative to uniter's root.
+const ModuleDir = "bench/etcdv3"
+
+// Binaries are the etcd module's commands, built by Build.
+type Binaries struct {
+	// Server is etcd (the server).
+	Server string
+	// Load is etcdload: the clientv3 load and the election candidate.
+	Load string
 }
 
-func installed() bool {
-	_, err1 := exec.LookPath("etcd")
-	_, err2 := exec.LookPath("etcdctl")
-	return err1 == nil && err2 == nil
+// Build builds the etcd module's server and load binaries into dir, with
+// `go -C ROOT/bench/etcdv3 build` (CGO_ENABLED=0). The go command fetches
+// the module's dependencies if they are not downloaded yet.
+func Build(ctx context.Context, root, dir string) (Binaries, error) {
+	// A directory as -o: each command is built into it under its own name.
+	cmd := exec.CommandContext(ctx, "go", "-C", filepath.Join(root, ModuleDir), "build",
+		"-o", dir+string(filepath.Separator), "./cmd/etcd", "./cmd/etcdload")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return Binaries{}, fmt.Errorf("cannot build etcd (%s): %w\n%s", ModuleDir, err, out)
+	}
+	return Binaries{Server: filepath.Join(dir, "etcd"), Load: filepath.Join(dir, "etcdload")}, nil
 }
 
-// Version is `etcd --version`'s first line.
-func Version(ctx context.Context) string {
-	out, err := exec.CommandContext(ctx, "etcd", "--version").Output()
+// Version is `etcd --version`'s first line ("etcd Version: 3.7.3").
+func Version(ctx context.Context, server string) string {
+	out, err := exec.CommandContext(ctx, server, "--version").Output()
 	if err != nil {
 		return "unknown"
 	}
 	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
-}
-
-func lastLine(out []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
 }
 
 // Cluster is an etcd cluster of processes on loopback.
@@ -75,13 +64,9 @@ type Cluster struct {
 	Endpoints []string
 }
 
-// Start starts an n-node etcd cluster in env.Dir and waits until every
-// member reports healthy.
-func Start(ctx context.Context, env deploy.Env, n int) (_ *Cluster, err error) {
-	etcdBin, err := exec.LookPath("etcd")
-	if err != nil {
-		return nil, fmt.Errorf("cannot start etcd: %w", err)
-	}
+// Start starts an n-node etcd cluster of server in env.Dir and waits until
+// every member reports healthy.
+func Start(ctx context.Context, env deploy.Env, server string, n int) (_ *Cluster, err error) {
 	c := &Cluster{}
 	defer func() {
 		if err != nil {
@@ -105,7 +90,7 @@ func Start(ctx context.Context, env deploy.Env, n int) (_ *Cluster, err error) {
 	}
 	for i := range n {
 		name := fmt.Sprintf("e%d", i+1)
-		p, err := deploy.Start(env, "etcd "+name, filepath.Join(env.Dir, name+".out"), etcdBin,
+		p, err := deploy.Start(env, "etcd "+name, filepath.Join(env.Dir, name+".out"), server,
 			"--name", name, "--data-dir", filepath.Join(env.Dir, name),
 			"--listen-client-urls", c.Endpoints[i], "--advertise-client-urls", c.Endpoints[i],
 			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],

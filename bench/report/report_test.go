@@ -60,7 +60,7 @@ func TestWrite(t *testing.T) {
 		Rows: []report.Row{
 			report.NewRow("B1", "failover", "kill to leader-elected", "ms", []float64{4100, 3900, 4000}).
 				WithTarget(report.Target{Stat: "median", Op: "<=", Value: 5000, Text: "p50 ≤ 5000 ms"}),
-			report.NotMeasured("B9", "etcd side by side", "cannot install etcd-server"),
+			report.NotMeasured("B9", "etcd side by side", "cannot build etcd"),
 		},
 	}
 	dir := t.TempDir()
@@ -87,7 +87,7 @@ func TestWrite(t *testing.T) {
 		"| cores | 2 |",
 		"| B1 | kill to leader-elected | ms | 3 | 4000 | 3900 | 4100 |  |  |  |  | p50 ≤ 5000 ms | **yes** |",
 		"| B9 | etcd side by side: not measured |",
-		"not measured: cannot install etcd-server",
+		"not measured: cannot build etcd",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("latest.md lacks %q:\n%s", want, md)

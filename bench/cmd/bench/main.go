@@ -2,9 +2,10 @@
 // bench/results/latest.json and latest.md. BENCH_QUICK=1 (or -quick) runs
 // the short pass, BENCH_ONLY=B1,B5 (or -only) a subset, and -render only
 // renders latest.md again from latest.json (after a change of
-// bench/report/template.md.tmpl). Run as `bench etcd-candidate ...` it is
-// one etcd election candidate of benchmark B9, and as `bench
-// watcher-fleet ...` one fleet of B6's watching minions, instead.
+// bench/report/template.md.tmpl). Run as `bench watcher-fleet ...` it is
+// one fleet of B6's watching minions instead. Benchmark B9's etcd server,
+// load and election candidates are binaries of the separate module
+// bench/etcdv3, which the suite builds.
 package main
 
 import (
@@ -19,7 +20,6 @@ import (
 	"syscall"
 
 	"github.com/uniter-dev/uniter/bench"
-	"github.com/uniter-dev/uniter/bench/etcd"
 	"github.com/uniter-dev/uniter/bench/report"
 )
 
@@ -28,8 +28,6 @@ func main() {
 	defer stop()
 	var err error
 	switch {
-	case len(os.Args) > 1 && os.Args[1] == etcd.CandidateArg:
-		err = candidate(ctx, os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == bench.WatchersArg:
 		err = bench.RunWatchers(ctx, os.Args[2:])
 	default:
@@ -96,22 +94,6 @@ func rerender(dir string) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s from latest.json\n", filepath.Join(dir, "latest.md"))
 	return nil
-}
-
-func candidate(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet(etcd.CandidateArg, flag.ContinueOnError)
-	endpoint := fs.String("endpoint", "", "etcd client URL")
-	election := fs.String("election", "", "election name")
-	name := fs.String("name", "", "this candidate's proposal")
-	ttl := fs.Int64("ttl", 0, "lease TTL in seconds")
-	events := fs.String("events", "", "file to append events to")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *endpoint == "" || *election == "" || *name == "" || *ttl <= 0 || *events == "" {
-		return errors.New("etcd-candidate wants --endpoint, --election, --name, --ttl and --events")
-	}
-	return etcd.RunCandidate(ctx, *endpoint, *election, *name, *ttl, *events)
 }
 
 // moduleRoot finds the directory of uniter's go.mod from the working
