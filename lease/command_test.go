@@ -38,6 +38,8 @@ var everyOp = []lease.Op{
 	lease.EnterScope{Relation: 3, Unit: "db/0", Data: map[string]string{"private-address": "10.0.0.1"}},
 	lease.LeaveScope{Relation: 3, Unit: "db/0"},
 	lease.SetRelationData{Relation: 3, Unit: "db/0", App: true, Term: 2, Changes: map[string]*string{"a": ptr("b"), "c": nil}},
+	lease.CommitRelationData{Unit: "db/0", Term: 2, Relations: []lease.RelationChanges{
+		{Relation: 3, Unit: map[string]*string{"a": ptr("b")}, App: map[string]*string{"c": nil}}, {Relation: 0}}},
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
