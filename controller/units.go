@@ -83,7 +83,13 @@ func (s *Server) registerUnit(rq *request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.apply(rq, lease.RegisterUnit{Name: body.Unit, TokenHash: hash, ConfigSchema: schema})
+	// On a follower the effective version may lag the leader's; the
+	// leader, which the write is forwarded to, decides again.
+	eps, err := leaseEndpoints(body.Endpoints, s.node.FSM().EffectiveVersion())
+	if err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.RegisterUnit{Name: body.Unit, TokenHash: hash, ConfigSchema: schema, Endpoints: eps})
 	if err != nil {
 		return err
 	}
@@ -193,6 +199,6 @@ func (s *Server) watchUnit(rq *request) error {
 		return &denial{err: lease.ErrUnknownUnit}
 	}
 	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
-	writeJSON(rq.w, http.StatusOK, unitView(u, a))
+	writeJSON(rq.w, http.StatusOK, unitView(u, a, fsm.UnitRelationSummaries(unit)))
 	return nil
 }

@@ -191,6 +191,11 @@ type UnitView struct {
 	ConfigVersion         uint64 `json:"config_version"`
 	LeaderSettingsVersion uint64 `json:"leader_settings_version"`
 	Lease                 Lease  `json:"lease"`
+	// Relations are the relations of the unit's application, by id
+	// (controller protocol 4; absent when there are none): a new or
+	// removed relation, a change of life or scope, and a change of data
+	// in a relation whose scope the unit is in all move the watch's index.
+	Relations []UnitRelation `json:"relations,omitempty"`
 }
 
 // Option is one option of an application's config schema (a charm's
@@ -259,11 +264,16 @@ type ApplicationVersionRequest struct {
 // RegisterUnitRequest is the body of POST /v1/units. The controller keeps
 // only the token's SHA-256. ConfigSchema null (or absent) leaves the
 // application's schema alone; {} is a charm without options (every config
-// key is then refused), so it is not omitempty.
+// key is then refused), so it is not omitempty. Endpoints are the charm's
+// relation endpoints by name, likewise: absent leaves them alone, {} is a
+// charm without any. Endpoints need controller protocol 4 (409
+// needs-protocol below it, except {}, which is then left out); every
+// peers endpoint gets its peer relation with the first unit registered.
 type RegisterUnitRequest struct {
-	Unit         string            `json:"unit"`
-	Token        string            `json:"token"`
-	ConfigSchema map[string]Option `json:"config_schema"`
+	Unit         string              `json:"unit"`
+	Token        string              `json:"token"`
+	ConfigSchema map[string]Option   `json:"config_schema"`
+	Endpoints    map[string]Endpoint `json:"endpoints,omitzero"`
 }
 
 // ResolvedRequest is the body of POST /v1/units/{app}/{n}/resolved.
