@@ -55,8 +55,19 @@ func (s *Server) relationParam(rq *request, forWrite bool) (int, lease.Relation,
 	if err != nil {
 		return 0, lease.Relation{}, false, badRequest("invalid relation id %q (want N or ENDPOINT:N)", spec)
 	}
-	r, ok, err := s.lookupRelation(id, endpoint, !forWrite || s.node.IsLeader())
+	r, ok, err := s.lookupRelation(id, endpoint, !forWrite || s.finalForWrites())
 	return id, r, ok, err
+}
+
+// relationsProtocol is the protocol of the relation commands.
+var relationsProtocol, _ = lease.RequiredProtocol(lease.AddRelation{})
+
+// finalForWrites reports whether this node's state may refuse a write for
+// naming an unknown relation: only the raft leader's, and only while the
+// cluster runs relations (else the state machine answers needs-protocol,
+// which tells the caller what to do).
+func (s *Server) finalForWrites() bool {
+	return s.node.IsLeader() && s.node.FSM().EffectiveVersion() >= relationsProtocol
 }
 
 // lookupRelation finds relation id in the local state and checks that
@@ -302,7 +313,7 @@ func (s *Server) commitRelationData(rq *request) error {
 		if err != nil {
 			return badRequest("invalid relation id %q (want N or ENDPOINT:N)", rc.Relation)
 		}
-		if _, _, err := s.lookupRelation(id, endpoint, s.node.IsLeader()); err != nil {
+		if _, _, err := s.lookupRelation(id, endpoint, s.finalForWrites()); err != nil {
 			return err
 		}
 		op.Relations = append(op.Relations, lease.RelationChanges{Relation: id,
@@ -360,8 +371,7 @@ func unitRelations(unit, app string, sums []lease.RelationSummary) []api.UnitRel
 // always did; a charm with endpoints is refused by the state machine
 // (needs-protocol).
 func leaseEndpoints(in map[string]api.Endpoint, effective uint64) (map[string]lease.Endpoint, error) {
-	need, _ := lease.RequiredProtocol(lease.RegisterUnit{Endpoints: map[string]lease.Endpoint{}})
-	if in == nil || (len(in) == 0 && effective < need) {
+	if in == nil || (len(in) == 0 && effective < relationsProtocol) {
 		return nil, nil
 	}
 	out := make(map[string]lease.Endpoint, len(in))
