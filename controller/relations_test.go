@@ -710,3 +710,26 @@ func TestDatabagLimitsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestRelationIDParsersAgree: the client's parsing of relation ids and
+// endpoints (package api) accepts exactly what the state machine does.
+func TestRelationIDParsersAgree(t *testing.T) {
+	for _, s := range []string{"0", "3", "db:3", "db-peers:12", "a_b:1", "123456789", "1234567890", "03", "-1", "+1", "",
+		":3", "db:", "DB:3", "db:x", "db::3", "3:3", "db:3:4", "db-:3", "x y:3"} {
+		le, lid, lerr := lease.ParseRelationID(s)
+		ae, aid, aerr := api.ParseRelationID(s)
+		if (lerr == nil) != (aerr == nil) || le != ae || lid != aid {
+			t.Errorf("%q: lease %q %d %v, api %q %d %v", s, le, lid, lerr, ae, aid, aerr)
+		}
+		if aerr != nil && (!errors.Is(aerr, api.ErrInvalidCommand) || !strings.HasPrefix(aerr.Error(), "invalid relation id")) {
+			t.Errorf("%q: api error %v", s, aerr)
+		}
+	}
+	for _, s := range []string{"web", "web:db", "web-2:db_x", "Web", "web:", ":db", "web:DB", "web:db:x", "2web", ""} {
+		ref, lerr := lease.ParseEndpointRef(s)
+		app, ep, aerr := api.ParseEndpointRef(s)
+		if (lerr == nil) != (aerr == nil) || lerr == nil && (ref.App != app || ref.Endpoint != ep) {
+			t.Errorf("%q: lease %+v %v, api %q %q %v", s, ref, lerr, app, ep, aerr)
+		}
+	}
+}
