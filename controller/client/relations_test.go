@@ -33,16 +33,25 @@ func TestRelationRequests(t *testing.T) {
 		{"read", func() error { _, err := c.Relation(ctx, "3"); return err }, "GET", "/v1/relations/3", ``},
 		{"watch", func() error { _, _, err := c.WatchRelation(ctx, "3", 9, time.Second); return err },
 			"GET", "/v1/relations/3?index=9&wait=1s", ``},
-		{"enter", func() error { _, err := c.EnterScope(ctx, "3", "web/0", map[string]string{"private-address": "10.0.0.1"}); return err },
+		{"enter", func() error {
+			_, err := c.EnterScope(ctx, "3", "web/0", map[string]string{"private-address": "10.0.0.1"})
+			return err
+		},
 			"POST", "/v1/relations/3/enter-scope", `{"unit":"web/0","data":{"private-address":"10.0.0.1"}}`},
 		{"enter without data", func() error { _, err := c.EnterScope(ctx, "3", "web/0", nil); return err },
 			"POST", "/v1/relations/3/enter-scope", `{"unit":"web/0"}`},
 		{"leave", func() error { return c.LeaveScope(ctx, "3", "web/0") }, "POST", "/v1/relations/3/leave-scope", `{"unit":"web/0"}`},
-		{"unit data", func() error { _, err := c.SetUnitRelationData(ctx, "db:3", "web/0", map[string]string{"a": "1", "b": ""}); return err },
+		{"unit data", func() error {
+			_, err := c.SetUnitRelationData(ctx, "db:3", "web/0", map[string]string{"a": "1", "b": ""})
+			return err
+		},
 			"PATCH", "/v1/relations/db:3/unit-data", `{"unit":"web/0","changes":{"a":"1","b":""}}`},
 		{"unit data, nothing", func() error { _, err := c.SetUnitRelationData(ctx, "3", "web/0", nil); return err },
 			"PATCH", "/v1/relations/3/unit-data", `{"unit":"web/0","changes":{}}`},
-		{"app data", func() error { _, err := c.SetAppRelationData(ctx, "3", "web/0", 4, map[string]string{"a": "1"}); return err },
+		{"app data", func() error {
+			_, err := c.SetAppRelationData(ctx, "3", "web/0", 4, map[string]string{"a": "1"})
+			return err
+		},
 			"PATCH", "/v1/relations/3/app-data", `{"unit":"web/0","term":4,"changes":{"a":"1"}}`},
 		{"commit", func() error {
 			return c.CommitRelationData(ctx, "web/0", 4, []api.RelationCommit{
