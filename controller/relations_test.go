@@ -13,6 +13,7 @@ import (
 	"github.com/uniter-dev/uniter/controller"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/testutil"
 	"github.com/uniter-dev/uniter/internal/version"
 	"github.com/uniter-dev/uniter/lease"
 )
@@ -731,5 +732,56 @@ func TestRelationIDParsersAgree(t *testing.T) {
 		if (lerr == nil) != (aerr == nil) || lerr == nil && (ref.App != app || ref.Endpoint != ep) {
 			t.Errorf("%q: lease %+v %v, api %q %q %v", s, ref, lerr, app, ep, aerr)
 		}
+	}
+}
+
+// TestRelationWritesThroughAFollower: every relation write works through
+// a follower, including one naming a relation the follower has not
+// applied yet (the leader judges it), and a refusal comes back intact.
+func TestRelationWritesThroughAFollower(t *testing.T) {
+	nodes, admin, _ := startCluster(t)
+	for _, n := range nodes {
+		waitVersion(t, n, 4)
+	}
+	_, follower, _ := roles(t, nodes)
+	ctx := ctxTimeout(t, 60*time.Second)
+	op := newClient(t, admin, follower.APIAddr())
+	for _, r := range []api.RegisterUnitRequest{{Unit: "db/0", Token: tokDB0, Endpoints: dbEPs}, {Unit: "web/0", Token: tokWeb, Endpoints: webEPs}} {
+		if err := op.RegisterUnitWith(ctx, r); err != nil {
+			t.Fatalf("register %s through a follower: %v", r.Unit, err)
+		}
+	}
+	testutil.WaitUntil(t, 10*time.Second, "the registrations to reach the follower", func() bool {
+		_, ok := follower.Node().FSM().Unit("web/0")
+		return ok
+	})
+	web0, db0 := newClient(t, tokWeb, follower.APIAddr()), newClient(t, tokDB0, follower.APIAddr())
+	if _, err := web0.Claim(ctx, "web", "web/0", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r, err := op.AddRelation(ctx, "web", "db")
+	if err != nil || r.ID != 1 {
+		t.Fatalf("relate through a follower: %+v, %v", r, err)
+	}
+	// At once, whether or not the follower has applied the relation yet.
+	if _, err := web0.EnterScope(ctx, "db:1", "web/0", nil); err != nil {
+		t.Fatalf("enter scope through a follower: %v", err)
+	}
+	err = web0.CommitRelationData(ctx, "web/0", 1, []api.RelationCommit{{Relation: "1", Unit: map[string]string{"a": "1"}, App: map[string]string{"b": "2"}}})
+	if err != nil {
+		t.Fatalf("commit through a follower: %v", err)
+	}
+	err = db0.CommitRelationData(ctx, "db/0", 1, []api.RelationCommit{{Relation: "1", App: map[string]string{"c": "3"}}})
+	if !errors.Is(err, api.ErrNotLeader) || client.StatusCode(err) != http.StatusConflict {
+		t.Errorf("a minion's commit through a follower: %v", err)
+	}
+	if err := op.RemoveRelation(ctx, "1"); err != nil {
+		t.Errorf("remove through a follower: %v", err)
+	}
+	leader, _, _ := roles(t, nodes)
+	leaderRel, _ := leader.Node().FSM().Relation(1)
+	if leaderRel.Life != lease.RelationDying || leaderRel.UnitData["web/0"].Values["a"] != "1" || leaderRel.AppData["web"].Values["b"] != "2" ||
+		leaderRel.AppData["db"].Values["c"] != "" {
+		t.Errorf("the leader's relation %+v", leaderRel)
 	}
 }
