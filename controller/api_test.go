@@ -244,7 +244,7 @@ func TestStatusSchema(t *testing.T) {
 	for _, check := range []struct {
 		got, want []string
 	}{
-		{keys(doc), []string{"applications", "controller"}},
+		{keys(doc), []string{"applications", "controller", "relations"}},
 		{keys(doc["controller"]), []string{"effective_version", "nodes"}},
 		{keys(apps), []string{"db", "web"}},
 		{keys(db), []string{"leader", "pinned", "status", "term", "units"}},

@@ -46,7 +46,7 @@ func apiConfig(a lease.Application) api.Config {
 	return api.Config{Values: nonNil(a.Config.Values), Version: a.Config.Version, Schema: apiSchema(a.ConfigSchema)}
 }
 
-func unitView(u lease.Unit, a lease.Application) api.UnitView {
+func unitView(u lease.Unit, a lease.Application, rels []lease.RelationSummary) api.UnitView {
 	return api.UnitView{
 		Life:                  u.Life,
 		ResolvedID:            u.ResolvedID,
@@ -54,6 +54,7 @@ func unitView(u lease.Unit, a lease.Application) api.UnitView {
 		ConfigVersion:         a.Config.Version,
 		LeaderSettingsVersion: a.LeaderSettings.Version,
 		Lease:                 apiLease(a.Lease),
+		Relations:             unitRelations(u.Name, u.App, rels),
 	}
 }
 

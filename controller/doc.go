@@ -67,11 +67,14 @@
 //	POST   /v1/leases/{app}/step-down                admin        {term?} → {lease}
 //	POST   /v1/leases/{app}/pin                      admin        {entity, reason, for?:"10m"} → {lease}
 //	POST   /v1/leases/{app}/unpin                    admin        {entity} → {lease}
-//	POST   /v1/units                                 admin        {unit, token, config_schema?, actions?} → {index}
-//	                                                              (actions: kept from protocol 4, dropped below)
+//	POST   /v1/units                                 admin        {unit, token, config_schema?, actions?, endpoints?} → {index}
+//	                                                              (actions, endpoints: protocol 4; actions dropped below)
 //	GET    /v1/units/{app}/{n}/watch?index=&wait=    unit itself  → {life, resolved_id, resolved_no_retry,
 //	                                                                 config_version, leader_settings_version, lease,
-//	                                                                 operations:[{id, kind, action, status}]}
+//	                                                                 operations:[{id, kind, action, status}],
+//	                                                                 relations?} (blocking; see Relations)
+//	POST   /v1/units/{app}/{n}/relation-data         unit itself  {term?, relations:[{relation, unit?:{k:v}, app?:{k:v}}]}
+//	                                                              → {index} (one hook's commit: all or nothing)
 //	POST   /v1/units/{app}/{n}/status                unit itself  {kind:"workload"|"agent", status, message} → {index}
 //	POST   /v1/units/{app}/{n}/application-version   unit itself  {version} → {index}
 //	POST   /v1/units/{app}/{n}/remove                admin        → {index} (unit dying)
@@ -95,7 +98,18 @@
 //	POST   /v1/operations/{id}/log                   its unit     {seq, message} → {index}
 //	POST   /v1/operations/{id}/finish                its unit     {status:"completed"|"failed", message?, results?} → {operation}
 //	POST   /v1/operations/{id}/abort                 its unit     {message?} → {operation} (running → aborted)
-//	GET    /v1/status                                admin        → DESIGN.md §5 status
+//	GET    /v1/applications/{app}/relations          app's units  → {relations:[relation without data]}
+//	POST   /v1/relations                             admin        {endpoints:["APP[:EP]","APP[:EP]"]} → {relation}
+//	GET    /v1/relations                             admin        → {relations:[relation without data]}
+//	GET    /v1/relations/{id}?index=&wait=           admin, the   → {relation} with the databags the caller may
+//	                                                 relation's     read (blocking on the relation's index)
+//	                                                 units
+//	DELETE /v1/relations/{id}                        admin        → {index} (dying until its scope is empty)
+//	POST   /v1/relations/{id}/enter-scope            unit itself  {unit, data?:{k:v}} → {index, version}
+//	POST   /v1/relations/{id}/leave-scope            unit itself  {unit} → {index}
+//	PATCH  /v1/relations/{id}/unit-data              unit itself  {unit, changes} ("" deletes) → {index, version}
+//	PATCH  /v1/relations/{id}/app-data               unit itself  {unit, term, changes} → {index, version} (fenced)
+//	GET    /v1/status                                admin        → DESIGN.md §5 status, and "relations"
 //	GET    /v1/cluster/backup                        admin        → the state in lease's snapshot format (uniter controller backup)
 //	GET    /v1/cluster/nodes?index=&wait=            anyone       → {nodes:[{id, address, raft_address, raft_state, suffrage,
 //	                                                                 proto_min, proto_max}], effective_version} (blocking)
@@ -116,6 +130,80 @@
 // operation carries its modify index in X-Uniter-Index. A lease is {holder, term, start,
 // duration:"30s", expiry, pins:[{entity, reason, since, until}],
 // step_down}; holder is "" when vacant.
+//
+// # Relations
+//
+// Controller protocol 4 (the writes answer 409 needs-protocol while the
+// cluster runs an older one; reads then find none). {id} is "N" or
+// "endpoint:N" (an endpoint that is none of the relation's is 404
+// unknown-relation, as is an unknown id: "relation 7: lease: relation not
+// found"). A relation is {id, key:"web:db db:server", endpoints:[{app,
+// name, role, interface}] (requirer first, or the one peers endpoint),
+// interface, peer, life:"alive"|"dying", scope:[units in scope, sorted],
+// app_data:{app:{values, version}}, unit_data:{unit:{values, version}},
+// modify_index}. A databag's version is the raft index of the last change
+// of a value: it only grows, also across leaving and re-entering scope.
+//
+// Registration with endpoints ({name:{role:"provider"|"requirer"|"peer",
+// interface}}, from metadata.yaml) sets the application's; every peers
+// endpoint gets its relation with the first unit. POST /v1/relations
+// infers a left-out endpoint when exactly one pair relates, else refuses
+// with 400 invalid-command naming the candidates (or none); 404
+// unknown-application; 409 relation-exists.
+//
+// Who reads what (GET /v1/relations/{id}), as Juju's relation-get: the
+// admin reads every databag. A unit of application A, which must be in
+// the relation (else 403), reads its own unit databag, the unit databags
+// of the units on the other side (of every other unit, in a peer
+// relation), the other application's databag, and A's own databag only
+// in a peer relation or while it holds A's lease. The agent turns an
+// absent databag into relation-get's "permission denied" or "settings not
+// found".
+//
+// Who writes what: a unit only its own unit databag, and only while in
+// scope (409 not-in-scope); another unit's: 403. The application databag
+// only A's leader, fenced exactly like leader settings: the state machine
+// applies the write only if the unit holds the lease and term is the
+// current term, else 409 not-leader ("not the leader"), so a deposed
+// leader's write is refused even if its agent has not noticed. Writes to
+// a dying relation are allowed (-departed and -broken hooks write).
+// Limits: a key of 256 bytes, a value of 256 KiB, a databag of 512 KiB and
+// 256 keys; over one, 413 limit-exceeded naming it ("cannot set relation
+// data of relation 1: value of "v" is 262145 bytes; the limit is
+// 262144"), nothing applied (the client refuses an over-long key or value
+// itself, with the same text). A refused write changes nothing.
+//
+// A hook's commit: POST /v1/units/{app}/{n}/relation-data carries every
+// relation write of one hook ({relation:"db:3", unit:{k:v}, app:{k:v}},
+// one entry per relation) and is applied in one raft entry, each entry
+// checked as the single writes are; if any is refused the whole commit
+// is, and the error names the first relation refused ("cannot commit
+// relation data of relation 3: not the leader"), so no reader ever sees
+// a hook half applied. An agent commits at the end of a hook that exited
+// 0 (Juju discards a failed hook's relation-set) and treats a refusal as
+// the hook's failure.
+//
+// Scope: a unit enters a relation's scope after its -relation-created hook
+// (enter-scope, with data seeding its unit databag, such as its
+// private-address; again is a no-op) and leaves when the relation or the
+// unit goes (leave-scope; the last unit to leave a dying relation removes
+// it; deregistering a unit leaves every scope). A dying relation or unit
+// may not enter: 409 cannot-enter-scope.
+//
+// The unit's watch view lists, in relations, every relation of its
+// application by id: {id, endpoint, role, interface (this unit's side),
+// remote_app (its own for a peer relation), peer, life, in_scope,
+// unit_version (its own databag's, when in scope), members:{remote unit
+// in scope: its unit databag's version}, remote_app_version (the remote
+// application's databag, the own one for a peer relation),
+// modify_index}. The watch wakes on a new or removed relation, a change
+// of life or scope, and a change of data in a relation whose scope the
+// unit is in. From two views an agent derives the hooks: a relation new
+// to it: -created (then enter scope); a member new: -joined then
+// -changed; a member's version grown: -changed; remote_app_version grown:
+// -changed for the application; a member gone: -departed; life dying or
+// the relation gone: -departed for every member, then -broken (never for
+// a peer relation).
 //
 // In status, a unit's agent shows "lost" when it has reported before but
 // not within the node's lost-after interval (default 1m) of the global

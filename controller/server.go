@@ -289,6 +289,16 @@ func (s *Server) routes() {
 	s.handle("POST /v1/units/{app}/{n}/remove", write, s.removeUnit)
 	s.handle("POST /v1/units/{app}/{n}/resolved", write, s.resolved)
 	s.handle("DELETE /v1/units/{app}/{n}", write, s.deregisterUnit)
+	s.handle("POST /v1/units/{app}/{n}/relation-data", write, s.commitRelationData)
+
+	s.handle("POST /v1/relations", write, s.addRelation)
+	s.handle("GET /v1/relations", local, s.listRelations)
+	s.handle("GET /v1/relations/{id}", blocking, s.getRelation)
+	s.handle("DELETE /v1/relations/{id}", write, s.removeRelation)
+	s.handle("POST /v1/relations/{id}/enter-scope", write, s.enterScope)
+	s.handle("POST /v1/relations/{id}/leave-scope", write, s.leaveScope)
+	s.handle("PATCH /v1/relations/{id}/unit-data", write, s.setUnitData)
+	s.handle("PATCH /v1/relations/{id}/app-data", write, s.setAppData)
 
 	s.handle("GET /v1/applications/{app}/config", local, s.getConfig)
 	s.handle("PATCH /v1/applications/{app}/config", write, s.setConfig)
@@ -297,6 +307,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/applications/{app}/status", write, s.setApplicationStatus)
 	s.handle("GET /v1/applications/{app}/status", local, s.applicationStatusRead)
 	s.operationRoutes() // operations.go: actions and exec
+	s.handle("GET /v1/applications/{app}/relations", local, s.applicationRelations)
 
 	s.handle("GET /v1/status", local, s.status)
 	s.handle("GET /v1/cluster/nodes", blocking, s.nodes)

@@ -92,6 +92,44 @@ func BuildStatus(st *lease.State, nodes []api.Node, lostAfter time.Duration) api
 	for name, a := range st.Applications {
 		out.Applications[name] = applicationStatus(st.GlobalTime, a, byApp[name], lostAfter)
 	}
+	out.Relations = relationStatuses(st, out.Applications)
+	return out
+}
+
+// relationStatuses lists st's relations by id, and adds each to its
+// applications' relations maps (endpoint → applications on the other
+// side) in apps.
+func relationStatuses(st *lease.State, apps map[string]api.ApplicationStatus) []api.RelationStatus {
+	out := []api.RelationStatus{}
+	for _, id := range slices.Sorted(maps.Keys(st.Relations)) {
+		r := st.Relations[id]
+		rs := api.RelationStatus{ID: id, Key: r.Key(), Interface: r.Endpoints[0].Interface, Type: api.RelationRegular,
+			Life: r.Life, Units: r.Scope()}
+		if rs.Units == nil {
+			rs.Units = []string{}
+		}
+		if r.Peer() {
+			rs.Type, rs.Provider, rs.Requirer = api.RelationPeer, r.Endpoints[0].String(), r.Endpoints[0].String()
+		} else {
+			rs.Requirer, rs.Provider = r.Endpoints[0].String(), r.Endpoints[1].String()
+		}
+		out = append(out, rs)
+		for _, e := range r.Endpoints {
+			a, ok := apps[e.App]
+			if !ok {
+				continue
+			}
+			remote, _ := r.Remote(e.App)
+			if a.Relations == nil {
+				a.Relations = map[string][]string{}
+			}
+			if !slices.Contains(a.Relations[e.Name], remote.App) {
+				a.Relations[e.Name] = append(a.Relations[e.Name], remote.App)
+				slices.Sort(a.Relations[e.Name])
+			}
+			apps[e.App] = a
+		}
+	}
 	return out
 }
 

@@ -87,7 +87,13 @@ func (s *Server) registerUnit(rq *request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.apply(rq, lease.RegisterUnit{Name: body.Unit, TokenHash: hash, ConfigSchema: schema, Actions: actions})
+	// On a follower the effective version may lag the leader's; the
+	// leader, which the write is forwarded to, decides again.
+	eps, err := leaseEndpoints(body.Endpoints, s.node.FSM().EffectiveVersion())
+	if err != nil {
+		return err
+	}
+	res, err := s.apply(rq, lease.RegisterUnit{Name: body.Unit, TokenHash: hash, ConfigSchema: schema, Actions: actions, Endpoints: eps})
 	if err != nil {
 		return err
 	}
@@ -196,7 +202,7 @@ func (s *Server) watchUnit(rq *request) error {
 	if !ok || !aok {
 		return &denial{err: lease.ErrUnknownUnit}
 	}
-	view := unitView(u, a)
+	view := unitView(u, a, fsm.UnitRelationSummaries(unit))
 	view.Operations = apiQueue(fsm.UnitQueue(unit))
 	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
 	writeJSON(rq.w, http.StatusOK, view)

@@ -104,7 +104,7 @@ func TestJoinRefusesTooOldNode(t *testing.T) {
 // range that excludes the effective version is refused.
 func TestAnnounce(t *testing.T) {
 	// The binary speaks 1..version.ProtocolMax, which may be below what the
-	// state machine implements (lease.MaxProtocol: relations are not served yet).
+	// state machine implements (lease.MaxProtocol).
 	_, binMax, err := version.Protocol()
 	if err != nil {
 		t.Fatal(err)

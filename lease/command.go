@@ -353,6 +353,35 @@ type SetRelationData struct {
 	Changes  map[string]*string `json:"changes"`
 }
 
+// RelationChanges is one relation's part of a CommitRelationData: the
+// changes (nil or "" deletes a key) to the committing unit's own databag
+// and to its application's databag. A nil or empty map writes nothing.
+type RelationChanges struct {
+	Relation int                `json:"relation"`
+	Unit     map[string]*string `json:"unit,omitempty"`
+	App      map[string]*string `json:"app,omitempty"`
+}
+
+// CommitRelationData (protocol 4) applies every relation write of one hook
+// of Unit in one log entry: all of them or, if any is refused, none, so no
+// reader ever sees a hook's writes half applied (ops charms write their
+// relation data through the hook and commit it at its end). Each entry is
+// checked exactly as SetRelationData checks a write: unit changes need
+// Unit in scope (ErrNotInScope); application changes are fenced by Term
+// (Unit must hold the lease in Term, else ErrNotLeader); keys, values and
+// the resulting databags keep the limits (ErrTooLarge); an unknown
+// relation (ErrUnknownRelation) or one of another application
+// (ErrInvalidCommand) refuses the whole commit. A relation listed twice
+// is invalid (merge its changes into one entry). The refusal names the
+// relation of the first entry refused. Each databag a value changed in
+// gets the command's index as its version. No entries: a no-op for a
+// registered unit. Retry: idempotent.
+type CommitRelationData struct {
+	Unit      string            `json:"unit"`
+	Term      uint64            `json:"term,omitempty"`
+	Relations []RelationChanges `json:"relations"`
+}
+
 // relationsProtocol is the protocol of the relation commands.
 const relationsProtocol = 4
 
@@ -426,6 +455,9 @@ func (LeaveScope) Type() string { return "leave-scope" }
 // Type implements Op.
 func (SetRelationData) Type() string { return "set-relation-data" }
 
+// Type implements Op.
+func (CommitRelationData) Type() string { return "commit-relation-data" }
+
 // needs implements gated: the relation commands are protocol 4.
 func (c AddRelation) needs() (uint64, string) {
 	return relationsProtocol, "relations (" + c.Type() + ")"
@@ -440,6 +472,9 @@ func (c LeaveScope) needs() (uint64, string) {
 	return relationsProtocol, "relations (" + c.Type() + ")"
 }
 func (c SetRelationData) needs() (uint64, string) {
+	return relationsProtocol, "relations (" + c.Type() + ")"
+}
+func (c CommitRelationData) needs() (uint64, string) {
 	return relationsProtocol, "relations (" + c.Type() + ")"
 }
 
@@ -495,6 +530,7 @@ func init() {
 		{EnterScope{}, decodeAs[EnterScope]},
 		{LeaveScope{}, decodeAs[LeaveScope]},
 		{SetRelationData{}, decodeAs[SetRelationData]},
+		{CommitRelationData{}, decodeAs[CommitRelationData]},
 	} {
 		decoders[d.op.Type()] = d.decode
 	}

@@ -45,6 +45,8 @@ var everyOp = []lease.Op{
 	lease.FinishOperation{ID: 3, Unit: "db/0", Status: lease.OperationFailed, Message: "no", Results: []byte(`{"a":{"b":"c"}}`)},
 	lease.AbortOperation{ID: 3, Unit: "db/0", Message: "agent restarted"},
 	lease.CancelOperation{ID: 3},
+	lease.CommitRelationData{Unit: "db/0", Term: 2, Relations: []lease.RelationChanges{
+		{Relation: 3, Unit: map[string]*string{"a": ptr("b")}, App: map[string]*string{"c": nil}}, {Relation: 0}}},
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {

@@ -21,8 +21,9 @@
 // deregister-unit, request-unit-removal, resolve and
 // set-application-status (units.go); record-member, forget-member and
 // set-effective-version (the cluster); add-relation, remove-relation,
-// enter-scope, leave-scope and set-relation-data (relations.go, protocol
-// 4). A relation's application databag is written only by the leader,
+// enter-scope, leave-scope, set-relation-data and commit-relation-data
+// (one hook's writes to every relation, all or none) (relations.go,
+// protocol 4). A relation's application databag is written only by the leader,
 // fenced by term like the leader settings; its unit databags, one per
 // unit in scope, only by their units; every databag is bounded
 // (MaxDatabagValueBytes, ...) and versioned by log index. A change to a

@@ -228,6 +228,71 @@ func (f *FSM) relations(keep func(*State, *Relation) bool) []Relation {
 	})
 }
 
+// RelationSummary is a relation without its databags' values: what a
+// unit's watch and the status show, without copying every value.
+type RelationSummary struct {
+	ID        int
+	Endpoints []RelationEndpoint
+	Life      string
+	// UnitVersions maps each unit in scope to its unit databag's version.
+	UnitVersions map[string]uint64
+	// AppVersions maps each application to its databag's version.
+	AppVersions map[string]uint64
+	ModifyIndex uint64
+}
+
+// Summary returns r's summary (a deep copy).
+func (r *Relation) Summary() RelationSummary {
+	out := RelationSummary{ID: r.ID, Endpoints: slices.Clone(r.Endpoints), Life: r.Life, ModifyIndex: r.ModifyIndex,
+		UnitVersions: make(map[string]uint64, len(r.UnitData)), AppVersions: make(map[string]uint64, len(r.AppData))}
+	for name, b := range r.UnitData {
+		out.UnitVersions[name] = b.Version
+	}
+	for name, b := range r.AppData {
+		out.AppVersions[name] = b.Version
+	}
+	return out
+}
+
+// UnitRelationSummaries is UnitRelations without the databags' values.
+func (f *FSM) UnitRelationSummaries(unit string) []RelationSummary {
+	return read(f, func(s *State) []RelationSummary {
+		u, ok := s.Units[unit]
+		if !ok {
+			return nil
+		}
+		var out []RelationSummary
+		for _, r := range s.relationsOf(u.App) {
+			out = append(out, r.Summary())
+		}
+		return out
+	})
+}
+
+// ApplicationRelationSummaries is ApplicationRelations without the
+// databags' values.
+func (f *FSM) ApplicationRelationSummaries(app string) []RelationSummary {
+	return f.summaries(func(r *Relation) bool {
+		_, ok := r.Endpoint(app)
+		return ok
+	})
+}
+
+// RelationSummaries is Relations without the databags' values.
+func (f *FSM) RelationSummaries() []RelationSummary {
+	return f.summaries(func(*Relation) bool { return true })
+}
+
+func (f *FSM) summaries(keep func(*Relation) bool) []RelationSummary {
+	return read(f, func(s *State) []RelationSummary {
+		var out []RelationSummary
+		for _, r := range s.sortedRelations(keep) {
+			out = append(out, r.Summary())
+		}
+		return out
+	})
+}
+
 // indexTokens rebuilds the token index; callers hold the write lock.
 func (f *FSM) indexTokens() {
 	f.tokens = make(map[string]string, len(f.state.Units))

@@ -14,11 +14,10 @@ package lease
 // holder for a while (Lease.SteppedDown); its snapshot format 2 carries
 // that state.
 // Protocol 4 adds relations (relationsProtocol): the endpoints of
-// register-unit, add-relation, remove-relation, enter-scope, leave-scope
-// and set-relation-data; and operations (operationsProtocol): the actions
-// of register-unit and the operation commands; and snapshot format 3,
-// which holds both. The code implements 4, but the binary speaks 1..3
-// (internal/version ProtocolMax) until the relation API is served.
+// register-unit, add-relation, remove-relation, enter-scope, leave-scope,
+// set-relation-data and commit-relation-data; operations
+// (operationsProtocol): the actions of register-unit and the operation
+// commands; and snapshot format 3, which holds both.
 const (
 	MinProtocol = 1
 	MaxProtocol = 4

@@ -354,6 +354,88 @@ func (c SetRelationData) apply(s *State, index uint64) Result {
 	return Result{Version: b.Version}
 }
 
+// bagWrite is one databag write of a commit, checked and not yet applied.
+type bagWrite struct {
+	r       *Relation
+	owner   string // the unit, or the application for an application databag
+	app     bool
+	changes map[string]*string
+}
+
+func (c CommitRelationData) apply(s *State, index uint64) Result {
+	if _, err := parseUnitName(c.Unit); err != nil {
+		return invalid("commit relation data", "%v", err)
+	}
+	if _, ok := s.Units[c.Unit]; !ok {
+		return fail(fmt.Errorf("cannot commit relation data: unit %q: %w", c.Unit, ErrUnknownUnit))
+	}
+	var writes []bagWrite
+	seen := make(map[int]bool, len(c.Relations))
+	for _, rc := range c.Relations {
+		what := fmt.Sprintf("commit relation data of relation %d", rc.Relation)
+		if seen[rc.Relation] {
+			return invalid(what, "the relation is listed twice (merge its changes)")
+		}
+		seen[rc.Relation] = true
+		w, err := s.checkCommit(what, c.Unit, c.Term, rc)
+		if err != nil {
+			return fail(err)
+		}
+		writes = append(writes, w...)
+	}
+	// Every write is checked: apply them all.
+	for _, w := range writes {
+		bags := w.r.UnitData
+		if w.app {
+			bags = w.r.AppData
+		}
+		b := bags[w.owner]
+		if applyDatabagChanges(b.Values, w.changes) {
+			b.Version = index
+			bags[w.owner] = b
+			s.touchRelation(w.r, index)
+		}
+	}
+	return Result{}
+}
+
+// checkCommit checks one entry of a commit by unit at term as
+// SetRelationData would, and returns its writes.
+func (s *State) checkCommit(what, unit string, term uint64, rc RelationChanges) ([]bagWrite, error) {
+	if err := checkDatabagChanges(what, rc.Unit); err != nil {
+		return nil, err
+	}
+	if err := checkDatabagChanges(what, rc.App); err != nil {
+		return nil, err
+	}
+	r, u, err := s.relationOf(what, rc.Relation, unit)
+	if err != nil {
+		return nil, err
+	}
+	var out []bagWrite
+	if len(rc.Unit) > 0 {
+		b, ok := r.UnitData[unit]
+		if !ok {
+			return nil, fmt.Errorf("cannot %s: unit %q: %w", what, unit, ErrNotInScope)
+		}
+		if err := checkDatabagSize(what, b, rc.Unit); err != nil {
+			return nil, err
+		}
+		out = append(out, bagWrite{r: r, owner: unit, changes: rc.Unit})
+	}
+	if len(rc.App) > 0 {
+		// Fenced as set-leader-settings: the holder, at the current term.
+		if l := s.Applications[u.App].Lease; l.Holder != unit || l.Term != term {
+			return nil, fmt.Errorf("cannot %s: %w", what, ErrNotLeader)
+		}
+		if err := checkDatabagSize(what, r.AppData[u.App], rc.App); err != nil {
+			return nil, err
+		}
+		out = append(out, bagWrite{r: r, owner: u.App, app: true, changes: rc.App})
+	}
+	return out, nil
+}
+
 // deleting reports whether a databag change deletes its key.
 func deleting(v *string) bool { return v == nil || *v == "" }
 

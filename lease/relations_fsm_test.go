@@ -497,3 +497,51 @@ func (w watches) check(t *testing.T, f *lease.FSM, where string) {
 		one("relation", fmt.Sprint(id), x, f.RelationIndex(id))
 	}
 }
+
+// TestRelationSummaries: the summaries are the relations with each
+// databag's version in place of its values, selected as the full reads
+// select them, and deep copies.
+func TestRelationSummaries(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populateRelations()
+	summarize := func(rs []lease.Relation) []lease.RelationSummary {
+		var out []lease.RelationSummary
+		for _, r := range rs {
+			out = append(out, r.Summary())
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name       string
+		got, want  []lease.RelationSummary
+		wantLength int
+	}{
+		{"all", h.fsm.RelationSummaries(), summarize(h.fsm.Relations()), 3},
+		{"web", h.fsm.ApplicationRelationSummaries("web"), summarize(h.fsm.ApplicationRelations("web")), 2},
+		{"db/0", h.fsm.UnitRelationSummaries("db/0"), summarize(h.fsm.UnitRelations("db/0")), 2},
+		{"unknown unit", h.fsm.UnitRelationSummaries("nope/0"), nil, 0},
+	} {
+		if len(tc.got) != tc.wantLength {
+			t.Errorf("%s: %d summaries, want %d", tc.name, len(tc.got), tc.wantLength)
+		}
+		if diff := cmp.Diff(tc.want, tc.got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	r, _ := h.fsm.Relation(1)
+	sum := r.Summary()
+	want := lease.RelationSummary{ID: 1, Endpoints: r.Endpoints, Life: lease.RelationAlive, ModifyIndex: r.ModifyIndex,
+		UnitVersions: map[string]uint64{"db/1": r.UnitData["db/1"].Version, "web/0": r.UnitData["web/0"].Version},
+		AppVersions:  map[string]uint64{"db": r.AppData["db"].Version, "web": r.AppData["web"].Version}}
+	if diff := cmp.Diff(want, sum); diff != "" || sum.AppVersions["web"] <= sum.AppVersions["db"] {
+		t.Errorf("summary of relation 1 (-want +got):\n%s", diff)
+	}
+	before := h.fsm.State()
+	for _, s := range h.fsm.RelationSummaries() {
+		s.Endpoints[0].Name = "x"
+		s.UnitVersions["mallory"] = 1
+	}
+	if diff := cmp.Diff(before, h.fsm.State(), ignoreScratch); diff != "" {
+		t.Errorf("a caller changed the FSM through a summary:\n%s", diff)
+	}
+}

@@ -767,6 +767,7 @@ func TestRelationsNeedProtocol4(t *testing.T) {
 	for _, op := range []lease.Op{
 		relate("web", "db"), lease.RemoveRelation{Relation: 0}, enter(0, "db/0"), leave(0, "db/0"),
 		unitData(0, "db/0", "a", "1"), appData(0, "db/0", 1, "a", "1"),
+		lease.CommitRelationData{Unit: "db/0", Relations: []lease.RelationChanges{{Relation: 0, Unit: kv("a", "1")}}},
 		registerWith("db/0", dbEndpoints), registerWith("new/0", map[string]lease.Endpoint{}),
 	} {
 		t.Run(op.Type(), func(t *testing.T) {

@@ -136,7 +136,7 @@ func protoMax(v api.NodesResponse, id string) uint64 {
 // cluster nor start on an upgraded node's data.
 func TestUpgradeControllerRolling(t *testing.T) {
 	// The binary speaks 1..version.ProtocolMax, which may be below what the
-	// state machine implements (lease.MaxProtocol: relations are not served yet).
+	// state machine implements (lease.MaxProtocol).
 	_, binMax, err := version.Protocol()
 	if err != nil {
 		t.Fatal(err)

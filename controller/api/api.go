@@ -195,6 +195,11 @@ type UnitView struct {
 	// first ([] when none; absent from a controller before actions): a
 	// new one moves the watch's index.
 	Operations []QueuedOperation `json:"operations"`
+	// Relations are the relations of the unit's application, by id
+	// (controller protocol 4; absent when there are none): a new or
+	// removed relation, a change of life or scope, and a change of data
+	// in a relation whose scope the unit is in all move the watch's index.
+	Relations []UnitRelation `json:"relations,omitempty"`
 }
 
 // Option is one option of an application's config schema (a charm's
@@ -266,11 +271,17 @@ type ApplicationVersionRequest struct {
 // key is then refused), so it is not omitempty. Actions, the charm's
 // actions.yaml, work the same way (absent: left alone; {}: none); a
 // cluster below controller protocol 4 registers the unit without them.
+// Endpoints are the charm's relation endpoints by name, likewise: absent
+// leaves them alone, {} is a charm without any. Endpoints need controller
+// protocol 4 (409 needs-protocol below it, except {}, which is then left
+// out); every peers endpoint gets its peer relation with the first unit
+// registered.
 type RegisterUnitRequest struct {
 	Unit         string                `json:"unit"`
 	Token        string                `json:"token"`
 	ConfigSchema map[string]Option     `json:"config_schema"`
 	Actions      map[string]ActionSpec `json:"actions,omitzero"`
+	Endpoints    map[string]Endpoint   `json:"endpoints,omitzero"`
 }
 
 // ResolvedRequest is the body of POST /v1/units/{app}/{n}/resolved.

@@ -14,6 +14,8 @@ import (
 var (
 	appNameRE  = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$`)
 	unitNameRE = regexp.MustCompile(`^([^/]+)/(0|[1-9][0-9]{0,8})$`)
+	// endpointNameRE is Juju's rule for endpoint and interface names.
+	endpointNameRE = regexp.MustCompile(`^[a-z][a-z0-9]*([_-][a-z0-9]+)*$`)
 )
 
 // SplitUnit splits a unit name "APP/N" into its application and number. A

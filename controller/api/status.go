@@ -6,7 +6,30 @@ import "time"
 // schema of DESIGN.md §5. Fields are only ever added.
 type Status struct {
 	Applications map[string]ApplicationStatus `json:"applications"`
-	Controller   ControllerStatus             `json:"controller"`
+	// Relations lists every relation by id ([] when there are none).
+	Relations  []RelationStatus `json:"relations"`
+	Controller ControllerStatus `json:"controller"`
+}
+
+// Relation types of RelationStatus, as Juju's status names them.
+const (
+	RelationRegular = "regular"
+	RelationPeer    = "peer"
+)
+
+// RelationStatus is one relation, as a row of Juju's "Integration
+// provider / Requirer / Interface / Type" table: Provider and Requirer are
+// "app:endpoint" (both the endpoint itself for a peer relation); Units
+// are the units in its scope, sorted.
+type RelationStatus struct {
+	ID        int      `json:"id"`
+	Key       string   `json:"key"`
+	Provider  string   `json:"provider"`
+	Requirer  string   `json:"requirer"`
+	Interface string   `json:"interface"`
+	Type      string   `json:"type"`
+	Life      string   `json:"life"`
+	Units     []string `json:"units"`
 }
 
 // ApplicationStatus is one application. Leader is null when the lease is
@@ -21,6 +44,10 @@ type ApplicationStatus struct {
 	Units    map[string]UnitStatus `json:"units"`
 	Status   *StatusInfo           `json:"status,omitempty"`
 	Version  string                `json:"version,omitempty"`
+	// Relations maps each of the application's endpoints that is in a
+	// relation to the applications on the other side, sorted (its own
+	// name for a peers endpoint), as Juju's status does; absent when none.
+	Relations map[string][]string `json:"relations,omitempty"`
 }
 
 // PinStatus is one pin; Until is null for a pin without an end.

@@ -19,7 +19,8 @@ func operationPath(id, rest string) string {
 }
 
 // Register registers a unit (admin) with everything the request carries:
-// the charm's config schema and actions. RegisterUnit is its short form.
+// the charm's config schema, actions and relation endpoints (actions and
+// endpoints need controller protocol 4). RegisterUnit is its short form.
 func (c *Client) Register(ctx context.Context, req api.RegisterUnitRequest) error {
 	return c.write(ctx, http.MethodPost, "/v1/units", req)
 }

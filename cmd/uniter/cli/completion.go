@@ -30,6 +30,16 @@ var completions = map[string]func(cmd *cobra.Command) []string{
 	"uniter unit remove":       unitNames,
 	"uniter actions":           applicationNames,
 	"uniter run":               unitNames,
+	"uniter relations":         applicationNames,
+}
+
+// everyArgCompletions are completions for commands whose every
+// positional argument is of one kind (the two endpoints of relate and
+// remove-relation: application names, to which the user adds
+// ":ENDPOINT").
+var everyArgCompletions = map[string]func(cmd *cobra.Command) []string{
+	"uniter relate":          applicationNames,
+	"uniter remove-relation": applicationNames,
 }
 
 // addCompletions gives every command of completions its first argument's
@@ -38,9 +48,14 @@ var completions = map[string]func(cmd *cobra.Command) []string{
 func addCompletions(root *cobra.Command) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
-		if names, ok := completions[c.CommandPath()]; ok {
+		names, first := completions[c.CommandPath()]
+		every, all := everyArgCompletions[c.CommandPath()]
+		if all {
+			names = every
+		}
+		if first || all {
 			c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-				if len(args) > 0 {
+				if len(args) > 0 && !all {
 					return nil, cobra.ShellCompDirectiveNoFileComp
 				}
 				var out []cobra.Completion

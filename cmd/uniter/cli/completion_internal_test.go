@@ -13,7 +13,9 @@ func TestCompletionsNameRealCommands(t *testing.T) {
 	found := map[string]bool{}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
-		if _, ok := completions[c.CommandPath()]; ok {
+		_, first := completions[c.CommandPath()]
+		_, every := everyArgCompletions[c.CommandPath()]
+		if first || every {
 			found[c.CommandPath()] = c.ValidArgsFunction != nil
 		}
 		for _, sub := range c.Commands() {
@@ -21,9 +23,11 @@ func TestCompletionsNameRealCommands(t *testing.T) {
 		}
 	}
 	walk(root)
-	for path := range completions {
-		if !found[path] {
-			t.Errorf("completion for %q: no such command, or it has no completion", path)
+	for _, m := range []map[string]func(*cobra.Command) []string{completions, everyArgCompletions} {
+		for path := range m {
+			if !found[path] {
+				t.Errorf("completion for %q: no such command, or it has no completion", path)
+			}
 		}
 	}
 }

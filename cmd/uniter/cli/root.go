@@ -64,6 +64,7 @@ with leases kept in a controller replicated with raft.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
 	root.AddCommand(newVersionCmd(), newAgentCmd(), newUpCmd(), newStatusCmd(), newLeadershipCmd(), newConfigCmd(), newResolvedCmd(), newLogsCmd())
 	root.AddCommand(newControllerCmd(), newUnitCmd())                                                                      // controller API: controller.go, unit.go, clientconfig.go
+	root.AddCommand(newRelateCmd(), newRemoveRelationCmd(), newRelationsCmd())                                             // relations.go
 	root.AddCommand(newInstallServiceCmd())                                                                                // service.go: systemd units
 	root.AddCommand(newRunCmd(), newActionsCmd(), newShowOperationCmd(), newOperationsCmd(), newCancelCmd(), newExecCmd()) // run.go, operations.go
 	strictGroups(root)

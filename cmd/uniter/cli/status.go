@@ -22,10 +22,12 @@ func newStatusCmd() *cobra.Command {
 	var watch time.Duration
 	cmd := &cobra.Command{
 		Use:   "status [--format table|json|yaml] [--watch]",
-		Short: "Show applications, units, leaders, pins and controller nodes",
+		Short: "Show applications, units, leaders, pins, relations and controller nodes",
 		Long: `Show every application with its leader (marked * in the table), term and pins; every
 unit with its agent status (allocating idle executing error lost), workload status and
-message and application version; and the controller's nodes with their raft state.
+message and application version; every relation (provider and requirer endpoints,
+interface, type, id, life and the units in its scope); and the controller's nodes with
+their raft state.
 --format json|yaml prints the stable schema documented in docs/status.md.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,24 +77,33 @@ func watchLoop(ctx context.Context, out io.Writer, every time.Duration, show fun
 }
 
 func printStatus(out io.Writer, st api.Status, format string) error {
-	switch format {
-	case "json":
+	if format == "table" {
+		printStatusTable(out, st)
+		return nil
+	}
+	if st.Relations == nil { // a controller from before relations
+		st.Relations = []api.RelationStatus{}
+	}
+	return printData(out, st, format)
+}
+
+// printData prints v as indented JSON, or as YAML with the same field
+// names.
+func printData(out io.Writer, v any, format string) error {
+	if format == "json" {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	case "yaml":
-		var generic any // through JSON, so YAML uses the same field names
-		data, err := json.Marshal(st)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(data, &generic); err != nil {
-			return err
-		}
-		return yaml.NewEncoder(out).Encode(generic)
+		return enc.Encode(v)
 	}
-	printStatusTable(out, st)
-	return nil
+	var generic any // through JSON, so YAML uses the same field names
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, &generic); err != nil {
+		return err
+	}
+	return yaml.NewEncoder(out).Encode(generic)
 }
 
 func printStatusTable(out io.Writer, st api.Status) {
@@ -132,6 +143,11 @@ func printStatusTable(out io.Writer, st api.Status) {
 		}
 	}
 	fmt.Fprintln(w)
+	if len(st.Relations) > 0 {
+		w.Flush() // the relations table aligns its own columns
+		printRelations(out, st.Relations)
+		fmt.Fprintln(out)
+	}
 	fmt.Fprintln(w, "NODE\tADDRESS\tRAFT\tPROTOCOL")
 	for _, n := range st.Controller.Nodes {
 		proto := "-"

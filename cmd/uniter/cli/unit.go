@@ -51,8 +51,10 @@ func newUnitAddCmd() *cobra.Command {
 		Long: `Register APP/N with the controller (with the admin token of the client config) and
 prepare its agent directory: a copy of the charm in D/charm and D/agent.yaml (mode
 0600) with the unit, the controller addresses and a new unit token. The charm's
-config.yaml options become the application's config schema, and its actions.yaml the
-application's actions (from controller protocol 4; 'uniter actions APP' lists them).
+config.yaml options become the application's config schema, its actions.yaml the
+application's actions ('uniter actions APP' lists them), and its metadata.yaml relation
+endpoints (provides, requires, peers) the application's endpoints: every peers endpoint
+gets its peer relation with the first unit (actions and endpoints need controller protocol 4).
 
 Running it again for the same unit and directory reuses the token and the charm
 copy, so an interrupted 'unit add' can simply be repeated. Start the agent with
@@ -151,15 +153,22 @@ func unitToken(agentDir, unit string) (string, error) {
 }
 
 // charmSchema reads the charm's config.yaml options as the API's schema
-// (defaults in their string form). A charm without config.yaml has an
-// empty schema.
-func charmSchema(dir string) (map[string]api.Option, error) {
-	if _, err := charm.ReadMetadata(dir); err != nil {
-		return nil, err
+// (defaults in their string form), and its metadata.yaml relation
+// endpoints (provides, requires, peers). A charm without config.yaml has
+// an empty schema; one without endpoints an empty (non-nil) set, which
+// the controller records as "this charm has none".
+func charmSchema(dir string) (map[string]api.Option, map[string]api.Endpoint, error) {
+	meta, err := charm.ReadMetadata(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	endpoints := make(map[string]api.Endpoint, len(meta.Endpoints))
+	for name, e := range meta.Endpoints {
+		endpoints[name] = api.Endpoint{Role: e.Role, Interface: e.Interface}
 	}
 	cfg, err := charm.ReadConfig(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make(map[string]api.Option, len(cfg.Options))
 	for name, o := range cfg.Options {
@@ -170,7 +179,7 @@ func charmSchema(dir string) (map[string]api.Option, error) {
 		}
 		out[name] = opt
 	}
-	return out, nil
+	return out, endpoints, nil
 }
 
 // charmActions reads the charm's actions.yaml as the API's action specs

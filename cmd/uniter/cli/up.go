@@ -23,6 +23,7 @@ import (
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/internal/logging"
 	"github.com/uniter-dev/uniter/internal/osutil"
+	"github.com/uniter-dev/uniter/internal/version"
 )
 
 // deployment is $UNITER_HOME/up/deployment.yaml: what `uniter up` runs, so
@@ -99,6 +100,9 @@ func runUp(ctx context.Context, out io.Writer, charmDir string, o upOptions) err
 	if err := waitForRaftLeader(ctx, ctrl); err != nil {
 		return err
 	}
+	if err := waitForProtocol(ctx, ctrl); err != nil {
+		return err
+	}
 	cf, err := publishClientFile(ctrl)
 	if err != nil {
 		return err
@@ -135,6 +139,26 @@ func waitForRaftLeader(ctx context.Context, ctrl *controller.Controller) error {
 		case <-clock.Real.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// waitForProtocol waits for the embedded node to raise the cluster to the
+// newest protocol it speaks (it does once it has recorded itself as a
+// member), so that registration may carry the charm's relation endpoints
+// (protocol 4).
+func waitForProtocol(ctx context.Context, ctrl *controller.Controller) error {
+	_, want, err := version.Protocol()
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if got, err := ctrl.Node().FSM().WaitEffectiveVersion(wctx, want); err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("cannot start controller: it still runs protocol %d after 30s, not %d", got, want)
+	}
+	return nil
 }
 
 func loadOrCreateDeployment(charmDir string, o upOptions, out io.Writer) (deployment, error) {
@@ -244,7 +268,7 @@ type addUnitOptions struct {
 // directory: its own copy of the charm and agent.yaml (0600) with a fresh
 // token. Running it again for the same directory reuses the token.
 func addUnit(ctx context.Context, c *client.Client, o addUnitOptions) error {
-	schema, err := charmSchema(o.CharmDir)
+	schema, endpoints, err := charmSchema(o.CharmDir)
 	if err != nil {
 		return err
 	}
@@ -266,5 +290,5 @@ func addUnit(ctx context.Context, c *client.Client, o addUnitOptions) error {
 		LeadershipGuarantee: agent.Duration(o.Guarantee)}); err != nil {
 		return err
 	}
-	return c.Register(ctx, api.RegisterUnitRequest{Unit: o.Unit, Token: token, ConfigSchema: schema, Actions: actions})
+	return c.Register(ctx, api.RegisterUnitRequest{Unit: o.Unit, Token: token, ConfigSchema: schema, Actions: actions, Endpoints: endpoints})
 }
