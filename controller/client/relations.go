@@ -163,7 +163,6 @@ func (c *Client) CommitRelationData(ctx context.Context, unit string, term uint6
 	return c.write(ctx, http.MethodPost, path, api.CommitRequest{Term: term, Relations: commits})
 }
 
-
 func (c *Client) versionCall(ctx context.Context, method, relation, rest string, body any) (uint64, error) {
 	path, err := relationPath(relation, rest)
 	if err != nil {
