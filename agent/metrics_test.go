@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
 	"github.com/uniter-dev/uniter/agent"
@@ -68,8 +65,7 @@ func scrapeUnix(t *testing.T, sock string) map[string]*dto.MetricFamily {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	fams, err := testutil.ParseMetrics(body)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d, %v\n%s", resp.StatusCode, err, body)
 	}
@@ -80,24 +76,8 @@ func scrapeUnix(t *testing.T, sock string) map[string]*dto.MetricFamily {
 // labels (a histogram's count).
 func sample(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
 	for _, m := range fams[name].GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.Label {
-			have[l.GetName()] = l.GetValue()
-		}
-		match := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			match = match && have[labels[i]] == labels[i+1]
-		}
-		if !match {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
+		if testutil.HasLabels(m, labels...) {
+			return testutil.SampleValue(m)
 		}
 	}
 	return -1

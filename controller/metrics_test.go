@@ -1,14 +1,12 @@
 package controller_test
 
 import (
-	"bytes"
 	"net/http"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/uniter-dev/uniter/internal/testutil"
 )
 
 const tokMetrics = "metrics-token-0123456789"
@@ -21,8 +19,7 @@ func scrape(t *testing.T, raw *rawHTTP, token string) map[string]*dto.MetricFami
 	if resp.status != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", resp.status, resp.body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(resp.body))
+	fams, err := testutil.ParseMetrics(resp.body)
 	if err != nil {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
@@ -31,31 +28,13 @@ func scrape(t *testing.T, raw *rawHTTP, token string) map[string]*dto.MetricFami
 
 // value is the value of the sample of name whose labels include want.
 func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	f := fams[name]
-	if f == nil {
-		return 0
+	var pairs []string
+	for k, v := range want {
+		pairs = append(pairs, k, v)
 	}
-	for _, m := range f.Metric {
-		ok := true
-		for k, v := range want {
-			found := false
-			for _, l := range m.Label {
-				if l.GetName() == k && l.GetValue() == v {
-					found = true
-				}
-			}
-			ok = ok && found
-		}
-		if !ok {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
+	for _, m := range fams[name].GetMetric() {
+		if testutil.HasLabels(m, pairs...) {
+			return testutil.SampleValue(m)
 		}
 	}
 	return 0

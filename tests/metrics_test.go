@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/agent/agentmetrics"
@@ -29,8 +26,7 @@ type metrics map[string]*dto.MetricFamily
 // parseMetrics reads an exposition with Prometheus' own text parser.
 func parseMetrics(t *testing.T, what string, body []byte) metrics {
 	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	fams, err := testutil.ParseMetrics(body)
 	if err != nil {
 		t.Fatalf("%s: /metrics does not parse: %v\n%s", what, err, tail(string(body), 2000))
 	}
@@ -42,25 +38,8 @@ func parseMetrics(t *testing.T, what string, body []byte) metrics {
 func (m metrics) sum(name string, labels ...string) float64 {
 	total, found := 0.0, false
 	for _, s := range m[name].GetMetric() {
-		have := map[string]string{}
-		for _, l := range s.Label {
-			have[l.GetName()] = l.GetValue()
-		}
-		match := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			match = match && have[labels[i]] == labels[i+1]
-		}
-		if !match {
-			continue
-		}
-		found = true
-		switch {
-		case s.Counter != nil:
-			total += s.Counter.GetValue()
-		case s.Gauge != nil:
-			total += s.Gauge.GetValue()
-		case s.Histogram != nil:
-			total += float64(s.Histogram.GetSampleCount())
+		if testutil.HasLabels(s, labels...) {
+			total, found = total+testutil.SampleValue(s), true
 		}
 	}
 	if !found {
