@@ -35,7 +35,7 @@ func (s *Server) status(rq *request) error {
 	}
 	out := BuildStatus(st, nodes, s.cfg.LostAfter)
 	if why := s.unavailable(); why != "" {
-		MarkUnavailable(&out, why)
+		markUnavailable(&out, why)
 	}
 	writeJSON(rq.w, http.StatusOK, out)
 	return nil
@@ -54,10 +54,10 @@ func (s *Server) unavailable() string {
 	return strings.Join(why, "; ")
 }
 
-// MarkUnavailable marks st as read from a controller that cannot take
+// markUnavailable marks st as read from a controller that cannot take
 // writes: the controller's message, and every unit's agent message (its
 // agent cannot report meanwhile; the last status it reported stays).
-func MarkUnavailable(st *api.Status, why string) {
+func markUnavailable(st *api.Status, why string) {
 	msg := "controller unavailable: " + why
 	st.Controller.Message = msg
 	for _, a := range st.Applications {

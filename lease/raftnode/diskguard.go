@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,8 +50,10 @@ type diskGuard struct {
 	// free reports the bytes available to the node under dir.
 	free func(dir string) (uint64, error)
 
+	// full is read without mu on every write (the common case: not
+	// full); mu guards its changes and the logging state.
+	full     atomic.Bool
 	mu       sync.Mutex
-	full     bool
 	lastLog  time.Time
 	suppress int // full-disk errors not logged since lastLog
 }
@@ -75,11 +78,7 @@ func isFull(err error) bool {
 
 // Full reports whether the guard has seen the disk full and not yet seen
 // room again.
-func (g *diskGuard) Full() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.full
-}
+func (g *diskGuard) Full() bool { return g.full.Load() }
 
 // observe notes a write's error; a full disk is logged at most once per
 // diskLogEvery, with the number of failures in between.
@@ -89,7 +88,7 @@ func (g *diskGuard) observe(what string, err error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.full = true
+	g.full.Store(true)
 	now := g.clock.Now()
 	if !g.lastLog.IsZero() && now.Sub(g.lastLog) < diskLogEvery {
 		g.suppress++
@@ -103,16 +102,20 @@ func (g *diskGuard) observe(what string, err error) {
 // roomAgain checks, while full, whether the disk has room again; it
 // clears the full state (and says so) if it has.
 func (g *diskGuard) roomAgain() bool {
+	if !g.full.Load() {
+		return true
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.full {
+	if !g.full.Load() {
 		return true
 	}
 	free, err := g.free(g.dir)
 	if err != nil || free < diskRoom {
 		return false
 	}
-	g.full, g.lastLog, g.suppress = false, time.Time{}, 0
+	g.full.Store(false)
+	g.lastLog, g.suppress = time.Time{}, 0
 	g.log.Info().Str("path", g.dir).Uint64("free_bytes", free).Msg("disk has room again: this node writes again")
 	return true
 }
@@ -136,8 +139,9 @@ func (e *diskFullError) Is(target error) bool { return target == syscall.ENOSPC 
 // full, observed otherwise.
 func (g *diskGuard) write(what string, fn func() error) error {
 	if !g.roomAgain() {
-		g.observe(what, g.refuse())
-		return g.refuse()
+		err := g.refuse()
+		g.observe(what, err)
+		return err
 	}
 	err := fn()
 	g.observe(what, err)
