@@ -92,13 +92,11 @@ func snapshot(t *testing.T, fsm *lease.FSM) snapshotBytes {
 	return snapshotBytes(buf.Bytes())
 }
 
-func TestSnapshotRestoreIsIdentical(t *testing.T) {
-	h := newFSMHarness(t)
-	h.populate()
-	sink := snapshot(t, h.fsm)
-	if !bytes.HasPrefix(sink.Bytes(), []byte(`{"format":1,"state":{`)) {
-		t.Errorf("snapshot starts %.40s", sink.Bytes())
-	}
+// roundTrip restores sink, h's snapshot, into a new FSM and checks that
+// it holds h's state and snapshots to the same bytes; it returns the
+// restored replica's harness, at h's index.
+func roundTrip(t *testing.T, h *fsmHarness, sink snapshotBytes) *fsmHarness {
+	t.Helper()
 	restored := lease.NewFSM()
 	if err := restored.Restore(sink.Reader()); err != nil {
 		t.Fatalf("restore: %v", err)
@@ -109,8 +107,19 @@ func TestSnapshotRestoreIsIdentical(t *testing.T) {
 	if again := snapshot(t, restored); !bytes.Equal(again.Bytes(), sink.Bytes()) {
 		t.Error("snapshot of the restored state differs from the original snapshot")
 	}
+	return &fsmHarness{t: t, fsm: restored, index: h.index}
+}
+
+func TestSnapshotRestoreIsIdentical(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populate()
+	sink := snapshot(t, h.fsm)
+	if !bytes.HasPrefix(sink.Bytes(), []byte(`{"format":1,"state":{`)) {
+		t.Errorf("snapshot starts %.40s", sink.Bytes())
+	}
 	// Both replicas go on identically.
-	next := &fsmHarness{t: t, fsm: restored, index: h.index}
+	next := roundTrip(t, h, sink)
+	restored := next.fsm
 	for _, op := range []lease.Op{adv(time.Minute, time.Hour), claim("db/1", dur), unpin("web", "alice")} {
 		if diff := cmp.Diff(h.apply(op), next.apply(op), cmp.Comparer(sameErr)); diff != "" {
 			t.Errorf("%s results differ:\n%s", op.Type(), diff)

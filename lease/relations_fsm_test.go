@@ -59,17 +59,8 @@ func TestSnapshotFormat3RoundTrip(t *testing.T) {
 	if !bytes.HasPrefix(sink.Bytes(), []byte(`{"format":3,"state":{`)) {
 		t.Errorf("snapshot at protocol 4 starts %.40s", sink.Bytes())
 	}
-	restored := lease.NewFSM()
-	if err := restored.Restore(sink.Reader()); err != nil {
-		t.Fatalf("restore: %v", err)
-	}
-	if diff := cmp.Diff(h.fsm.State(), restored.State(), ignoreScratch); diff != "" {
-		t.Fatalf("restored state differs (-original +restored):\n%s", diff)
-	}
-	if again := snapshot(t, restored); !bytes.Equal(again.Bytes(), sink.Bytes()) {
-		t.Error("snapshot of the restored state differs from the original snapshot")
-	}
-	next := &fsmHarness{t: t, fsm: restored, index: h.index}
+	next := roundTrip(t, h, sink)
+	restored := next.fsm
 	for _, op := range []lease.Op{
 		unitData(1, "db/1", "a", "1"), leave(2, "web/0"), relate("web", "cache"), enter(0, "db/0"),
 		lease.DeregisterUnit{Name: "db/1"}, appData(1, "web/0", 1, "token", "t-2"), unitData(1, "db/1", "x", "y"),
