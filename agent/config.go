@@ -56,6 +56,11 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 type Controller struct {
 	// Addresses are the API addresses (host:port) of controller nodes.
 	Addresses []string `yaml:"addresses"`
+	// CACert (PEM) or CAFingerprint ("sha256:" and hex) pins the
+	// controller's cluster CA: the agent trusts no other (the API is
+	// HTTPS only). `uniter unit add` copies both from the client config.
+	CACert        string `yaml:"ca-cert,omitempty"`
+	CAFingerprint string `yaml:"ca-fingerprint,omitempty"`
 	// Token is the unit's secret. Since version 2 it is kept in
 	// <agent-dir>/token (0600), never in agent.yaml: ReadConfig fills it
 	// in and WriteConfig writes it there.

@@ -139,11 +139,12 @@ func (ca *CA) Issue(commonName string, hosts []string, now time.Time) (certPEM, 
 	return pem.EncodeToMemory(&pem.Block{Type: blockCert, Bytes: der}), keyPEM, nil
 }
 
-// SignCSR issues a certificate for a PEM certificate signing request,
-// after checking its signature: the request's common name and SANs (DNS
-// names and IP addresses) become the certificate's. The caller decides
-// whether the requester may have them. It returns the certificate in PEM.
-func (ca *CA) SignCSR(csrPEM []byte, now time.Time) ([]byte, error) {
+// SignCSR issues a certificate for a PEM certificate signing request
+// whose common name is commonName, after checking its signature: the
+// request's SANs (DNS names and IP addresses) become the certificate's.
+// The caller decides whether the requester may have them. It returns the
+// certificate in PEM.
+func (ca *CA) SignCSR(csrPEM []byte, commonName string, now time.Time) ([]byte, error) {
 	block, _ := pem.Decode(csrPEM)
 	if block == nil || block.Type != blockCSR {
 		return nil, errors.New("cannot sign certificate request: not a PEM certificate request")
@@ -154,6 +155,9 @@ func (ca *CA) SignCSR(csrPEM []byte, now time.Time) ([]byte, error) {
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("cannot sign certificate request: %w", err)
+	}
+	if csr.Subject.CommonName != commonName {
+		return nil, fmt.Errorf("cannot sign certificate request: it names %q, want %q", csr.Subject.CommonName, commonName)
 	}
 	hosts := slices.Clone(csr.DNSNames)
 	for _, ip := range csr.IPAddresses {

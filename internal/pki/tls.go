@@ -21,6 +21,24 @@ type Pin struct {
 // Empty reports whether the pin trusts nothing.
 func (p Pin) Empty() bool { return len(p.CACert) == 0 && p.Fingerprint == "" }
 
+// Trusts reports whether ca is the pinned CA (by fingerprint, and among
+// the pinned certificates if there are any).
+func (p Pin) Trusts(ca *x509.Certificate) bool {
+	if p.Empty() {
+		return false
+	}
+	if p.Fingerprint != "" {
+		if fp, err := NormalizeFingerprint(p.Fingerprint); err != nil || fp != Fingerprint(ca) {
+			return false
+		}
+	}
+	if len(p.CACert) > 0 {
+		certs, err := ParseCerts(p.CACert)
+		return err == nil && slices.ContainsFunc(certs, func(c *x509.Certificate) bool { return c.Equal(ca) })
+	}
+	return true
+}
+
 // ClientConfig is the TLS configuration of a client that trusts only
 // servers whose certificate chains to the pinned CA and names the host
 // dialled. It sends no client certificate.

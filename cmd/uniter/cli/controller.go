@@ -14,6 +14,7 @@ import (
 
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/controller"
+	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/internal/logging"
 )
@@ -72,7 +73,7 @@ join such a cluster; upgrade one node at a time (docs/upgrades.md).`,
 	f.StringVar(&o.metricsTokenFile, "metrics-token-file", "", "a file holding a token that may read GET /metrics and nothing else (the admin token always may)")
 	f.StringVar(&o.restore, "restore", "", "bootstrap a new data directory from this backup (see 'uniter controller backup')")
 	addClientConfigFlag(cmd)
-	cmd.AddCommand(newRemoveNodeCmd(), newBackupCmd())
+	cmd.AddCommand(newRemoveNodeCmd(), newBackupCmd(), newRotateCertsCmd())
 	return cmd
 }
 
@@ -106,6 +107,10 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 			return err
 		}
 		cfg.AdminToken = f.Token
+		cfg.JoinCAFingerprint = f.Controller.CAFingerprint
+		if f.Controller.CACert != "" {
+			cfg.JoinCACert = []byte(f.Controller.CACert)
+		}
 	}
 	logFile, err := logging.OpenRotating(filepath.Join(o.dataDir, "controller.log"), 10<<20, 3)
 	if err != nil {
@@ -171,6 +176,59 @@ func newRemoveNodeCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newRotateCertsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-certs",
+		Short: "Issue every controller node a new TLS certificate (admin)",
+		Long: `Issue every controller node a new TLS certificate, signed by the cluster CA,
+without downtime: each member, asked in turn at its own API address, issues itself
+a new certificate and presents it from its next TLS handshake on (API and raft);
+connections already open go on. Clients and agents pin the CA, not the node
+certificates, so nothing else changes. The CA itself is not rotated (see
+docs/controller.md, "TLS").`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRotateCerts(cmd) },
+	}
+}
+
+func runRotateCerts(cmd *cobra.Command) error {
+	f, err := loadClientFile(cmd)
+	if err != nil {
+		return err
+	}
+	c, err := loadClient(cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	addrs, err := c.MemberAddresses(cmd.Context())
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, addr := range addrs {
+		cfg := f.Config()
+		cfg.Addresses = []string{addr}
+		one, err := client.New(cfg)
+		if err != nil {
+			return err
+		}
+		cert, err := one.RotateNodeCertificate(cmd.Context())
+		one.Close()
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "cannot rotate the certificate of the node at %s: %v\n", addr, err)
+			failed = append(failed, addr)
+			continue
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): new certificate serial %s, valid until %s\n",
+			cert.ID, addr, cert.Serial, cert.NotAfter.Format(time.RFC3339))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("cannot rotate the certificates of the nodes at %s", strings.Join(failed, ", "))
+	}
+	return nil
 }
 
 // exactArgs wants n positional arguments, else a usage error.
