@@ -146,7 +146,7 @@ func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error)
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
 	if c.tls, err = c.setUpTLS(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("cannot start controller: %w", err)
+		return nil, err
 	}
 	hash, err := c.adminTokenHash(cfg)
 	if err != nil {

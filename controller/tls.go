@@ -240,21 +240,28 @@ func (t *nodeTLS) fingerprint() string { return t.ca.Fingerprint() }
 // setUpTLS loads the node's TLS material, or makes it: a new cluster CA
 // when bootstrapping, else a certificate the cluster signs through the
 // join (before raft opens: raft's transport needs it).
+// A join's failure is "cannot join controller at ...", like the join's.
 func (c *Controller) setUpTLS(ctx context.Context, cfg NodeConfig) (*nodeTLS, error) {
 	id, err := nodeID(cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
 	hosts := nodeHosts(c.apiAddr, cfg.RaftAddr)
+	var t *nodeTLS
 	switch {
-	case !hasTLS(cfg.DataDir) && cfg.Join != "" && cfg.AdminToken == "":
-		return nil, errors.New("cannot join a controller without the admin token (give a client config)")
 	case hasTLS(cfg.DataDir):
-		return loadTLS(cfg.DataDir, id, hosts, cfg.Clock)
+		t, err = loadTLS(cfg.DataDir, id, hosts, cfg.Clock)
 	case cfg.Join == "":
-		return bootstrapTLS(cfg.DataDir, id, hosts, cfg.Clock)
+		t, err = bootstrapTLS(cfg.DataDir, id, hosts, cfg.Clock)
+	case cfg.AdminToken == "":
+		err = errors.New("cannot join a controller without the admin token (give a client config)")
+	default:
+		return joinTLS(ctx, cfg, id, hosts)
 	}
-	return joinTLS(ctx, cfg, id, hosts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start controller: %w", err)
+	}
+	return t, nil
 }
 
 // nodeID is the node's ID: cfg's, or the one node.json stores.
@@ -299,10 +306,13 @@ func joinTLS(ctx context.Context, cfg NodeConfig, id string, hosts []string) (*n
 		}
 		defer cl.Close()
 		ans, err = cl.SignCertificate(ctx, api.CertificateRequest{ID: id, CSR: string(csr)})
-		return err
+		if err != nil {
+			return fmt.Errorf("cannot get a node certificate: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot get a node certificate from controller at %s: %w", cfg.Join, err)
+		return nil, err
 	}
 	ca, err := pki.ParseCert([]byte(ans.CACert))
 	if err != nil {
