@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/uniter-dev/uniter/agent/agentmetrics"
+	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/osutil"
 	"github.com/uniter-dev/uniter/internal/version"
 )
@@ -65,6 +66,16 @@ type Controller struct {
 	// <agent-dir>/token (0600), never in agent.yaml: ReadConfig fills it
 	// in and WriteConfig writes it there.
 	Token string `yaml:"token,omitempty"`
+}
+
+// ClientConfig is the controller client configuration c describes: its
+// addresses, the pinned CA and the unit's token.
+func (c Controller) ClientConfig() client.Config {
+	cfg := client.Config{Addresses: slices.Clone(c.Addresses), Token: c.Token, CAFingerprint: c.CAFingerprint}
+	if c.CACert != "" {
+		cfg.CACert = []byte(c.CACert)
+	}
+	return cfg
 }
 
 // Config is the content of <agent-dir>/agent.yaml.

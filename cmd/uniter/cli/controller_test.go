@@ -280,7 +280,7 @@ func TestUnitAdd(t *testing.T) {
 	if diff := cmp.Diff(want, conf.Schema); err != nil || diff != "" {
 		t.Errorf("schema (-want +got):\n%s %v", diff, err)
 	}
-	unit, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token})
+	unit, err := client.New(cfg.Controller.ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
