@@ -251,6 +251,12 @@ func (c *Controller) setUpTLS(ctx context.Context, cfg NodeConfig) (*nodeTLS, er
 	switch {
 	case hasTLS(cfg.DataDir):
 		t, err = loadTLS(cfg.DataDir, id, hosts, cfg.Clock)
+	case exists(filepath.Join(cfg.DataDir, "raft.db")):
+		// A node of a cluster from before TLS: a CA made here would be
+		// this node's alone, and its peers' raft would refuse it.
+		err = fmt.Errorf("data directory %s holds raft state but no TLS material (%s/): it comes from a uniter before TLS, "+
+			"which cannot be upgraded in place; back it up with that uniter and restore it into a new data directory (docs/upgrades.md)",
+			cfg.DataDir, filepath.Join(cfg.DataDir, TLSDir))
 	case cfg.Join == "":
 		t, err = bootstrapTLS(cfg.DataDir, id, hosts, cfg.Clock)
 	case cfg.AdminToken == "":
