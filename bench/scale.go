@@ -142,14 +142,14 @@ type scaleCounts struct {
 // poolClient is an HTTPS client with conns idle connections per node,
 // trusting the CA that f pins.
 func poolClient(f client.File, conns int) (*http.Client, error) {
-	tc, err := pki.Pin{CACert: []byte(f.Controller.CACert), Fingerprint: f.Controller.CAFingerprint}.ClientConfig()
+	pin := pki.Pin{CACert: []byte(f.Controller.CACert), Fingerprint: f.Controller.CAFingerprint}
+	dialTLS, err := pin.DialTLSContext(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
 	return &http.Client{Transport: &http.Transport{
 		Proxy:               nil,
-		TLSClientConfig:     tc,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialTLSContext:      dialTLS,
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     2 * time.Minute,

@@ -240,16 +240,15 @@ func newTransport(pin pki.Pin) (*http.Transport, error) {
 	if pin.Empty() {
 		return nil, ErrNoCA
 	}
-	tc, err := pin.ClientConfig()
+	// The handshake is verified against the pin and the host dialled (an
+	// IP address too, which TLS does not send in SNI).
+	dialTLS, err := pin.DialTLSContext(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
 	return &http.Transport{
-		TLSClientConfig:       tc,
-		ForceAttemptHTTP2:     false, // one connection per blocking query, as over plain HTTP/1.1
-		TLSHandshakeTimeout:   5 * time.Second,
-		Proxy:                 nil, // the controller is never reached through a proxy
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialTLSContext:        dialTLS, // HTTP/1.1: one connection per blocking query, as before TLS
+		Proxy:                 nil,     // the controller is never reached through a proxy
 		MaxIdleConnsPerHost:   8,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 0, // blocking queries: timed per request

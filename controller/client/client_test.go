@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/pki"
 )
 
 func TestMain(m *testing.M) {
@@ -550,5 +552,69 @@ func TestFollowMembersTakesTheClusterList(t *testing.T) {
 	first.Close()
 	if _, err := c.Claim(t.Context(), "db", "db/0", time.Second); err != nil {
 		t.Fatalf("the client did not move to the remaining member: %v", err)
+	}
+}
+
+// TestClientTrustsOnlyThePinnedCA: a server whose certificate the pinned
+// CA issued answers, pinned by certificate or by fingerprint alone; one
+// pinning another CA never sends the request (nor its token).
+func TestClientTrustsOnlyThePinnedCA(t *testing.T) {
+	ca, err := pki.NewCA("cluster", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := pki.NewCA("other", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue("node-1", []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair.Certificate = append(pair.Certificate, ca.Cert.Raw) // the chain carries the CA, as a node's does
+	var hits atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, `{"nodes":[]}`)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	for _, tc := range []struct {
+		name string
+		cfg  client.Config
+		ok   bool
+	}{
+		{"the CA certificate", client.Config{CACert: ca.CertPEM()}, true},
+		{"the CA fingerprint", client.Config{CAFingerprint: ca.Fingerprint()}, true},
+		{"another CA", client.Config{CACert: other.CertPEM()}, false},
+		{"another fingerprint", client.Config{CAFingerprint: other.Fingerprint()}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Addresses, tc.cfg.Token, tc.cfg.Timeout = []string{addr}, "secret-token", 5*time.Second
+			c, err := client.New(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			before := hits.Load()
+			_, err = c.Nodes(t.Context())
+			if tc.ok && err != nil {
+				t.Fatalf("Nodes: %v", err)
+			}
+			if !tc.ok {
+				if !errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "cannot reach controller at "+addr) {
+					t.Errorf("Nodes = %v, want unreachable for a certificate failure", err)
+				}
+				if hits.Load() != before {
+					t.Error("the request reached a server the client does not trust")
+				}
+			}
+		})
 	}
 }

@@ -1,10 +1,12 @@
 package pki
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync/atomic"
 )
@@ -41,9 +43,41 @@ func (p Pin) Trusts(ca *x509.Certificate) bool {
 
 // ClientConfig is the TLS configuration of a client that trusts only
 // servers whose certificate chains to the pinned CA and names the host
-// dialled. It sends no client certificate.
-func (p Pin) ClientConfig() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+// dialled. It sends no client certificate. With only a fingerprint
+// pinned, the name checked is the one sent in SNI, which TLS never sends
+// for an IP address: such a connection is refused. Use ClientConfigFor
+// or DialTLSContext to dial IP addresses with a fingerprint pin.
+func (p Pin) ClientConfig() (*tls.Config, error) { return p.clientConfig("", false) }
+
+// ClientConfigFor is ClientConfig for connections to serverName (a DNS
+// name or an IP address), which the server's certificate must name.
+func (p Pin) ClientConfigFor(serverName string) (*tls.Config, error) {
+	return p.clientConfig(serverName, true)
+}
+
+// DialTLSContext returns an http.Transport DialTLSContext that dials with
+// d and completes a handshake verified against the pin and the host of
+// the address dialled.
+func (p Pin) DialTLSContext(d *net.Dialer) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	if _, err := p.ClientConfig(); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := p.ClientConfigFor(host)
+		if err != nil {
+			return nil, err
+		}
+		td := tls.Dialer{NetDialer: d, Config: cfg}
+		return td.DialContext(ctx, network, addr)
+	}, nil
+}
+
+func (p Pin) clientConfig(serverName string, bound bool) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
 	var fp string
 	if p.Fingerprint != "" {
 		var err error
@@ -72,13 +106,22 @@ func (p Pin) ClientConfig() (*tls.Config, error) {
 	// certificate the server sent that has it (crypto/x509 does the
 	// verification; InsecureSkipVerify only skips the default one).
 	cfg.InsecureSkipVerify = true
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifyByFingerprint(cs, fp) }
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		name := serverName
+		if !bound {
+			name = cs.ServerName
+		}
+		return verifyByFingerprint(cs, fp, name)
+	}
 	return cfg, nil
 }
 
-// verifyByFingerprint verifies the server's leaf against the CA in its
-// chain whose fingerprint is fp.
-func verifyByFingerprint(cs tls.ConnectionState, fp string) error {
+// verifyByFingerprint verifies the server's leaf, for name, against the
+// CA in its chain whose fingerprint is fp.
+func verifyByFingerprint(cs tls.ConnectionState, fp, name string) error {
+	if name == "" {
+		return errors.New("no server name to verify the certificate against")
+	}
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("the server sent no certificate")
 	}
@@ -94,7 +137,7 @@ func verifyByFingerprint(cs tls.ConnectionState, fp string) error {
 		return fmt.Errorf("the server's certificate chain has no CA with the pinned fingerprint %s", fp)
 	}
 	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
-		DNSName: cs.ServerName, Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSName: name, Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	return err
 }
