@@ -40,13 +40,17 @@ func newControllerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "controller [--data-dir D] [--api-addr A] [--raft-addr R] [--join API_ADDR] [--node-id ID]",
 		Short: "Run a controller node",
-		Long: `Run a controller node: the raft-replicated lease store and its HTTP API.
+		Long: `Run a controller node: the raft-replicated lease store and its HTTPS API.
 
-The first start without --join bootstraps a new single-node cluster, generates the
-admin token and writes the admin client config (client.yaml, mode 0600) into the
-data directory. With --join API_ADDR the node asks the controller at API_ADDR to add
-it as a raft voter, authenticated with the admin token of the client config
-(--client-config, $UNITER_CLIENT_CONFIG or $UNITER_HOME/client.yaml).
+The first start without --join bootstraps a new single-node cluster: it makes the
+cluster CA and the node's certificate (DATA_DIR/tls/, keys 0600), generates the admin
+token and writes the admin client config (client.yaml, mode 0600, pinning the CA) into
+the data directory. With --join API_ADDR the node has the controller at API_ADDR sign
+its certificate and asks it to add the node as a raft voter, authenticated with the
+admin token of the client config (--client-config, $UNITER_CLIENT_CONFIG or
+$UNITER_HOME/client.yaml) over TLS to the CA it pins. The API is HTTPS only and raft
+between nodes mutual TLS; 'uniter controller rotate-certs' gives every node a new
+certificate without downtime (docs/controller.md, "TLS").
 
 The node runs until SIGTERM or SIGINT. Started by systemd as a Type=notify service, it
 says READY=1 once its API serves and STOPPING=1 when it begins to stop. Remove a node from its cluster with
