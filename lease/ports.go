@@ -101,7 +101,9 @@ type SetUnitPorts struct {
 func (SetUnitPorts) Type() string { return "set-unit-ports" }
 
 // needs implements gated: opened ports are protocol 5.
-func (c SetUnitPorts) needs() (uint64, string) { return portsProtocol, "opened ports (" + c.Type() + ")" }
+func (c SetUnitPorts) needs() (uint64, string) {
+	return portsProtocol, "opened ports (" + c.Type() + ")"
+}
 
 func (c SetUnitPorts) apply(s *State, index uint64) Result {
 	for _, p := range slices.Concat(c.Close, c.Open) {

@@ -12,7 +12,9 @@ import (
 	"github.com/uniter-dev/uniter/lease"
 )
 
-func tcp(from, to int) lease.PortRange { return lease.PortRange{Protocol: lease.PortTCP, From: from, To: to} }
+func tcp(from, to int) lease.PortRange {
+	return lease.PortRange{Protocol: lease.PortTCP, From: from, To: to}
+}
 
 func forEndpoint(ep string, p lease.PortRange) lease.PortRange {
 	p.Endpoint = ep
