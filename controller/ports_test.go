@@ -14,7 +14,9 @@ import (
 	"github.com/uniter-dev/uniter/controller/api"
 )
 
-func apiTCP(from, to int) api.PortRange { return api.PortRange{Protocol: api.PortTCP, From: from, To: to} }
+func apiTCP(from, to int) api.PortRange {
+	return api.PortRange{Protocol: api.PortTCP, From: from, To: to}
+}
 
 // TestUnitPortsAPI: a unit commits the ports its hook opened and closed,
 // reads them back sorted, and status shows them once each; the limit
