@@ -160,9 +160,9 @@ func TestOutputFile(t *testing.T) {
 
 func TestToolNames(t *testing.T) {
 	want := []string{
-		"application-version-set", "config-get", "goal-state", "is-leader", "juju-log",
-		"leader-get", "leader-set", "relation-get", "relation-ids", "relation-list", "relation-set",
-		"status-get", "status-set",
+		"application-version-set", "close-port", "config-get", "goal-state", "is-leader", "juju-log",
+		"leader-get", "leader-set", "network-get", "open-port", "opened-ports", "relation-get", "relation-ids",
+		"relation-list", "relation-set", "status-get", "status-set", "unit-get",
 	}
 	if diff := cmp.Diff(want, hooktools.ToolNames()); diff != "" {
 		t.Errorf("ToolNames (-want +got):\n%s", diff)

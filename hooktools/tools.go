@@ -55,6 +55,11 @@ var tools = map[string]toolInfo{
 	"relation-get":            relationGetTool,
 	"relation-set":            relationSetTool,
 	"goal-state":              goalStateTool,
+	"network-get":             networkGetTool,
+	"unit-get":                unitGetTool,
+	"open-port":               openPortTool,
+	"close-port":              closePortTool,
+	"opened-ports":            openedPortsTool,
 }
 
 // Exit codes of the tools (HOOK-TOOLS.md §3).
