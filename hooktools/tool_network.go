@@ -3,6 +3,8 @@ package hooktools
 import (
 	"fmt"
 	"slices"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Network is the unit's address as network-get and unit-get answer it:
@@ -100,7 +102,7 @@ func (c *networkGetCmd) run(inv *invocation) error {
 	}
 	return c.out.write(inv, map[string]any{
 		"bind-addresses": []any{map[string]any{
-			"mac-address":    n.MAC,
+			"mac-address":    quoted(n.MAC),
 			"interface-name": n.Interface,
 			"addresses":      []any{map[string]any{"hostname": "", "value": n.Address, "cidr": n.CIDR}},
 		}},
@@ -141,4 +143,14 @@ func (c *unitGetCmd) run(inv *invocation) error {
 		return fmt.Errorf("%s not set", c.setting)
 	}
 	return c.out.write(inv, inv.h.network.Address)
+}
+
+// quoted is a string that YAML output always quotes: a MAC address such as
+// 52:54:00:12:34:56 would otherwise read back as a base-60 number in YAML
+// 1.1 (charmhelpers parses network-get's YAML with PyYAML).
+type quoted string
+
+// MarshalYAML implements yaml.Marshaler.
+func (q quoted) MarshalYAML() (any, error) {
+	return &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.DoubleQuotedStyle, Value: string(q)}, nil
 }

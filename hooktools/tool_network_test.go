@@ -58,24 +58,28 @@ func runNetCases(t *testing.T, cases []netCase) {
 const networkJSON = `{"bind-addresses":[{"addresses":[{"cidr":"10.1.2.0/24","hostname":"","value":"10.1.2.3"}],` +
 	`"interface-name":"eth0","mac-address":"00:16:3e:aa:bb:cc"}],"egress-subnets":["10.1.2.3/32"],"ingress-addresses":["10.1.2.3"]}` + "\n"
 
+const networkYAML = `bind-addresses:
+  - addresses:
+      - cidr: 10.1.2.0/24
+        hostname: ""
+        value: 10.1.2.3
+    interface-name: eth0
+    mac-address: "00:16:3e:aa:bb:cc"
+egress-subnets:
+  - 10.1.2.3/32
+ingress-addresses:
+  - 10.1.2.3
+`
+
 func TestNetworkGet(t *testing.T) {
 	v6 := hooktools.Network{Address: "fd00::5", CIDR: "fd00::/64"}
 	runNetCases(t, []netCase{
 		{name: "json (ops)", argv: "network-get db --format=json", want: ok(networkJSON)},
 		{name: "json, -r first (ops with a relation)", argv: "network-get -r 3 db --format=json", want: ok(networkJSON)},
 		{name: "juju-info", argv: "network-get juju-info --format=json", want: ok(networkJSON)},
-		{name: "smart is yaml", argv: "network-get cluster", want: ok(`bind-addresses:
-  - addresses:
-      - cidr: 10.1.2.0/24
-        hostname: ""
-        value: 10.1.2.3
-    interface-name: eth0
-    mac-address: 00:16:3e:aa:bb:cc
-egress-subnets:
-  - 10.1.2.3/32
-ingress-addresses:
-  - 10.1.2.3
-`)},
+		{name: "ops with a relation: -r after the binding", argv: "network-get db -r 3 --format=json", want: ok(networkJSON)},
+		{name: "charmhelpers: yaml, -r last", argv: "network-get db --format yaml -r db:3", want: ok(networkYAML)},
+		{name: "smart is yaml", argv: "network-get cluster", want: ok(networkYAML)},
 		{name: "primary address (charmhelpers)", argv: "network-get --primary-address db", want: ok("10.1.2.3\n")},
 		{name: "bind address", argv: "network-get db --bind-address", want: ok("10.1.2.3\n")},
 		{name: "ingress address json", argv: "network-get db --ingress-address --format=json", want: ok(`"10.1.2.3"` + "\n")},
