@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,4 +143,53 @@ func TestPortsBashCharm(t *testing.T) {
 	if log, _ := os.ReadFile(filepath.Join(u0.dir, "agent.out")); !strings.Contains(string(log), "committed opened ports") {
 		t.Error("the agent log has no committed opened ports line")
 	}
+}
+
+// buildProtocol4 builds the uniter binary as the release before opened
+// ports: the same code with its protocol range narrowed to 1..4.
+func buildProtocol4(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "uniter-p4")
+	pkg := "github.com/uniter-dev/uniter/internal/version"
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "-ldflags", "-X "+pkg+".ProtocolMax=4", "../cmd/uniter")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cannot build the protocol-4 uniter: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestPortsCommitRefusedFailsTheHook: on a controller that runs protocol
+// 4, a hook's port commit is refused, so the hook fails clearly and
+// nothing is recorded; once the controller is upgraded to this release
+// (protocol 5) the retried hook commits its ports.
+func TestPortsCommitRefusedFailsTheHook(t *testing.T) {
+	c := startClusterWith(t, 1, buildProtocol4(t))
+	u := c.addUnit("ports-bash/0", "ports-bash", func(cfg *agent.Config) {
+		cfg.RetryInitial, cfg.RetryMax = agent.Duration(200*time.Millisecond), agent.Duration(time.Second)
+		cfg.StopTimeout = agent.Duration(10 * time.Second)
+	})
+	u.start()
+	testutil.WaitUntil(t, 60*time.Second, "install to fail", func() bool {
+		us := cliStatus(c).Applications["ports-bash"].Units[u.unit]
+		return us.Agent.Status == "error" && us.Agent.Message == `hook failed: "install"`
+	})
+	if p := cliStatus(c).Applications["ports-bash"].Units[u.unit].OpenPorts; p != nil {
+		t.Errorf("ports recorded at protocol 4: %v", p)
+	}
+	log, _ := os.ReadFile(u.path("agent.out"))
+	if !strings.Contains(string(log), `cannot commit opened ports of hook \"install\"`) ||
+		!strings.Contains(string(log), "opened ports (set-unit-ports) needs cluster protocol 5; the cluster runs 4") {
+		t.Errorf("the agent log does not say why install failed:\n%s", tail(string(log), 3000))
+	}
+
+	// The upgrade: the node restarts with this release and raises the
+	// cluster to protocol 5; the retried install commits.
+	c.nodes[0].p.stop(syscall.SIGTERM)
+	c.start(0)
+	testutil.WaitUntil(t, 60*time.Second, "the unit to be active with its ports", func() bool {
+		st := cliStatus(c)
+		us := st.Applications["ports-bash"].Units[u.unit]
+		return st.Controller.EffectiveVersion == 5 && us.Workload.Status == "active" &&
+			slices.Equal(us.OpenPorts, []string{"80/tcp", "443/tcp", "8000-8010/udp"})
+	})
 }
