@@ -16,7 +16,17 @@ const MaxUnitPortRanges = lease.MaxUnitPortRanges
 
 // getUnitPorts answers the unit's opened port ranges to the unit itself
 // (its agent reads them when a hook first uses a port tool) or an admin.
+// The raft leader answers, once it has applied every entry committed
+// before its term: a hook's port changes are sent as the difference from
+// what it read, so it must read its previous hook's commit, which a
+// follower may not have applied yet.
 func (s *Server) getUnitPorts(rq *request) error {
+	switch {
+	case !s.node.IsLeader():
+		return errForward
+	case !s.node.LeaderReady():
+		return unavailable("", "controller node %s has just become the raft leader and cannot answer yet", s.node.ID())
+	}
 	_, unit, err := s.selfUnit(rq, nil)
 	if err != nil {
 		return err

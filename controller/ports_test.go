@@ -130,3 +130,26 @@ func TestUnitPortsNeedProtocol5(t *testing.T) {
 		t.Errorf("ports at protocol 4: %v, %v", got, err)
 	}
 }
+
+// TestUnitPortsReadThroughAFollower: what a unit committed through a
+// follower, it reads back at once through that follower (the leader
+// answers), as its next hook must.
+func TestUnitPortsReadThroughAFollower(t *testing.T) {
+	nodes, admin, _ := startCluster(t)
+	for _, n := range nodes {
+		waitVersion(t, n, 5)
+	}
+	leader, follower, _ := roles(t, nodes)
+	seed(t, leader.APIAddr(), admin)
+	ctx := ctxTimeout(t, 60*time.Second)
+	db0 := newClient(t, tokDB0, follower.APIAddr())
+	for i := range 20 {
+		if err := db0.SetUnitPorts(ctx, "db/0", []api.PortRange{apiTCP(1000+i, 1000+i)}, []api.PortRange{apiTCP(999+i, 999+i)}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db0.OpenedPorts(ctx, "db/0")
+		if err != nil || len(got) != 1 || got[0] != apiTCP(1000+i, 1000+i) {
+			t.Fatalf("read after commit %d through a follower: %v, %v", i, got, err)
+		}
+	}
+}

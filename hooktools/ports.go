@@ -78,7 +78,7 @@ type portState struct {
 	open      []PortRange // committed plus this hook's changes, sorted
 }
 
-// load reads the committed ranges once per hook.
+// loadPorts reads the committed ranges once per hook.
 func (h *hookState) loadPorts(ctx context.Context) error {
 	if h.ports.loaded {
 		return nil
