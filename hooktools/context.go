@@ -81,6 +81,11 @@ type HookContext struct {
 	RelationBackend RelationBackend
 	// HookRelation is the relation of a relation hook; nil otherwise.
 	HookRelation *HookRelation
+
+	// Action is the action the context runs (NewAction); nil in a hook
+	// or an exec, where the action tools fail. It is shared, not copied:
+	// the agent reads its results once the action has ended.
+	Action *Action
 }
 
 // hookState is a registered context and what the hook has done to it.
@@ -96,6 +101,7 @@ type hookState struct {
 	settings  map[string]string // snapshot plus the hook's own writes
 	notLeader bool              // is-leader has been false in this hook
 	rel       relState
+	action    *Action // nil outside an action
 }
 
 func newHookState(hc *HookContext) (*hookState, error) {
@@ -114,6 +120,7 @@ func newHookState(hc *HookContext) (*hookState, error) {
 		backend:    hc.Backend,
 		settings:   maps.Clone(hc.LeaderSettings),
 		rel:        newRelState(hc),
+		action:     hc.Action,
 	}
 	if st.config == nil {
 		st.config = map[string]any{}

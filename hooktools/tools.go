@@ -55,6 +55,10 @@ var tools = map[string]toolInfo{
 	"relation-get":            relationGetTool,
 	"relation-set":            relationSetTool,
 	"goal-state":              goalStateTool,
+	"action-get":              actionGetTool,
+	"action-set":              actionSetTool,
+	"action-log":              actionLogTool,
+	"action-fail":             actionFailTool,
 }
 
 // Exit codes of the tools (HOOK-TOOLS.md §3).
