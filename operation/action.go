@@ -24,6 +24,20 @@ const (
 	StatusFailed    = "failed"
 )
 
+// ErrStart matches the error of an action or exec that could not be
+// started on the controller (unreachable, say): nothing ran and nothing
+// was recorded, so it may be tried again.
+var ErrStart = errors.New("operation: cannot start")
+
+// startError is a failed Start.
+type startError struct {
+	id  string
+	err error
+}
+
+func (e *startError) Error() string   { return fmt.Sprintf("cannot start operation %s: %v", e.id, e.err) }
+func (e *startError) Unwrap() []error { return []error{ErrStart, e.err} }
+
 // OperationInfo is an action or exec as the state file records it: which
 // one (its controller id), and once it has run, its result, which Commit
 // reports (so a restart after the run reports it, never runs it again).
@@ -130,7 +144,7 @@ func (r *runOperation) Prepare(ctx context.Context, st State) (*State, error) {
 	if err := r.work.Start(ctx); errors.Is(err, ErrSkip) {
 		return nil, ErrSkip // nothing was recorded for it: the state stays
 	} else if err != nil {
-		return nil, fmt.Errorf("cannot start operation %s: %w", r.info.ID, err)
+		return nil, &startError{id: r.info.ID, err: err}
 	}
 	info := r.info
 	st.Op = &Op{Kind: r.kind, Step: Pending, Operation: &info}

@@ -99,6 +99,9 @@ func TestRunOperationSteps(t *testing.T) {
 			if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("Run = %v, want %q", err, tc.wantErr)
 			}
+			if started := strings.HasPrefix(tc.wantErr, "cannot start"); errors.Is(err, operation.ErrStart) != started {
+				t.Errorf("Run = %v: matches ErrStart %v, want %v", err, !started, started)
+			}
 			if d := cmp.Diff(tc.wantSteps, w.steps()); d != "" {
 				t.Errorf("steps written (-want +got):\n%s", d)
 			}
