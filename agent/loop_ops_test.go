@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 type fakeOps struct {
 	mu                              sync.Mutex
 	result                          operation.OperationResult
+	startErrs                       []error // the next starts fail with these
 	started, ran, finished, aborted []string
 }
 
@@ -55,6 +57,11 @@ func (w *fakeOpWork) Start(context.Context) error {
 	w.f.mu.Lock()
 	defer w.f.mu.Unlock()
 	w.f.started = append(w.f.started, w.id)
+	if len(w.f.startErrs) > 0 {
+		err := w.f.startErrs[0]
+		w.f.startErrs = w.f.startErrs[1:]
+		return err
+	}
 	return nil
 }
 
@@ -172,6 +179,30 @@ func TestDoneOperationIsReportedNotRun(t *testing.T) {
 		})
 		h.idle(1)
 		if d := cmp.Diff([4][]string{nil, nil, {"9"}, nil}, ops.calls()); d != "" {
+			t.Fatalf("operation calls (-want +got):\n%s", d)
+		}
+	})
+}
+
+func TestOperationNotStartedIsTriedAgainAfterTheRetryDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ops := &fakeOps{result: operation.OperationResult{Status: operation.StatusCompleted},
+			startErrs: []error{errors.New("controller unreachable")}}
+		h := startLoopWith(t, func(_ *harness, cfg *agent.LoopConfig) { cfg.Operations = ops })
+		h.expect(hooks.Install)
+		h.expect(hooks.ConfigChanged)
+		h.expect(hooks.Start)
+		h.idle(1)
+		h.remote.Update(queue(remotestate.Operation{ID: "3", Kind: "action", Action: "greet", Status: "pending"}))
+		synctest.Wait()
+		// Held back: the loop waits on update-status and the retry delay,
+		// without hammering the controller.
+		if got := ops.calls(); !slices.Equal(got[0], []string{"3"}) || got[1] != nil || h.clock.Waiters() != 2 {
+			t.Fatalf("after a failed start: calls %v, %d timers", got, h.clock.Waiters())
+		}
+		h.clock.Advance(5 * time.Second)
+		h.idle(1)
+		if d := cmp.Diff([4][]string{{"3", "3"}, {"3"}, {"3"}, nil}, ops.calls()); d != "" {
 			t.Fatalf("operation calls (-want +got):\n%s", d)
 		}
 	})
