@@ -1,6 +1,9 @@
 // Package hooktools serves the hook tools (is-leader, leader-get,
 // leader-set, config-get, status-set, status-get, juju-log,
-// application-version-set) that charm hooks call, and installs them.
+// application-version-set, the relation tools and the action tools
+// action-get, action-set, action-log, action-fail) that charm hooks and
+// actions call, and installs them. An action's context carries an
+// [Action]: its params, and the results and failure its tools record.
 //
 // # Shape
 //
