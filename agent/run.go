@@ -245,6 +245,10 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 	if src.Tracker != nil {
 		cfg.Leadership = src.Tracker
 	}
+	if opsAPI, ok := src.Controller.(OperationAPI); ok && src.Tools != nil {
+		cfg.Operations = &controllerOps{api: opsAPI, runner: a.runner, contexts: contexts, unit: a.deps.Config.Unit,
+			clock: a.deps.Clock, log: a.log}
+	}
 	cfg.Status = src.Status
 	a.log.Info().Msg("agent started")
 	err = Loop(ctx, cfg)

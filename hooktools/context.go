@@ -90,6 +90,10 @@ type HookContext struct {
 	// PortsBackend reads the unit's committed port ranges, once per hook,
 	// when a port tool first needs them; nil: none are committed.
 	PortsBackend PortsBackend
+	// Action is the action the context runs (NewAction); nil in a hook
+	// or an exec, where the action tools fail. It is shared, not copied:
+	// the agent reads its results once the action has ended.
+	Action *Action
 }
 
 // hookState is a registered context and what the hook has done to it.
@@ -108,6 +112,7 @@ type hookState struct {
 	network   Network
 	bindings  []string
 	ports     portState
+	action    *Action // nil outside an action
 }
 
 func newHookState(hc *HookContext) (*hookState, error) {
@@ -129,6 +134,7 @@ func newHookState(hc *HookContext) (*hookState, error) {
 		network:    hc.Network,
 		bindings:   slices.Clone(hc.Bindings),
 		ports:      portState{backend: hc.PortsBackend},
+		action:     hc.Action,
 	}
 	if st.config == nil {
 		st.config = map[string]any{}

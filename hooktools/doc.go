@@ -1,7 +1,10 @@
 // Package hooktools serves the hook tools (is-leader, leader-get,
 // leader-set, config-get, status-set, status-get, juju-log,
-// application-version-set, the relation tools, network-get, unit-get and
-// the port tools) that charm hooks call, and installs them.
+// application-version-set, the relation tools, network-get, unit-get, the
+// port tools and the action tools action-get, action-set, action-log,
+// action-fail) that charm hooks and actions call, and installs them. An
+// action's context carries an [Action]: its params, and the results and
+// failure its tools record.
 //
 // # Shape
 //

@@ -60,6 +60,10 @@ var tools = map[string]toolInfo{
 	"open-port":               openPortTool,
 	"close-port":              closePortTool,
 	"opened-ports":            openedPortsTool,
+	"action-get":              actionGetTool,
+	"action-set":              actionSetTool,
+	"action-log":              actionLogTool,
+	"action-fail":             actionFailTool,
 }
 
 // Exit codes of the tools (HOOK-TOOLS.md §3).

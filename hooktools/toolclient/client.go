@@ -35,6 +35,10 @@ const (
 
 // toolNames lists every hook tool, sorted.
 var toolNames = [...]string{
+	"action-fail",
+	"action-get",
+	"action-log",
+	"action-set",
 	"application-version-set",
 	"close-port",
 	"config-get",
