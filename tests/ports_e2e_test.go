@@ -193,3 +193,26 @@ func TestPortsCommitRefusedFailsTheHook(t *testing.T) {
 			slices.Equal(us.OpenPorts, []string{"80/tcp", "443/tcp", "8000-8010/udp"})
 	})
 }
+
+// TestUnitAddAddress: `uniter unit add --address` writes the unit's
+// address into agent.yaml; a malformed one is a usage error and nothing
+// is registered.
+func TestUnitAddAddress(t *testing.T) {
+	c := startCluster(t, 1)
+	charm := filepath.Join("..", "testcharms", "ports-bash")
+	dir := filepath.Join(c.root, "units", "ports-bash-0")
+	bad := c.run("unit", "add", "ports-bash/1", "--charm", charm, "--agent-dir", dir+"-bad", "--address", "10.0.0.5:80")
+	if bad.code != 2 || !strings.Contains(bad.stderr, `--address must be an IP address, got "10.0.0.5:80"`) {
+		t.Errorf("unit add --address 10.0.0.5:80: exit %d, %s", bad.code, bad.stderr)
+	}
+	if res := c.run("unit", "add", "ports-bash/0", "--charm", charm, "--agent-dir", dir, "--address", "fd00::7"); res.code != 0 {
+		t.Fatalf("unit add --address: exit %d: %s", res.code, res.stderr)
+	}
+	cfg, err := agent.ReadConfig(dir)
+	if err != nil || cfg.Address != "fd00::7" {
+		t.Errorf("agent.yaml address %q, %v", cfg.Address, err)
+	}
+	if _, ok := cliStatus(c).Applications["ports-bash"].Units["ports-bash/1"]; ok {
+		t.Error("the unit with the bad address was registered")
+	}
+}
