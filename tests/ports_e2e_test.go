@@ -216,3 +216,55 @@ func TestUnitAddAddress(t *testing.T) {
 		t.Error("the unit with the bad address was registered")
 	}
 }
+
+// TestPortsPythonCharm runs testcharms/ports-python under a real agent:
+// its install hook calls the network and port tools exactly as ops 3.x,
+// ops 2.x and charmhelpers do and parses their output as they do; the
+// parsed values are what those libraries would hand a charm, and the ports
+// are committed.
+func TestPortsPythonCharm(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	c := startCluster(t, 1)
+	u := c.addUnit("ports-python/0", "ports-python", func(cfg *agent.Config) {
+		cfg.StopTimeout = agent.Duration(10 * time.Second)
+		cfg.Address = "10.44.0.9"
+	})
+	u.start()
+	testutil.WaitUntil(t, 60*time.Second, "the unit to be active", func() bool {
+		us := cliStatus(c).Applications["ports-python"].Units[u.unit]
+		return us.Workload.Status == "active" && us.Agent.Status == "idle"
+	})
+	data, err := os.ReadFile(u.path("charm", "results", "install.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Values map[string]any `json:"values"`
+		Error  *string        `json:"error"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Error != nil {
+		t.Fatalf("install failed: %s\n%s", *res.Error, data)
+	}
+	network := map[string]any{"interface": "", "address": "10.44.0.9", "subnet": "10.44.0.9/32",
+		"ingress": []any{"10.44.0.9"}, "egress": []any{"10.44.0.9/32"}}
+	want := map[string]any{
+		"ops3-opened":                  []any{[]any{"icmp", nil}, []any{"tcp", 80.0}},
+		"ops3-network":                 network,
+		"ops2-network":                 network,
+		"charmhelpers-opened":          []any{"icmp", "80/tcp", "8000-8010/udp"},
+		"charmhelpers-private-address": "10.44.0.9",
+		"charmhelpers-primary-address": "10.44.0.9",
+		"charmhelpers-no-binding":      true,
+	}
+	if diff := cmp.Diff(want, res.Values); diff != "" {
+		t.Errorf("what the libraries made of the tools' output (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"icmp", "80/tcp", "8000-8010/udp"}, cliStatus(c).Applications["ports-python"].Units[u.unit].OpenPorts); diff != "" {
+		t.Errorf("open_ports (-want +got):\n%s", diff)
+	}
+}
