@@ -265,6 +265,9 @@ type addUnitOptions struct {
 	// config's controller section): agent.yaml gets the same.
 	CA        client.FileController
 	Guarantee time.Duration
+	// Address is the unit's address (agent.yaml address); "" for the
+	// host's.
+	Address string
 }
 
 // addUnit registers a unit with the controller and lays out its agent
@@ -291,7 +294,7 @@ func addUnit(ctx context.Context, c *client.Client, o addUnitOptions) error {
 	if err := agent.WriteConfig(o.AgentDir, agent.Config{Unit: o.Unit,
 		Controller: agent.Controller{Addresses: o.Addresses, Token: token,
 			CACert: o.CA.CACert, CAFingerprint: o.CA.CAFingerprint},
-		LeadershipGuarantee: agent.Duration(o.Guarantee)}); err != nil {
+		LeadershipGuarantee: agent.Duration(o.Guarantee), Address: o.Address}); err != nil {
 		return err
 	}
 	return c.Register(ctx, api.RegisterUnitRequest{Unit: o.Unit, Token: token, ConfigSchema: schema, Actions: actions, Endpoints: endpoints})
