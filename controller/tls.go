@@ -246,7 +246,9 @@ func (c *Controller) setUpTLS(ctx context.Context, cfg NodeConfig) (*nodeTLS, er
 	if err != nil {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
-	hosts := nodeHosts(c.apiAddr, cfg.RaftAddr)
+	// The configured API host too: the listener's address is resolved
+	// (a DNS name in --api-addr becomes an IP address).
+	hosts := nodeHosts(c.apiAddr, cfg.APIAddr, cfg.RaftAddr)
 	var t *nodeTLS
 	switch {
 	case hasTLS(cfg.DataDir):
