@@ -173,3 +173,40 @@ func TestCertificateEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRestartOnAnotherHostReissues: a node restarted on an address its
+// certificate does not name issues itself one that does (with the CA it
+// holds), and keeps the CA.
+func TestRestartOnAnotherHostReissues(t *testing.T) {
+	if ln, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	} else {
+		ln.Close()
+	}
+	dir := t.TempDir()
+	c, _ := bootstrap(t, nodeOpts{dataDir: dir})
+	ca, first := string(c.CACert()), c.Certificate()
+	closeNode(t, c)
+	cfg := nodeConfig(t, nodeOpts{dataDir: dir})
+	cfg.APIAddr = "127.0.0.2:0"
+	again, err := controller.Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeNode(t, again) })
+	got := again.Certificate()
+	if string(again.CACert()) != ca || got.Serial == first.Serial {
+		t.Fatalf("after the move: CA kept %v, certificate %+v (was %+v)", string(again.CACert()) == ca, got, first)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, controller.TLSDir, controller.NodeCertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.ParseCert(certPEM)
+	if err != nil || !pki.Covers(cert, []string{"127.0.0.2", "127.0.0.1"}) {
+		t.Errorf("the stored certificate names %v (%v)", cert.IPAddresses, err)
+	}
+	if s := presented(t, again.APIAddr()); s != got.Serial {
+		t.Errorf("the API presents %s, want the new %s", s, got.Serial)
+	}
+}
