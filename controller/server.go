@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -159,6 +160,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       defaultIdleTimeout,
 		MaxHeaderBytes:    defaultMaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          log.New(httpErrorLog{s.log}, "", 0),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -178,6 +180,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("cannot serve API: %w", err)
 	}
 	return nil
+}
+
+// httpErrorLog takes the HTTP server's own error lines into the node's
+// log: failed TLS handshakes (a plain HTTP request, a client that does
+// not trust the cluster CA, a port scan) at debug, since anyone who can
+// reach the port can cause them; anything else at warn.
+type httpErrorLog struct{ log zerolog.Logger }
+
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	ev := l.log.Warn()
+	if strings.HasPrefix(line, "http: TLS handshake error") {
+		ev = l.log.Debug()
+	}
+	ev.Str("error", line).Msg("http server error")
+	return len(p), nil
 }
 
 // handlerFunc serves one authenticated request; an error is answered by
