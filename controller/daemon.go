@@ -179,6 +179,10 @@ func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error)
 	// stops first, then the failure watch, then the node is closed.
 	c.workers = worker.NewGroup(life)
 	c.workers.Go("raft node", c.watchFailure)
+	c.workers.Go("certificate renewal", func(ctx context.Context) error {
+		c.tls.renew(ctx, cfg.Logger.With().Str("component", "tls").Logger())
+		return nil
+	})
 	c.workers.Go("API server", func(ctx context.Context) error { return srv.Serve(ctx, tlsLn) })
 	// Started after the API, so it stops before it: a leader that stops
 	// hands raft leadership over while it still forwards writes.

@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
@@ -45,6 +47,15 @@ type nodeTLS struct {
 
 	mu sync.Mutex // serialises rotate
 }
+
+// Renewal: a node issues itself a new certificate when less than
+// renewBefore of the old one is left, checked at start and every
+// renewEvery, so that a node running for longer than a certificate's
+// validity never presents an expired one.
+const (
+	renewBefore = 30 * 24 * time.Hour
+	renewEvery  = 12 * time.Hour
+)
 
 // nodeHosts is what a node's certificate names: the hosts of its API and
 // raft addresses, and loopback (clients on the node's own machine).
@@ -130,8 +141,7 @@ func loadTLS(dataDir, id string, hosts []string, clk clock.Clock) (*nodeTLS, err
 	// certificate), another CA's, one naming other hosts (the node's
 	// address moved) or one expired: the node issues itself a new one.
 	err = t.kp.Set(files[2], files[3], ca.Cert)
-	if leaf := t.kp.Leaf(); err != nil || leaf.CheckSignatureFrom(ca.Cert) != nil || !pki.Covers(leaf, hosts) ||
-		!clk.Now().Before(leaf.NotAfter) {
+	if leaf := t.kp.Leaf(); err != nil || leaf.CheckSignatureFrom(ca.Cert) != nil || !pki.Covers(leaf, hosts) || t.expiring() {
 		if _, err := t.rotate(); err != nil {
 			return nil, err
 		}
@@ -155,6 +165,34 @@ func (t *nodeTLS) rotate() (api.NodeCertificate, error) {
 		return api.NodeCertificate{}, err
 	}
 	return t.describe(), nil
+}
+
+// expiring reports whether the certificate presented has less than
+// renewBefore left.
+func (t *nodeTLS) expiring() bool {
+	leaf := t.kp.Leaf()
+	return leaf == nil || !t.clk.Now().Add(renewBefore).Before(leaf.NotAfter)
+}
+
+// renew reissues the node's certificate whenever it is expiring, checking
+// every renewEvery until ctx ends.
+func (t *nodeTLS) renew(ctx context.Context, log zerolog.Logger) {
+	for {
+		if t.expiring() {
+			if cert, err := t.rotate(); err != nil {
+				log.Error().Err(err).Msg("cannot renew this node's certificate")
+			} else {
+				log.Info().Str("serial", cert.Serial).Time("not_after", cert.NotAfter).Msg("renewed this node's certificate")
+			}
+		}
+		timer := t.clk.NewTimer(renewEvery)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.Chan():
+		}
+	}
 }
 
 // setHosts makes sure the certificate names hosts too (the raft address
