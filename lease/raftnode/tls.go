@@ -17,6 +17,16 @@ import (
 // way: a peer that connects and says nothing holds no goroutine longer.
 const handshakeTimeout = 10 * time.Second
 
+// maxHandshakes bounds the handshakes under way at once: a flood of
+// connections (a port scan, a misconfigured peer in a loop) waits in the
+// kernel's accept queue instead of costing a goroutine each.
+const maxHandshakes = 64
+
+// refusalLogEvery spaces the warnings about refused raft connections: the
+// first is logged at once, the next no sooner than this, saying how many
+// were refused in between.
+const refusalLogEvery = time.Minute
+
 // tlsStream is raft's stream layer over mutual TLS: it accepts only
 // connections whose client presents a certificate the cluster CA issued
 // (the TLS configuration's ClientCAs, RequireAndVerifyClientCert), and
@@ -28,11 +38,13 @@ const handshakeTimeout = 10 * time.Second
 // goroutine (a slow peer does not hold up the others) and hands a
 // finished connection to Accept. Close stops them all and waits for them.
 type tlsStream struct {
-	ln    net.Listener
-	addr  net.Addr // advertised
-	cfg   *tls.Config
-	log   zerolog.Logger
-	conns chan net.Conn
+	ln      net.Listener
+	addr    net.Addr // advertised
+	cfg     *tls.Config
+	log     zerolog.Logger
+	conns   chan net.Conn
+	slots   chan struct{} // one per handshake under way (maxHandshakes)
+	refused refusalLog
 
 	ctx    context.Context // ends at Close: handshakes under way give up
 	cancel context.CancelFunc
@@ -60,7 +72,8 @@ func listenTLS(addr string, cfg *tls.Config, log zerolog.Logger) (*tlsStream, er
 		ln.Close()
 		return nil, fmt.Errorf("raft address %s cannot be advertised: give a host peers can dial", addr)
 	}
-	s := &tlsStream{ln: ln, addr: tcp, cfg: cfg, log: log, conns: make(chan net.Conn)}
+	s := &tlsStream{ln: ln, addr: tcp, cfg: cfg, log: log, conns: make(chan net.Conn),
+		slots: make(chan struct{}, maxHandshakes), refused: refusalLog{now: time.Now}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -85,6 +98,12 @@ func (s *tlsStream) acceptLoop() {
 			}
 			continue
 		}
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.ctx.Done():
+			c.Close()
+			return
+		}
 		s.wg.Add(1)
 		go s.handshake(c)
 	}
@@ -94,14 +113,17 @@ func (s *tlsStream) acceptLoop() {
 // connection to Accept, or closes it.
 func (s *tlsStream) handshake(c net.Conn) {
 	defer s.wg.Done()
+	defer func() { <-s.slots }()
 	tc := tls.Server(c, s.cfg)
 	ctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
 		if s.ctx.Err() == nil {
-			s.log.Warn().Err(err).Str("remote_addr", c.RemoteAddr().String()).
-				Msg("refused a raft connection: TLS handshake failed (no node certificate of this cluster?)")
+			if skipped, ok := s.refused.due(); ok {
+				s.log.Warn().Err(err).Str("remote_addr", c.RemoteAddr().String()).Int("refused_since_last", skipped).
+					Msg("refused a raft connection: TLS handshake failed (no node certificate of this cluster?)")
+			}
 		}
 		c.Close()
 		return
@@ -154,4 +176,26 @@ func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net
 	defer cancel()
 	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: cfg}
 	return d.DialContext(ctx, "tcp", string(address))
+}
+
+// refusalLog rate-limits the warning about refused connections.
+type refusalLog struct {
+	now     func() time.Time
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+// due reports whether a refusal is to be logged now and, if so, how many
+// were not logged since the last warning.
+func (r *refusalLog) due() (skipped int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if !r.last.IsZero() && now.Sub(r.last) < refusalLogEvery {
+		r.skipped++
+		return 0, false
+	}
+	skipped, r.last, r.skipped = r.skipped, now, 0
+	return skipped, true
 }

@@ -1,6 +1,7 @@
 package raftnode_test
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -127,5 +128,45 @@ func TestRaftAcceptsClusterCertificate(t *testing.T) {
 	}
 	if strings.Contains(log.String(), "refused a raft connection") {
 		t.Errorf("the node refused a cluster certificate: %s", log.String())
+	}
+}
+
+// TestRaftBoundsHandshakes: connections that never finish a handshake
+// hold at most maxHandshakes (64) handshake slots; a cluster peer behind
+// them waits, and gets through once they go. The refusals they cause are
+// logged once, not once each.
+func TestRaftBoundsHandshakes(t *testing.T) {
+	n, log := loggedNode(t)
+	var idle []net.Conn
+	for range 64 {
+		c, err := net.Dial("tcp", n.RaftAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	cfg := nodeTLS(t, mustCA(t))
+	cfg.ServerName = "127.0.0.1"
+	dial := func(timeout time.Duration) error {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
+		ctx, cancel := context.WithTimeout(t.Context(), timeout)
+		defer cancel()
+		c, err := d.DialContext(ctx, "tcp", n.RaftAddr())
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(time.Second); err == nil {
+		t.Fatal("a 65th handshake was served while 64 idle connections held every slot")
+	}
+	for _, c := range idle {
+		c.Close()
+	}
+	testutil.WaitUntil(t, 10*time.Second, "a handshake once the idle connections closed", func() bool { return dial(2*time.Second) == nil })
+	refusedInLog(t, log)
+	if got := strings.Count(log.String(), "refused a raft connection"); got != 1 {
+		t.Errorf("%d refusal warnings for 65 refused connections within a minute, want 1:\n%s", got, log.String())
 	}
 }
