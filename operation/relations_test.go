@@ -57,9 +57,13 @@ func TestApplyRelationHooks(t *testing.T) {
 			hook:  relHook("cluster-relation-changed", 0, "", "app", 12),
 			want:  with(peer, func(r *operation.RelationState) { r.Members["app/1"] = 9; r.AppVersion = 12 })},
 		{name: "departed forgets the member and its pending changed",
-			start: with(peer, func(r *operation.RelationState) { r.Members["app/1"] = 9; r.Members["app/2"] = 1; r.ChangedPending = "app/2" }),
-			hook:  relHook("cluster-relation-departed", 0, "app/2", "app", 0),
-			want:  with(peer, func(r *operation.RelationState) { r.Members["app/1"] = 9 })},
+			start: with(peer, func(r *operation.RelationState) {
+				r.Members["app/1"] = 9
+				r.Members["app/2"] = 1
+				r.ChangedPending = "app/2"
+			}),
+			hook: relHook("cluster-relation-departed", 0, "app/2", "app", 0),
+			want: with(peer, func(r *operation.RelationState) { r.Members["app/1"] = 9 })},
 		{name: "broken forgets the relation", start: map[int]operation.RelationState{0: peer, 3: {Endpoint: "db", RemoteApp: "pg"}},
 			hook: relHook("db-relation-broken", 3, "", "pg", 0), want: map[int]operation.RelationState{0: peer}},
 		{name: "broken of the last relation leaves none", start: map[int]operation.RelationState{3: {Endpoint: "db", RemoteApp: "pg"}},
