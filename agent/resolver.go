@@ -79,8 +79,8 @@ func Next(local operation.State, remote remotestate.Snapshot, timers Timers) Dec
 		return Decision{Action: AckResolved, Resolved: remote.ResolvedID}
 	}
 	for _, rule := range lifecycle {
-		if kind, ok := rule(local, remote); ok {
-			return runHook(kind, remote.Term, remote)
+		if d, ok := rule(local, remote); ok {
+			return d
 		}
 	}
 	if remote.Life == remotestate.Dying {
@@ -142,31 +142,51 @@ func inError(local operation.State, remote remotestate.Snapshot, timers Timers) 
 	return Decision{Action: WaitRetry, Hook: failed}
 }
 
-// lifecycle lists the hook rules in the order DESIGN.md §4.3 gives them.
-var lifecycle = []func(operation.State, remotestate.Snapshot) (hooks.Kind, bool){
-	func(l operation.State, _ remotestate.Snapshot) (hooks.Kind, bool) {
+// rule picks a hook, or not.
+type rule func(operation.State, remotestate.Snapshot) (Decision, bool)
+
+// hookRule is a rule for one hook of fixed kind, run against the remote
+// state's term and versions.
+func hookRule(f func(operation.State, remotestate.Snapshot) (hooks.Kind, bool)) rule {
+	return func(l operation.State, r remotestate.Snapshot) (Decision, bool) {
+		kind, ok := f(l, r)
+		if !ok {
+			return Decision{}, false
+		}
+		return runHook(kind, r.Term, r), true
+	}
+}
+
+// lifecycle lists the hook rules in the order DESIGN.md §4.3 gives them,
+// with the relation rules (resolver_relations.go) in their places: a new
+// unit's -created after install, the other relation hooks after start
+// (and, for a unit going away, before stop).
+var lifecycle = []rule{
+	hookRule(func(l operation.State, _ remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.Install, !l.Installed
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	relationsCreatedRule,
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		gained := r.Leader && !r.StepDown && (!l.Leader || l.LeaderTerm != r.Term)
 		return hooks.LeaderElected, gained && r.Life == remotestate.Alive
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.ConfigChanged, r.ConfigVersion != l.ConfigVersion && r.Life == remotestate.Alive
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		changed := !r.Leader && r.LeaderSettingsVersion != l.LeaderSettingsVersion
 		return hooks.LeaderSettingsChanged, changed && r.Life == remotestate.Alive
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.Start, !l.Started && r.Life == remotestate.Alive
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	relationsRule,
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.Stop, r.Life == remotestate.Dying && l.Started && !l.Stopped
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.Remove, r.Life == remotestate.Dying && !l.Removed
-	},
+	}),
 }
 
 func runHook(kind hooks.Kind, term uint64, r remotestate.Snapshot) Decision {

@@ -23,7 +23,8 @@ type RelationHookInfo struct {
 	// unit's own for a peer relation).
 	RemoteApp string `yaml:"remote-app,omitempty"`
 	// DepartingUnit is JUJU_DEPARTING_UNIT in -departed: the remote unit
-	// that left, or this unit when it is the one going away.
+	// that left; empty when this unit is the one going away (the agent
+	// then names this unit).
 	DepartingUnit string `yaml:"departing-unit,omitempty"`
 	// Peer is true for a peer relation (recorded by -created).
 	Peer bool `yaml:"peer,omitempty"`
