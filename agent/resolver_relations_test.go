@@ -117,8 +117,12 @@ func TestNextRelationHooks(t *testing.T) {
 			local:  withKnown(running, map[int]operation.RelationState{3: knownDB(nil, "", 2)}),
 			remote: withRelations(alive, dbRel(map[string]uint64{"pg/0": 1}, 7)), want: run("db-relation-changed", 3, "", "pg", 7)},
 		{name: "application changed in the peer relation", local: withKnown(running, map[int]operation.RelationState{0: knownPeer(map[string]uint64{"app/1": 4}, "")}),
-			remote: withRelations(alive, func() remotestate.Relation { r := peerRel(map[string]uint64{"app/1": 4}); r.RemoteAppVersion = 11; return r }()),
-			want:   run("cluster-relation-changed", 0, "", "app", 11)},
+			remote: withRelations(alive, func() remotestate.Relation {
+				r := peerRel(map[string]uint64{"app/1": 4})
+				r.RemoteAppVersion = 11
+				return r
+			}()),
+			want: run("cluster-relation-changed", 0, "", "app", 11)},
 		// -departed, -broken.
 		{name: "departed for a member gone, the departing unit it",
 			local:  withKnown(running, map[int]operation.RelationState{3: knownDB(map[string]uint64{"pg/0": 1, "pg/1": 2}, "", 0)}),
@@ -136,7 +140,7 @@ func TestNextRelationHooks(t *testing.T) {
 		{name: "broken for a relation gone from the controller", local: withKnown(running, map[int]operation.RelationState{3: knownDB(nil, "", 0)}),
 			remote: alive, want: run("db-relation-broken", 3, "", "pg", 0)},
 		{name: "departed for a relation gone from the controller",
-			local: withKnown(running, map[int]operation.RelationState{3: knownDB(map[string]uint64{"pg/0": 1}, "", 0)}),
+			local:  withKnown(running, map[int]operation.RelationState{3: knownDB(map[string]uint64{"pg/0": 1}, "", 0)}),
 			remote: alive, want: departed("db-relation-departed", 3, "pg/0", "pg", "pg/0")},
 		{name: "a dying unit departs its members, itself the departing unit, before stop",
 			local:  withKnown(running, map[int]operation.RelationState{0: knownPeer(map[string]uint64{"app/1": 1}, "")}),
