@@ -221,7 +221,7 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 		checker = src.Tracker
 	}
 	contexts := &hookContexts{agentDir: a.deps.AgentDir, cfg: a.deps.Config, app: a.app, charm: a.charm,
-		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State}
+		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State, remote: src.Remote.Snapshot, clock: a.deps.Clock}
 	newHook := func(info operation.HookInfo) operation.Operation {
 		deps := operation.HookDeps{Runner: a.runner, Contexts: contexts, Clock: a.deps.Clock, Logger: a.log, Observer: a.metrics}
 		if info.Kind == hooks.LeaderElected {
