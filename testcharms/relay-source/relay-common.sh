@@ -6,7 +6,8 @@
 # "-" stands for an empty field; <members> is relation-list, comma-separated.
 # Every hook records "start" when it begins and its result when it ends.
 # A file block-<hook> in the charm directory makes the hook wait (after its
-# start line) until the file is removed.
+# start line, and writing its pid, which is its process group, to
+# blocked-<hook>.pid) until the file is removed.
 
 hook=$(basename -- "$0")
 
@@ -21,6 +22,9 @@ record() {
 }
 
 record start
+if [ -e "$CHARM_DIR/block-$hook" ]; then
+	echo $$ >"$CHARM_DIR/blocked-$hook.pid"
+fi
 while [ -e "$CHARM_DIR/block-$hook" ]; do
 	sleep 0.05
 done
