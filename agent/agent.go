@@ -292,6 +292,7 @@ func (l *loop) deposeIfLost(ctx context.Context, d Decision) Decision {
 	deposed := d
 	deposed.Resolved = 0
 	deposed.Hook.Kind, deposed.Hook.Term = hooks.LeaderDeposed, local.LeaderTerm
+	deposed.Hook.Relation = operation.RelationHookInfo{} // not a relation hook
 	return deposed
 }
 
