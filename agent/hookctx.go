@@ -11,8 +11,8 @@ import (
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/hooktools"
-	"github.com/uniter-dev/uniter/leadership"
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/leadership"
 	"github.com/uniter-dev/uniter/operation"
 	"github.com/uniter-dev/uniter/remotestate"
 )

@@ -222,7 +222,7 @@ func TestHookRelations(t *testing.T) {
 			env: &hooks.RelationParams{Endpoint: "cluster", ID: "cluster:0", RemoteUnit: "app/2", RemoteApp: "pg", DepartingUnit: "app/0"}},
 		{name: "created: its relation is one, without members", info: operation.HookInfo{Kind: "cache-relation-created",
 			Relation: operation.RelationHookInfo{RelationID: 8, RemoteApp: "redis"}},
-			want: []hooktools.Relation{peer("app/1", "app/2"), db, {ID: 8, Endpoint: "cache", Key: "app:cache redis:cache", RemoteApp: "redis"}},
+			want:    []hooktools.Relation{peer("app/1", "app/2"), db, {ID: 8, Endpoint: "cache", Key: "app:cache redis:cache", RemoteApp: "redis"}},
 			hookRel: &hooktools.HookRelation{ID: 8, RemoteApp: "redis"},
 			env:     &hooks.RelationParams{Endpoint: "cache", ID: "cache:8", RemoteApp: "redis"}},
 	} {
