@@ -7,7 +7,9 @@
 # Every hook records "start" when it begins and its result when it ends.
 # A file block-<hook> in the charm directory makes the hook wait (after its
 # start line, and writing its pid, which is its process group, to
-# blocked-<hook>.pid) until the file is removed.
+# blocked-<hook>.pid) until the file is removed; block-end-<hook> makes it
+# wait the same way at its end (its tool calls made, blocked-end-<hook>.pid),
+# before its result line.
 
 hook=$(basename -- "$0")
 
@@ -28,3 +30,14 @@ fi
 while [ -e "$CHARM_DIR/block-$hook" ]; do
 	sleep 0.05
 done
+
+# finish records the hook's result, once block-end-<hook> is gone.
+finish() {
+	if [ -e "$CHARM_DIR/block-end-$hook" ]; then
+		echo $$ >"$CHARM_DIR/blocked-end-$hook.pid"
+	fi
+	while [ -e "$CHARM_DIR/block-end-$hook" ]; do
+		sleep 0.05
+	done
+	record "$1"
+}
