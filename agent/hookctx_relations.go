@@ -216,13 +216,13 @@ func (h *hookContexts) Flush(ctx context.Context, info operation.HookInfo, p hoo
 	rel := strconv.Itoa(id)
 	skip := map[int]bool{}
 	if isRel && event == hooks.RelationCreated {
-		_, err := h.ctrl.EnterScope(ctx, rel, h.cfg.Unit, scopeSeed())
+		err := h.enterScope(ctx, id)
 		switch {
 		case errors.Is(err, api.ErrCannotEnterScope):
 			// The relation is already dying: -broken follows.
 			skip[id] = true
 		case err != nil:
-			return fmt.Errorf("cannot enter scope of relation %d: %w", id, err)
+			return err
 		}
 	}
 	if isRel && event == hooks.RelationBroken {
@@ -261,6 +261,17 @@ func (h *hookContexts) Flush(ctx context.Context, info operation.HookInfo, p hoo
 		if err := h.ctrl.LeaveScope(ctx, rel, h.cfg.Unit); err != nil && !errors.Is(err, api.ErrUnknownRelation) {
 			return fmt.Errorf("cannot leave scope of relation %d: %w", id, err)
 		}
+	}
+	return nil
+}
+
+// enterScope puts the unit in relation id's scope, its databag seeded.
+func (h *hookContexts) enterScope(ctx context.Context, id int) error {
+	if h.ctrl == nil {
+		return nil
+	}
+	if _, err := h.ctrl.EnterScope(ctx, strconv.Itoa(id), h.cfg.Unit, scopeSeed()); err != nil {
+		return fmt.Errorf("cannot enter scope of relation %d: %w", id, err)
 	}
 	return nil
 }

@@ -32,6 +32,10 @@ const (
 	// holds but must not keep (a step-down or a removal) and has no
 	// committed leadership of to depose: no hook runs.
 	Release
+	// EnterScope: enter the scope of relation Decision.Relation, which the
+	// charm knows of but the unit is not in (its -relation-created was
+	// resolved without running, say).
+	EnterScope
 )
 
 // Decision is the resolver's answer.
@@ -42,6 +46,8 @@ type Decision struct {
 	Resolved uint64
 	// Term is the lease term a Release gives up.
 	Term uint64
+	// Relation is the relation an EnterScope enters.
+	Relation int
 }
 
 // Timers are the local, time-driven inputs of the resolver.

@@ -59,11 +59,24 @@ func relationsRule(l operation.State, r remotestate.Snapshot) (Decision, bool) {
 		ids[rel.ID] = true
 	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		if needsScope(l, r, id) {
+			return Decision{Action: EnterScope, Relation: id}, true
+		}
 		if info, ok := nextRelationHook(l, r, id); ok {
 			return relationHook(r, info), true
 		}
 	}
 	return Decision{}, false
+}
+
+// needsScope: the charm knows relation id, which is alive as the unit is,
+// but the unit is not in its scope: -created normally enters it, but not
+// one resolved without running, nor one whose scope the controller
+// dropped. No hook of the relation runs before the unit is in.
+func needsScope(l operation.State, r remotestate.Snapshot, id int) bool {
+	_, known := l.Relations[id]
+	remote, exists := r.Relations.Get(id)
+	return known && exists && !remote.InScope && remote.Life == remotestate.Alive && r.Life == remotestate.Alive
 }
 
 // nextRelationHook is the next hook of relation id, if any.
@@ -78,6 +91,9 @@ func nextRelationHook(l operation.State, r remotestate.Snapshot, id int) (operat
 	}
 	unitGoing := r.Life != remotestate.Alive
 	going := !exists || remote.Life != remotestate.Alive || unitGoing
+	if !going && !remote.InScope {
+		return operation.HookInfo{}, false // the caller enters the scope first
+	}
 	members := remote.Members
 	if going {
 		members = nil // everyone departs

@@ -154,6 +154,15 @@ func TestNextRelationHooks(t *testing.T) {
 		{name: "a dying unit that never started breaks its relations", local: operation.State{Installed: true,
 			Relations: map[int]operation.RelationState{3: knownDB(nil, "", 0)}},
 			remote: unitDying(withRelations(alive, dbRel(nil, 0))), want: run("db-relation-broken", 3, "", "pg", 0)},
+		// Scope.
+		{name: "a known relation the unit is not in: enter its scope first", local: withKnown(running, map[int]operation.RelationState{
+			0: knownPeer(nil, "")}),
+			remote: withRelations(alive, func() remotestate.Relation { r := peerRel(map[string]uint64{"app/1": 1}); r.InScope = false; return r }()),
+			want:   relHook{Action: agent.EnterScope}},
+		{name: "a dying relation the unit is not in: no scope, departs", local: withKnown(running, map[int]operation.RelationState{
+			3: knownDB(map[string]uint64{"pg/0": 1}, "", 0)}),
+			remote: withRelations(alive, func() remotestate.Relation { r := dying(dbRel(nil, 0)); r.InScope = false; return r }()),
+			want:   departed("db-relation-departed", 3, "pg/0", "pg", "pg/0")},
 		// Leadership keeps its priority.
 		{name: "leader-elected before any relation hook", local: withKnown(running, map[int]operation.RelationState{0: knownPeer(nil, "")}),
 			remote: leader(withRelations(alive, peerRel(map[string]uint64{"app/1": 1}))), want: relHook{Action: agent.RunHook, Kind: hooks.LeaderElected}},
@@ -195,6 +204,9 @@ func TestNextRelationHooks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := agent.Next(tc.local, tc.remote, agent.Timers{UpdateStatusDue: tc.name == "update-status waits behind relation hooks"})
 			got := relHook{Action: d.Action, Kind: d.Hook.Kind, Relation: d.Hook.Relation}
+			if d.Action == agent.EnterScope && d.Relation != 0 {
+				t.Errorf("EnterScope of relation %d, want 0", d.Relation)
+			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Fatalf("Next (-want +got):\n%s", diff)
 			}

@@ -236,6 +236,7 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 		UpdateStatusInterval: dur(a.deps.Config.UpdateStatusInterval),
 		RetryInitial:         dur(a.deps.Config.RetryInitial), RetryMax: dur(a.deps.Config.RetryMax),
 		StopTimeout: dur(a.deps.Config.StopTimeout),
+		EnterScope:  contexts.enterScope,
 	}
 	if src.Tracker != nil {
 		cfg.Leadership = src.Tracker
