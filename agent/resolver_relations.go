@@ -51,18 +51,23 @@ func relationsRule(l operation.State, r remotestate.Snapshot) (Decision, bool) {
 	if !l.Started && r.Life == remotestate.Alive {
 		return Decision{}, false
 	}
+	remotes := map[int]remotestate.Relation{} // decoded once
+	for _, rel := range r.Relations.List() {
+		remotes[rel.ID] = rel
+	}
 	ids := map[int]bool{}
 	for id := range l.Relations {
 		ids[id] = true
 	}
-	for _, rel := range r.Relations.List() {
-		ids[rel.ID] = true
+	for id := range remotes {
+		ids[id] = true
 	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
-		if needsScope(l, r, id) {
+		remote, exists := remotes[id]
+		if needsScope(l, r, id, remote, exists) {
 			return Decision{Action: EnterScope, Relation: id}, true
 		}
-		if info, ok := nextRelationHook(l, r, id); ok {
+		if info, ok := nextRelationHook(l, r, id, remote, exists); ok {
 			return relationHook(r, info), true
 		}
 	}
@@ -73,15 +78,14 @@ func relationsRule(l operation.State, r remotestate.Snapshot) (Decision, bool) {
 // but the unit is not in its scope: -created normally enters it, but not
 // one resolved without running, nor one whose scope the controller
 // dropped. No hook of the relation runs before the unit is in.
-func needsScope(l operation.State, r remotestate.Snapshot, id int) bool {
+func needsScope(l operation.State, r remotestate.Snapshot, id int, remote remotestate.Relation, exists bool) bool {
 	_, known := l.Relations[id]
-	remote, exists := r.Relations.Get(id)
 	return known && exists && !remote.InScope && remote.Life == remotestate.Alive && r.Life == remotestate.Alive
 }
 
-// nextRelationHook is the next hook of relation id, if any.
-func nextRelationHook(l operation.State, r remotestate.Snapshot, id int) (operation.HookInfo, bool) {
-	remote, exists := r.Relations.Get(id)
+// nextRelationHook is the next hook of relation id (remote, as the
+// controller has it, if it exists), if any.
+func nextRelationHook(l operation.State, r remotestate.Snapshot, id int, remote remotestate.Relation, exists bool) (operation.HookInfo, bool) {
 	local, known := l.Relations[id]
 	if !known {
 		if exists && remote.Life == remotestate.Alive && r.Life == remotestate.Alive {
