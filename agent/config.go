@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,6 +91,11 @@ type Config struct {
 	// only this user may enter) or "HOST:PORT" on a loopback address
 	// (docs/operations.md). Empty: no metrics listener.
 	MetricsAddr string `yaml:"metrics-addr,omitempty"`
+	// Address is the unit's address (an IP, no port), what network-get
+	// and unit-get answer. Empty: the host's primary address, the source
+	// address of its default route (else its first non-loopback interface
+	// address, else 127.0.0.1), found when the agent starts.
+	Address string `yaml:"address,omitempty"`
 }
 
 // Defaults for Config fields left empty.
@@ -191,6 +197,11 @@ func (c *Config) check() error {
 	if c.MetricsAddr != "" {
 		if err := agentmetrics.CheckAddr(c.MetricsAddr); err != nil {
 			return fmt.Errorf("metrics-addr: %w", err)
+		}
+	}
+	if c.Address != "" {
+		if _, err := netip.ParseAddr(c.Address); err != nil {
+			return fmt.Errorf("address: %q is not an IP address", c.Address)
 		}
 	}
 	_, _, err := SplitUnit(c.Unit)

@@ -56,6 +56,7 @@ type hookContexts struct {
 	state    func() operation.State
 	remote   func() remotestate.Snapshot
 	clock    clock.Clock
+	net      networkContext // the unit's address and the charm's bindings
 
 	mu     sync.Mutex
 	config api.Config     // cached by version
@@ -97,14 +98,16 @@ func (h *hookContexts) toolContext(ctx context.Context, info operation.HookInfo)
 		return nil, fmt.Errorf("cannot read config for hook %q: %w", info.Kind, err)
 	}
 	rels, hookRel := h.relations(ctx, info)
-	return &hooktools.HookContext{
+	hc := &hooktools.HookContext{
 		Unit: h.cfg.Unit, App: h.app, Hook: string(info.Kind),
 		Config: typed, ConfigKeys: h.charm.Keys(), LeaderSettings: settings,
 		Backend:         &hookBackend{h: h, info: info},
 		Relations:       rels,
 		HookRelation:    hookRel,
 		RelationBackend: &relationBackend{h: h, rels: map[int]api.Relation{}},
-	}, nil
+	}
+	h.addNetwork(hc) // ports.go
+	return hc, nil
 }
 
 // snapshot returns the config values and leader settings for the versions

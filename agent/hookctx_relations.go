@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/uniter-dev/uniter/controller/api"
@@ -270,29 +270,24 @@ func (h *hookContexts) enterScope(ctx context.Context, id int) error {
 	if h.ctrl == nil {
 		return nil
 	}
-	if _, err := h.ctrl.EnterScope(ctx, strconv.Itoa(id), h.cfg.Unit, scopeSeed()); err != nil {
+	if _, err := h.ctrl.EnterScope(ctx, strconv.Itoa(id), h.cfg.Unit, h.scopeSeed()); err != nil {
 		return fmt.Errorf("cannot enter scope of relation %d: %w", id, err)
 	}
 	return nil
 }
 
 // scopeSeed is what a unit's databag starts with when it enters a scope,
-// as in Juju: its addresses (the host's primary address, else loopback).
-func scopeSeed() map[string]string {
-	addr := primaryAddress()
-	return map[string]string{"private-address": addr, "ingress-address": addr, "egress-subnets": addr + "/32"}
-}
-
-// primaryAddress is the host's address on its default route: a UDP
-// "connection" sends nothing and only picks the local address.
-func primaryAddress() string {
-	c, err := net.Dial("udp4", "192.0.2.1:9")
-	if err != nil {
-		return "127.0.0.1"
+// as in Juju: its address (agent.yaml's, else the host's primary address;
+// network-get answers the same) as private-address and ingress-address,
+// and as a one-host egress subnet.
+func (h *hookContexts) scopeSeed() map[string]string {
+	addr := h.net.network.Address
+	if addr == "" {
+		return nil
 	}
-	defer c.Close()
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP != nil {
-		return a.IP.String()
+	egress := addr + "/32"
+	if strings.Contains(addr, ":") {
+		egress = addr + "/128"
 	}
-	return "127.0.0.1"
+	return map[string]string{"private-address": addr, "ingress-address": addr, "egress-subnets": egress}
 }

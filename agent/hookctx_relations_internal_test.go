@@ -86,6 +86,7 @@ func (p pendingTools) Pending(id string) (hooktools.Pending, bool) { return p.pe
 
 func testContexts(ctrl *relCtrl, local operation.State, remote remotestate.Snapshot, pending hooktools.Pending) *hookContexts {
 	return &hookContexts{cfg: Config{Unit: "app/0"}, app: "app", ctrl: ctrl, tools: pendingTools{pending: pending},
+		net:   networkContext{network: hooktools.Network{Address: "10.0.0.5"}},
 		state: func() operation.State { return local }, remote: func() remotestate.Snapshot { return remote },
 		clock: clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 }
@@ -174,10 +175,9 @@ func TestFlushSendsEveryRelationOnce(t *testing.T) {
 	if diff := cmp.Diff([][]api.RelationCommit{want}, ctrl.commits); diff != "" {
 		t.Fatalf("commits (-want +got):\n%s", diff)
 	}
-	for _, k := range []string{"private-address", "ingress-address", "egress-subnets"} {
-		if ctrl.seed[k] == "" {
-			t.Errorf("scope seed has no %s: %v", k, ctrl.seed)
-		}
+	wantSeed := map[string]string{"private-address": "10.0.0.5", "ingress-address": "10.0.0.5", "egress-subnets": "10.0.0.5/32"}
+	if diff := cmp.Diff(wantSeed, ctrl.seed); diff != "" {
+		t.Errorf("scope seed (-want +got):\n%s", diff)
 	}
 }
 

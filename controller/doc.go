@@ -75,6 +75,8 @@
 //	                                                                 relations?} (blocking; see Relations)
 //	POST   /v1/units/{app}/{n}/relation-data         unit itself  {term?, relations:[{relation, unit?:{k:v}, app?:{k:v}}]}
 //	                                                              → {index} (one hook's commit: all or nothing)
+//	GET    /v1/units/{app}/{n}/ports                 unit itself  → {ports:[{endpoint?, protocol, from?, to?}]} (the leader answers)
+//	POST   /v1/units/{app}/{n}/ports                 unit itself  {open?:[range], close?:[range]} → {index} (protocol 5; ≤ 100 ranges)
 //	POST   /v1/units/{app}/{n}/status                unit itself  {kind:"workload"|"agent", status, message} → {index}
 //	POST   /v1/units/{app}/{n}/application-version   unit itself  {version} → {index}
 //	POST   /v1/units/{app}/{n}/remove                admin        → {index} (unit dying)

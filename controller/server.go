@@ -290,6 +290,8 @@ func (s *Server) routes() {
 	s.handle("POST /v1/units/{app}/{n}/resolved", write, s.resolved)
 	s.handle("DELETE /v1/units/{app}/{n}", write, s.deregisterUnit)
 	s.handle("POST /v1/units/{app}/{n}/relation-data", write, s.commitRelationData)
+	s.handle("GET /v1/units/{app}/{n}/ports", local, s.getUnitPorts)
+	s.handle("POST /v1/units/{app}/{n}/ports", write, s.setUnitPorts)
 
 	s.handle("POST /v1/relations", write, s.addRelation)
 	s.handle("GET /v1/relations", local, s.listRelations)

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -83,18 +82,6 @@ func count2(es []relEntry, hook string) int {
 		}
 	}
 	return n
-}
-
-// waitProtocol4 waits until the cluster speaks the relations protocol.
-func waitProtocol4(t *testing.T, c *cluster) {
-	t.Helper()
-	cl := c.client()
-	testutil.WaitUntil(t, 30*time.Second, "protocol 4", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		v, _, err := cl.Cluster(ctx, 0, 0)
-		return err == nil && v.EffectiveVersion >= 4
-	})
 }
 
 var addedRelationRE = regexp.MustCompile(`^added relation (\d+): `)

@@ -262,6 +262,9 @@ type addUnitOptions struct {
 	Unit, CharmDir, AgentDir string
 	Addresses                []string
 	Guarantee                time.Duration
+	// Address is the unit's address (agent.yaml address); "" for the
+	// host's.
+	Address string
 }
 
 // addUnit registers a unit with the controller and lays out its agent
@@ -287,7 +290,7 @@ func addUnit(ctx context.Context, c *client.Client, o addUnitOptions) error {
 	// token, and the registration is idempotent.
 	if err := agent.WriteConfig(o.AgentDir, agent.Config{Unit: o.Unit,
 		Controller:          agent.Controller{Addresses: o.Addresses, Token: token},
-		LeadershipGuarantee: agent.Duration(o.Guarantee)}); err != nil {
+		LeadershipGuarantee: agent.Duration(o.Guarantee), Address: o.Address}); err != nil {
 		return err
 	}
 	return c.Register(ctx, api.RegisterUnitRequest{Unit: o.Unit, Token: token, ConfigSchema: schema, Actions: actions, Endpoints: endpoints})
