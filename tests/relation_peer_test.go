@@ -102,7 +102,8 @@ func watchAppBag(t *testing.T, c *cluster, relation, app string) *appBagHistory 
 }
 
 // TestPeerRelationCounterSurvivesLeaderKill (issue 12, must show 1): three
-// units of the ops-style peer charm, run by real agents, each see the
+// units of the ops-style peer charm, run by real agents (calling the tools
+// as ops 3.x, ops 2.x and charmhelpers do, one library each), each see the
 // other two join the peer relation; the leader keeps a counter in the peer
 // application databag. After the leader's agent is SIGKILLed, the new
 // leader's leader-elected reads the old counter and increments it, and
@@ -175,8 +176,10 @@ func TestPeerRelationCounterSurvivesLeaderKill(t *testing.T) {
 	}
 	minionsShow(t, c, units, alive, leader2, "2")
 
+	libs := map[string]bool{}
 	for _, u := range units {
 		for _, e := range peerLog(t, u) {
+			libs[e.Lib] = true
 			orphan := u.unit == leader1 && strings.Contains(e.Error, "agent.sock: connect: ")
 			if e.Error != "" && !orphan {
 				t.Errorf("%s: %s failed:\n%s", u.unit, e.Hook, e.Error)
@@ -185,6 +188,9 @@ func TestPeerRelationCounterSurvivesLeaderKill(t *testing.T) {
 				t.Errorf("%s: relation-list empty in -joined", u.unit)
 			}
 		}
+	}
+	if !libs["ops3"] || !libs["ops2"] || !libs["charmhelpers"] {
+		t.Errorf("libraries exercised: %v, want ops3, ops2 and charmhelpers", libs)
 	}
 	// The controller's history: counters only grow, one term each.
 	versions, values := history.snapshot()
