@@ -9,6 +9,7 @@ import (
 	"github.com/uniter-dev/uniter/bench/deploy"
 	"github.com/uniter-dev/uniter/bench/report"
 	"github.com/uniter-dev/uniter/bench/stats"
+	"github.com/uniter-dev/uniter/controller/client"
 )
 
 // throughputLease is the lease duration B5's claims and extends ask for.
@@ -81,21 +82,21 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 		return throughputResult{}, err
 	}
 	var res throughputResult
-	if res.spread, err = throughputTrials(ctx, s, units, c.Addresses(), fmt.Sprintf("%d node(s)", nodes)); err != nil {
+	if res.spread, err = throughputTrials(ctx, s, c.File, units, c.Addresses(), fmt.Sprintf("%d node(s)", nodes)); err != nil {
 		return res, err
 	}
 	if nodes == 1 {
 		if _, err := registerUnits(ctx, c.Admin, "bidle", throughputIdleUnits, 64); err != nil {
 			return res, err
 		}
-		res.manyUnits, err = throughputTrials(ctx, s, units, c.Addresses(), fmt.Sprintf("1 node, %d more units", throughputIdleUnits))
+		res.manyUnits, err = throughputTrials(ctx, s, c.File, units, c.Addresses(), fmt.Sprintf("1 node, %d more units", throughputIdleUnits))
 		return res, err
 	}
 	leader, err := c.Leader(ctx)
 	if err != nil {
 		return res, err
 	}
-	if res.onLeader, err = throughputTrials(ctx, s, units, []string{leader.APIAddr}, "3 nodes, on the leader"); err != nil {
+	if res.onLeader, err = throughputTrials(ctx, s, c.File, units, []string{leader.APIAddr}, "3 nodes, on the leader"); err != nil {
 		return res, err
 	}
 	// The leader hint names an address these clients were not given, so
@@ -106,13 +107,13 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 			followers = append(followers, a)
 		}
 	}
-	res.forwarded, err = throughputTrials(ctx, s, units, followers, "3 nodes, followers only")
+	res.forwarded, err = throughputTrials(ctx, s, c.File, units, followers, "3 nodes, followers only")
 	return res, err
 }
 
 // throughputTrials runs B5's trials with clients of units over addrs.
-func throughputTrials(ctx context.Context, s *Suite, units []loadUnit, addrs []string, what string) (throughput, error) {
-	clients, err := unitClients(units, addrs, nil)
+func throughputTrials(ctx context.Context, s *Suite, f client.File, units []loadUnit, addrs []string, what string) (throughput, error) {
+	clients, err := unitClients(f, units, addrs, nil)
 	if err != nil {
 		return throughput{}, err
 	}

@@ -21,7 +21,7 @@ func unitClient(t *testing.T, dir string) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uc, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token})
+	uc, err := client.New(cfg.Controller.ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func runUnitAdd(cmd *cobra.Command, unit string, o unitAddOptions) error {
 		}
 	}
 	err = addUnit(cmd.Context(), c, addUnitOptions{Unit: unit, CharmDir: o.charmDir, AgentDir: o.agentDir,
-		Addresses: addrs, Guarantee: o.guarantee, Address: o.address})
+		Addresses: addrs, CA: cf.Controller, Guarantee: o.guarantee, Address: o.address})
 	if err != nil {
 		return err
 	}
