@@ -59,9 +59,10 @@ type hookContexts struct {
 	net      networkContext // the unit's address and the charm's bindings
 
 	mu     sync.Mutex
-	config api.Config     // cached by version
-	lset   api.Settings   // cached by version
-	keys   map[int]string // relation keys by id (they never change)
+	config api.Config                  // cached by version
+	lset   api.Settings                // cached by version
+	keys   map[int]string              // relation keys by id (they never change)
+	reads  map[string]*relationBackend // by context id, until the hook's done
 }
 
 func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) (hooks.Params, func(), error) {
@@ -85,7 +86,7 @@ func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) 
 		return hooks.Params{}, nil, fmt.Errorf("cannot register hook context: %w", err)
 	}
 	p.ContextID = id
-	return p, done, nil
+	return p, h.keepReads(id, hc, done), nil
 }
 
 func (h *hookContexts) toolContext(ctx context.Context, info operation.HookInfo) (*hooktools.HookContext, error) {

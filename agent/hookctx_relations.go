@@ -113,6 +113,54 @@ func (h *hookContexts) relationKey(ctx context.Context, id int, k operation.Rela
 	return fallback
 }
 
+// keepReads remembers, until done, what the hook registered under id
+// reads of its relations, for Flush to record the versions it saw.
+func (h *hookContexts) keepReads(id string, hc *hooktools.HookContext, done func()) func() {
+	b, ok := hc.RelationBackend.(*relationBackend)
+	if !ok {
+		return done
+	}
+	h.mu.Lock()
+	if h.reads == nil {
+		h.reads = map[string]*relationBackend{}
+	}
+	h.reads[id] = b
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		delete(h.reads, id)
+		h.mu.Unlock()
+		done()
+	}
+}
+
+// readVersion records in info the version of the databag the relation
+// hook is about (its remote unit's, or without one the remote
+// application's) as the hook read it, when that is newer than the one it
+// was chosen for: a -changed has then seen that data, and none is run
+// again for it.
+func (h *hookContexts) readVersion(info operation.HookInfo, contextID string) operation.HookInfo {
+	_, event, ok := info.Kind.Relation()
+	if !ok || (event != hooks.RelationJoined && event != hooks.RelationChanged) {
+		return info
+	}
+	h.mu.Lock()
+	b := h.reads[contextID]
+	h.mu.Unlock()
+	if b == nil {
+		return info
+	}
+	ri := info.Relation
+	owner, app := ri.RemoteUnit, false
+	if owner == "" {
+		owner, app = ri.RemoteApp, true
+	}
+	if v, ok := b.version(ri.RelationID, owner, app); ok && v > ri.Version {
+		info.Relation.Version = v
+	}
+	return info
+}
+
 // relationBackend reads databags for one hook's relation tools: each
 // relation is fetched from the controller once per hook, so that every
 // read of a hook sees the same moment (the tools add the hook's own
@@ -151,6 +199,23 @@ func (b *relationBackend) ReadSettings(ctx context.Context, id int, owner string
 		return nil, hooktools.ErrSettingsNotFound
 	}
 	return maps.Clone(bag.Values), nil
+}
+
+// version is the version of owner's databag in relation id as this hook
+// read it; ok is false when the hook read nothing of the relation.
+func (b *relationBackend) version(id int, owner string, app bool) (uint64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rel, ok := b.rels[id]
+	if !ok {
+		return 0, false
+	}
+	bags := rel.UnitData
+	if app {
+		bags = rel.AppData
+	}
+	bag, ok := bags[owner]
+	return bag.Version, ok
 }
 
 // GoalState implements hooktools.RelationBackend: the application's units
@@ -206,8 +271,16 @@ func (b *relationBackend) GoalState(ctx context.Context) (hooktools.GoalState, e
 // unit claims), and in -broken it leaves the scope (the writes of a
 // -broken hook to its own relation are dropped: the relation is going).
 // An error fails the hook, which is retried; nothing of a failed commit
-// is written.
-func (h *hookContexts) Flush(ctx context.Context, info operation.HookInfo, p hooks.Params) error {
+// is written. The info returned carries the databag version the hook read
+// (readVersion).
+func (h *hookContexts) Flush(ctx context.Context, info operation.HookInfo, p hooks.Params) (operation.HookInfo, error) {
+	if err := h.flush(ctx, info, p); err != nil {
+		return info, err
+	}
+	return h.readVersion(info, p.ContextID), nil
+}
+
+func (h *hookContexts) flush(ctx context.Context, info operation.HookInfo, p hooks.Params) error {
 	if h.ctrl == nil {
 		return nil
 	}

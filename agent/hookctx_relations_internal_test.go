@@ -146,7 +146,7 @@ func TestFlushCommitsAHooksRelationWork(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctrl := tc.ctrl
 			h := testContexts(&ctrl, tc.local, remotestate.Snapshot{}, tc.pending)
-			err := h.Flush(t.Context(), tc.info, hooks.Params{ContextID: "ctx"})
+			_, err := h.Flush(t.Context(), tc.info, hooks.Params{ContextID: "ctx"})
 			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("Flush = %v, want %q", err, tc.wantErr)
 			}
@@ -167,7 +167,7 @@ func TestFlushSendsEveryRelationOnce(t *testing.T) {
 	pending := hooktools.Pending{Relations: map[int]hooktools.RelationChanges{
 		5: {Unit: map[string]string{"b": ""}, App: map[string]string{"c": "2"}}, 3: {Unit: map[string]string{"a": "1"}}, 7: {}}}
 	h := testContexts(ctrl, operation.State{Leader: true, LeaderTerm: 4}, remotestate.Snapshot{}, pending)
-	if err := h.Flush(t.Context(), relInfo("db-relation-created", 3, "", 4), hooks.Params{ContextID: "ctx"}); err != nil {
+	if _, err := h.Flush(t.Context(), relInfo("db-relation-created", 3, "", 4), hooks.Params{ContextID: "ctx"}); err != nil {
 		t.Fatal(err)
 	}
 	want := []api.RelationCommit{{Relation: "3", Unit: map[string]string{"a": "1"}},
@@ -301,14 +301,15 @@ func TestGoalStateRelations(t *testing.T) {
 // TestUnitClientCarriesRelations: the watch's relations reach the
 // remote state watcher.
 func TestUnitClientCarriesRelations(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("X-Uniter-Index", "9")
 		w.Write([]byte(`{"life":"alive","lease":{"holder":"","term":0,"pins":[]},"operations":[],"relations":[` +
 			`{"id":0,"endpoint":"cluster","role":"peer","interface":"c","remote_app":"db","peer":true,"life":"alive","in_scope":true,` +
 			`"unit_version":7,"members":{"db/1":8},"remote_app_version":9,"modify_index":10}]}`))
 	}))
 	defer srv.Close()
-	c, err := client.New(client.Config{Addresses: []string{strings.TrimPrefix(srv.URL, "http://")}, Token: "t", Timeout: 5 * time.Second})
+	c, err := client.New(client.Config{Addresses: []string{strings.TrimPrefix(srv.URL, "https://")}, Token: "t", Timeout: 5 * time.Second,
+		HTTPClient: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,4 +323,54 @@ func TestUnitClientCarriesRelations(t *testing.T) {
 	if diff := cmp.Diff(want, view.Relations); diff != "" {
 		t.Errorf("relations (-want +got):\n%s", diff)
 	}
+}
+
+// TestFlushRecordsTheVersionRead: a -changed or -joined that read its
+// remote unit's (or, application-level, the remote application's) bag at
+// a newer version than it was chosen for records that version; a hook
+// that read nothing of its relation, an older read and other hooks keep
+// theirs.
+func TestFlushRecordsTheVersionRead(t *testing.T) {
+	ctrl := &relCtrl{relations: map[int]api.Relation{3: {ID: 3,
+		AppData:  map[string]api.Databag{"pg": {Values: map[string]string{"token": "t"}, Version: 40}},
+		UnitData: map[string]api.Databag{"pg/0": {Values: map[string]string{"n": "1"}, Version: 50}},
+	}}}
+	h := testContexts(ctrl, operation.State{}, remotestate.Snapshot{}, hooktools.Pending{})
+	for _, tc := range []struct {
+		name string
+		info operation.HookInfo
+		read bool
+		want uint64
+	}{
+		{"unit changed read newer", versioned(relInfo("db-relation-changed", 3, "pg/0", 1), 7), true, 50},
+		{"joined read newer", versioned(relInfo("db-relation-joined", 3, "pg/0", 1), 7), true, 50},
+		{"application changed read newer", versioned(relInfo("db-relation-changed", 3, "", 1), 7), true, 40},
+		{"read nothing", versioned(relInfo("db-relation-changed", 3, "pg/0", 1), 7), false, 7},
+		{"read older than chosen", versioned(relInfo("db-relation-changed", 3, "pg/0", 1), 60), true, 60},
+		{"departed keeps its info", relInfo("db-relation-departed", 3, "pg/0", 1), true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := func() {}
+			b := &relationBackend{h: h, rels: map[int]api.Relation{}}
+			done = h.keepReads("ctx", &hooktools.HookContext{RelationBackend: b}, done)
+			if tc.read {
+				if _, err := b.ReadSettings(t.Context(), 3, "pg/0", false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := h.Flush(t.Context(), tc.info, hooks.Params{ContextID: "ctx"})
+			done()
+			if err != nil || got.Relation.Version != tc.want {
+				t.Fatalf("Flush = version %d, %v; want %d", got.Relation.Version, err, tc.want)
+			}
+			if len(h.reads) != 0 {
+				t.Fatalf("reads kept after done: %v", h.reads)
+			}
+		})
+	}
+}
+
+func versioned(info operation.HookInfo, v uint64) operation.HookInfo {
+	info.Relation.Version = v
+	return info
 }

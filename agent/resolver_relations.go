@@ -26,9 +26,10 @@ import (
 //  5. -joined for each new member, sorted;
 //  6. -changed for each member whose databag version has grown.
 //
-// Versions only grow and a -changed records the version it ran for, so a
-// burst of writes costs a bounded number of -changed hooks, each of which
-// reads the latest data when it starts.
+// Versions only grow and a -changed records the version it read (or, if
+// it read nothing, the one it was chosen for), so a burst of writes costs
+// a bounded number of -changed hooks, each of which reads the latest data
+// and newer data than the one before.
 
 // relationsCreatedRule runs -created for a new unit's relations before its
 // leadership and config hooks, as Juju does; once the unit has started,

@@ -95,13 +95,15 @@ func TestApplyRelationHooks(t *testing.T) {
 // error.
 type flushingContexts struct {
 	fakeContexts
-	err     error
-	flushed []hooks.Kind
+	err         error
+	flushed     []hooks.Kind
+	readVersion uint64 // what Flush says the hook read
 }
 
-func (f *flushingContexts) Flush(_ context.Context, info operation.HookInfo, _ hooks.Params) error {
+func (f *flushingContexts) Flush(_ context.Context, info operation.HookInfo, _ hooks.Params) (operation.HookInfo, error) {
 	f.flushed = append(f.flushed, info.Kind)
-	return f.err
+	info.Relation.Version = f.readVersion
+	return info, f.err
 }
 
 // TestFlushBeforeDone: a context factory's Flush runs after a hook exited
@@ -125,8 +127,9 @@ func TestFlushBeforeDone(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, l, r := &recorder{}, &nopLocker{}, &fakeRunner{err: tc.runErr}
-			ctxs := &flushingContexts{err: tc.flushErr}
-			x := newExecutor(t, operation.State{Installed: true, Started: true}, w, l)
+			ctxs := &flushingContexts{err: tc.flushErr, readVersion: 9}
+			member := map[int]operation.RelationState{3: {Endpoint: "db", RemoteApp: "pg", Members: map[string]uint64{"pg/0": 4}}}
+			x := newExecutor(t, operation.State{Installed: true, Started: true, Relations: member}, w, l)
 			info := relHook("db-relation-changed", 3, "pg/0", "pg", 5)
 			op := operation.NewRunHook(info, operation.HookDeps{Runner: r, Contexts: ctxs,
 				Clock: clocktest.New(time.Unix(0, 0)), Logger: zerolog.New(zerolog.NewTestWriter(t))})
@@ -142,13 +145,18 @@ func TestFlushBeforeDone(t *testing.T) {
 			}
 			st := x.State()
 			if tc.wantErr != nil {
-				if st.Error == nil || st.Error.Message != `hook failed: "db-relation-changed"` || st.Relations != nil {
+				if st.Error == nil || st.Error.Message != `hook failed: "db-relation-changed"` || st.Relations[3].Members["pg/0"] != 4 {
 					t.Fatalf("state = %+v, want error state and nothing recorded", st)
 				}
 				return
 			}
-			if st.Relations[3].Members != nil {
-				t.Fatalf("changed for a unit that never joined recorded it: %+v", st.Relations)
+			// The version the hook read (9), not the one it was chosen for
+			// (5), is recorded, in the done step too.
+			if v := st.Relations[3].Members["pg/0"]; v != 9 {
+				t.Fatalf("recorded version %d, want 9", v)
+			}
+			if done := w.states[len(w.states)-2]; done.Op == nil || done.Op.Hook.Relation.Version != 9 {
+				t.Fatalf("done step %+v, want the read version", done.Op)
 			}
 		})
 	}

@@ -33,9 +33,10 @@ func unitClient(t *testing.T, dir string) *client.Client {
 // its unit databag 1,000 times as fast as the controller takes it; each
 // sink unit (real agents) runs a bounded number of -changed hooks for it
 // (coalesced: a -changed reads the databag as the controller has it when
-// the hook reads it, not as it was when the hook was chosen), each seeing
-// newer data than the one before, the last the final value; the sink
-// agents' goroutines and memory stay flat.
+// the hook reads it, not as it was when the hook was chosen, and the
+// version it read is recorded), each seeing newer data than the one
+// before, the last the final value; the sink agents' goroutines and memory
+// stay flat.
 func TestRelationDatabagStorm(t *testing.T) {
 	const writes = 1000
 	c := startCluster(t, 1)
