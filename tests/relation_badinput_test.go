@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strings"
@@ -38,6 +39,7 @@ func TestRelationBadInput(t *testing.T) {
 	probes := func(u string) map[string][2]string {
 		out := map[string][2]string{}
 		data, _ := os.ReadFile(units[u].path("charm", "probe.log"))
+		data = data[:bytes.LastIndexByte(data, '\n')+1] // whole lines only
 		for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
 			if f := strings.SplitN(line, " ", 3); len(f) == 3 {
 				out[f[0]] = [2]string{f[1], f[2]}

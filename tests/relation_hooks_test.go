@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -21,11 +24,27 @@ func (e relEntry) String() string {
 	return strings.Join([]string{e.Hook, e.Remote, e.Departing, e.Members, e.Value}, " ")
 }
 
-// relationLog parses a relay unit's relation.log.
+// relationLog parses a relay unit's relation.log (whole lines only: a
+// line being written may be read in part).
 func relationLog(t *testing.T, u *agentUnit) []relEntry {
 	t.Helper()
+	data, err := os.ReadFile(u.path("charm", "relation.log"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	var out []relEntry
-	for _, f := range readFields(t, u.path("charm", "relation.log"), 8) {
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 8 {
+			t.Fatalf("bad line in %s's relation.log: %q", u.unit, line)
+		}
 		out = append(out, relEntry{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]})
 	}
 	return out

@@ -41,6 +41,8 @@ func peerLog(t *testing.T, u *agentUnit) []peerEntry {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A line being written may be read in part: only whole lines count.
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	var out []peerEntry
 	dec := json.NewDecoder(bytes.NewReader(data))
 	for dec.More() {
