@@ -106,6 +106,7 @@ func (h *hookContexts) toolContext(ctx context.Context, info operation.HookInfo)
 		Relations:       rels,
 		HookRelation:    hookRel,
 		RelationBackend: &relationBackend{h: h, rels: map[int]api.Relation{}},
+		DatabagLimits:   hooktools.DatabagLimits{KeyBytes: api.MaxDatabagKeyBytes, ValueBytes: api.MaxDatabagValueBytes},
 	}
 	h.addNetwork(hc) // ports.go
 	return hc, nil

@@ -81,6 +81,10 @@ type HookContext struct {
 	RelationBackend RelationBackend
 	// HookRelation is the relation of a relation hook; nil otherwise.
 	HookRelation *HookRelation
+	// DatabagLimits bound what relation-set buffers, so that a value the
+	// controller would refuse is refused by the call itself; the agent
+	// passes the controller's. Zero: unbounded.
+	DatabagLimits DatabagLimits
 
 	// Network is the unit's address, for network-get and unit-get.
 	Network Network
@@ -109,6 +113,7 @@ type hookState struct {
 	settings  map[string]string // snapshot plus the hook's own writes
 	notLeader bool              // is-leader has been false in this hook
 	rel       relState
+	limits    DatabagLimits
 	network   Network
 	bindings  []string
 	ports     portState
@@ -131,6 +136,7 @@ func newHookState(hc *HookContext) (*hookState, error) {
 		backend:    hc.Backend,
 		settings:   maps.Clone(hc.LeaderSettings),
 		rel:        newRelState(hc),
+		limits:     hc.DatabagLimits,
 		network:    hc.Network,
 		bindings:   slices.Clone(hc.Bindings),
 		ports:      portState{backend: hc.PortsBackend},

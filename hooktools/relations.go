@@ -77,6 +77,27 @@ type GoalState struct {
 	Relations map[string]map[string]GoalStatus
 }
 
+// DatabagLimits are the controller's bounds on one databag key and one
+// value, in bytes; zero leaves a bound off.
+type DatabagLimits struct {
+	KeyBytes, ValueBytes int
+}
+
+// check refuses the first key (sorted) of changes, or its value, that is
+// over the limits, in the words of the controller's refusal.
+func (l DatabagLimits) check(changes map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(changes)) {
+		v := changes[k]
+		switch {
+		case l.KeyBytes > 0 && len(k) > l.KeyBytes:
+			return fmt.Errorf("cannot set relation settings: key %.32q... is %d bytes; the limit is %d", k, len(k), l.KeyBytes)
+		case l.ValueBytes > 0 && len(v) > l.ValueBytes:
+			return fmt.Errorf("cannot set relation settings: value of %q is %d bytes; the limit is %d", k, len(v), l.ValueBytes)
+		}
+	}
+	return nil
+}
+
 // Pending is what a hook buffered for the agent to commit once it exited
 // 0 (HOOK-TOOLS.md §6, "Commit rule"); a failed hook's Pending is dropped.
 type Pending struct {

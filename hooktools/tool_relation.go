@@ -170,8 +170,10 @@ var relationSetTool = toolInfo{
 	doc: `relation-set writes settings of this unit (or, with --app, of its application,
 which only the leader may) in the relation given by -r (by default the hook's).
 "key=" deletes key. --file reads a YAML map of settings from a file ("-" for
-standard input); key=value arguments override it. The writes are sent to the
-controller only if the hook succeeds; a failed hook's writes are discarded.
+standard input); key=value arguments override it. A key or value over the
+controller's limits is refused at once, and nothing of the call is kept. The
+writes are sent to the controller only if the hook succeeds; a failed hook's
+writes are discarded.
 `,
 	new: func() command { return &relationSetCmd{} },
 }
@@ -222,6 +224,9 @@ func (c *relationSetCmd) run(inv *invocation) error {
 		if ok, _ := inv.h.isLeader(inv.ctx); !ok {
 			return fmt.Errorf("%s", errRelationWriteText)
 		}
+	}
+	if err := inv.h.limits.check(changes); err != nil {
+		return err // nothing of the call is buffered
 	}
 	inv.h.bufferWrite(r, c.app, changes)
 	return nil

@@ -2,6 +2,9 @@ package hooktools_test
 
 import (
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +22,7 @@ type relationHook struct {
 	rels *hooktoolstest.Relations
 }
 
-func relationContext(t *testing.T, leader bool, hookRel *hooktools.HookRelation) relationHook {
+func relationContext(t *testing.T, leader bool, hookRel *hooktools.HookRelation, opts ...func(*hooktools.HookContext)) relationHook {
 	t.Helper()
 	srv := startServer(t, serverOpts{})
 	rels := &hooktoolstest.Relations{}
@@ -40,6 +43,9 @@ func relationContext(t *testing.T, leader bool, hookRel *hooktools.HookRelation)
 	}
 	hc.RelationBackend = rels
 	hc.HookRelation = hookRel
+	for _, o := range opts {
+		o(hc)
+	}
 	rels.SetGoal(hooktools.GoalState{
 		Units: map[string]hooktools.GoalStatus{"app/0": {Status: "active", Since: since}, "app/1": {Status: "waiting", Since: since}},
 		Relations: map[string]map[string]hooktools.GoalStatus{
@@ -216,4 +222,70 @@ units:
 			`"mysql/0":{"since":"2026-12-03 10:00:00Z","status":"active"}}},"units":{"app/0":{"since":"2026-12-03 10:00:00Z","status":"active"},` +
 			`"app/1":{"since":"2026-12-03 10:00:00Z","status":"waiting"}}}` + "\n")},
 	})
+}
+
+// TestRelationSetLimits (issue 12, must show 7): relation-set itself
+// refuses a key or value over the databag limits the agent passes (the
+// controller's), exit 1, with the limit named, and buffers nothing of the
+// refused call, not even its other keys; a value at the limit is taken.
+func TestRelationSetLimits(t *testing.T) {
+	const keyLimit, valueLimit = 256, 256 << 10 // controller/api's
+	limits := func(hc *hooktools.HookContext) {
+		hc.DatabagLimits = hooktools.DatabagLimits{KeyBytes: keyLimit, ValueBytes: valueLimit}
+	}
+	big := strings.Repeat("a", 2<<20)    // through a file: over every bound but the databag's
+	over := strings.Repeat("o", 300<<10) // on argv, under its 1 MiB bound
+	longKey := strings.Repeat("k", keyLimit+1)
+	for _, tt := range []struct {
+		name    string
+		leader  bool
+		stdin   string
+		file    string // the content of big.yaml in the hook's directory
+		argv    []string
+		want    result
+		pending map[int]hooktools.RelationChanges
+	}{
+		{name: "2 MiB value from a file on stdin", stdin: "big: " + big + "\nsmall: x\n", argv: argv("relation-set --file -"),
+			want: runErr(`cannot set relation settings: value of "big" is 2097152 bytes; the limit is 262144`)},
+		{name: "2 MiB value from a file, k=v too", argv: []string{"relation-set", "--file", "big.yaml", "a=1"}, file: "big: " + big + "\n",
+			want: runErr(`cannot set relation settings: value of "big" is 2097152 bytes; the limit is 262144`)},
+		{name: "value over the limit as k=v", argv: []string{"relation-set", "a=1", "big=" + over},
+			want: runErr(`cannot set relation settings: value of "big" is 307200 bytes; the limit is 262144`)},
+		{name: "app bag, leader", leader: true, argv: []string{"relation-set", "--app", "-r", "db:3", "big=" + over},
+			want: runErr(`cannot set relation settings: value of "big" is 307200 bytes; the limit is 262144`)},
+		{name: "key over the limit", argv: []string{"relation-set", longKey + "=v"},
+			want: runErr(`cannot set relation settings: key "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"... is 257 bytes; the limit is 256`)},
+		{name: "the first bad key, sorted", argv: []string{"relation-set", "z=" + over, "b=" + over},
+			want: runErr(`cannot set relation settings: value of "b" is 307200 bytes; the limit is 262144`)},
+		{name: "a value at the limit", argv: []string{"relation-set", "v=" + strings.Repeat("v", valueLimit)}, want: ok(""),
+			pending: map[int]hooktools.RelationChanges{3: {Unit: map[string]string{"v": strings.Repeat("v", valueLimit)}}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := relationContext(t, tt.leader, dbChanged, limits)
+			argv := tt.argv
+			if tt.file != "" {
+				path := filepath.Join(t.TempDir(), "big.yaml")
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				argv = slices.Clone(argv)
+				argv[slices.Index(argv, "big.yaml")] = path
+			}
+			var stdin io.Reader
+			if tt.stdin != "" {
+				stdin = strings.NewReader(tt.stdin)
+			}
+			if diff := cmp.Diff(tt.want, h.run(t, stdin, argv...)); diff != "" {
+				t.Errorf("%.60q (-want +got):\n%s", argv, diff)
+			}
+			pending, _ := h.srv.Pending(h.id)
+			want := hooktools.Pending{Relations: map[int]hooktools.RelationChanges{}}
+			if tt.pending != nil {
+				want.Relations = tt.pending
+			}
+			if diff := cmp.Diff(want, pending); diff != "" {
+				t.Errorf("pending (-want +got):\n%.400s", diff)
+			}
+		})
+	}
 }
