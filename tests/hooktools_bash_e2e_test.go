@@ -39,6 +39,7 @@ func TestToolsBashCharm(t *testing.T) {
 	set := map[string]any{"api-key": nil, "debug": true, "message": "hello world", "port": 9090, "ratio": 2.5}
 
 	table, facts := bashTable(t, L, settings)
+	table = append(table, bashRelationTable(t, L, tc.minion.unit)...)
 	for _, cc := range []struct {
 		at  stage
 		cfg map[string]any
@@ -53,6 +54,11 @@ func TestToolsBashCharm(t *testing.T) {
 		term:      func(r bashRun) string { return r.vars["term"] },
 		counter:   func(r bashRun) string { return r.vars["x"] },
 		hasConfig: func(t *testing.T, r bashRun) bool { return r.call(t, "cfg-port").stdout == "9090\n" },
+		relEnv: func(r bashRun) relEnv {
+			v := r.vars
+			return relEnv{v["relation"], v["relation-id"], v["remote-unit"], v["remote-app"], v["departing-unit"]}
+		},
+		sawRemoteData: func(r bashRun) bool { return r.vars["remote-role"] == "created" },
 
 		table: table,
 		facts: facts,
@@ -126,6 +132,110 @@ func bashTable(t *testing.T, L string, settings func(x int) map[string]string) (
 		}},
 	}
 	return table, facts
+}
+
+// bashRelationTable is the calls of the relation tools, network-get,
+// unit-get and the port tools in tools-bash's hooks (HOOK-TOOLS.md §6),
+// L the leader and M the minion. Each unit's -created writes its unit
+// bag (unit, role, and source and seq from a YAML file on stdin) over the seed of
+// its scope entry; the leader's leader-elected writes the application bag
+// (leader, and token and count from a JSON file).
+func bashRelationTable(t *testing.T, L, M string) []toolRow {
+	app := "tools-bash"
+	unitBag := func(u string) map[string]string {
+		return withBag(seedBag(u), map[string]string{"unit": u, "role": "created", "source": "a yaml file", "seq": "1"})
+	}
+	appBag := map[string]string{"leader": L, "token": "tok-" + strings.TrimPrefix(L, app+"/"), "count": "1"}
+	ownPending := func(u string) map[string]string {
+		return map[string]string{"unit": u, "role": "created", "source": "a yaml file", "seq": "1"}
+	}
+	// both is the rows of tool on the leader and on the minion, each with
+	// want of the unit and the other one.
+	both := func(at stage, tool string, want func(self, other string) toolWant) []toolRow {
+		return []toolRow{{at, onLeader, tool, nil, want(L, M)}, {at, onMinion, tool, nil, want(M, L)}}
+	}
+	table := []toolRow{
+		{atInstall, onEach, "rel-ids-install", nil, silent},
+		{atInstall, onEach, "rel-ids-no-name", nil, usage("ERROR no endpoint name specified\n")},
+		{atInstall, onEach, "rel-list-no-id", nil, usage("ERROR no relation id specified\n")},
+		{atInstall, onEach, "rel-set-help", nil, toolWant{out: mentions("--file")}},
+
+		{atRelCreated, onEach, "rel-ids", nil, says(peerRelation + "\n")},
+		{atRelCreated, onEach, "rel-ids-json", nil, says(`["` + peerRelation + `"]` + "\n")},
+		{atRelCreated, onEach, "rel-ids-unknown", nil, silent},
+		{atRelCreated, onEach, "rel-list", nil, silent},
+		{atRelCreated, onEach, "rel-list-json", nil, says("[]\n")},
+		{atRelCreated, onEach, "rel-list-app", nil, says(app + "\n")},
+		{atRelCreated, onEach, "rel-set", nil, silent},
+		{atRelCreated, onEach, "rel-set-file", nil, silent},
+		{atRelCreated, onEach, "rel-get-app-default", nil, says("null\n")},
+		{atRelCreated, onEach, "rel-get-bad-id", nil, usage(`ERROR invalid value "99" for option -r: relation not found` + "\n")},
+		{atRelCreated, onEach, "rel-list-bad-id", nil, usage(`ERROR invalid value "cluster:x" for option -r: invalid relation id` + "\n")},
+		{atRelCreated, onEach, "rel-list-wrong-endpoint", nil, usage(`ERROR invalid value "db:0" for option -r: relation not found` + "\n")},
+		{atRelCreated, onEach, "rel-set-bad-arg", nil, usage(`ERROR expected "key=value", got "novalue"` + "\n")},
+
+		{atLeaderElected, onLeader, "rel-ids-leader", nil, says(peerRelation + "\n")},
+		{atLeaderElected, onLeader, "rel-set-app", nil, silent},
+		{atLeaderElected, onLeader, "rel-set-app-file", nil, silent},
+		{atLeaderElected, onLeader, "rel-get-app", nil, says(settingsYAML(appBag))},
+		{atLeaderElected, onLeader, "rel-get-app-json", nil, says(`"` + L + `"` + "\n")},
+		{atLeaderElected, onLeader, "goal-state", nil, toolWant{out: goalStateYAMLHasUnits(2)}},
+		{atLeaderElected, onLeader, "goal-state-json", nil, toolWant{out: goalStateHasUnits(2)}},
+
+		{atRelJoined, onEach, "rel-get-missing", nil, silent},
+		{atRelJoined, onEach, "rel-get-missing-json", nil, says("null\n")},
+		{atRelJoined, onEach, "rel-get-app-name", nil, usage(`ERROR expected unit name, got application name "tools-bash"` + "\n")},
+		{atRelJoined, onEach, "rel-get-bad-unit", nil, usage(`ERROR invalid unit name "Bad/x"` + "\n")},
+		{atRelJoined, onEach, "rel-get-elsewhere", nil, refused("ERROR permission denied\n")},
+		{atRelJoined, onEach, "net-bad", nil, refused(`ERROR no network config found for binding "nope"` + "\n")},
+		{atRelJoined, onEach, "net-none", nil, usage("ERROR no arguments specified\n")},
+		{atRelJoined, onEach, "unit-get-bad", nil, usage(`ERROR unknown setting "address"` + "\n")},
+		{atRelJoined, onEach, "open-port", nil, silent},
+		{atRelJoined, onEach, "open-port-tcp", nil, silent},
+		{atRelJoined, onEach, "open-port-icmp", nil, silent},
+		{atRelJoined, onEach, "open-port-bad", nil, usage("ERROR port range bounds must be between 0 and 65535, got 1-70000\n")},
+		{atRelJoined, onEach, "close-port", nil, silent},
+		{atRelJoined, onEach, "close-port-bad", nil, usage(`ERROR invalid protocol "sctp", expected "tcp", "udp", or "icmp"` + "\n")},
+		// 80 opened and closed in the same hook; sorted by protocol.
+		{atRelJoined, onEach, "opened-ports", nil, says("icmp\n8000-8010/udp\n")},
+		{atRelJoined, onEach, "opened-ports-endpoints", nil, says(`["icmp (*)","8000-8010/udp (*)"]` + "\n")},
+		{atRelJoined, onEach, "opened-ports-bad", nil, usage(`ERROR unrecognized args: ["80"]` + "\n")},
+
+		{atRelChangedApp, onEach, "rel-get-app", nil, says(settingsYAML(appBag))},
+		{atRelChangedApp, onEach, "rel-get-app-key", nil, says(appBag["token"] + "\n")},
+		{atRelChangedApp, onEach, "rel-get-app-as-unit", nil, usage(`ERROR expected unit name, got application name "tools-bash"` + "\n")},
+
+		{atLeaderSettings, onMinion, "rel-get-leader", nil, says(settingsYAML(unitBag(L)))},
+		{atLeaderSettings, onMinion, "rel-get-app", nil, says(settingsYAML(appBag))},
+		{atLeaderSettings, onMinion, "rel-get-app-json", nil, says(mustJSON(t, appBag) + "\n")},
+		{atLeaderSettings, onMinion, "rel-set-app-refused", nil, refused(errRelationSetApp)},
+	}
+	for _, rows := range [][]toolRow{
+		// Not in the scope yet: the hook's own writes only.
+		both(atRelCreated, "rel-get-own", func(u, _ string) toolWant { return says(settingsYAML(ownPending(u))) }),
+		both(atRelCreated, "rel-get-own-json", func(u, _ string) toolWant { return says(mustJSON(t, ownPending(u)) + "\n") }),
+
+		both(atRelJoined, "rel-list", func(_, o string) toolWant { return says(o + "\n") }),
+		both(atRelJoined, "rel-list-r-json", func(_, o string) toolWant { return says(`["` + o + `"]` + "\n") }),
+		both(atRelJoined, "rel-get-addr", func(_, o string) toolWant { return says(toolAddress(o) + "\n") }),
+		both(atRelJoined, "rel-get-ingress-json", func(_, o string) toolWant { return says(`"` + toolAddress(o) + `"` + "\n") }),
+		both(atRelJoined, "net-get", func(u, _ string) toolWant { return says(networkGetYAML(u)) }),
+		both(atRelJoined, "net-get-json", func(u, _ string) toolWant { return says(networkGetJSON(u)) }),
+		both(atRelJoined, "net-primary", func(u, _ string) toolWant { return says(toolAddress(u) + "\n") }),
+		both(atRelJoined, "net-ingress-r", func(u, _ string) toolWant { return says(toolAddress(u) + "\n") }),
+		both(atRelJoined, "net-two", func(u, _ string) toolWant {
+			return says(`{"egress-subnets":["` + toolAddress(u) + `/32"],"ingress-address":"` + toolAddress(u) + `"}` + "\n")
+		}),
+		both(atRelJoined, "unit-get-private", func(u, _ string) toolWant { return says(toolAddress(u) + "\n") }),
+		both(atRelJoined, "unit-get-public-json", func(u, _ string) toolWant { return says(`"` + toolAddress(u) + `"` + "\n") }),
+
+		both(atRelChanged, "rel-get", func(_, o string) toolWant { return says(settingsYAML(unitBag(o))) }),
+		both(atRelChanged, "rel-get-json", func(_, o string) toolWant { return says(mustJSON(t, unitBag(o)) + "\n") }),
+		both(atRelChanged, "rel-get-key", func(_, o string) toolWant { return says(o + "\n") }),
+	} {
+		table = append(table, rows...)
+	}
+	return table
 }
 
 // bashConfigTable is the calls of the config-changed run of at, whose

@@ -19,20 +19,29 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/testutil"
 )
 
-// Exact texts of the contract (HOOK-TOOLS.md §4).
+// Exact texts of the contract (HOOK-TOOLS.md §4, §6).
 const (
 	errLeaderSetNotLeader = "ERROR cannot write leadership settings: cannot write settings: not the leader\n"
 	errStatusNotLeader    = "ERROR this unit is not the leader\n"
 	errStatusGetNotLeader = "ERROR finding application status: this unit is not the leader\n"
+	errRelationSetApp     = "ERROR cannot write relation settings\n"
 )
+
+// peerRelation is the tool charms' peer relation (peers: cluster), as the
+// relation tools print its id: the controller's first relation, made when
+// the application is, and ids start at 0.
+const peerRelation = "cluster:0"
 
 // toolsCharm is what differs between the tool charms: how to read what a
 // run recorded, the two tables, and the values its hooks write.
@@ -49,6 +58,12 @@ type toolsCharm[R any] struct {
 	term      func(r R) string
 	counter   func(r R) string
 	hasConfig func(t *testing.T, r R) bool
+	// relEnv is the run's relation environment; sawRemoteData tells
+	// whether a -changed run for a remote unit read what the remote
+	// unit's -created wrote (committed just after its scope entry, so
+	// the first -changed may come before it).
+	relEnv        func(r R) relEnv
+	sawRemoteData func(r R) bool
 
 	table []toolRow
 	facts []factRow[R]
@@ -120,6 +135,13 @@ func (tc *toolsCluster[R]) stages(ch toolsCharm[R]) []toolsStage[R] {
 		{at: atLeaderElected, units: leader, never: minion, run: tc.once(atLeaderElected)},
 		{at: atDefaults, units: tc.units, run: tc.once(atDefaults)},
 		{at: atConfigSet, units: tc.units, before: tc.configSet(ch.set), run: tc.last(atConfigSet, "the new config", ch.hasConfig)},
+		{at: atRelCreated, units: tc.units, run: tc.once(atRelCreated)},
+		{at: atRelJoined, units: tc.units, run: tc.first(atRelJoined, "", func(R) bool { return true }),
+			after: tc.ranOnce(atRelJoined)}, // one remote unit: one -joined
+		{at: atRelChanged, units: tc.units, run: tc.latest(atRelChanged, "the remote unit's data",
+			func(r R) bool { return ch.relEnv(r).remoteUnit != "" }, ch.sawRemoteData)},
+		{at: atRelChangedApp, units: tc.units, run: tc.first(atRelChangedApp, "the application's data",
+			func(r R) bool { return ch.relEnv(r).remoteUnit == "" })},
 		{at: atLeaderSettings, units: minion, never: leader,
 			run: tc.last(atLeaderSettings, "the counter at 3", func(_ *testing.T, r R) bool { return ch.counter(r) == "3" }),
 			// The minion's leader-set must not have landed.
@@ -196,7 +218,7 @@ func (tc *toolsCluster[R]) sharedFacts(ch toolsCharm[R]) []factRow[R] {
 			}
 		}
 	}
-	return []factRow[R]{
+	facts := []factRow[R]{
 		// Not even the future leader: is-leader is true only once
 		// leader-elected runs (DESIGN.md 4.4 (2a)).
 		{atInstall, onEach, "role", role(false)},
@@ -211,7 +233,48 @@ func (tc *toolsCluster[R]) sharedFacts(ch toolsCharm[R]) []factRow[R] {
 		{atConfigSet, onLeader, "role", role(true)},
 		{atConfigSet, onMinion, "role", role(false)},
 		{atLeaderSettings, onMinion, "role", role(false)},
+		// Before leader-elected, the future leader is no leader either.
+		{atRelCreated, onEach, "role", role(false)},
+		{atRelJoined, onLeader, "role", role(true)},
+		{atRelJoined, onMinion, "role", role(false)},
+		{atRelChanged, onLeader, "role", role(true)},
+		{atRelChanged, onMinion, "role", role(false)},
+		{atRelChangedApp, onLeader, "role", role(true)},
+		{atRelChangedApp, onMinion, "role", role(false)},
 	}
+	// The relation hooks' environment: the remote unit is the other one in
+	// -joined and a unit's -changed, none in -created and the
+	// application's -changed.
+	env := func(remoteUnit bool) func(t *testing.T, u *agentUnit, r R) {
+		return func(t *testing.T, u *agentUnit, r R) {
+			want := relEnv{relation: "cluster", id: peerRelation, remoteApp: tc.name}
+			if remoteUnit {
+				want.remoteUnit = tc.other(u).unit
+			}
+			if got := ch.relEnv(r); got != want {
+				t.Errorf("%s: relation environment %+v, want %+v", u.unit, got, want)
+			}
+		}
+	}
+	for _, at := range []stage{atRelCreated, atRelJoined, atRelChanged, atRelChangedApp} {
+		facts = append(facts, factRow[R]{at, onEach, "relation environment", env(at == atRelJoined || at == atRelChanged)})
+	}
+	for _, at := range []stage{atInstall, atLeaderElected, atDefaults, atConfigSet, atLeaderSettings} {
+		facts = append(facts, factRow[R]{at, onEach, "no relation environment", func(t *testing.T, u *agentUnit, r R) {
+			if got := ch.relEnv(r); got != (relEnv{}) {
+				t.Errorf("%s: relation environment %+v outside a relation hook", u.unit, got)
+			}
+		}})
+	}
+	return facts
+}
+
+// other is the unit of the two that is not u.
+func (tc *toolsCluster[R]) other(u *agentUnit) *agentUnit {
+	if u == tc.leader {
+		return tc.minion
+	}
+	return tc.leader
 }
 
 // checkRun checks u's run r of at's hook against the rows about it: that it
@@ -321,6 +384,51 @@ func (tc *toolsCluster[R]) last(at stage, what string, ok func(t *testing.T, r R
 	}
 }
 
+// first waits for a run of at's hook on a unit that is ok, and reads the
+// first such run.
+func (tc *toolsCluster[R]) first(at stage, what string, ok func(r R) bool) func(t *testing.T, u *agentUnit) R {
+	return func(t *testing.T, u *agentUnit) R {
+		t.Helper()
+		var r R
+		testutil.WaitUntil(t, 30*time.Second, u.unit+" to run "+string(at)+" "+what, func() bool {
+			for _, run := range tc.runs(t, u, at.hook()) {
+				if ok(run) {
+					r = run
+					return true
+				}
+			}
+			return false
+		})
+		return r
+	}
+}
+
+// latest waits for the last of the runs of at's hook on a unit that are
+// of (a kind of run) to be ok, and reads it.
+func (tc *toolsCluster[R]) latest(at stage, what string, of, ok func(r R) bool) func(t *testing.T, u *agentUnit) R {
+	return func(t *testing.T, u *agentUnit) R {
+		t.Helper()
+		var r R
+		testutil.WaitUntil(t, 30*time.Second, u.unit+" to run "+string(at), func() bool {
+			var found bool
+			r, found = lastRun(slices.DeleteFunc(tc.runs(t, u, at.hook()), func(r R) bool { return !of(r) }))
+			return found && ok(r)
+		})
+		return r
+	}
+}
+
+// ranOnce asserts that each unit ran at's hook exactly once.
+func (tc *toolsCluster[R]) ranOnce(at stage) func(t *testing.T) {
+	return func(t *testing.T) {
+		for _, u := range tc.units {
+			if n := len(tc.runs(t, u, at.hook())); n != 1 {
+				t.Errorf("%s ran %s %d times, want once", u.unit, at.hook(), n)
+			}
+		}
+	}
+}
+
 // lastRun returns the last of runs, if any.
 func lastRun[R any](runs []R) (R, bool) {
 	if len(runs) == 0 {
@@ -409,5 +517,66 @@ func goalStateHasUnits(n int) func(stdout string) error {
 			}
 		}
 		return nil
+	}
+}
+
+// seedBag is unit's databag as its scope entry seeds it: its address
+// (toolAddress) as private-address and ingress-address, and as a one-host
+// egress subnet.
+func seedBag(unit string) map[string]string {
+	a := toolAddress(unit)
+	return map[string]string{"egress-subnets": a + "/32", "ingress-address": a, "private-address": a}
+}
+
+// withBag is bag with more keys.
+func withBag(bag map[string]string, more map[string]string) map[string]string {
+	out := maps.Clone(bag)
+	maps.Copy(out, more)
+	return out
+}
+
+// networkGetYAML and networkGetJSON are network-get BINDING with no
+// address flag on unit, whose address no interface has.
+func networkGetYAML(unit string) string {
+	a := toolAddress(unit)
+	return "bind-addresses:\n  - addresses:\n      - cidr: " + a + "/32\n        hostname: \"\"\n        value: " + a +
+		"\n    interface-name: \"\"\n    mac-address: \"\"\negress-subnets:\n  - " + a + "/32\ningress-addresses:\n  - " + a + "\n"
+}
+
+func networkGetJSON(unit string) string {
+	a := toolAddress(unit)
+	return `{"bind-addresses":[{"addresses":[{"cidr":"` + a + `/32","hostname":"","value":"` + a + `"}],` +
+		`"interface-name":"","mac-address":""}],"egress-subnets":["` + a + `/32"],"ingress-addresses":["` + a + `"]}` + "\n"
+}
+
+// usage is a call that exits 2 and prints stderr, and nothing on stdout.
+func usage(stderr string) toolWant { return toolWant{rc: 2, stderr: stderr} }
+
+// mentions is the verdict that stdout holds s.
+func mentions(s string) func(stdout string) error {
+	return func(stdout string) error {
+		if !strings.Contains(stdout, s) {
+			return fmt.Errorf("does not mention %q", s)
+		}
+		return nil
+	}
+}
+
+// goalStateYAMLHasUnits is goalStateHasUnits for goal-state's default
+// format, YAML.
+func goalStateYAMLHasUnits(n int) func(stdout string) error {
+	return func(stdout string) error {
+		var doc any
+		if err := yaml.Unmarshal([]byte(stdout), &doc); err != nil {
+			return err
+		}
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(stdout, "relations: {}\nunits:\n") {
+			return fmt.Errorf("goal-state: not YAML with relations then units: %q", stdout)
+		}
+		return goalStateHasUnits(n)(string(b))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +20,17 @@ import (
 	"github.com/uniter-dev/uniter/internal/testutil"
 )
 
-// toolUnits adds n units of charm to c, tuned for quick tests, and starts
-// their agents.
+// toolUnits adds n units of charm to c, tuned for quick tests, each with
+// its own address (toolAddress), and starts their agents.
 func toolUnits(c *cluster, charmName string, n int) []*agentUnit {
 	c.t.Helper()
 	var units []*agentUnit
 	for i := range n {
-		u := c.addUnit(fmt.Sprintf("%s/%d", charmName, i), charmName, func(cfg *agent.Config) {
+		name := fmt.Sprintf("%s/%d", charmName, i)
+		u := c.addUnit(name, charmName, func(cfg *agent.Config) {
 			cfg.RetryInitial = agent.Duration(200 * time.Millisecond)
 			cfg.StopTimeout = agent.Duration(10 * time.Second)
+			cfg.Address = toolAddress(name)
 		})
 		units = append(units, u)
 	}
@@ -35,6 +38,18 @@ func toolUnits(c *cluster, charmName string, n int) []*agentUnit {
 		u.start()
 	}
 	return units
+}
+
+// toolAddress is the address toolUnits gives unit (agent.yaml address):
+// 192.0.2.(10+N) for unit app/N, from a documentation range no interface
+// of the host has, so network-get answers it with a /32 and no interface.
+func toolAddress(unit string) string {
+	_, n, _ := strings.Cut(unit, "/")
+	i, err := strconv.Atoi(n)
+	if err != nil {
+		panic("bad unit name " + unit)
+	}
+	return fmt.Sprintf("192.0.2.%d", 10+i)
 }
 
 // cliStatus is `uniter status --format json` of the real CLI.

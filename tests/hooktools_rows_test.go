@@ -23,10 +23,18 @@ const (
 	atDefaults       stage = "config-changed with the defaults"
 	atConfigSet      stage = "config-changed after config set"
 	atLeaderSettings stage = "leader-settings-changed on the minion"
+
+	// The peer relation's hooks (metadata.yaml's peers: cluster).
+	atRelCreated    stage = "cluster-relation-created"
+	atRelJoined     stage = "cluster-relation-joined"
+	atRelChanged    stage = "cluster-relation-changed for the remote unit, with its data"
+	atRelChangedApp stage = "cluster-relation-changed for the application"
 )
 
-// allStages is every stage, in the order the hooks run.
-var allStages = []stage{atInstall, atLeaderElected, atDefaults, atConfigSet, atLeaderSettings}
+// allStages is every stage, in the order the hooks run (the relation's
+// -joined and -changed run after start, among the others).
+var allStages = []stage{atInstall, atRelCreated, atLeaderElected, atDefaults, atConfigSet,
+	atRelJoined, atRelChanged, atRelChangedApp, atLeaderSettings}
 
 // hook is the hook whose run s reads.
 func (s stage) hook() string {
@@ -97,6 +105,11 @@ type factRow[R any] struct {
 	check func(t *testing.T, u *agentUnit, r R)
 }
 
+// relEnv is a hook's relation environment: JUJU_RELATION,
+// JUJU_RELATION_ID, JUJU_REMOTE_UNIT, JUJU_REMOTE_APP and
+// JUJU_DEPARTING_UNIT ("" when unset).
+type relEnv struct{ relation, id, remoteUnit, remoteApp, departing string }
+
 // toolCall is one tool call as a run recorded it.
 type toolCall struct {
 	name           string
@@ -114,7 +127,8 @@ func (row toolRow) name(u *agentUnit) string {
 	return s
 }
 
-// argvOn is the row's argv on u.
+// argvOn is the row's argv on u: "$TOOLS/" and "$CHARM/" lead to u's
+// tools and charm directories.
 func (row toolRow) argvOn(u *agentUnit) []string {
 	if row.argv == nil {
 		return nil
@@ -123,6 +137,9 @@ func (row toolRow) argvOn(u *agentUnit) []string {
 	for i, a := range argv {
 		if name, ok := strings.CutPrefix(a, "$TOOLS/"); ok {
 			argv[i] = filepath.Join(agent.ToolsDir(u.dir), name)
+		}
+		if name, ok := strings.CutPrefix(a, "$CHARM/"); ok {
+			argv[i] = u.path("charm", name)
 		}
 	}
 	return argv
