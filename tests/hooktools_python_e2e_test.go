@@ -44,6 +44,8 @@ func TestToolsPythonCharm(t *testing.T) {
 	set := map[string]any{"enabled": false, "name": "python", "password": nil, "threshold": 1.5, "workers": 8}
 
 	table, facts := pyTable(t, L, settings)
+	relTable, relFacts := pyRelationTable(t, L, tc.minion.unit)
+	table, facts = append(table, relTable...), append(facts, relFacts...)
 	for _, cc := range []struct {
 		at  stage
 		cfg map[string]any
@@ -82,6 +84,15 @@ func TestToolsPythonCharm(t *testing.T) {
 		hasConfig: func(_ *testing.T, r pyRun) bool {
 			cfg, _ := r.Values["ops3.config_get"].Value.(map[string]any)
 			return cfg["workers"] == 8.0
+		},
+
+		relEnv: func(r pyRun) relEnv {
+			e := r.Env
+			return relEnv{e.Relation, e.RelationID, e.RemoteUnit, e.RemoteApp, e.DepartingUnit}
+		},
+		sawRemoteData: func(r pyRun) bool {
+			bag, _ := r.Values["ops3.relation_get"].Value.(map[string]any)
+			return bag["role"] == "created"
 		},
 
 		table: table,
@@ -127,6 +138,10 @@ func pyTable(t *testing.T, L string, settings func(n int) map[string]string) ([]
 		{atInstall, onEach, "ch.application-version-set", argv("application-version-set", "0.1.0"), silent},
 		{atInstall, onEach, "ops2.application-version-set", argv("$TOOLS/application-version-set", "0.2.0"), silent},
 		{atInstall, onEach, "ops3.application-version-set", argv("application-version-set", "--", "3.0.0"), silent},
+		// No relation is known before cluster-relation-created; outside a
+		// relation hook relation-get exits 2, which charmhelpers makes None.
+		{atInstall, onEach, "ch.relation-ids", argv("relation-ids", "--format=json", "cluster"), says("[]\n")},
+		{atInstall, onEach, "ch.relation-get.none", argv("relation-get", "--format=json", "-"), usage("ERROR no relation id specified\n")},
 		{atInstall, onEach, "ops3.is-leader", isLeaderJSON, says("false\n")},
 
 		{atLeaderElected, onLeader, "ch.is-leader", isLeaderJSON, says("true\n")},
@@ -141,8 +156,13 @@ func pyTable(t *testing.T, L string, settings func(n int) map[string]string) ([]
 		{atLeaderElected, onLeader, "ops3.status-set.app", argv("status-set", "--application=True", "active", "--", "python leader (ops 3)"), silent},
 		{atLeaderElected, onLeader, "ops3.status-get.app", argv("status-get", "--include-data", "--format=json", "--application=true"),
 			toolWant{out: appStatusIs("python leader (ops 3)", L, "installing (ops 3)")}},
-		{atLeaderElected, onLeader, "ops3.relation-ids", argv("relation-ids", "cluster", "--format=json"), says("[]\n")},
+		{atLeaderElected, onLeader, "ops3.relation-ids", argv("relation-ids", "cluster", "--format=json"), says(`["` + peerRelation + `"]` + "\n")},
 		{atLeaderElected, onLeader, "ops3.goal-state", argv("goal-state", "--format=json"), toolWant{out: goalStateHasUnits(2)}},
+		{atLeaderElected, onLeader, "ops3.relation-set.app", argv("relation-set", "-r", "0", "--app", "--file", "-"), silent},
+		{atLeaderElected, onLeader, "ops2.relation-set.app", argv("$TOOLS/relation-set", "-r", "0", "--app", "--file", "-"), silent},
+		{atLeaderElected, onLeader, "ops3.relation-get.app", argv("relation-get", "-r", "0", "-", "tools-python", "--app", "--format=json"),
+			says(mustJSON(t, pyAppBag(L)) + "\n")},
+		{atLeaderElected, onLeader, "ch.goal-state", argv("goal-state", "--format=json"), toolWant{out: goalStateHasUnits(2)}},
 		{atLeaderElected, onLeader, "ops3.is-leader", isLeaderJSON, says("true\n")},
 
 		{atLeaderSettings, onMinion, "ch.is-leader", isLeaderJSON, says("false\n")},
@@ -158,9 +178,28 @@ func pyTable(t *testing.T, L string, settings func(n int) map[string]string) ([]
 			refused(errStatusNotLeader)},
 		{atLeaderSettings, onMinion, "ops3.status-get.app", argv("status-get", "--include-data", "--format=json", "--application=true"),
 			refused(errStatusGetNotLeader)},
+		{atLeaderSettings, onMinion, "ch.leader-get.leader", argv("leader-get", "--format=json", "leader"), says(strconv.Quote(L) + "\n")},
+		{atLeaderSettings, onMinion, "ops3.relation-get.leader", argv("relation-get", "-r", "0", "-", L, "--format=json"),
+			says(mustJSON(t, pyUnitBag(L)) + "\n")},
+		{atLeaderSettings, onMinion, "ops3.relation-get.app", argv("relation-get", "-r", "0", "-", "tools-python", "--app", "--format=json"),
+			says(mustJSON(t, pyAppBag(L)) + "\n")},
+		{atLeaderSettings, onMinion, "ops3.relation-set.app.refused", argv("relation-set", "-r", "0", "--app", "--file", "-"), refused(errRelationSetApp)},
+		{atLeaderSettings, onMinion, "ch.relation-set.app.refused.help", argv("relation-set", "--help"), toolWant{out: mentions("--file")}},
+		{atLeaderSettings, onMinion, "ch.relation-set.app.refused", argv("relation-set", "--app", "-r", peerRelation, "--file", "$CHARM/.relation-set.yaml"),
+			refused(errRelationSetApp)},
 		{atLeaderSettings, onMinion, "ops3.is-leader", isLeaderJSON, says("false\n")},
 	}
 	facts := []factRow[pyRun]{
+		pyValueIs(atInstall, onEach, "ch.relation_ids", []any{}, "list"),
+		pyValueIs(atInstall, onEach, "ch.relation_get.none", nil, "NoneType"),
+		pyValueIs(atLeaderElected, onLeader, "ops3.relation_ids", []any{peerRelation}, "list"),
+		pyValueIs(atLeaderElected, onLeader, "ops3.relation_get.app", asLoaded(t, pyAppBag(L)), "dict"),
+		pyValueIs(atLeaderSettings, onMinion, "ops3.relation_get.leader", asLoaded(t, pyUnitBag(L)), "dict"),
+		{atLeaderSettings, onMinion, "ops3.relation_set.app.refused", func(t *testing.T, _ *agentUnit, r pyRun) {
+			if v := r.value(t, "ops3.relation_set.app.refused"); v.RC != 1 || v.Error != errRelationSetApp {
+				t.Errorf("ops 3 relation_set(is_app=True) on a minion raised %+v", v)
+			}
+		}},
 		pyValueIs(atInstall, onEach, "ch.is_leader", false, "bool"),
 		pyValueIs(atInstall, onEach, "ops3.is_leader", false, "bool"),
 		pyValueIs(atInstall, onEach, "ch.status_get", []any{"maintenance", "installing (charmhelpers)"}, "tuple"),
@@ -200,6 +239,126 @@ func pyTable(t *testing.T, L string, settings func(n int) map[string]string) ([]
 				t.Errorf("charmhelpers leader_set on a minion raised %+v", v)
 			}
 		}},
+	}
+	return table, facts
+}
+
+// pyUnitBag is unit's databag once its cluster-relation-created ran: the
+// seed of its scope entry, ops 2's and ops 3's writes and charmhelpers'.
+func pyUnitBag(unit string) map[string]string {
+	return withBag(seedBag(unit), map[string]string{"unit": unit, "seq": "1", "ops": "3", "role": "created"})
+}
+
+// pyAppBag is the application databag the leader L writes in
+// leader-elected, with ops 3 (JSON) and ops 2 (YAML).
+func pyAppBag(L string) map[string]string {
+	return map[string]string{"leader": L, "token": "tok-py", "epoch": "1"}
+}
+
+// pyRelationTable is the calls of tools-python's relation hooks, in the
+// forms of charmhelpers, ops 3 and ops 2, with the facts of those runs; L
+// is the leader, M the minion.
+func pyRelationTable(t *testing.T, L, M string) ([]toolRow, []factRow[pyRun]) {
+	argv := func(a ...string) []string { return a }
+	isLeaderJSON := argv("is-leader", "--format=json")
+	list := func(units ...string) string { return mustJSON(t, units) + "\n" }
+	quoted := func(s string) string { return strconv.Quote(s) + "\n" }
+	// perUnit is rows of each of the two units, self and other, in the
+	// order of the calls.
+	perUnit := func(rows func(on who, self, other string) []toolRow) []toolRow {
+		return append(rows(onLeader, L, M), rows(onMinion, M, L)...)
+	}
+	var table []toolRow
+	table = append(table, perUnit(func(on who, self, _ string) []toolRow {
+		return []toolRow{
+			{atRelCreated, on, "ch.is-leader", isLeaderJSON, says("false\n")},
+			{atRelCreated, on, "ch.relation-ids", argv("relation-ids", "--format=json", "cluster"), says(list(peerRelation))},
+			{atRelCreated, on, "ops3.relation-ids", argv("relation-ids", "cluster", "--format=json"), says(list(peerRelation))},
+			{atRelCreated, on, "ops2.relation-ids", argv("$TOOLS/relation-ids", "cluster", "--format=json"), says(list(peerRelation))},
+			{atRelCreated, on, "ops3.relation-list", argv("relation-list", "-r", "0", "--format=json"), says("[]\n")},
+			{atRelCreated, on, "ops3.relation-list.app", argv("relation-list", "-r", "0", "--app", "--format=json"), says(quoted("tools-python"))},
+			{atRelCreated, on, "ch.relation-list", argv("relation-list", "--format=json"), says("[]\n")},
+			{atRelCreated, on, "ops2.relation-set", argv("$TOOLS/relation-set", "-r", "0", "--file", "-"), silent},
+			{atRelCreated, on, "ops3.relation-set", argv("relation-set", "-r", "0", "--file", "-"), silent},
+			{atRelCreated, on, "ch.relation-set.help", argv("relation-set", "--help"), toolWant{out: mentions("--file")}},
+			{atRelCreated, on, "ch.relation-set", argv("relation-set", "--file", "$CHARM/.relation-set.yaml"), silent},
+			// Not in the scope yet: the hook's own writes only.
+			{atRelCreated, on, "ops3.relation-get.own", argv("relation-get", "-r", "0", "-", self, "--format=json"),
+				says(mustJSON(t, map[string]string{"unit": self, "seq": "1", "ops": "3", "role": "created"}) + "\n")},
+			{atRelCreated, on, "ch.relation-get.bad", argv("relation-get", "--format=json", "-r", "cluster:9", "-"),
+				usage(`ERROR invalid value "cluster:9" for option -r: relation not found` + "\n")},
+			{atRelCreated, on, "ops3.relation-list.bad", argv("relation-list", "-r", "9", "--format=json"),
+				usage(`ERROR invalid value "9" for option -r: relation not found` + "\n")},
+			{atRelCreated, on, "ops3.is-leader", isLeaderJSON, says("false\n")},
+		}
+	})...)
+	table = append(table, perUnit(func(on who, self, other string) []toolRow {
+		leader := map[who]string{onLeader: "true\n", onMinion: "false\n"}[on]
+		a := toolAddress(self)
+		return []toolRow{
+			{atRelJoined, on, "ch.is-leader", isLeaderJSON, says(leader)},
+			{atRelJoined, on, "ops3.relation-list", argv("relation-list", "-r", "0", "--format=json"), says(list(other))},
+			{atRelJoined, on, "ch.relation-list", argv("relation-list", "--format=json"), says(list(other))},
+			{atRelJoined, on, "ch.relation-get.addr", argv("relation-get", "--format=json", "private-address"), says(quoted(toolAddress(other)))},
+			{atRelJoined, on, "ch.relation-get.unit", argv("relation-get", "--format=json", "-r", peerRelation, "ingress-address", other),
+				says(quoted(toolAddress(other)))},
+			{atRelJoined, on, "ch.network-get.primary", argv("network-get", "--primary-address", "cluster"), says(a + "\n")},
+			{atRelJoined, on, "ch.network-get", argv("network-get", "cluster", "--format", "yaml", "-r", peerRelation), says(networkGetYAML(self))},
+			{atRelJoined, on, "ops3.network-get", argv("network-get", "cluster", "-r", "0", "--format=json"), says(networkGetJSON(self))},
+			{atRelJoined, on, "ops2.network-get", argv("$TOOLS/network-get", "juju-info", "--format=json"), says(networkGetJSON(self))},
+			{atRelJoined, on, "ops3.network-get.bad", argv("network-get", "nope", "--format=json"),
+				refused(`ERROR no network config found for binding "nope"` + "\n")},
+			{atRelJoined, on, "ch.unit-get", argv("unit-get", "--format=json", "private-address"), says(quoted(a))},
+			{atRelJoined, on, "ch.open-port", argv("open-port", "8080/TCP"), silent},
+			{atRelJoined, on, "ch.open-port.icmp", argv("open-port", "ICMP"), silent},
+			{atRelJoined, on, "ops3.open-port", argv("open-port", "53/udp"), silent},
+			{atRelJoined, on, "ops3.close-port", argv("close-port", "8080/tcp"), silent},
+			{atRelJoined, on, "ch.open-port.bad", argv("open-port", "70000/TCP"),
+				usage("ERROR port range bounds must be between 0 and 65535, got 70000-70000\n")},
+			{atRelJoined, on, "ops3.close-port.bad", argv("close-port", "80/sctp"),
+				usage(`ERROR invalid protocol "sctp", expected "tcp", "udp", or "icmp"` + "\n")},
+			// 8080 opened and closed in the same hook; sorted by protocol.
+			{atRelJoined, on, "ops3.opened-ports", argv("opened-ports"), says("icmp\n53/udp\n")},
+			{atRelJoined, on, "ch.opened-ports", argv("opened-ports", "--format=json"), says(`["icmp","53/udp"]` + "\n")},
+			{atRelJoined, on, "ops2.opened-ports.bad", argv("$TOOLS/opened-ports", "80"), usage(`ERROR unrecognized args: ["80"]` + "\n")},
+			{atRelJoined, on, "ops3.is-leader", isLeaderJSON, says(leader)},
+
+			{atRelChanged, on, "ch.is-leader", isLeaderJSON, says(leader)},
+			{atRelChanged, on, "ops3.relation-get", argv("relation-get", "-r", "0", "-", other, "--format=json"), says(mustJSON(t, pyUnitBag(other)) + "\n")},
+			{atRelChanged, on, "ops2.relation-get", argv("$TOOLS/relation-get", "-r", "0", "-", other, "--format=json"),
+				says(mustJSON(t, pyUnitBag(other)) + "\n")},
+			{atRelChanged, on, "ch.relation-get", argv("relation-get", "--format=json", "-"), says(mustJSON(t, pyUnitBag(other)) + "\n")},
+			{atRelChanged, on, "ops3.is-leader", isLeaderJSON, says(leader)},
+
+			// The application's -changed: relation-get defaults to the
+			// application's bag (charmhelpers' relation_get()).
+			{atRelChangedApp, on, "ch.is-leader", isLeaderJSON, says(leader)},
+			{atRelChangedApp, on, "ops3.relation-get.app", argv("relation-get", "-r", "0", "-", "tools-python", "--app", "--format=json"),
+				says(mustJSON(t, pyAppBag(L)) + "\n")},
+			{atRelChangedApp, on, "ch.relation-get.app", argv("relation-get", "--format=json", "--app", "-r", peerRelation, "token", "tools-python"),
+				says(quoted("tok-py"))},
+			{atRelChangedApp, on, "ch.relation-get.default", argv("relation-get", "--format=json", "-"), says(mustJSON(t, pyAppBag(L)) + "\n")},
+			{atRelChangedApp, on, "ops3.is-leader", isLeaderJSON, says(leader)},
+		}
+	})...)
+	facts := []factRow[pyRun]{
+		pyValueIs(atRelCreated, onEach, "ch.relation_ids", []any{peerRelation}, "list"),
+		pyValueIs(atRelCreated, onEach, "ops3.relation_list", []any{}, "list"),
+		pyValueIs(atRelCreated, onEach, "ops3.relation_remote_app_name", "tools-python", "str"),
+		pyValueIs(atRelCreated, onEach, "ch.relation_get.bad", nil, "NoneType"),
+		pyValueIs(atRelCreated, onEach, "ops3.relation_list.bad", "RelationNotFoundError", "str"),
+		pyValueIs(atRelJoined, onEach, "ops3.opened_ports", []any{"icmp", "53/udp"}, "list"),
+		pyValueIs(atRelJoined, onEach, "ch.opened_ports", []any{"icmp", "53/udp"}, "list"),
+		pyValueIs(atRelChangedApp, onEach, "ch.relation_get.app", "tok-py", "str"),
+		pyValueIs(atRelChangedApp, onEach, "ch.relation_get.default", asLoaded(t, pyAppBag(L)), "dict"),
+	}
+	for _, u := range [][2]string{{L, M}, {M, L}} {
+		on := map[string]who{L: onLeader, M: onMinion}[u[0]]
+		facts = append(facts,
+			pyValueIs(atRelJoined, on, "ch.relation_list", []any{u[1]}, "list"),
+			pyValueIs(atRelJoined, on, "ch.unit_get", toolAddress(u[0]), "str"),
+			pyValueIs(atRelJoined, on, "ch.network_get_primary_address", toolAddress(u[0]), "str"),
+			pyValueIs(atRelChanged, on, "ops2.relation_get", asLoaded(t, pyUnitBag(u[1])), "dict"))
 	}
 	return table, facts
 }
@@ -295,6 +454,11 @@ type pyRun struct {
 		Cwd              string            `json:"cwd"`
 		CharmDir         string            `json:"charm_dir"`
 		Term             string            `json:"term"`
+		Relation         string            `json:"relation"`
+		RelationID       string            `json:"relation_id"`
+		RemoteUnit       string            `json:"remote_unit"`
+		RemoteApp        string            `json:"remote_app"`
+		DepartingUnit    string            `json:"departing_unit"`
 		Which            map[string]string `json:"which"`
 	} `json:"env"`
 	Calls  []pyCall           `json:"calls"`
