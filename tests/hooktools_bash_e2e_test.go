@@ -205,6 +205,13 @@ func bashRelationTable(t *testing.T, L, M string) []toolRow {
 		{atRelChangedApp, onEach, "rel-get-app-key", nil, says(appBag["token"] + "\n")},
 		{atRelChangedApp, onEach, "rel-get-app-as-unit", nil, usage(`ERROR expected unit name, got application name "tools-bash"` + "\n")},
 
+		// The minion removed: the leader's -departed for it, and the
+		// minion's own for the leader.
+		{atRelDeparted, onEach, "rel-list", nil, silent},
+		{atRelDeparted, onEach, "rel-list-app", nil, says(app + "\n")},
+		{atRelDeparted, onLeader, "rel-ids", nil, says(peerRelation + "\n")},
+		{atRelDeparted, onMinion, "rel-ids", nil, silent},
+
 		{atLeaderSettings, onMinion, "rel-get-leader", nil, says(settingsYAML(unitBag(L)))},
 		{atLeaderSettings, onMinion, "rel-get-app", nil, says(settingsYAML(appBag))},
 		{atLeaderSettings, onMinion, "rel-get-app-json", nil, says(mustJSON(t, appBag) + "\n")},

@@ -109,7 +109,9 @@ func (tc *toolsCluster[R]) check(t *testing.T, ch toolsCharm[R]) {
 	stages := tc.stages(ch)
 	tc.checkRowsReach(t, stages, ch.table, facts)
 	for _, st := range stages {
-		t.Run(string(st.at), func(t *testing.T) { tc.checkStage(t, ch, facts, st) })
+		if !st.final {
+			t.Run(string(st.at), func(t *testing.T) { tc.checkStage(t, ch, facts, st) })
+		}
 	}
 	t.Run("uniter status shows what the hooks set", func(t *testing.T) { tc.checkStatus(t, ch) })
 	t.Run("no secret in any agent log", func(t *testing.T) {
@@ -117,6 +119,11 @@ func (tc *toolsCluster[R]) check(t *testing.T, ch toolsCharm[R]) {
 			checkNoSecrets(t, u, ch.secrets...)
 		}
 	})
+	for _, st := range stages {
+		if st.final {
+			t.Run(string(st.at), func(t *testing.T) { tc.checkStage(t, ch, facts, st) })
+		}
+	}
 }
 
 // toolsStage is how the check reads a stage's runs.
@@ -125,6 +132,9 @@ type toolsStage[R any] struct {
 	units, never  []*agentUnit // the units that run the hook, and those that must not
 	before, after func(t *testing.T)
 	run           func(t *testing.T, u *agentUnit) R // u's run of the hook
+	// final: the stage ends the cluster as the other checks know it (its
+	// before removes a unit), so it runs after them.
+	final bool
 }
 
 // stages is every stage, in the order the hooks run.
@@ -142,6 +152,8 @@ func (tc *toolsCluster[R]) stages(ch toolsCharm[R]) []toolsStage[R] {
 			func(r R) bool { return ch.relEnv(r).remoteUnit != "" }, ch.sawRemoteData)},
 		{at: atRelChangedApp, units: tc.units, run: tc.first(atRelChangedApp, "the application's data",
 			func(r R) bool { return ch.relEnv(r).remoteUnit == "" })},
+		{at: atRelDeparted, units: tc.units, before: tc.removeMinion, final: true,
+			run: tc.first(atRelDeparted, "", func(R) bool { return true }), after: tc.ranOnce(atRelDeparted)},
 		{at: atLeaderSettings, units: minion, never: leader,
 			run: tc.last(atLeaderSettings, "the counter at 3", func(_ *testing.T, r R) bool { return ch.counter(r) == "3" }),
 			// The minion's leader-set must not have landed.
@@ -241,23 +253,30 @@ func (tc *toolsCluster[R]) sharedFacts(ch toolsCharm[R]) []factRow[R] {
 		{atRelChanged, onMinion, "role", role(false)},
 		{atRelChangedApp, onLeader, "role", role(true)},
 		{atRelChangedApp, onMinion, "role", role(false)},
+		{atRelDeparted, onLeader, "role", role(true)},
+		{atRelDeparted, onMinion, "role", role(false)},
 	}
 	// The relation hooks' environment: the remote unit is the other one in
-	// -joined and a unit's -changed, none in -created and the
+	// -joined, a unit's -changed and -departed, none in -created and the
 	// application's -changed.
-	env := func(remoteUnit bool) func(t *testing.T, u *agentUnit, r R) {
+	env := func(at stage) func(t *testing.T, u *agentUnit, r R) {
 		return func(t *testing.T, u *agentUnit, r R) {
 			want := relEnv{relation: "cluster", id: peerRelation, remoteApp: tc.name}
-			if remoteUnit {
+			if at == atRelJoined || at == atRelChanged || at == atRelDeparted {
 				want.remoteUnit = tc.other(u).unit
+			}
+			if at == atRelDeparted {
+				// The remote unit that left, or this unit when it is the
+				// one going away: the minion either way.
+				want.departing = tc.minion.unit
 			}
 			if got := ch.relEnv(r); got != want {
 				t.Errorf("%s: relation environment %+v, want %+v", u.unit, got, want)
 			}
 		}
 	}
-	for _, at := range []stage{atRelCreated, atRelJoined, atRelChanged, atRelChangedApp} {
-		facts = append(facts, factRow[R]{at, onEach, "relation environment", env(at == atRelJoined || at == atRelChanged)})
+	for _, at := range []stage{atRelCreated, atRelJoined, atRelChanged, atRelChangedApp, atRelDeparted} {
+		facts = append(facts, factRow[R]{at, onEach, "relation environment", env(at)})
 	}
 	for _, at := range []stage{atInstall, atLeaderElected, atDefaults, atConfigSet, atLeaderSettings} {
 		facts = append(facts, factRow[R]{at, onEach, "no relation environment", func(t *testing.T, u *agentUnit, r R) {
@@ -415,6 +434,14 @@ func (tc *toolsCluster[R]) latest(at stage, what string, of, ok func(r R) bool) 
 			return found && ok(r)
 		})
 		return r
+	}
+}
+
+// removeMinion removes the minion's unit (`uniter unit remove`, waiting
+// for its agent to finish): both units depart from the peer relation.
+func (tc *toolsCluster[R]) removeMinion(t *testing.T) {
+	if r := tc.c.run("unit", "remove", tc.minion.unit, "--wait", "90s"); r.code != 0 {
+		t.Fatalf("unit remove %s: exit %d: %s", tc.minion.unit, r.code, r.stderr)
 	}
 }
 

@@ -339,6 +339,14 @@ func pyRelationTable(t *testing.T, L, M string) ([]toolRow, []factRow[pyRun]) {
 				says(quoted("tok-py"))},
 			{atRelChangedApp, on, "ch.relation-get.default", argv("relation-get", "--format=json", "-"), says(mustJSON(t, pyAppBag(L)) + "\n")},
 			{atRelChangedApp, on, "ops3.is-leader", isLeaderJSON, says(leader)},
+
+			// The minion removed: the departed unit is not listed, and the
+			// unit going away no longer lists the relation.
+			{atRelDeparted, on, "ch.is-leader", isLeaderJSON, says(leader)},
+			{atRelDeparted, on, "ops3.relation-list", argv("relation-list", "-r", "0", "--format=json"), says("[]\n")},
+			{atRelDeparted, on, "ch.relation-ids", argv("relation-ids", "--format=json", "cluster"),
+				says(map[who]string{onLeader: list(peerRelation), onMinion: "[]\n"}[on])},
+			{atRelDeparted, on, "ops3.is-leader", isLeaderJSON, says(leader)},
 		}
 	})...)
 	facts := []factRow[pyRun]{

@@ -29,12 +29,13 @@ const (
 	atRelJoined     stage = "cluster-relation-joined"
 	atRelChanged    stage = "cluster-relation-changed for the remote unit, with its data"
 	atRelChangedApp stage = "cluster-relation-changed for the application"
+	atRelDeparted   stage = "cluster-relation-departed once the minion is removed"
 )
 
 // allStages is every stage, in the order the hooks run (the relation's
 // -joined and -changed run after start, among the others).
 var allStages = []stage{atInstall, atRelCreated, atLeaderElected, atDefaults, atConfigSet,
-	atRelJoined, atRelChanged, atRelChangedApp, atLeaderSettings}
+	atRelJoined, atRelChanged, atRelChangedApp, atLeaderSettings, atRelDeparted}
 
 // hook is the hook whose run s reads.
 func (s stage) hook() string {
