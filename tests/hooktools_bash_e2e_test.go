@@ -22,7 +22,11 @@ const (
 
 // TestToolsBashCharm runs two units of testcharms/tools-bash under real
 // agents and a real controller and checks every hook tool call of its
-// hooks, byte for byte, in the forms bash charms use (HOOK-TOOLS.md §4-5);
+// hooks, byte for byte, in the forms bash charms use (HOOK-TOOLS.md §4-6,
+// issue 12 must show 6: the relation tools from the hooks of its peer
+// relation, created, joined, changed for a unit and for the application,
+// and departed once the minion is removed, with network-get, unit-get and
+// the port tools);
 // that the writes reached the controller; that juju-log reached the agent
 // log with unit, hook and level; that leader settings written by the
 // leader reach the minion's leader-settings-changed; that a minion is

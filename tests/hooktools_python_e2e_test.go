@@ -23,9 +23,10 @@ const pyToken = "pytok-0a9b8c7d6e5f4a3b2c1d"
 
 // TestToolsPythonCharm runs two units of testcharms/tools-python (a
 // standard-library Python dispatch charm) under real agents and checks
-// every tool call of the charmhelpers, ops 3.x and ops 2.x forms: argv,
-// exit code, stdout and stderr exactly, and what json.loads made of the
-// output (bool for is-leader, int/float/bool/str config values, None for
+// every tool call of the charmhelpers, ops 3.x and ops 2.x forms (the
+// relation, network and port tools too, from the hooks of its peer
+// relation: issue 12 must show 6): argv, exit code, stdout and stderr
+// exactly, and what json.loads made of the output (bool for is-leader, int/float/bool/str config values, None for
 // an unset option); the hook environment ops relies on (JUJU_VERSION
 // X.Y.Z, no OPERATOR_DISPATCH, cwd = charm dir with a writable
 // .unit-state.db); the minion's refusals with the exact texts ops and
