@@ -183,8 +183,8 @@ func bashRelationTable(t *testing.T, L, M string) []toolRow {
 		{atLeaderElected, onLeader, "rel-set-app-file", nil, silent},
 		{atLeaderElected, onLeader, "rel-get-app", nil, says(settingsYAML(appBag))},
 		{atLeaderElected, onLeader, "rel-get-app-json", nil, says(`"` + L + `"` + "\n")},
-		{atLeaderElected, onLeader, "goal-state", nil, toolWant{out: goalStateYAMLHasUnits(2)}},
-		{atLeaderElected, onLeader, "goal-state-json", nil, toolWant{out: goalStateHasUnits(2)}},
+		{atLeaderElected, onLeader, "goal-state", nil, toolWant{out: goalStateYAMLHasUnits(L, M)}},
+		{atLeaderElected, onLeader, "goal-state-json", nil, toolWant{out: goalStateHasUnits(L, M)}},
 
 		{atRelJoined, onEach, "rel-get-missing", nil, silent},
 		{atRelJoined, onEach, "rel-get-missing-json", nil, says("null\n")},

@@ -520,10 +520,10 @@ func appStatusIs(appMessage, leader, installMessage string) func(stdout string) 
 	}
 }
 
-// goalStateHasUnits is the verdict on goal-state --format=json: n units of
-// the application, each with a status and a since in Juju's layout (ops 3
-// indexes both), and no relations.
-func goalStateHasUnits(n int) func(stdout string) error {
+// goalStateHasUnits is the verdict on goal-state --format=json: exactly
+// the units named, each with a status and a since in Juju's layout (ops 3
+// indexes both), and no relations (a peer relation is not listed).
+func goalStateHasUnits(units ...string) func(stdout string) error {
 	return func(stdout string) error {
 		var doc struct {
 			Units     map[string]map[string]string `json:"units"`
@@ -532,8 +532,8 @@ func goalStateHasUnits(n int) func(stdout string) error {
 		if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
 			return err
 		}
-		if len(doc.Units) != n || doc.Relations == nil || len(doc.Relations) != 0 {
-			return fmt.Errorf("goal-state: %s", stdout)
+		if !slices.Equal(slices.Sorted(maps.Keys(doc.Units)), slices.Sorted(slices.Values(units))) || doc.Relations == nil || len(doc.Relations) != 0 {
+			return fmt.Errorf("goal-state: %s, want units %q and no relations", stdout, units)
 		}
 		for name, u := range doc.Units {
 			if u["status"] != "active" && u["status"] != "waiting" {
@@ -591,7 +591,7 @@ func mentions(s string) func(stdout string) error {
 
 // goalStateYAMLHasUnits is goalStateHasUnits for goal-state's default
 // format, YAML.
-func goalStateYAMLHasUnits(n int) func(stdout string) error {
+func goalStateYAMLHasUnits(units ...string) func(stdout string) error {
 	return func(stdout string) error {
 		var doc any
 		if err := yaml.Unmarshal([]byte(stdout), &doc); err != nil {
@@ -604,6 +604,6 @@ func goalStateYAMLHasUnits(n int) func(stdout string) error {
 		if !strings.HasPrefix(stdout, "relations: {}\nunits:\n") {
 			return fmt.Errorf("goal-state: not YAML with relations then units: %q", stdout)
 		}
-		return goalStateHasUnits(n)(string(b))
+		return goalStateHasUnits(units...)(string(b))
 	}
 }
