@@ -147,11 +147,11 @@ func bashTable(t *testing.T, L string, settings func(x int) map[string]string) (
 func bashRelationTable(t *testing.T, L, M string) []toolRow {
 	app := "tools-bash"
 	unitBag := func(u string) map[string]string {
-		return withBag(seedBag(u), map[string]string{"unit": u, "role": "created", "source": "a yaml file", "seq": "1"})
+		return withBag(seedBag(u), map[string]string{"unit": u, "role": "created", "source": "a yaml file", "seq": "1", "format": "ignored"})
 	}
 	appBag := map[string]string{"leader": L, "token": "tok-" + strings.TrimPrefix(L, app+"/"), "count": "1"}
 	ownPending := func(u string) map[string]string {
-		return map[string]string{"unit": u, "role": "created", "source": "a yaml file", "seq": "1"}
+		return map[string]string{"unit": u, "role": "created", "source": "a yaml file", "seq": "1", "format": "ignored"}
 	}
 	// both is the rows of tool on the leader and on the minion, each with
 	// want of the unit and the other one.
@@ -172,6 +172,8 @@ func bashRelationTable(t *testing.T, L, M string) []toolRow {
 		{atRelCreated, onEach, "rel-list-app", nil, says(app + "\n")},
 		{atRelCreated, onEach, "rel-set", nil, silent},
 		{atRelCreated, onEach, "rel-set-file", nil, silent},
+		{atRelCreated, onEach, "rel-set-delete", nil, silent},
+		{atRelCreated, onEach, "rel-set-format", nil, toolWant{stderr: "--format flag deprecated for command \"relation-set\"\n"}},
 		{atRelCreated, onEach, "rel-get-app-default", nil, says("null\n")},
 		{atRelCreated, onEach, "rel-get-bad-id", nil, usage(`ERROR invalid value "99" for option -r: relation not found` + "\n")},
 		{atRelCreated, onEach, "rel-list-bad-id", nil, usage(`ERROR invalid value "cluster:x" for option -r: invalid relation id` + "\n")},
@@ -215,6 +217,7 @@ func bashRelationTable(t *testing.T, L, M string) []toolRow {
 		{atRelDeparted, onEach, "rel-list-app", nil, says(app + "\n")},
 		{atRelDeparted, onLeader, "rel-ids", nil, says(peerRelation + "\n")},
 		{atRelDeparted, onMinion, "rel-ids", nil, silent},
+		{atRelDeparted, onEach, "opened-ports", nil, says("icmp\n8000-8010/udp\n")},
 
 		{atLeaderSettings, onMinion, "rel-get-leader", nil, says(settingsYAML(unitBag(L)))},
 		{atLeaderSettings, onMinion, "rel-get-app", nil, says(settingsYAML(appBag))},
@@ -237,6 +240,8 @@ func bashRelationTable(t *testing.T, L, M string) []toolRow {
 		both(atRelJoined, "net-two", func(u, _ string) toolWant {
 			return says(`{"egress-subnets":["` + toolAddress(u) + `/32"],"ingress-address":"` + toolAddress(u) + `"}` + "\n")
 		}),
+		both(atRelJoined, "net-bind", func(u, _ string) toolWant { return says(toolAddress(u) + "\n") }),
+		both(atRelJoined, "net-egress", func(u, _ string) toolWant { return says(toolAddress(u) + "/32\n") }),
 		both(atRelJoined, "unit-get-private", func(u, _ string) toolWant { return says(toolAddress(u) + "\n") }),
 		both(atRelJoined, "unit-get-public-json", func(u, _ string) toolWant { return says(`"` + toolAddress(u) + `"` + "\n") }),
 

@@ -347,6 +347,7 @@ func pyRelationTable(t *testing.T, L, M string) ([]toolRow, []factRow[pyRun]) {
 			{atRelDeparted, on, "ops3.relation-list", argv("relation-list", "-r", "0", "--format=json"), says("[]\n")},
 			{atRelDeparted, on, "ch.relation-ids", argv("relation-ids", "--format=json", "cluster"),
 				says(map[who]string{onLeader: list(peerRelation), onMinion: "[]\n"}[on])},
+			{atRelDeparted, on, "ops3.opened-ports", argv("opened-ports"), says("icmp\n53/udp\n")},
 			{atRelDeparted, on, "ops3.is-leader", isLeaderJSON, says(leader)},
 		}
 	})...)
