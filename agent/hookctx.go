@@ -7,6 +7,8 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/rs/zerolog"
+
 	"github.com/uniter-dev/uniter/charm"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/hooks"
@@ -57,6 +59,7 @@ type hookContexts struct {
 	remote   func() remotestate.Snapshot
 	clock    clock.Clock
 	net      networkContext // the unit's address and the charm's bindings
+	log      zerolog.Logger
 
 	mu     sync.Mutex
 	config api.Config                  // cached by version
