@@ -531,6 +531,7 @@ func init() {
 		{LeaveScope{}, decodeAs[LeaveScope]},
 		{SetRelationData{}, decodeAs[SetRelationData]},
 		{CommitRelationData{}, decodeAs[CommitRelationData]},
+		{Batch{}, decodeBatch}, // batch.go
 	} {
 		decoders[d.op.Type()] = d.decode
 	}

@@ -18,9 +18,12 @@ package lease
 // set-relation-data and commit-relation-data; operations
 // (operationsProtocol): the actions of register-unit and the operation
 // commands; and snapshot format 3, which holds both.
+// Protocol 5 adds batched log entries (BatchProtocol): one entry carrying
+// several commands (Batch); its snapshot format is still 3 (it adds no
+// state).
 const (
 	MinProtocol = 1
-	MaxProtocol = 4
+	MaxProtocol = 5
 )
 
 // HandOverProtocol is the protocol from which a lease released after a
@@ -59,8 +62,8 @@ func RefuseNewer(op Op, v uint64) error {
 // under it: a format is written only once every member reads it. Protocol
 // 2 changed no state, so it still writes format 1; protocol 3 writes
 // format 2, which adds the leases' hand-over fields; protocol 4 writes
-// format 3 (format 2 plus relations).
-var snapshotFormats = []int{1: 1, 2: 1, 3: 2, 4: 3}
+// format 3 (format 2 plus relations), and so does protocol 5.
+var snapshotFormats = []int{1: 1, 2: 1, 3: 2, 4: 3, 5: 3}
 
 // snapshotFormatFor is the snapshot format written at effective version v.
 func snapshotFormatFor(v uint64) int {
