@@ -109,6 +109,13 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
+	// NoBatching turns batching off (see batch.go): every command is
+	// proposed in a log entry of its own and applied alone, as before
+	// protocol 5. For comparisons; the default batches.
+	NoBatching bool
+	// MaxBatch is the most commands one batched entry carries (default
+	// DefaultMaxBatch, at most lease.MaxBatch).
+	MaxBatch int
 }
 
 // slack is the Slack the time advancer puts in every AdvanceTime: a lease
@@ -149,6 +156,9 @@ func (c *Config) setDefaults() {
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = DefaultTrailingLogs
 	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
 	if c.ProtoMin == 0 {
 		c.ProtoMin = 1
 	}
@@ -168,6 +178,8 @@ func (c *Config) validate() error {
 			c.ProtoMin, c.ProtoMax, lease.MinProtocol, lease.MaxProtocol)
 	case c.Tick < 0 || c.ApplyTimeout < 0 || c.AdvanceTimeout < 0:
 		return errors.New("negative tick or apply timeout")
+	case c.MaxBatch < 1 || c.MaxBatch > lease.MaxBatch:
+		return fmt.Errorf("bad max batch %d (want 1 to %d)", c.MaxBatch, lease.MaxBatch)
 	}
 	return nil
 }
@@ -216,6 +228,9 @@ type Node struct {
 	// fresh is the stamp of the newest advance this node's advancer saw
 	// applied, which Apply checks before a claim or extend.
 	fresh freshness
+	// batch groups concurrent commands into log entries (nil with
+	// Config.NoBatching).
+	batch *batcher
 }
 
 // Open opens (creating if needed) the node's data directory, starts
@@ -257,6 +272,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	go n.watchLeadership()
 	go n.watchVersion()
+	if !cfg.NoBatching {
+		n.batch = newBatcher(n)
+		go n.batch.run()
+	}
 	return n, nil
 }
 
@@ -340,7 +359,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("cannot inspect raft state: %w", err)
 	}
-	n.raft, err = raft.NewRaft(n.raftConfig(hlog), fsm{n.fsm}, logs, guardedStableStore{StableStore: n.store, g: n.disk}, snaps, n.trans)
+	n.raft, err = raft.NewRaft(n.raftConfig(hlog), n.raftFSM(), logs, guardedStableStore{StableStore: n.store, g: n.disk}, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cannot start raft: %w", err)
 	}
@@ -403,6 +422,9 @@ func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	// Leadership is observed through LeaderCh (latest value, never blocks
 	// raft); NotifyCh stays nil (see the Nomad leadership-flapping fix).
 	c.NotifyCh = nil
+	// Buffer raft's apply queue, so that concurrent proposals are
+	// appended (and fsynced) together without waiting for each other.
+	c.BatchApplyCh = !n.cfg.NoBatching
 	return c
 }
 
@@ -442,6 +464,9 @@ func (n *Node) Close() error {
 		close(n.stop)
 		<-n.done
 		<-n.versionDone
+		if n.batch != nil {
+			<-n.batch.done
+		}
 		n.closeErr = n.release()
 		if n.closeErr != nil {
 			n.closeErr = fmt.Errorf("cannot close controller node %s: %w", n.cfg.ID, n.closeErr)
