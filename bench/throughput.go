@@ -30,6 +30,10 @@ func runThroughput(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row,
 		if err != nil {
 			return rows, fmt.Errorf("%d node(s): %w", nodes, err)
 		}
+		off := deploy.Env{Bin: env.Bin, Dir: filepath.Join(env.Dir, fmt.Sprintf("%dnode-unbatched", nodes))}
+		if t.unbatched, err = unbatchedTrials(ctx, s, off, nodes); err != nil {
+			return rows, fmt.Errorf("%d node(s), batching off: %w", nodes, err)
+		}
 		s.publish(fmt.Sprintf(publishedOps, nodes), t.spread.opsPerSec)
 		rows = append(rows, t.rows(nodes)...)
 	}
@@ -43,7 +47,9 @@ func runThroughput(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row,
 func (r throughputResult) rows(nodes int) []report.Row {
 	suffix := fmt.Sprintf("_%dnode", nodes)
 	spread := stats.Summarize(r.spread.opsPerSec).Median
-	rows := []report.Row{r.spread.opsRow("ops"+suffix, nodes), r.spread.latencyRow("latency"+suffix, nodes)}
+	rows := []report.Row{r.spread.opsRow("ops"+suffix, nodes), r.spread.latencyRow("latency"+suffix, nodes),
+		r.unbatched.opsRow("ops"+suffix+"_unbatched", nodes).WithBaseline("batching on", spread),
+		r.unbatched.latencyRow("latency"+suffix+"_unbatched", nodes)}
 	if nodes == 1 {
 		return append(rows, r.manyUnits.opsRow("ops"+suffix+"_idle_units", nodes).
 			WithBaseline(fmt.Sprintf("%d units", loadClients), spread).
@@ -62,9 +68,27 @@ type idleUnitsFacts struct {
 
 // throughputResult is one topology's throughput with clients spread over the
 // nodes; with every client on the raft leader, and with clients that know
-// only the followers, so that every write is forwarded (3 nodes); and with
-// throughputIdleUnits more units registered (1 node).
-type throughputResult struct{ spread, onLeader, forwarded, manyUnits throughput }
+// only the followers, so that every write is forwarded (3 nodes); with
+// throughputIdleUnits more units registered (1 node); and, on a cluster of
+// its own started with --batch-writes=false, with clients spread and
+// every write in a raft entry of its own.
+type throughputResult struct{ spread, onLeader, forwarded, manyUnits, unbatched throughput }
+
+// unbatchedTrials runs B5's spread trials on a fresh cluster of nodes
+// whose raft leader proposes every write alone (--batch-writes=false),
+// for the comparison with batching in the same run.
+func unbatchedTrials(ctx context.Context, s *Suite, env deploy.Env, nodes int) (throughput, error) {
+	c, err := deploy.StartCluster(ctx, env, nodes, "--batch-writes=false")
+	if err != nil {
+		return throughput{}, err
+	}
+	defer c.Close()
+	units, err := registerUnits(ctx, c.Admin, "bfive", loadClients, 16)
+	if err != nil {
+		return throughput{}, err
+	}
+	return throughputTrials(ctx, s, units, c.Addresses(), fmt.Sprintf("%d node(s), batching off", nodes))
+}
 
 // throughputIdleUnits is how many idle units the token-lookup diagnostic
 // adds.
