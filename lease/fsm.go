@@ -343,6 +343,27 @@ func (f *FSM) UnitByTokenHash(hash string) (Unit, bool) {
 	return *u.Clone(), true
 }
 
+// UnitIdentity is UnitByTokenHash for the unit's name and application
+// only, without copying the unit: what every API request's authentication
+// needs.
+func (f *FSM) UnitIdentity(hash string) (name, app string, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	u, ok := f.state.Units[f.tokens[hash]]
+	if !ok || subtle.ConstantTimeCompare([]byte(u.TokenHash), []byte(hash)) != 1 {
+		return "", "", false
+	}
+	return u.Name, u.App, true
+}
+
+// HasUnit reports whether the named unit is registered (Unit without the
+// copy).
+func (f *FSM) HasUnit(name string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Units[name] != nil
+}
+
 // Units returns copies of every registered unit, sorted by name.
 func (f *FSM) Units() []Unit { return f.units(func(*Unit) bool { return true }) }
 
