@@ -70,16 +70,24 @@ func (b Batch) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// decodeBatch decodes a batch's payload. A command that does not decode
-// is kept as a badOp, so that it gets its own error result.
+// batchEnvelopes is how a batch's payload is decoded: the commands'
+// envelopes in the same pass, so each payload is scanned once less.
+type batchEnvelopes struct {
+	Commands []Command `json:"commands"`
+}
+
+// decodeBatch decodes a batch's payload. A payload whose envelopes do not
+// decode (an unknown field in one) refuses the whole batch; a command
+// whose own version, type or payload does not decode is kept as a badOp,
+// so that it gets its own error result.
 func decodeBatch(raw json.RawMessage) (Op, error) {
-	var w batchWire
+	var w batchEnvelopes
 	if err := strictUnmarshal(raw, &w); err != nil {
 		return nil, fmt.Errorf("cannot decode batch command: %w: %w", err, ErrInvalidCommand)
 	}
 	b := Batch{Ops: make([]Op, len(w.Commands))}
-	for i, data := range w.Commands {
-		op, err := Decode(data)
+	for i, c := range w.Commands {
+		op, err := decodeCommand(c)
 		if err != nil {
 			op = badOp{err: err}
 		}

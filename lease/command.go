@@ -563,6 +563,11 @@ func Decode(data []byte) (Op, error) {
 	if err := strictUnmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("cannot decode command: %w: %w", err, ErrInvalidCommand)
 	}
+	return decodeCommand(c)
+}
+
+// decodeCommand decodes the payload of an envelope.
+func decodeCommand(c Command) (Op, error) {
 	if c.Version != CommandVersion {
 		return nil, fmt.Errorf("cannot decode command: version %d (want %d): %w",
 			c.Version, CommandVersion, ErrUnsupportedVersion)
