@@ -11,9 +11,14 @@ import (
 	"github.com/uniter-dev/uniter/lease"
 )
 
-// DefaultMaxBatch is Config.MaxBatch's default: the most commands one
-// batched log entry carries.
-const DefaultMaxBatch = 256
+// Defaults of Config's batching.
+const (
+	// DefaultMaxBatch is the most commands one batched log entry carries.
+	DefaultMaxBatch = 256
+	// DefaultBatchInflight is how many batched entries may be in flight
+	// before the queue waits for one to return.
+	DefaultBatchInflight = 1
+)
 
 // batchingFSM is fsm with raft's BatchingFSM: raft hands it every run of
 // committed entries at once, and the lease FSM applies them under one
@@ -68,25 +73,27 @@ type batchReply struct {
 
 // batcher groups concurrent commands into batched log entries (group
 // commit): its goroutine (run) owns the queue. A command that arrives
-// while no entry of the batcher's is being applied is proposed at once,
-// with whatever else arrived with it, so an uncontended write waits for
-// nothing; the commands that arrive while one is being applied wait for
-// it to return and then go together in the next entry. A queue of
-// MaxBatch goes at once, even while an entry is in flight. There is no
-// timer: the batch is as long as the previous apply took.
+// while no entry of the batcher's is being applied (fewer than
+// BatchInflight) is proposed at once, with whatever else arrived with it,
+// so an uncontended write waits for nothing; the commands that arrive
+// while one is being applied wait for it to return and then go together
+// in the next entry. A queue of MaxBatch goes at once, even while an
+// entry is in flight. There is no timer: the batch is as long as the
+// previous apply took.
 type batcher struct {
-	n       *Node
-	max     int
-	reqs    chan *batchReq
-	flushed chan struct{} // an entry's apply returned
-	done    chan struct{} // closed when run has returned
+	n        *Node
+	max      int
+	inflight int // entries in flight before the queue waits
+	reqs     chan *batchReq
+	flushed  chan struct{} // an entry's apply returned
+	done     chan struct{} // closed when run has returned
 	// entries and commands count the entries proposed and the commands
 	// they carried (metrics: commands per entry).
 	entries, commands atomic.Uint64
 }
 
 func newBatcher(n *Node) *batcher {
-	return &batcher{n: n, max: n.cfg.MaxBatch, reqs: make(chan *batchReq), flushed: make(chan struct{}),
+	return &batcher{n: n, max: n.cfg.MaxBatch, inflight: n.cfg.BatchInflight, reqs: make(chan *batchReq), flushed: make(chan struct{}),
 		done: make(chan struct{})}
 }
 
@@ -116,7 +123,7 @@ func (b *batcher) run() {
 // pump proposes the queue while no entry is in flight, and a full batch
 // even while one is; it returns the queue left and the entries in flight.
 func (b *batcher) pump(queue []*batchReq, inflight int) ([]*batchReq, int) {
-	for len(queue) > 0 && (inflight == 0 || len(queue) >= b.max) {
+	for len(queue) > 0 && (inflight < b.inflight || len(queue) >= b.max) {
 		var sent bool
 		if queue, sent = b.flush(queue); sent {
 			inflight++

@@ -116,6 +116,10 @@ type Config struct {
 	// MaxBatch is the most commands one batched entry carries (default
 	// DefaultMaxBatch, at most lease.MaxBatch).
 	MaxBatch int
+	// BatchInflight is how many batched entries may be in flight at once
+	// before the queue waits for one to return (default
+	// DefaultBatchInflight: group commit).
+	BatchInflight int
 }
 
 // slack is the Slack the time advancer puts in every AdvanceTime: a lease
@@ -159,6 +163,9 @@ func (c *Config) setDefaults() {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
 	}
+	if c.BatchInflight == 0 {
+		c.BatchInflight = DefaultBatchInflight
+	}
 	if c.ProtoMin == 0 {
 		c.ProtoMin = 1
 	}
@@ -178,6 +185,8 @@ func (c *Config) validate() error {
 			c.ProtoMin, c.ProtoMax, lease.MinProtocol, lease.MaxProtocol)
 	case c.Tick < 0 || c.ApplyTimeout < 0 || c.AdvanceTimeout < 0:
 		return errors.New("negative tick or apply timeout")
+	case c.BatchInflight < 0:
+		return errors.New("negative batch in flight")
 	case c.MaxBatch < 1 || c.MaxBatch > lease.MaxBatch:
 		return fmt.Errorf("bad max batch %d (want 1 to %d)", c.MaxBatch, lease.MaxBatch)
 	}
