@@ -106,7 +106,7 @@ func EncodeBatch(cmds [][]byte) []byte {
 	}
 	var buf bytes.Buffer
 	buf.Grow(n)
-	fmt.Fprintf(&buf, `{"version":%d,"type":"batch","payload":{"commands":[`, CommandVersion)
+	buf.WriteString(envelopeHead + Batch{}.Type() + envelopeMid + `{"commands":[`)
 	for i, c := range cmds {
 		if i > 0 {
 			buf.WriteByte(',')

@@ -2,6 +2,7 @@ package lease_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -303,5 +304,26 @@ func TestBatchEncoding(t *testing.T) {
 	}
 	if need, _ := lease.RequiredProtocol(op); need != lease.BatchProtocol {
 		t.Fatalf("a batch needs protocol %d, want %d", need, lease.BatchProtocol)
+	}
+}
+
+// TestEncodeIsTheEnvelope: Encode writes what json.Marshal of the
+// Command envelope writes, for every command type.
+func TestEncodeIsTheEnvelope(t *testing.T) {
+	ops := []lease.Op{claim("db/0", dur), lease.SetUnitStatus{Unit: "db/0", Kind: "agent", Status: "idle", Message: "<&>"},
+		lease.PinLease{App: "db", Entity: "e", Until: ptr(base)}, lease.RegisterUnit{Name: "db/0", TokenHash: "h"},
+		lease.Batch{Ops: []lease.Op{claim("db/0", dur), extend("db/1", dur)}}, lease.AdvanceTime{New: base}}
+	for _, op := range ops {
+		payload, err := json.Marshal(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(lease.Command{Version: lease.CommandVersion, Type: op.Type(), Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustEncode(t, op); !bytes.Equal(got, want) {
+			t.Errorf("%s: Encode\n%s\nwant\n%s", op.Type(), got, want)
+		}
 	}
 }

@@ -548,12 +548,23 @@ func Encode(op Op) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode %s command: %w", op.Type(), err)
 	}
-	data, err := json.Marshal(Command{Version: CommandVersion, Type: op.Type(), Payload: payload})
-	if err != nil {
-		return nil, fmt.Errorf("cannot encode %s command: %w", op.Type(), err)
-	}
-	return data, nil
+	// The envelope around the payload, as json.Marshal of Command writes
+	// it (the types are plain lower-case words), without marshalling the
+	// payload a second time: every write encodes one.
+	typ := op.Type()
+	data := make([]byte, 0, len(envelopeHead)+len(typ)+len(envelopeMid)+len(payload)+1)
+	data = append(data, envelopeHead...)
+	data = append(data, typ...)
+	data = append(data, envelopeMid...)
+	data = append(data, payload...)
+	return append(data, '}'), nil
 }
+
+// The envelope of Encode around the type and the payload.
+var (
+	envelopeHead = fmt.Sprintf(`{"version":%d,"type":"`, CommandVersion)
+	envelopeMid  = `","payload":`
+)
 
 // Decode parses an envelope made by Encode. Unknown fields, an unknown
 // version or type, and trailing data are errors (wrapping
