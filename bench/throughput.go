@@ -30,10 +30,6 @@ func runThroughput(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row,
 		if err != nil {
 			return rows, fmt.Errorf("%d node(s): %w", nodes, err)
 		}
-		off := deploy.Env{Bin: env.Bin, Dir: filepath.Join(env.Dir, fmt.Sprintf("%dnode-unbatched", nodes))}
-		if t.unbatched, err = unbatchedTrials(ctx, s, off, nodes); err != nil {
-			return rows, fmt.Errorf("%d node(s), batching off: %w", nodes, err)
-		}
 		s.publish(fmt.Sprintf(publishedOps, nodes), t.spread.opsPerSec)
 		rows = append(rows, t.rows(nodes)...)
 	}
@@ -71,23 +67,26 @@ type idleUnitsFacts struct {
 // only the followers, so that every write is forwarded (3 nodes); with
 // throughputIdleUnits more units registered (1 node); and, on a cluster of
 // its own started with --batch-writes=false, with clients spread and
-// every write in a raft entry of its own.
+// every write in a raft entry of its own (its trials alternate with the
+// spread ones).
 type throughputResult struct{ spread, onLeader, forwarded, manyUnits, unbatched throughput }
 
-// unbatchedTrials runs B5's spread trials on a fresh cluster of nodes
-// whose raft leader proposes every write alone (--batch-writes=false),
-// for the comparison with batching in the same run.
-func unbatchedTrials(ctx context.Context, s *Suite, env deploy.Env, nodes int) (throughput, error) {
-	c, err := deploy.StartCluster(ctx, env, nodes, "--batch-writes=false")
+// startUnbatched starts a second cluster of nodes whose raft leader
+// proposes every write alone (--batch-writes=false), with B5's units,
+// for the comparison with batching: its trials alternate with the
+// batched cluster's.
+func startUnbatched(ctx context.Context, env deploy.Env, nodes int) (*deploy.Cluster, []loadUnit, error) {
+	off := deploy.Env{Bin: env.Bin, Dir: env.Dir + "-unbatched"}
+	c, err := deploy.StartCluster(ctx, off, nodes, "--batch-writes=false")
 	if err != nil {
-		return throughput{}, err
+		return nil, nil, err
 	}
-	defer c.Close()
 	units, err := registerUnits(ctx, c.Admin, "bfive", loadClients, 16)
 	if err != nil {
-		return throughput{}, err
+		c.Close()
+		return nil, nil, err
 	}
-	return throughputTrials(ctx, s, units, c.Addresses(), fmt.Sprintf("%d node(s), batching off", nodes))
+	return c, units, nil
 }
 
 // throughputIdleUnits is how many idle units the token-lookup diagnostic
@@ -105,9 +104,32 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 		return throughputResult{}, err
 	}
 	var res throughputResult
-	if res.spread, err = throughputTrials(ctx, s, units, c.Addresses(), fmt.Sprintf("%d node(s)", nodes)); err != nil {
+	off, offUnits, err := startUnbatched(ctx, env, nodes)
+	if err != nil {
+		return res, fmt.Errorf("batching off: %w", err)
+	}
+	on, closeOn, err := leaseLoad(units, c.Addresses())
+	if err != nil {
+		off.Close()
 		return res, err
 	}
+	unbatched, closeOff, err := leaseLoad(offUnits, off.Addresses())
+	if err != nil {
+		closeOn()
+		off.Close()
+		return res, err
+	}
+	t, err := interleavedTrials(ctx, s, []namedLoad{
+		{"B5 " + fmt.Sprintf("%d node(s)", nodes), on},
+		{"B5 " + fmt.Sprintf("%d node(s), batching off", nodes), unbatched},
+	})
+	closeOn()
+	closeOff()
+	off.Close()
+	if err != nil {
+		return res, err
+	}
+	res.spread, res.unbatched = t[0], t[1]
 	if nodes == 1 {
 		if _, err := registerUnits(ctx, c.Admin, "bidle", throughputIdleUnits, 64); err != nil {
 			return res, err
@@ -136,15 +158,26 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 
 // throughputTrials runs B5's trials with clients of units over addrs.
 func throughputTrials(ctx context.Context, s *Suite, units []loadUnit, addrs []string, what string) (throughput, error) {
-	clients, err := unitClients(units, addrs, nil)
+	op, closeClients, err := leaseLoad(units, addrs)
 	if err != nil {
 		return throughput{}, err
 	}
-	defer func() {
+	defer closeClients()
+	return loadTrials(ctx, s, "B5 "+what, op)
+}
+
+// leaseLoad is B5's op, claim and extend alternating, with a client of
+// each of units over addrs, and what closes the clients.
+func leaseLoad(units []loadUnit, addrs []string) (func(ctx context.Context, client, seq int) error, func(), error) {
+	clients, err := unitClients(units, addrs, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeClients := func() {
 		for _, cl := range clients {
 			cl.Close()
 		}
-	}()
+	}
 	op := func(ctx context.Context, i, seq int) error {
 		u := units[i]
 		var err error
@@ -155,5 +188,5 @@ func throughputTrials(ctx context.Context, s *Suite, units []loadUnit, addrs []s
 		}
 		return err
 	}
-	return loadTrials(ctx, s, "B5 "+what, op)
+	return op, closeClients, nil
 }
