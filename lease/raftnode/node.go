@@ -431,9 +431,13 @@ func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	// Leadership is observed through LeaderCh (latest value, never blocks
 	// raft); NotifyCh stays nil (see the Nomad leadership-flapping fix).
 	c.NotifyCh = nil
-	// Buffer raft's apply queue, so that concurrent proposals are
-	// appended (and fsynced) together without waiting for each other.
-	c.BatchApplyCh = !n.cfg.NoBatching
+	// BatchApplyCh stays off: with it raft buffers proposals in a channel
+	// that nothing answers at shutdown, so a proposal made as the node
+	// closes waits forever and its waiter leaks (hashicorp/raft issue
+	// 498; goleak caught one in the cli tests). The batcher (batch.go)
+	// groups concurrent writes into one entry already, and raft's leader
+	// loop still appends whatever proposals wait at once together.
+	c.BatchApplyCh = false
 	return c
 }
 
