@@ -49,8 +49,11 @@ type LoopConfig struct {
 	Status func(status, message string)
 	// NewHook makes the operation that runs a hook.
 	NewHook func(info operation.HookInfo) operation.Operation
-	Clock   clock.Clock
-	Logger  zerolog.Logger
+	// Operations, if set, runs the unit's actions and execs; without it
+	// the queue is left alone.
+	Operations Operations
+	Clock      clock.Clock
+	Logger     zerolog.Logger
 	// UpdateStatusInterval is how often update-status runs (default 5m).
 	UpdateStatusInterval time.Duration
 	// RetryInitial and RetryMax bound the error-state backoff (5s, 5m).
@@ -100,6 +103,7 @@ type loop struct {
 	gained uint64      // the tracker's gained count at the last leadership hook
 	retry  clock.Timer // armed while in error state
 	status clock.Timer // update-status
+	ops    opsState    // the operations this loop ended or holds back (loop_ops.go)
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -114,6 +118,7 @@ func (l *loop) run(ctx context.Context) error {
 		l.armRetry(st.Error.Attempts)
 	}
 	defer l.stopRetry()
+	defer l.ops.release()
 	// Nothing is decided before the first complete remote snapshot: a
 	// zero snapshot would say "not leader" and depose a leader that is
 	// merely restarting.
@@ -123,7 +128,7 @@ func (l *loop) run(ctx context.Context) error {
 		return nil
 	}
 	for ctx.Err() == nil {
-		local, remote := l.cfg.Executor.State(), l.cfg.Remote.Snapshot()
+		local, remote := l.cfg.Executor.State(), l.visible(l.cfg.Remote.Snapshot())
 		d := Next(local, remote, l.timers)
 		l.warnFlaps(local, remote, d)
 		done, err := l.act(opCtx, d)
@@ -200,6 +205,10 @@ func (l *loop) act(ctx context.Context, d Decision) (done bool, err error) {
 		return false, nil
 	case Terminate:
 		return true, ErrTerminated
+	case RunOperation:
+		return false, l.runOperation(ctx, d)
+	case AbortOperation:
+		return false, l.abortOperation(ctx, d)
 	}
 	return false, nil
 }
@@ -327,7 +336,13 @@ func (l *loop) wait(ctx context.Context) {
 	if l.retry != nil {
 		retryC = l.retry.Chan()
 	}
+	var opsC <-chan time.Time
+	if l.ops.backoff != nil {
+		opsC = l.ops.backoff.Chan()
+	}
 	select {
+	case <-opsC:
+		l.ops.release()
 	case <-ctx.Done():
 	case <-l.cfg.Remote.Changes():
 	case <-retryC:

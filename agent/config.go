@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/uniter-dev/uniter/agent/agentmetrics"
+	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/osutil"
 	"github.com/uniter-dev/uniter/internal/version"
 )
@@ -56,10 +58,25 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 type Controller struct {
 	// Addresses are the API addresses (host:port) of controller nodes.
 	Addresses []string `yaml:"addresses"`
+	// CACert (PEM) or CAFingerprint ("sha256:" and hex) pins the
+	// controller's cluster CA: the agent trusts no other (the API is
+	// HTTPS only). `uniter unit add` copies both from the client config.
+	CACert        string `yaml:"ca-cert,omitempty"`
+	CAFingerprint string `yaml:"ca-fingerprint,omitempty"`
 	// Token is the unit's secret. Since version 2 it is kept in
 	// <agent-dir>/token (0600), never in agent.yaml: ReadConfig fills it
 	// in and WriteConfig writes it there.
 	Token string `yaml:"token,omitempty"`
+}
+
+// ClientConfig is the controller client configuration c describes: its
+// addresses, the pinned CA and the unit's token.
+func (c Controller) ClientConfig() client.Config {
+	cfg := client.Config{Addresses: slices.Clone(c.Addresses), Token: c.Token, CAFingerprint: c.CAFingerprint}
+	if c.CACert != "" {
+		cfg.CACert = []byte(c.CACert)
+	}
+	return cfg
 }
 
 // Config is the content of <agent-dir>/agent.yaml.
@@ -90,6 +107,11 @@ type Config struct {
 	// only this user may enter) or "HOST:PORT" on a loopback address
 	// (docs/operations.md). Empty: no metrics listener.
 	MetricsAddr string `yaml:"metrics-addr,omitempty"`
+	// Address is the unit's address (an IP, no port), what network-get
+	// and unit-get answer. Empty: the host's primary address, the source
+	// address of its default route (else its first non-loopback interface
+	// address, else 127.0.0.1), found when the agent starts.
+	Address string `yaml:"address,omitempty"`
 }
 
 // Defaults for Config fields left empty.
@@ -191,6 +213,11 @@ func (c *Config) check() error {
 	if c.MetricsAddr != "" {
 		if err := agentmetrics.CheckAddr(c.MetricsAddr); err != nil {
 			return fmt.Errorf("metrics-addr: %w", err)
+		}
+	}
+	if c.Address != "" {
+		if _, err := netip.ParseAddr(c.Address); err != nil {
+			return fmt.Errorf("address: %q is not an IP address", c.Address)
 		}
 	}
 	_, _, err := SplitUnit(c.Unit)

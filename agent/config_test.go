@@ -97,6 +97,10 @@ func TestConfigRefusesUntouched(t *testing.T) {
 			"metrics-addr: bad metrics address"},
 		{"relative metrics socket", "version: 2\nunit: db/0\ncontroller: {addresses: [a:1]}\nmetrics-addr: unix:m.sock\n",
 			"must be absolute"},
+		{"address with a port", "version: 2\nunit: db/0\ncontroller: {addresses: [a:1]}\naddress: 10.0.0.5:80\n",
+			`address: "10.0.0.5:80" is not an IP address`},
+		{"address by name", "version: 2\nunit: db/0\ncontroller: {addresses: [a:1]}\naddress: db.example\n",
+			`address: "db.example" is not an IP address`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -169,5 +173,24 @@ func TestSetControllerAddressesKeepsTheRest(t *testing.T) {
 	}
 	if err := agent.SetControllerAddresses(dir, nil); err == nil {
 		t.Error("an empty address list was accepted")
+	}
+}
+
+// TestConfigAddress: an address is read and written back as given; none
+// stays none (the agent finds the host's when it starts).
+func TestConfigAddress(t *testing.T) {
+	for _, addr := range []string{"10.0.0.5", "fd00::5", ""} {
+		dir := t.TempDir()
+		c := agent.Config{Unit: "web/3", Controller: agent.Controller{Addresses: []string{"a:1"}}, Address: addr}
+		if err := agent.WriteConfig(dir, c); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(readFile(t, filepath.Join(dir, "agent.yaml")), "address: "); got != (addr != "") {
+			t.Errorf("address %q: agent.yaml mentions an address: %v", addr, got)
+		}
+		back, err := agent.ReadConfig(dir)
+		if err != nil || back.Address != addr {
+			t.Errorf("address %q read back as %q, %v", addr, back.Address, err)
+		}
 	}
 }

@@ -49,8 +49,13 @@ func (a *unitAgent) connectController(g *worker.Group) (*connection, error) {
 	if len(cfg.Controller.Addresses) == 0 {
 		return conn, fmt.Errorf("cannot connect to controller: agent.yaml of %s lists no controller addresses", cfg.Unit)
 	}
-	c, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token,
-		FollowMembers: true, OnMembers: func(addrs []string) { saveAddresses(a.deps.AgentDir, addrs, a.log) }})
+	if cfg.Controller.CACert == "" && cfg.Controller.CAFingerprint == "" {
+		return conn, fmt.Errorf("cannot connect to controller: agent.yaml of %s pins no controller CA (controller.ca-cert or controller.ca-fingerprint; `uniter unit add` writes them)", cfg.Unit)
+	}
+	ccfg := cfg.Controller.ClientConfig()
+	ccfg.FollowMembers = true
+	ccfg.OnMembers = func(addrs []string) { saveAddresses(a.deps.AgentDir, addrs, a.log) }
+	c, err := client.New(ccfg)
 	if err != nil {
 		return conn, fmt.Errorf("cannot connect to controller: %w", err)
 	}

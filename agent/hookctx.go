@@ -44,6 +44,7 @@ type hookContexts struct {
 	ctrl     ControllerAPI      // nil without tools
 	checker  leadership.Checker // the tracker
 	state    func() operation.State
+	net      networkContext // the unit's address and the charm's bindings
 
 	mu     sync.Mutex
 	config api.Config   // cached by version
@@ -82,14 +83,16 @@ func (h *hookContexts) toolContext(ctx context.Context, info operation.HookInfo)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read config for hook %q: %w", info.Kind, err)
 	}
-	return &hooktools.HookContext{
+	hc := &hooktools.HookContext{
 		Unit: h.cfg.Unit, App: h.app, Hook: string(info.Kind),
 		Config: typed, ConfigKeys: h.charm.Keys(), LeaderSettings: settings,
 		Backend: &hookBackend{h: h, info: info},
 		// No relations yet: the agent does not join any until the
 		// relation hooks land (issue 12); goal-state already answers.
 		RelationBackend: relationBackend{h: h},
-	}, nil
+	}
+	h.addNetwork(hc) // ports.go
+	return hc, nil
 }
 
 // relationBackend reads what the relation tools need from the controller.

@@ -42,6 +42,10 @@ type Decision struct {
 	Resolved uint64
 	// Term is the lease term a Release gives up.
 	Term uint64
+	// Operation is the action or exec a RunOperation or AbortOperation
+	// is about (resolver_ops.go); a RunOperation's Hook holds the remote
+	// versions it runs against.
+	Operation remotestate.Operation
 }
 
 // Timers are the local, time-driven inputs of the resolver.
@@ -55,7 +59,13 @@ type Timers struct {
 // Next decides the next step from the committed local state and the latest
 // remote snapshot (DESIGN.md §4.3). It is a pure function.
 func Next(local operation.State, remote remotestate.Snapshot, timers Timers) Decision {
+	if d, ok := recoverOperation(local); ok {
+		return d
+	}
 	if d, ok := recoverOp(local); ok {
+		return d
+	}
+	if d, ok := abortRunning(remote); ok {
 		return d
 	}
 	if local.Leader && lostLeadership(local, remote) {
@@ -73,7 +83,13 @@ func Next(local operation.State, remote remotestate.Snapshot, timers Timers) Dec
 		return Decision{Action: Release, Term: remote.Term}
 	}
 	if local.Error != nil {
-		return inError(local, remote, timers)
+		// Actions and execs run in error state (as in Juju), while the
+		// failed hook waits for its retry, which they leave as it is.
+		d := inError(local, remote, timers)
+		if op, ok := runQueued(local, remote); ok && d.Action == WaitRetry {
+			return op
+		}
+		return d
 	}
 	if remote.ResolvedID > local.ResolvedSeen {
 		return Decision{Action: AckResolved, Resolved: remote.ResolvedID}
@@ -82,6 +98,9 @@ func Next(local operation.State, remote remotestate.Snapshot, timers Timers) Dec
 		if kind, ok := rule(local, remote); ok {
 			return runHook(kind, remote.Term, remote)
 		}
+	}
+	if d, ok := runQueued(local, remote); ok {
+		return d
 	}
 	if remote.Life == remotestate.Dying {
 		return Decision{Action: Terminate}

@@ -220,10 +220,15 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 	if src.Tracker != nil {
 		checker = src.Tracker
 	}
+	netCtx, err := newNetworkContext(a.deps.Config, a.log)
+	if err != nil {
+		return err
+	}
 	contexts := &hookContexts{agentDir: a.deps.AgentDir, cfg: a.deps.Config, app: a.app, charm: a.charm,
-		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State}
+		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State, net: netCtx}
+	runner := withPortCommits(a.runner, src, a.deps.Config.Unit, a.log) // ports.go
 	newHook := func(info operation.HookInfo) operation.Operation {
-		deps := operation.HookDeps{Runner: a.runner, Contexts: contexts, Clock: a.deps.Clock, Logger: a.log, Observer: a.metrics}
+		deps := operation.HookDeps{Runner: runner, Contexts: contexts, Clock: a.deps.Clock, Logger: a.log, Observer: a.metrics}
 		if info.Kind == hooks.LeaderElected {
 			deps.Check = func(ctx context.Context, info operation.HookInfo) error {
 				return recheckLease(ctx, checker, info, a.log)
@@ -240,9 +245,13 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 	if src.Tracker != nil {
 		cfg.Leadership = src.Tracker
 	}
+	if opsAPI, ok := src.Controller.(OperationAPI); ok && src.Tools != nil {
+		cfg.Operations = &controllerOps{api: opsAPI, runner: a.runner, contexts: contexts, unit: a.deps.Config.Unit,
+			clock: a.deps.Clock, log: a.log}
+	}
 	cfg.Status = src.Status
 	a.log.Info().Msg("agent started")
-	err := Loop(ctx, cfg)
+	err = Loop(ctx, cfg)
 	a.log.Info().AnErr("reason", err).Msg("agent stopped")
 	return err
 }

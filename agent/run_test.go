@@ -90,7 +90,7 @@ func newLiveAgentWith(t *testing.T, prepare func(dir string), n agent.Notifier) 
 	writeFileMode(t, filepath.Join(charmDir, "metadata.yaml"), "name: app\n", 0o644)
 	writeFileMode(t, filepath.Join(charmDir, "hooks", "install"), "#!/bin/sh\necho "+installOutput+"\n", 0o755)
 	err = agent.WriteConfig(a.dir, agent.Config{
-		Unit: testUnit, Controller: agent.Controller{Addresses: []string{ctrl.APIAddr()}, Token: unitToken},
+		Unit: testUnit, Controller: agent.Controller{Addresses: []string{ctrl.APIAddr()}, Token: unitToken, CACert: string(ctrl.CACert())},
 		MachineLock: filepath.Join(t.TempDir(), "machine-lock"), StopTimeout: agent.Duration(10 * time.Second),
 	})
 	if err != nil {

@@ -76,7 +76,7 @@ func RunClaimProfile(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	clients, err := unitClients(units, []string{c.APIAddr()}, nil)
+	clients, err := unitClients(f, units, []string{c.APIAddr()}, nil)
 	if err != nil {
 		return err
 	}

@@ -194,7 +194,7 @@ func newStorm(ctx context.Context, c *deploy.Cluster, a *deploy.App) (*storm, er
 			return nil, fmt.Errorf("cannot register fake unit: %w", err)
 		}
 	}
-	clients, err := unitClients(units, c.Addresses(), nil)
+	clients, err := unitClients(c.File, units, c.Addresses(), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/uniter-dev/uniter/bench/proc"
 	"github.com/uniter-dev/uniter/bench/report"
 	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/pki"
 )
 
 // The cadence of B6's simulated agents: the leadership tracker's, with
@@ -70,7 +71,11 @@ func runScale(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, erro
 		return nil, err
 	}
 	l := &scaleLoad{size: size, units: units, until: make([]time.Time, len(units))}
-	if l.leaders, err = unitClients(units, c.Addresses(), poolClient(256)); err != nil {
+	pool, err := poolClient(c.File, 256)
+	if err != nil {
+		return nil, err
+	}
+	if l.leaders, err = unitClients(c.File, units, c.Addresses(), pool); err != nil {
 		return nil, err
 	}
 	s.logf("B6: %d watchers ramping up over %v", size.watchers, size.ramp)
@@ -134,14 +139,21 @@ type scaleCounts struct {
 	extendLatency []float64
 }
 
-func poolClient(conns int) *http.Client {
+// poolClient is an HTTPS client with conns idle connections per node,
+// trusting the CA that f pins.
+func poolClient(f client.File, conns int) (*http.Client, error) {
+	pin := pki.Pin{CACert: []byte(f.Controller.CACert), Fingerprint: f.Controller.CAFingerprint}
+	dialTLS, err := pin.DialTLSContext(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second})
+	if err != nil {
+		return nil, err
+	}
 	return &http.Client{Transport: &http.Transport{
 		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialTLSContext:      dialTLS,
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     2 * time.Minute,
-	}}
+	}}, nil
 }
 
 // scaleTrial is what one trial measured.

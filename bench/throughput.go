@@ -9,6 +9,7 @@ import (
 	"github.com/uniter-dev/uniter/bench/deploy"
 	"github.com/uniter-dev/uniter/bench/report"
 	"github.com/uniter-dev/uniter/bench/stats"
+	"github.com/uniter-dev/uniter/controller/client"
 )
 
 // throughputLease is the lease duration B5's claims and extends ask for.
@@ -108,12 +109,12 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 	if err != nil {
 		return res, fmt.Errorf("batching off: %w", err)
 	}
-	on, closeOn, err := leaseLoad(units, c.Addresses())
+	on, closeOn, err := leaseLoad(c.File, units, c.Addresses())
 	if err != nil {
 		off.Close()
 		return res, err
 	}
-	unbatched, closeOff, err := leaseLoad(offUnits, off.Addresses())
+	unbatched, closeOff, err := leaseLoad(off.File, offUnits, off.Addresses())
 	if err != nil {
 		closeOn()
 		off.Close()
@@ -134,14 +135,14 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 		if _, err := registerUnits(ctx, c.Admin, "bidle", throughputIdleUnits, 64); err != nil {
 			return res, err
 		}
-		res.manyUnits, err = throughputTrials(ctx, s, units, c.Addresses(), fmt.Sprintf("1 node, %d more units", throughputIdleUnits))
+		res.manyUnits, err = throughputTrials(ctx, s, c.File, units, c.Addresses(), fmt.Sprintf("1 node, %d more units", throughputIdleUnits))
 		return res, err
 	}
 	leader, err := c.Leader(ctx)
 	if err != nil {
 		return res, err
 	}
-	if res.onLeader, err = throughputTrials(ctx, s, units, []string{leader.APIAddr}, "3 nodes, on the leader"); err != nil {
+	if res.onLeader, err = throughputTrials(ctx, s, c.File, units, []string{leader.APIAddr}, "3 nodes, on the leader"); err != nil {
 		return res, err
 	}
 	// The leader hint names an address these clients were not given, so
@@ -152,13 +153,13 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 			followers = append(followers, a)
 		}
 	}
-	res.forwarded, err = throughputTrials(ctx, s, units, followers, "3 nodes, followers only")
+	res.forwarded, err = throughputTrials(ctx, s, c.File, units, followers, "3 nodes, followers only")
 	return res, err
 }
 
 // throughputTrials runs B5's trials with clients of units over addrs.
-func throughputTrials(ctx context.Context, s *Suite, units []loadUnit, addrs []string, what string) (throughput, error) {
-	op, closeClients, err := leaseLoad(units, addrs)
+func throughputTrials(ctx context.Context, s *Suite, f client.File, units []loadUnit, addrs []string, what string) (throughput, error) {
+	op, closeClients, err := leaseLoad(f, units, addrs)
 	if err != nil {
 		return throughput{}, err
 	}
@@ -167,9 +168,10 @@ func throughputTrials(ctx context.Context, s *Suite, units []loadUnit, addrs []s
 }
 
 // leaseLoad is B5's op, claim and extend alternating, with a client of
-// each of units over addrs, and what closes the clients.
-func leaseLoad(units []loadUnit, addrs []string) (func(ctx context.Context, client, seq int) error, func(), error) {
-	clients, err := unitClients(units, addrs, nil)
+// each of units over addrs (trusting f's controller), and what closes the
+// clients.
+func leaseLoad(f client.File, units []loadUnit, addrs []string) (func(ctx context.Context, client, seq int) error, func(), error) {
+	clients, err := unitClients(f, units, addrs, nil)
 	if err != nil {
 		return nil, nil, err
 	}

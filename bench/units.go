@@ -77,12 +77,15 @@ func rotate(addrs []string, i int) []string {
 	return append(append([]string(nil), addrs[k:]...), addrs[:k]...)
 }
 
-// unitClients makes one typed client per unit, with its token, sharing hc
-// (nil: each its own transport).
-func unitClients(units []loadUnit, addrs []string, hc *http.Client) ([]*client.Client, error) {
+// unitClients makes one typed client per unit, with its token, trusting
+// the CA that f pins, sharing hc (nil: each its own transport; else hc
+// must trust the CA).
+func unitClients(f client.File, units []loadUnit, addrs []string, hc *http.Client) ([]*client.Client, error) {
 	out := make([]*client.Client, len(units))
 	for i, u := range units {
-		c, err := client.New(client.Config{Addresses: rotate(addrs, i), Token: u.token, HTTPClient: hc})
+		cfg := f.Config()
+		cfg.Addresses, cfg.Token, cfg.HTTPClient = rotate(addrs, i), u.token, hc
+		c, err := client.New(cfg)
 		if err != nil {
 			return nil, err
 		}

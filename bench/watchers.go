@@ -74,7 +74,7 @@ func RunWatchers(ctx context.Context, args []string) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- watchFleet(ctx, strings.Split(*addrs, ","), f.Token, *prefix, *apps, *from, *count, *ramp, &counts)
+		done <- watchFleet(ctx, f, strings.Split(*addrs, ","), *prefix, *apps, *from, *count, *ramp, &counts)
 	}()
 	tick := time.NewTicker(countsEvery)
 	defer tick.Stop()
@@ -144,12 +144,17 @@ func readCounts(path string) (watchCounts, error) {
 
 // watchFleet runs count watchers (watcher i watches application
 // "<prefix>-a<i mod apps>") until ctx ends, counting their answers.
-func watchFleet(ctx context.Context, addrs []string, token, prefix string, apps, from, count int, ramp time.Duration, counts *fleetCounts) error {
-	hc := poolClient(count)
+func watchFleet(ctx context.Context, f client.File, addrs []string, prefix string, apps, from, count int, ramp time.Duration, counts *fleetCounts) error {
+	hc, err := poolClient(f, count)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for k := range count {
 		i := from + k
-		c, err := client.New(client.Config{Addresses: rotate(addrs, i), Token: token, HTTPClient: hc})
+		cfg := f.Config()
+		cfg.Addresses, cfg.HTTPClient = rotate(addrs, i), hc
+		c, err := client.New(cfg)
 		if err != nil {
 			return err
 		}

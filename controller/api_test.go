@@ -294,9 +294,9 @@ func TestBlockingQueryCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewTLSServer(srv.Handler())
 	defer hs.Close()
-	raw := newRaw(t, strings.TrimPrefix(hs.URL, "http://"))
+	raw := &rawHTTP{t: t, base: hs.URL, hc: hs.Client()}
 	idx := c.Node().FSM().ApplicationIndex("db")
 	path := fmt.Sprintf("/v1/leases/db?index=%d", idx)
 

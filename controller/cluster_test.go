@@ -214,7 +214,7 @@ func TestRemoveNode(t *testing.T) {
 	}
 	// A client that follows the members drops the removed node's address
 	// at its next answer.
-	fc, err := client.New(client.Config{Addresses: []string{nodes[2].APIAddr(), nodes[1].APIAddr()}, Token: admin, FollowMembers: true})
+	fc, err := client.New(client.Config{Addresses: []string{nodes[2].APIAddr(), nodes[1].APIAddr()}, Token: admin, FollowMembers: true, CACert: caBundle()})
 	if err != nil {
 		t.Fatal(err)
 	}

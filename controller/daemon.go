@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -57,6 +58,12 @@ type NodeConfig struct {
 	// AdminToken authenticates the join; its hash becomes this node's
 	// admin token hash. Not needed to bootstrap or restart.
 	AdminToken string
+	// JoinCACert and JoinCAFingerprint pin the CA of the cluster to join
+	// (from the admin client.yaml; one is needed with Join). The join
+	// brings this node its certificate and the CA (see docs/controller.md,
+	// "TLS").
+	JoinCACert        []byte
+	JoinCAFingerprint string
 	// LostAfter is the server's Config.LostAfter.
 	LostAfter time.Duration
 	// MaxBlocking is the server's Config.MaxBlocking (0: the default).
@@ -77,9 +84,10 @@ type NodeConfig struct {
 }
 
 // Controller is a running controller node: a raft node and the workers
-// that serve it (the HTTP API, the failure watch, the announcer).
+// that serve it (the HTTPS API, the failure watch, the announcer).
 type Controller struct {
 	node       *raftnode.Node
+	tls        *nodeTLS
 	apiAddr    string
 	clientFile string
 	created    bool
@@ -140,11 +148,14 @@ func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error)
 	if err := protocolRange(&cfg); err != nil {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
+	if c.tls, err = c.setUpTLS(ctx, cfg); err != nil {
+		return nil, err
+	}
 	hash, err := c.adminTokenHash(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
-	nc := raftnode.Config{ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: c.apiAddr,
+	nc := raftnode.Config{ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: c.apiAddr, TLS: c.tls.raftConfig(),
 		Bootstrap: cfg.Join == "", Clock: cfg.Clock, Logger: cfg.Logger, ProtoMin: cfg.ProtoMin, ProtoMax: cfg.ProtoMax,
 		NoBatching: cfg.NoBatching}
 	if cfg.Tune != nil {
@@ -153,17 +164,30 @@ func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error)
 	if c.node, err = raftnode.Open(ctx, nc); err != nil {
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
+	// The raft address may be the one stored by an earlier start.
+	if err := c.tls.setHosts(nodeHosts(c.node.RaftAddr())); err != nil {
+		c.node.Close()
+		return nil, fmt.Errorf("cannot start controller: %w", err)
+	}
 	srv, err := NewServer(Config{Node: c.node, AdminTokenHash: hash, Clock: cfg.Clock, Logger: cfg.Logger,
-		LostAfter: cfg.LostAfter, MaxBlocking: cfg.MaxBlocking, MetricsTokenHash: cfg.MetricsTokenHash})
+		LostAfter: cfg.LostAfter, MaxBlocking: cfg.MaxBlocking, MetricsTokenHash: cfg.MetricsTokenHash,
+		TLS: c.tls.clientConfig(), CA: c.tls.ca, RotateCertificate: c.tls.rotate})
 	if err != nil {
 		c.node.Close()
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
+	// HTTPS only: a plain HTTP request gets Go's 400 "Client sent an
+	// HTTP request to an HTTPS server" and is never routed.
+	tlsLn := tls.NewListener(ln, c.tls.apiConfig())
 	// The raft node outlives the workers, which all use it: the API
 	// stops first, then the failure watch, then the node is closed.
 	c.workers = worker.NewGroup(life)
 	c.workers.Go("raft node", c.watchFailure)
-	c.workers.Go("API server", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	c.workers.Go("certificate renewal", func(ctx context.Context) error {
+		c.tls.renew(ctx, cfg.Logger.With().Str("component", "tls").Logger())
+		return nil
+	})
+	c.workers.Go("API server", func(ctx context.Context) error { return srv.Serve(ctx, tlsLn) })
 	// Started after the API, so it stops before it: a leader that stops
 	// hands raft leadership over while it still forwards writes.
 	c.workers.Go("raft hand-off", func(ctx context.Context) error {
@@ -258,7 +282,7 @@ func (c *Controller) adminTokenHash(cfg NodeConfig) (string, error) {
 	if cfg.Join == "" {
 		token = randomHex(32)
 		c.clientFile, c.created = filepath.Join(cfg.DataDir, ClientFile), true
-		f := client.File{Controller: client.FileController{Addresses: []string{c.apiAddr}}, Token: token}
+		f := client.File{Controller: c.fileController([]string{c.apiAddr}), Token: token}
 		if err := client.WriteFile(c.clientFile, f); err != nil {
 			return "", err
 		}
@@ -272,9 +296,15 @@ func (c *Controller) adminTokenHash(cfg NodeConfig) (string, error) {
 	return hash, nil
 }
 
+// fileController is the controller section of a client.yaml naming
+// addrs: they and the cluster CA, by certificate and fingerprint.
+func (c *Controller) fileController(addrs []string) client.FileController {
+	return client.FileController{Addresses: addrs, CACert: string(c.tls.caPEM()), CAFingerprint: c.tls.fingerprint()}
+}
+
 // refreshClientFile puts this node's current API address first in the
 // data directory's client.yaml, if there is one (the API port may change
-// across restarts).
+// across restarts), and pins the cluster CA in it.
 func (c *Controller) refreshClientFile(dataDir string) error {
 	path := filepath.Join(dataDir, ClientFile)
 	if !exists(path) {
@@ -285,11 +315,13 @@ func (c *Controller) refreshClientFile(dataDir string) error {
 	if err != nil {
 		return err
 	}
-	if len(f.Controller.Addresses) > 0 && f.Controller.Addresses[0] == c.apiAddr {
+	want := c.fileController(nil)
+	if len(f.Controller.Addresses) > 0 && f.Controller.Addresses[0] == c.apiAddr &&
+		f.Controller.CACert == want.CACert && f.Controller.CAFingerprint == want.CAFingerprint {
 		return nil
 	}
 	addrs := slices.DeleteFunc(f.Controller.Addresses, func(a string) bool { return a == c.apiAddr })
-	f.Controller.Addresses = append([]string{c.apiAddr}, addrs...)
+	f.Controller = c.fileController(append([]string{c.apiAddr}, addrs...))
 	return client.WriteFile(path, f)
 }
 
@@ -300,9 +332,15 @@ const joinPatience = time.Minute
 // join asks the node at cfg.Join to add this node as a voter. It is safe
 // on every start: adding a voter that is already one changes nothing.
 func (c *Controller) join(ctx context.Context, cfg NodeConfig) error {
+	return retryJoin(ctx, cfg, func() error { return c.joinOnce(ctx, cfg) })
+}
+
+// retryJoin calls once until it succeeds, fails other than by an
+// unreachable or unavailable cluster, or joinPatience has passed.
+func retryJoin(ctx context.Context, cfg NodeConfig, once func() error) error {
 	deadline := cfg.Clock.Now().Add(joinPatience)
 	for {
-		err := c.joinOnce(ctx, cfg)
+		err := once()
 		switch {
 		case err == nil:
 			return nil
@@ -323,7 +361,7 @@ func (c *Controller) join(ctx context.Context, cfg NodeConfig) error {
 // add this node as a voter and record its addresses and protocol range.
 // A node too old for the cluster is refused before it is added.
 func (c *Controller) joinOnce(ctx context.Context, cfg NodeConfig) error {
-	cl, err := client.New(client.Config{Addresses: []string{cfg.Join}, Token: cfg.AdminToken})
+	cl, err := joinClient(cfg)
 	if err != nil {
 		return fmt.Errorf("cannot join controller at %s: %w", cfg.Join, err)
 	}
@@ -349,7 +387,7 @@ func NodeToken(adminTokenHash string) string {
 // succeeds or is refused; a node refused for its range fails by itself
 // once its state shows the cluster's version (see raftnode.Node.Failed).
 func (c *Controller) announce(ctx context.Context, adminHash string, clk clock.Clock, log zerolog.Logger) {
-	cl, err := client.New(client.Config{Addresses: []string{c.apiAddr}, Token: NodeToken(adminHash)})
+	cl, err := client.New(client.Config{Addresses: []string{c.apiAddr}, Token: NodeToken(adminHash), CACert: c.tls.caPEM()})
 	if err != nil {
 		log.Error().Err(err).Msg("cannot announce this node")
 		return
@@ -380,6 +418,12 @@ func (c *Controller) announce(ctx context.Context, adminHash string, clk clock.C
 		t.Stop()
 	}
 }
+
+// CACert is the cluster CA's certificate (PEM): what clients pin.
+func (c *Controller) CACert() []byte { return c.tls.caPEM() }
+
+// Certificate describes the certificate the node presents now.
+func (c *Controller) Certificate() api.NodeCertificate { return c.tls.describe() }
 
 // Node is the controller's raft node.
 func (c *Controller) Node() *raftnode.Node { return c.node }

@@ -5,7 +5,10 @@
 //
 // # Protocol
 //
-// HTTP/1.1 and JSON under /v1, one `Authorization: Bearer TOKEN` per call.
+// HTTP/1.1 over TLS only, and JSON under /v1, one `Authorization: Bearer
+// TOKEN` per call. The server certificate is the node's, issued by the
+// cluster CA that clients pin (docs/controller.md, "TLS"); a plain HTTP
+// request gets Go's 400 and is never routed.
 // The admin token (generated at bootstrap; the node keeps only its SHA-256
 // in DATA_DIR/admin-token.sha256, the plaintext is only in the admin
 // client.yaml, 0600) may do everything. A unit token (registered by the
@@ -75,6 +78,8 @@
 //	                                                                 relations?} (blocking; see Relations)
 //	POST   /v1/units/{app}/{n}/relation-data         unit itself  {term?, relations:[{relation, unit?:{k:v}, app?:{k:v}}]}
 //	                                                              → {index} (one hook's commit: all or nothing)
+//	GET    /v1/units/{app}/{n}/ports                 unit itself  → {ports:[{endpoint?, protocol, from?, to?}]} (the leader answers)
+//	POST   /v1/units/{app}/{n}/ports                 unit itself  {open?:[range], close?:[range]} → {index} (protocol 5; ≤ 100 ranges)
 //	POST   /v1/units/{app}/{n}/status                unit itself  {kind:"workload"|"agent", status, message} → {index}
 //	POST   /v1/units/{app}/{n}/application-version   unit itself  {version} → {index}
 //	POST   /v1/units/{app}/{n}/remove                admin        → {index} (unit dying)
@@ -115,6 +120,10 @@
 //	                                                                 proto_min, proto_max}], effective_version} (blocking)
 //	POST   /v1/cluster/join                          admin        {id, raft_addr, api_addr, proto_min?, proto_max?} → {index}
 //	POST   /v1/cluster/announce                      node, admin  {id, raft_addr, api_addr, proto_min, proto_max} → {index}
+//	POST   /v1/cluster/certificates                  admin        {id, csr} → {certificate, ca_cert, ca_key} (PEM; any node with
+//	                                                                 the CA signs, nothing replicated: a joining node's first call)
+//	POST   /v1/node/certificate/rotate               admin        → {id, serial, not_after, hosts}: the answering node (never
+//	                                                                 forwarded) issues itself a new certificate
 //	GET    /v1/health                                no token     → 200 {status:"ok", node} while the process serves
 //	GET    /v1/ready                                 no token     → 200 {status:"ready"} when the node knows a raft leader and
 //	                                                                 is caught up, else 503 {status:"not ready", reason}

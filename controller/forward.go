@@ -30,7 +30,7 @@ func (s *Server) forward(rq *request) error {
 	if addr == "" {
 		return unavailable("", "controller node %s is not the raft leader and no leader is known", s.node.ID())
 	}
-	req, err := http.NewRequestWithContext(rq.ctx, rq.r.Method, "http://"+addr+rq.r.URL.RequestURI(), bytes.NewReader(rq.body))
+	req, err := http.NewRequestWithContext(rq.ctx, rq.r.Method, "https://"+addr+rq.r.URL.RequestURI(), bytes.NewReader(rq.body))
 	if err != nil {
 		return unavailable(addr, "cannot forward request to the raft leader at %s: %v", addr, err)
 	}

@@ -3,6 +3,8 @@ package controller_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -47,6 +49,7 @@ func startNode(t *testing.T, o nodeOpts) *controller.Controller {
 	if err != nil {
 		t.Fatal(err)
 	}
+	registerCA(c)
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { closeNode(t, c) }) })
 	return c
@@ -63,6 +66,7 @@ func nodeConfig(t *testing.T, o nodeOpts) controller.NodeConfig {
 		RaftAddr:   "127.0.0.1:0",
 		Join:       o.join,
 		AdminToken: o.adminToken,
+		JoinCACert: caBundle(),
 		LostAfter:  o.lostAfter,
 		ProtoMin:   min(1, o.protoMax),
 		ProtoMax:   o.protoMax,
@@ -113,9 +117,40 @@ func waitWritable(t *testing.T, c *controller.Controller) {
 	})
 }
 
+// testCAs are the cluster CAs of the nodes this test binary started
+// (each bootstrap makes one; joined nodes share it), PEM: test clients
+// trust them all.
+var testCAs struct {
+	mu  sync.Mutex
+	pem []byte
+}
+
+// registerCA adds c's cluster CA to testCAs.
+func registerCA(c *controller.Controller) {
+	testCAs.mu.Lock()
+	defer testCAs.mu.Unlock()
+	if ca := c.CACert(); !bytes.Contains(testCAs.pem, ca) {
+		testCAs.pem = append(testCAs.pem, ca...)
+	}
+}
+
+// caBundle is testCAs' PEM (nil before any node started).
+func caBundle() []byte {
+	testCAs.mu.Lock()
+	defer testCAs.mu.Unlock()
+	return bytes.Clone(testCAs.pem)
+}
+
+// testTLS is a TLS client configuration trusting testCAs.
+func testTLS() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caBundle())
+	return &tls.Config{RootCAs: pool}
+}
+
 func newClient(t *testing.T, token string, addrs ...string) *client.Client {
 	t.Helper()
-	c, err := client.New(client.Config{Addresses: addrs, Token: token, Timeout: 5 * time.Second})
+	c, err := client.New(client.Config{Addresses: addrs, Token: token, Timeout: 5 * time.Second, CACert: caBundle()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +166,9 @@ type rawHTTP struct {
 }
 
 func newRaw(t *testing.T, addr string) *rawHTTP {
-	hc := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: testTLS()}, Timeout: 30 * time.Second}
 	t.Cleanup(hc.CloseIdleConnections)
-	return &rawHTTP{t: t, base: "http://" + addr, hc: hc}
+	return &rawHTTP{t: t, base: "https://" + addr, hc: hc}
 }
 
 type rawResp struct {

@@ -62,7 +62,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitVersion(t, c, binMax) // claims are batched from protocol 5
+	waitVersion(t, c, binMax) // claims are batched from protocol 6
 	before := scrape(t, raw, tokMetrics)
 	claimOK := map[string]string{"op": "claim", "outcome": "ok"}
 	claimDenied := map[string]string{"op": "claim", "outcome": "denied"}

@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/pki"
 	"github.com/uniter-dev/uniter/lease"
 )
 
@@ -54,8 +57,17 @@ type Config struct {
 	// RequestTimeout bounds every handler that does not block by design.
 	RequestTimeout time.Duration
 	// Forward is the HTTP client used to forward writes to the raft
-	// leader; nil for one with DefaultForwardTimeout.
+	// leader; nil for one with DefaultForwardTimeout over TLS.
 	Forward *http.Client
+	// TLS is the client side of TLS to other nodes' APIs (trusting the
+	// cluster CA), for the default Forward.
+	TLS *tls.Config
+	// CA, if set, signs joining nodes' certificates (POST
+	// /v1/cluster/certificates); without it that endpoint answers 503.
+	CA *pki.CA
+	// RotateCertificate, if set, makes the node issue itself a new
+	// certificate (POST /v1/node/certificate/rotate).
+	RotateCertificate func() (api.NodeCertificate, error)
 	// MetricsTokenHash, if set, is lease.HashToken of a token that may
 	// read GET /metrics and nothing else (the admin token always may).
 	MetricsTokenHash string
@@ -98,8 +110,10 @@ func NewServer(cfg Config) (*Server, error) {
 	setDefault(&cfg.MaxBlocking, DefaultMaxBlocking)
 	if cfg.Forward == nil {
 		cfg.Forward = &http.Client{Timeout: DefaultForwardTimeout, Transport: &http.Transport{
-			Proxy:       nil,
-			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			Proxy:               nil,
+			TLSClientConfig:     cfg.TLS,
+			TLSHandshakeTimeout: 5 * time.Second,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			// Every forwarded write goes to one host, the leader: keep
 			// enough idle connections for a busy follower's writes in
 			// flight (64 clients kept ~40 in flight; with 16, the rest
@@ -146,6 +160,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       defaultIdleTimeout,
 		MaxHeaderBytes:    defaultMaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          log.New(httpErrorLog{s.log}, "", 0),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -165,6 +180,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("cannot serve API: %w", err)
 	}
 	return nil
+}
+
+// httpErrorLog takes the HTTP server's own error lines into the node's
+// log: failed TLS handshakes (a plain HTTP request, a client that does
+// not trust the cluster CA, a port scan) at debug, since anyone who can
+// reach the port can cause them; anything else at warn.
+type httpErrorLog struct{ log zerolog.Logger }
+
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	ev := l.log.Warn()
+	if strings.HasPrefix(line, "http: TLS handshake error") {
+		ev = l.log.Debug()
+	}
+	ev.Str("error", line).Msg("http server error")
+	return len(p), nil
 }
 
 // handlerFunc serves one authenticated request; an error is answered by
@@ -290,6 +321,8 @@ func (s *Server) routes() {
 	s.handle("POST /v1/units/{app}/{n}/resolved", write, s.resolved)
 	s.handle("DELETE /v1/units/{app}/{n}", write, s.deregisterUnit)
 	s.handle("POST /v1/units/{app}/{n}/relation-data", write, s.commitRelationData)
+	s.handle("GET /v1/units/{app}/{n}/ports", local, s.getUnitPorts)
+	s.handle("POST /v1/units/{app}/{n}/ports", write, s.setUnitPorts)
 
 	s.handle("POST /v1/relations", write, s.addRelation)
 	s.handle("GET /v1/relations", local, s.listRelations)
@@ -315,6 +348,8 @@ func (s *Server) routes() {
 	s.handle("POST /v1/cluster/announce", write, s.announce)
 	s.handle("DELETE /v1/cluster/nodes/{id}", write, s.removeNode)
 	s.handle("GET /v1/cluster/backup", write, s.backup)
+	s.handle("POST /v1/cluster/certificates", local, s.signCertificate)
+	s.handle("POST /v1/node/certificate/rotate", local, s.rotateCertificate)
 
 	// Unauthenticated probes for process supervisors and load balancers;
 	// they answer nothing secret.

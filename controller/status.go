@@ -172,6 +172,7 @@ func unitStatus(now time.Time, u *lease.Unit, leader bool, lostAfter time.Durati
 		Agent:              api.StatusInfo{Status: u.Agent.Status, Message: u.Agent.Message, Since: u.Agent.Since},
 		Workload:           api.StatusInfo{Status: u.Workload.Status, Message: u.Workload.Message, Since: u.Workload.Since},
 		ApplicationVersion: u.ApplicationVersion,
+		OpenPorts:          openPorts(u.OpenedPorts),
 	}
 	if !u.LastSeen.IsZero() && now.Sub(u.LastSeen) > lostAfter {
 		out.Agent = api.StatusInfo{Status: "lost", Message: lostMessage, Since: u.LastSeen.Add(lostAfter)}

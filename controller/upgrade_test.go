@@ -83,7 +83,7 @@ func TestJoinRefusesTooOldNode(t *testing.T) {
 	waitVersion(t, leader, 2)
 	_, err := controller.Start(t.Context(), controller.NodeConfig{
 		DataDir: t.TempDir(), ID: "old", APIAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Join: leader.APIAddr(), AdminToken: admin, ProtoMin: 1, ProtoMax: 1, Clock: clock.Real,
+		Join: leader.APIAddr(), AdminToken: admin, JoinCACert: caBundle(), ProtoMin: 1, ProtoMax: 1, Clock: clock.Real,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)), Tune: fastRaft,
 	})
 	if !errors.Is(err, api.ErrVersionUnsupported) ||

@@ -27,7 +27,7 @@ var (
 // ExitError reports a hook process that ended unsuccessfully on its own
 // (not because Run killed it). Match it with errors.As.
 type ExitError struct {
-	// Kind is the hook that failed.
+	// Kind is the hook that failed; empty for an action or a command.
 	Kind Kind
 	// Code is the exit status, or 128+signal if a signal killed the
 	// process (the shell convention).
@@ -38,6 +38,12 @@ type ExitError struct {
 
 // Error reports the hook and its exit status.
 func (e *ExitError) Error() string {
+	if e.Kind == "" { // an action or a command
+		if e.Signal != 0 {
+			return fmt.Sprintf("killed by signal %d (%v)", int(e.Signal), e.Signal)
+		}
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
 	if e.Signal != 0 {
 		return fmt.Sprintf("hook %q was killed by signal %d (%v)", string(e.Kind), int(e.Signal), e.Signal)
 	}
@@ -47,12 +53,12 @@ func (e *ExitError) Error() string {
 // timeoutError is returned when Config.Timeout expired; it matches
 // ErrTimeout.
 type timeoutError struct {
-	kind  Kind
+	what  string // `hook "install"`
 	after time.Duration
 }
 
 func (e *timeoutError) Error() string {
-	return fmt.Sprintf("cannot run hook %q: timed out after %v", string(e.kind), e.after)
+	return fmt.Sprintf("cannot run %s: timed out after %v", e.what, e.after)
 }
 
 func (e *timeoutError) Is(target error) bool { return target == ErrTimeout }

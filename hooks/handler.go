@@ -17,12 +17,18 @@ import (
 // (HOOK-TOOLS.md: "otherwise run hooks/<hook>"); it is reported as
 // ErrNotExecutable only when it is the sole handler there is.
 func findHandler(charmDir string, kind Kind) (string, error) {
+	return findHandlerIn(charmDir, "hooks", string(kind))
+}
+
+// findHandlerIn is findHandler for the handler dir/name of the charm
+// (hooks/<kind>, actions/<name>).
+func findHandlerIn(charmDir, dir, name string) (string, error) {
 	dispatch := filepath.Join(charmDir, "dispatch")
 	dispatchExists, dispatchErr := checkExecutable(dispatch)
 	if dispatchExists && dispatchErr == nil {
 		return dispatch, nil
 	}
-	legacy := filepath.Join(charmDir, "hooks", string(kind))
+	legacy := filepath.Join(charmDir, dir, name)
 	legacyExists, legacyErr := checkExecutable(legacy)
 	switch {
 	case legacyExists:

@@ -44,6 +44,12 @@ func (p Params) Validate() error {
 	if err := p.Kind.Validate(); err != nil {
 		return err
 	}
+	return p.validateEnv()
+}
+
+// validateEnv is Validate without the hook kind: what every charm
+// process (hook, action, command) needs.
+func (p Params) validateEnv() error {
 	switch {
 	case p.Unit == "":
 		return errors.New("unit name is empty")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -88,32 +89,64 @@ func (r *Runner) Run(ctx context.Context, p Params) error {
 	if err != nil {
 		return fmt.Errorf("cannot run hook %q: %w", string(p.Kind), err)
 	}
+	log := r.log.With().Str("unit", p.Unit).Str("hook", string(p.Kind)).Logger()
+	return r.run(ctx, process{
+		what: fmt.Sprintf("hook %q", string(p.Kind)), kind: p.Kind, path: path, args: []string{path},
+		dir: p.CharmDir, env: Environ(p, r.passEnv), timeout: r.timeout, log: log,
+	})
+}
+
+// process is one charm process to run: a hook, an action or a command.
+type process struct {
+	// what names it in errors: `hook "install"`, `action "greet"`.
+	what string
+	// kind is the Kind an *ExitError carries.
+	kind Kind
+	// path is run with argv args (args[0] as given, never resolved).
+	path string
+	args []string
+	dir  string
+	env  []string
+	// timeout bounds the run.
+	timeout time.Duration
+	log     zerolog.Logger
+	// stdout and stderr, if set, also receive the process's output.
+	stdout, stderr io.Writer
+}
+
+// run runs proc in its own process group and waits for it.
+func (r *Runner) run(ctx context.Context, proc process) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	log := r.log.With().Str("unit", p.Unit).Str("hook", string(p.Kind)).Logger()
-	stdout := newLogWriter(log, "stdout", zerolog.DebugLevel)
-	stderr := newLogWriter(log, "stderr", zerolog.WarnLevel)
-	cmd := r.command(runCtx, p, path, stdout, stderr)
+	stdout := newLogWriter(proc.log, "stdout", zerolog.DebugLevel)
+	stderr := newLogWriter(proc.log, "stderr", zerolog.WarnLevel)
+	cmd := r.command(runCtx, proc, stdout, stderr)
 	if err := cmd.Start(); err != nil {
-		return startError(ctx, p.Kind, err)
+		return startError(ctx, proc.what, err)
 	}
-	log.Debug().Str("path", path).Int("pid", cmd.Process.Pid).Msg("started hook process")
-	stopTimer := r.armTimeout(p.Kind, cancel)
+	proc.log.Debug().Str("path", proc.path).Int("pid", cmd.Process.Pid).Msg("started hook process")
+	stopTimer := r.armTimeout(proc.what, proc.timeout, cancel)
 	waitErr := cmd.Wait()
 	stopTimer()
 	stdout.Flush()
 	stderr.Flush()
-	return r.result(ctx, runCtx, p.Kind, cmd.ProcessState, waitErr, log)
+	return r.result(ctx, runCtx, proc, cmd.ProcessState, waitErr)
 }
 
-// command builds the hook's process: run by path, fresh environment,
-// charm directory, own process group, group killed on cancellation.
-func (r *Runner) command(ctx context.Context, p Params, path string, stdout, stderr *lineWriter) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, path)
-	cmd.Args = []string{path} // argv[0] as given, never resolved
-	cmd.Dir = p.CharmDir
-	cmd.Env = Environ(p, r.passEnv)
+// command builds the process: fresh environment, its working directory,
+// own process group, group killed on cancellation.
+func (r *Runner) command(ctx context.Context, proc process, stdout, stderr *lineWriter) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, proc.path)
+	cmd.Args = proc.args // argv[0] as given, never resolved
+	cmd.Dir = proc.dir
+	cmd.Env = proc.env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if proc.stdout != nil {
+		cmd.Stdout = io.MultiWriter(stdout, proc.stdout)
+	}
+	if proc.stderr != nil {
+		cmd.Stderr = io.MultiWriter(stderr, proc.stderr)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd.Process) }
 	cmd.WaitDelay = r.drain
@@ -123,14 +156,14 @@ func (r *Runner) command(ctx context.Context, p Params, path string, stdout, std
 // armTimeout cancels the hook's context with a timeoutError once the
 // timeout has elapsed on the Runner's clock. The returned stop disarms it
 // and returns only when its goroutine has ended.
-func (r *Runner) armTimeout(kind Kind, cancel context.CancelCauseFunc) (stop func()) {
-	timer := r.clock.NewTimer(r.timeout)
+func (r *Runner) armTimeout(what string, timeout time.Duration, cancel context.CancelCauseFunc) (stop func()) {
+	timer := r.clock.NewTimer(timeout)
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
 		select {
 		case <-timer.Chan():
-			cancel(&timeoutError{kind: kind, after: r.timeout})
+			cancel(&timeoutError{what: what, after: timeout})
 		case <-done:
 		}
 	}()
@@ -154,24 +187,24 @@ func killGroup(proc *os.Process) error {
 	return err
 }
 
-// startError explains why the hook process could not start.
-func startError(ctx context.Context, kind Kind, err error) error {
+// startError explains why the process could not start.
+func startError(ctx context.Context, what string, err error) error {
 	switch {
 	case ctx.Err() != nil:
-		return cancelError(ctx, kind)
+		return cancelError(ctx, what)
 	case errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("cannot run hook %q: %w: %w", string(kind), ErrNotExecutable, err)
+		return fmt.Errorf("cannot run %s: %w: %w", what, ErrNotExecutable, err)
 	}
-	return fmt.Errorf("cannot start hook %q: %w", string(kind), err)
+	return fmt.Errorf("cannot start %s: %w", what, err)
 }
 
 // result turns the end of the hook process into Run's error.
-func (r *Runner) result(ctx, runCtx context.Context, kind Kind, state *os.ProcessState, waitErr error, log zerolog.Logger) error {
+func (r *Runner) result(ctx, runCtx context.Context, proc process, state *os.ProcessState, waitErr error) error {
 	if state != nil && state.Success() {
 		// It finished on its own; a cancellation racing with its exit
 		// does not undo what it did.
 		if errors.Is(waitErr, exec.ErrWaitDelay) {
-			log.Debug().Dur("pipe_drain", r.drain).Msg("hook left its output open after exiting")
+			proc.log.Debug().Dur("pipe_drain", r.drain).Msg("hook left its output open after exiting")
 		}
 		return nil
 	}
@@ -180,22 +213,22 @@ func (r *Runner) result(ctx, runCtx context.Context, kind Kind, state *os.Proces
 		if errors.As(context.Cause(runCtx), &timeout) {
 			return timeout
 		}
-		return cancelError(ctx, kind)
+		return cancelError(ctx, proc.what)
 	}
 	if state == nil {
-		return fmt.Errorf("cannot run hook %q: %w", string(kind), waitErr)
+		return fmt.Errorf("cannot run %s: %w", proc.what, waitErr)
 	}
-	return exitError(kind, state)
+	return exitError(proc.kind, state)
 }
 
 // cancelError reports that ctx ended the hook, wrapping ctx.Err() and its
 // cause when they differ.
-func cancelError(ctx context.Context, kind Kind) error {
+func cancelError(ctx context.Context, what string) error {
 	err, cause := ctx.Err(), context.Cause(ctx)
 	if cause == nil || cause == err {
-		return fmt.Errorf("cannot run hook %q: %w", string(kind), err)
+		return fmt.Errorf("cannot run %s: %w", what, err)
 	}
-	return fmt.Errorf("cannot run hook %q: %w: %w", string(kind), err, cause)
+	return fmt.Errorf("cannot run %s: %w: %w", what, err, cause)
 }
 
 // exitError describes an unsuccessful exit.

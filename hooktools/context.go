@@ -81,6 +81,19 @@ type HookContext struct {
 	RelationBackend RelationBackend
 	// HookRelation is the relation of a relation hook; nil otherwise.
 	HookRelation *HookRelation
+
+	// Network is the unit's address, for network-get and unit-get.
+	Network Network
+	// Bindings are the names network-get answers for and --endpoints
+	// accepts: the charm's endpoints (metadata.yaml) and juju-info.
+	Bindings []string
+	// PortsBackend reads the unit's committed port ranges, once per hook,
+	// when a port tool first needs them; nil: none are committed.
+	PortsBackend PortsBackend
+	// Action is the action the context runs (NewAction); nil in a hook
+	// or an exec, where the action tools fail. It is shared, not copied:
+	// the agent reads its results once the action has ended.
+	Action *Action
 }
 
 // hookState is a registered context and what the hook has done to it.
@@ -96,6 +109,10 @@ type hookState struct {
 	settings  map[string]string // snapshot plus the hook's own writes
 	notLeader bool              // is-leader has been false in this hook
 	rel       relState
+	network   Network
+	bindings  []string
+	ports     portState
+	action    *Action // nil outside an action
 }
 
 func newHookState(hc *HookContext) (*hookState, error) {
@@ -114,6 +131,10 @@ func newHookState(hc *HookContext) (*hookState, error) {
 		backend:    hc.Backend,
 		settings:   maps.Clone(hc.LeaderSettings),
 		rel:        newRelState(hc),
+		network:    hc.Network,
+		bindings:   slices.Clone(hc.Bindings),
+		ports:      portState{backend: hc.PortsBackend},
+		action:     hc.Action,
 	}
 	if st.config == nil {
 		st.config = map[string]any{}

@@ -1,6 +1,10 @@
 // Package hooktools serves the hook tools (is-leader, leader-get,
 // leader-set, config-get, status-set, status-get, juju-log,
-// application-version-set) that charm hooks call, and installs them.
+// application-version-set, the relation tools, network-get, unit-get, the
+// port tools and the action tools action-get, action-set, action-log,
+// action-fail) that charm hooks and actions call, and installs them. An
+// action's context carries an [Action]: its params, and the results and
+// failure its tools record.
 //
 // # Shape
 //
@@ -8,7 +12,9 @@
 // each hook it registers a [HookContext] (a snapshot of config and leader
 // settings, plus a [Backend] for live operations) and passes the returned
 // id to the hook as JUJU_CONTEXT_ID; when the hook ends it calls done,
-// after which the id is refused. The tools are symlinks ([InstallSymlinks])
+// after which the id is refused. What a hook buffers to commit only if it
+// exits 0 (relation-set, open-port, close-port) the agent takes with
+// [Server.Pending] and [Server.PendingPorts] before it calls done. The tools are symlinks ([InstallSymlinks])
 // to the small uniter-hooktools binary beside the uniter binary, or to the
 // uniter binary itself when that is missing ([ToolTarget]); both run the
 // client, package [github.com/uniter-dev/uniter/hooktools/toolclient]

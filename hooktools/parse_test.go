@@ -160,9 +160,10 @@ func TestOutputFile(t *testing.T) {
 
 func TestToolNames(t *testing.T) {
 	want := []string{
-		"application-version-set", "config-get", "goal-state", "is-leader", "juju-log",
-		"leader-get", "leader-set", "relation-get", "relation-ids", "relation-list", "relation-set",
-		"status-get", "status-set",
+		"action-fail", "action-get", "action-log", "action-set",
+		"application-version-set", "close-port", "config-get", "goal-state", "is-leader", "juju-log",
+		"leader-get", "leader-set", "network-get", "open-port", "opened-ports", "relation-get", "relation-ids",
+		"relation-list", "relation-set", "status-get", "status-set", "unit-get",
 	}
 	if diff := cmp.Diff(want, hooktools.ToolNames()); diff != "" {
 		t.Errorf("ToolNames (-want +got):\n%s", diff)
@@ -177,7 +178,7 @@ func TestToolNames(t *testing.T) {
 			t.Errorf("IsTool(%q) = false", name)
 		}
 	}
-	for _, name := range []string{"uniter", "", "is-leader.sh", "action-get", "IS-LEADER"} {
+	for _, name := range []string{"uniter", "", "is-leader.sh", "action-do", "IS-LEADER"} {
 		if hooktools.IsTool(name) {
 			t.Errorf("IsTool(%q) = true", name)
 		}

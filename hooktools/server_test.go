@@ -328,7 +328,7 @@ func TestMalformedFrames(t *testing.T) {
 		{"wrong json type", frame([]byte(`{"args": "x"}`)), "ERROR bad request: cannot decode frame: json: cannot unmarshal"},
 		{"empty body", frame(nil), "ERROR bad request: cannot decode frame: unexpected end of JSON input"},
 		{"old protocol", req(0, h.id, "is-leader"), "ERROR bad request: unsupported protocol version 0 (want 1)"},
-		{"unknown tool", req(hooktools.ProtocolVersion, h.id, "action-get"), `ERROR bad request: unknown hook tool "action-get"`},
+		{"unknown tool", req(hooktools.ProtocolVersion, h.id, "action-do"), `ERROR bad request: unknown hook tool "action-do"`},
 		{"frame too large", header(hooktools.DefaultMaxFrameBytes + 1), "ERROR request too large: frame of 33554433 bytes exceeds the limit of 33554432 bytes"},
 		{"frame max header", header(1<<32 - 1), "ERROR request too large: frame of 4294967295 bytes"},
 	}

@@ -55,6 +55,15 @@ var tools = map[string]toolInfo{
 	"relation-get":            relationGetTool,
 	"relation-set":            relationSetTool,
 	"goal-state":              goalStateTool,
+	"network-get":             networkGetTool,
+	"unit-get":                unitGetTool,
+	"open-port":               openPortTool,
+	"close-port":              closePortTool,
+	"opened-ports":            openedPortsTool,
+	"action-get":              actionGetTool,
+	"action-set":              actionSetTool,
+	"action-log":              actionLogTool,
+	"action-fail":             actionFailTool,
 }
 
 // Exit codes of the tools (HOOK-TOOLS.md §3).

@@ -9,12 +9,12 @@ import (
 // BatchProtocol is the protocol from which a log entry may carry a Batch:
 // below it the leader proposes every command in its own entry, so that
 // nodes of an older release in the cluster can apply the log.
-const BatchProtocol = 5
+const BatchProtocol = 6
 
 // MaxBatch bounds the commands of one Batch.
 const MaxBatch = 1024
 
-// Batch (protocol 5) is several commands in one log entry: the raft
+// Batch (protocol 6) is several commands in one log entry: the raft
 // leader groups concurrent API writes into it so that they cost one log
 // append, one fsync and one replication round instead of one each. Its
 // commands are applied in order, at the entry's index, each exactly as if

@@ -25,7 +25,7 @@ var sameError = cmp.Comparer(func(a, b error) bool {
 
 var batchUnits = []string{"db/0", "db/1", "db/2", "web/0", "web/1"}
 
-// newBatchFSM is an FSM at protocol 5 with batchUnits registered, at
+// newBatchFSM is an FSM at protocol 6 with batchUnits registered, at
 // global time base, its last index returned.
 func newBatchFSM(t *testing.T) (*lease.FSM, uint64) {
 	t.Helper()
@@ -236,7 +236,7 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 
 // TestBatchRefusals: a command that may not be batched, a nested batch or
 // a command that does not decode is refused in its place, and the others
-// apply; an empty batch is invalid; below protocol 5 the whole batch is
+// apply; an empty batch is invalid; below protocol 6 the whole batch is
 // refused and changes nothing.
 func TestBatchRefusals(t *testing.T) {
 	f, index := newBatchFSM(t)

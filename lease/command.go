@@ -536,6 +536,7 @@ func init() {
 		decoders[d.op.Type()] = d.decode
 	}
 	maps.Copy(decoders, operationDecoders) // operations.go
+	maps.Copy(decoders, portDecoders)      // ports.go
 }
 
 // Encode returns the JSON envelope of op at CommandVersion, ready to be the

@@ -37,7 +37,10 @@
 // results and logs are bounded (MaxOperationResultsBytes, ...) and the
 // oldest finished operations are dropped past MaxRetainedOperations. A
 // change to a unit's queue moves the unit's modify index, so its agent's
-// blocking query sees new work.
+// blocking query sees new work. set-unit-ports (ports.go, protocol 5)
+// records what one hook did with open-port and close-port: each unit's
+// opened port ranges, per endpoint or for all of them, at most
+// MaxUnitPortRanges.
 //
 // This package imports no raft: package lease/raftnode runs the FSM under
 // hashicorp/raft and holds the time advancer, the gate on claims and

@@ -49,4 +49,7 @@ func TestSnapshotFormatNeverAheadOfVersion(t *testing.T) {
 	if snapshotFormatFor(4) != 3 {
 		t.Error("protocol 4 (relations) writes snapshot format 3")
 	}
+	if snapshotFormatFor(5) != 4 {
+		t.Error("protocol 5 (opened ports) writes snapshot format 4")
+	}
 }

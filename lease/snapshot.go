@@ -18,10 +18,12 @@ import (
 // operation id counter and application actions; a state without them
 // encodes the same in all three, so a format-1 or format-2 snapshot
 // restores as a state with no relations and no operations, and one that
-// carries such state is refused.
-const SnapshotFormat = 3
+// carries such state is refused. Format 4 (protocol 5) is format 3 plus
+// the units' opened ports; a state without any encodes the same as in
+// format 3, and an older format that carries them is refused.
+const SnapshotFormat = 4
 
-// snapshotFile is the on-disk form: {"format":3,"state":{...}}.
+// snapshotFile is the on-disk form: {"format":4,"state":{...}}.
 type snapshotFile struct {
 	Format int             `json:"format"`
 	State  json.RawMessage `json:"state"`
@@ -76,6 +78,10 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 	}
 	if f.Format < 3 && s.hasOperationState() {
 		return nil, fmt.Errorf("cannot restore lease snapshot: format %d cannot hold actions or operations: %w",
+			f.Format, ErrSnapshotFormat)
+	}
+	if f.Format < 4 && s.hasPortState() {
+		return nil, fmt.Errorf("cannot restore lease snapshot: format %d cannot hold opened ports: %w",
 			f.Format, ErrSnapshotFormat)
 	}
 	s.normalize()

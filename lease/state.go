@@ -165,6 +165,10 @@ type Unit struct {
 	// on each new value. ResolvedNoRetry is the last request's mode.
 	ResolvedID      uint64 `json:"resolved_id"`
 	ResolvedNoRetry bool   `json:"resolved_no_retry"`
+	// OpenedPorts (protocol 5; ports.go) are the port ranges the unit's
+	// hooks opened, sorted (ComparePortRanges); omitempty, so that a unit
+	// without any encodes as in snapshot formats 1 to 3.
+	OpenedPorts []PortRange `json:"opened_ports,omitempty"`
 	// ModifyIndex is the log index of the last command that changed it,
 	// or the life, membership or data of a relation whose scope it is in
 	// (or just entered or left), so that its agent's blocking query wakes.
@@ -254,10 +258,10 @@ func cloneSchema(schema map[string]Option) map[string]Option {
 	return out
 }
 
-// Clone returns a deep copy (Unit holds no references, but callers should
-// not rely on that).
+// Clone returns a deep copy.
 func (u *Unit) Clone() *Unit {
 	out := *u
+	out.OpenedPorts = slices.Clone(u.OpenedPorts)
 	return &out
 }
 
@@ -442,8 +446,10 @@ func (s *State) validateUnit(name string) error {
 		return fmt.Errorf("modify index %d is beyond state index %d", u.ModifyIndex, s.Index)
 	case u.Life != LifeAlive && u.Life != LifeDying:
 		return fmt.Errorf("unknown life %q", u.Life)
+	case len(u.OpenedPorts) > 0 && s.EffectiveVersion < portsProtocol:
+		return fmt.Errorf("opened ports before protocol %d", portsProtocol)
 	}
-	return nil
+	return validatePorts(u)
 }
 
 // validTokenHash reports whether h looks like HashToken's output.

@@ -46,6 +46,8 @@ type Op struct {
 	Kind Kind     `yaml:"kind"`
 	Step Step     `yaml:"step"`
 	Hook HookInfo `yaml:"hook"`
+	// Operation is the action or exec of a RunAction or RunExec op.
+	Operation *OperationInfo `yaml:"operation,omitempty"`
 }
 
 // HookError records a failed hook: the unit is in error state until the
@@ -94,6 +96,10 @@ func (s State) Clone() State {
 	c := s
 	if s.Op != nil {
 		op := *s.Op
+		if op.Operation != nil {
+			o := *op.Operation
+			op.Operation = &o
+		}
 		c.Op = &op
 	}
 	if s.Error != nil {
@@ -106,18 +112,22 @@ func (s State) Clone() State {
 // Validate checks that s is internally consistent.
 func (s State) Validate() error {
 	if s.Op != nil {
-		switch s.Op.Kind {
-		case RunHook:
-		default:
-			return fmt.Errorf("unknown operation kind %q", s.Op.Kind)
-		}
 		switch s.Op.Step {
 		case Queued, Pending, Done:
 		default:
 			return fmt.Errorf("unknown operation step %q", s.Op.Step)
 		}
-		if err := s.Op.Hook.Kind.Validate(); err != nil {
-			return err
+		switch s.Op.Kind {
+		case RunHook:
+			if err := s.Op.Hook.Kind.Validate(); err != nil {
+				return err
+			}
+		case RunAction, RunExec:
+			if err := s.Op.validateOperation(); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown operation kind %q", s.Op.Kind)
 		}
 	}
 	if s.Error != nil {

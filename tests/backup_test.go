@@ -61,7 +61,13 @@ func TestBackupAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unit, err := client.New(client.Config{Addresses: []string{api}, Token: strings.TrimSpace(string(token))})
+	rf, err := client.ReadFile(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ucfg := rf.Config()
+	ucfg.Addresses, ucfg.Token = []string{api}, strings.TrimSpace(string(token))
+	unit, err := client.New(ucfg)
 	if err != nil {
 		t.Fatal(err)
 	}

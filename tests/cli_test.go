@@ -29,7 +29,7 @@ func TestCLIBadInput(t *testing.T) {
 	dead := filepath.Join(dir, "dead.yaml")
 	// A client config naming a port nothing listens on.
 	addr := freePort(t)
-	writeClientFile(t, dead, addr, strings.Repeat("a", 64))
+	writeClientFile(t, dead, addr, strings.Repeat("a", 64), "sha256:"+strings.Repeat("0", 64))
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -71,7 +71,7 @@ func TestCLIBadInput(t *testing.T) {
 func TestCLIWrongToken(t *testing.T) {
 	c := startCluster(t, 1)
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	writeClientFile(t, bad, c.nodes[0].api, strings.Repeat("b", 64))
+	writeClientFile(t, bad, c.nodes[0].api, strings.Repeat("b", 64), c.fingerprint())
 	for _, args := range [][]string{{"status"}, {"leadership", "show", "app"}, {"config", "get", "app"}} {
 		res := runUniter(t, append(args, "--client-config", bad)...)
 		if res.code != 1 || strings.TrimSpace(res.stderr) != "ERROR unauthorized" {
@@ -80,9 +80,12 @@ func TestCLIWrongToken(t *testing.T) {
 	}
 }
 
-func writeClientFile(t *testing.T, path, addr, token string) {
+// writeClientFile writes a client config naming addr, pinning the CA by
+// its fingerprint.
+func writeClientFile(t *testing.T, path, addr, token, fingerprint string) {
 	t.Helper()
-	if err := client.WriteFile(path, client.File{Version: 1, Controller: client.FileController{Addresses: []string{addr}}, Token: token}); err != nil {
+	ctl := client.FileController{Addresses: []string{addr}, CAFingerprint: fingerprint}
+	if err := client.WriteFile(path, client.File{Version: 1, Controller: ctl, Token: token}); err != nil {
 		t.Fatal(err)
 	}
 }

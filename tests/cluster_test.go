@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/pki"
 	"github.com/uniter-dev/uniter/internal/testutil"
 )
 
@@ -201,6 +203,38 @@ func (c *cluster) client() *client.Client {
 	return cl
 }
 
+// clientAs returns a client over every node with token, trusting the CA
+// the admin client config pins.
+func (c *cluster) clientAs(token string) *client.Client {
+	c.t.Helper()
+	f, err := client.ReadFile(c.clientFile)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg := f.Config()
+	cfg.Addresses, cfg.Token = c.addresses(), token
+	cl, err := client.New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
+// pinnedHTTP is an HTTP client trusting the CA that the client config cf
+// pins.
+func pinnedHTTP(cf string) (*http.Client, error) {
+	f, err := client.ReadFile(cf)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := pki.Pin{CACert: []byte(f.Controller.CACert), Fingerprint: f.Controller.CAFingerprint}.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 10 * time.Second}, nil
+}
+
 // nodesSeen returns the raft state of each node the cluster reports.
 func (c *cluster) nodesSeen() map[string]string {
 	cl := c.client()
@@ -330,4 +364,15 @@ func (u *agentUnit) stop(sig syscall.Signal) {
 	if u.p != nil && !u.p.exited() {
 		u.p.stop(sig)
 	}
+}
+
+// fingerprint is the SHA-256 fingerprint of the cluster CA, as the admin
+// client config pins it.
+func (c *cluster) fingerprint() string {
+	c.t.Helper()
+	f, err := client.ReadFile(c.clientFile)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return f.Controller.CAFingerprint
 }

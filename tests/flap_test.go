@@ -70,12 +70,7 @@ func (f *soloFixture) ghost(unit string) *client.Client {
 	if err := f.c.client().RegisterUnit(ctx, unit, token, nil); err != nil {
 		f.t.Fatal(err)
 	}
-	cl, err := client.New(client.Config{Addresses: f.c.addresses(), Token: token})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(cl.Close)
-	return cl
+	return f.c.clientAs(token)
 }
 
 // lease returns the application's lease.

@@ -13,13 +13,18 @@ import (
 	"github.com/uniter-dev/uniter/internal/testutil"
 )
 
-// probe GETs path on addr with no token and returns the status and the
-// decoded body.
-func probe(addr, path string) (int, map[string]string) {
+// probe GETs path on addr over HTTPS with no token, trusting the CA that
+// the client config cf pins, and returns the status and the decoded body.
+func probe(cf, addr, path string) (int, map[string]string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	resp, err := http.DefaultClient.Do(req)
+	hc, err := pinnedHTTP(cf)
+	if err != nil {
+		return 0, nil
+	}
+	defer hc.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+path, nil)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, nil
 	}
@@ -37,8 +42,8 @@ func probe(addr, path string) (int, map[string]string) {
 func TestReadyFollowsTheCluster(t *testing.T) {
 	c := startCluster(t, 3)
 	nd := c.nodes[2]
-	testutil.WaitUntil(t, 30*time.Second, "node 2 ready", func() bool { code, _ := probe(nd.api, "/v1/ready"); return code == 200 })
-	if code, body := probe(nd.api, "/v1/health"); code != 200 || body["status"] != "ok" {
+	testutil.WaitUntil(t, 30*time.Second, "node 2 ready", func() bool { code, _ := probe(c.clientFile, nd.api, "/v1/ready"); return code == 200 })
+	if code, body := probe(c.clientFile, nd.api, "/v1/health"); code != 200 || body["status"] != "ok" {
 		t.Fatalf("health: %d %v", code, body)
 	}
 	for _, other := range c.nodes[:2] {
@@ -56,16 +61,16 @@ func TestReadyFollowsTheCluster(t *testing.T) {
 	t.Cleanup(resume)
 	var reason string
 	testutil.WaitUntil(t, 30*time.Second, "node 2 to say it is not ready", func() bool {
-		code, body := probe(nd.api, "/v1/ready")
+		code, body := probe(c.clientFile, nd.api, "/v1/ready")
 		reason = body["reason"]
 		return code == http.StatusServiceUnavailable
 	})
 	if !strings.Contains(reason, "leader") {
 		t.Errorf("not-ready reason %q does not mention the raft leader", reason)
 	}
-	if code, _ := probe(nd.api, "/v1/health"); code != 200 {
+	if code, _ := probe(c.clientFile, nd.api, "/v1/health"); code != 200 {
 		t.Errorf("health answered %d while the node was cut off, want 200 (the process serves)", code)
 	}
 	resume()
-	testutil.WaitUntil(t, 30*time.Second, "node 2 ready again", func() bool { code, _ := probe(nd.api, "/v1/ready"); return code == 200 })
+	testutil.WaitUntil(t, 30*time.Second, "node 2 ready again", func() bool { code, _ := probe(c.clientFile, nd.api, "/v1/ready"); return code == 200 })
 }

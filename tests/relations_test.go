@@ -116,7 +116,7 @@ func TestRelationsOnARealController(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		uc, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token})
+		uc, err := client.New(cfg.Controller.ClientConfig())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -97,7 +97,7 @@ func TestControllerNotifiesSystemd(t *testing.T) {
 	if m := n.next(t, "READY=1", 30*time.Second); m != "READY=1" {
 		t.Fatalf("first sd_notify message %q, want READY=1", m)
 	}
-	if code, body := probe(api, "/v1/health"); code != 200 {
+	if code, body := probe(filepath.Join(dir, "client.yaml"), api, "/v1/health"); code != 200 {
 		t.Fatalf("READY=1 arrived, but GET /v1/health answers %d %v", code, body)
 	}
 	p.signal(syscall.SIGTERM)

@@ -132,7 +132,9 @@ func (c *Cluster) waitMembers(ctx context.Context, n int) error {
 		return err
 	}
 	c.Admin.Close()
-	c.Admin, err = client.New(client.Config{Addresses: c.Addresses(), Token: c.File.Token})
+	cfg := c.File.Config()
+	cfg.Addresses = c.Addresses()
+	c.Admin, err = client.New(cfg)
 	return err
 }
 

@@ -297,6 +297,33 @@ type JoinRequest struct {
 	ProtoMax uint64 `json:"proto_max,omitempty"`
 }
 
+// CertificateRequest is the body of POST /v1/cluster/certificates: a
+// joining node's certificate signing request (PEM), whose common name is
+// the node's ID and whose SANs are its advertised hosts (admin only).
+type CertificateRequest struct {
+	ID  string `json:"id"`
+	CSR string `json:"csr"`
+}
+
+// CertificateResponse answers a CertificateRequest: the node's
+// certificate and the cluster CA's certificate and key (all PEM), so that
+// every node can issue certificates (a later join, rotate-certs).
+type CertificateResponse struct {
+	Certificate string `json:"certificate"`
+	CACert      string `json:"ca_cert"`
+	CAKey       string `json:"ca_key"`
+}
+
+// NodeCertificate describes the certificate a node presents: the answer
+// of POST /v1/node/certificate/rotate, which makes the node answering it
+// (never forwarded) issue itself a new one.
+type NodeCertificate struct {
+	ID       string    `json:"id"`
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"not_after"`
+	Hosts    []string  `json:"hosts"`
+}
+
 // AnnounceRequest is the body of POST /v1/cluster/announce: a member
 // node's protocol range and addresses, which it sends on every start
 // (authenticated with the node credential, see NodeToken).

@@ -67,6 +67,10 @@ type UnitStatus struct {
 	Agent              StatusInfo `json:"agent"`
 	Workload           StatusInfo `json:"workload"`
 	ApplicationVersion string     `json:"application_version,omitempty"`
+	// OpenPorts are the port ranges the unit's hooks opened ("80/tcp",
+	// "8000-8010/udp", "icmp"), each once whatever its endpoints, sorted
+	// by protocol then port; absent when none.
+	OpenPorts []string `json:"open_ports,omitempty"`
 }
 
 // StatusInfo is a status, its message and since when it holds.

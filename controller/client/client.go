@@ -8,6 +8,12 @@
 // the error matches ErrUnreachable and names the addresses tried
 // ("cannot reach controller at 127.0.0.1:17070: connection refused").
 //
+// TLS: the controller's API is HTTPS only. The client trusts only the
+// controller's cluster CA, pinned in Config (its certificate, or its
+// SHA-256 fingerprint); a server whose certificate does not chain to it,
+// or does not name the address dialled, is unreachable. There is no way
+// to skip the check.
+//
 // Retries: on a connection failure, a timeout or a 503 (no raft leader, a
 // leadership change, a busy node) the client tries the next address, with
 // a short doubling backoff (jittered: each pause is half to all of it)
@@ -45,6 +51,7 @@ import (
 
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/pki"
 )
 
 // Sentinel errors of the client.
@@ -81,15 +88,24 @@ const (
 
 // Config configures New.
 type Config struct {
-	// Addresses of controller nodes' APIs: "host:port" or "http://host:port".
+	// Addresses of controller nodes' APIs: "host:port" or
+	// "https://host:port".
 	Addresses []string
 	// Token is the admin or unit bearer token.
 	Token string
+	// CACert (PEM, one or more certificates) and CAFingerprint (the
+	// SHA-256 of the CA certificate, "sha256:" and hex) pin the
+	// controller's cluster CA; one of them is required unless HTTPClient
+	// is set. With only the fingerprint, the server's chain must carry
+	// the CA certificate (the controller's does).
+	CACert        []byte
+	CAFingerprint string
 	// Timeout bounds each non-blocking request (DefaultTimeout if 0);
 	// blocking queries get their wait plus Timeout.
 	Timeout time.Duration
 	// HTTPClient, if set, is used for every request (its Timeout should be
-	// 0: blocking queries are timed per request).
+	// 0: blocking queries are timed per request); its transport's TLS
+	// configuration then decides whom the client trusts.
 	HTTPClient *http.Client
 	// FollowMembers makes the client take the controller's member list
 	// from every answer (api.HeaderMembers) as its addresses whenever it
@@ -127,7 +143,7 @@ type Client struct {
 
 // endpoint is one controller address.
 type endpoint struct {
-	base string // "http://host:port"
+	base string // "https://host:port"
 	name string // "host:port", for messages and leader hints
 }
 
@@ -149,7 +165,11 @@ func New(cfg Config) (*Client, error) {
 		c.timeout = DefaultTimeout
 	}
 	if c.hc == nil {
-		c.hc, c.own = &http.Client{Transport: newTransport()}, true
+		tr, err := newTransport(pki.Pin{CACert: cfg.CACert, Fingerprint: cfg.CAFingerprint})
+		if err != nil {
+			return nil, fmt.Errorf("cannot create controller client: %w", err)
+		}
+		c.hc, c.own = &http.Client{Transport: tr}, true
 	}
 	addrs, err := parseAddresses(cfg.Addresses)
 	if err != nil {
@@ -212,27 +232,44 @@ func (c *Client) Close() {
 	}
 }
 
-func newTransport() *http.Transport {
+// ErrNoCA is returned by New for a configuration that pins no CA.
+var ErrNoCA = errors.New("no controller CA pinned (ca-cert or ca-fingerprint: the controller's <data-dir>/tls/ca.crt)")
+
+// newTransport is an HTTPS transport trusting only pin's CA.
+func newTransport(pin pki.Pin) (*http.Transport, error) {
+	if pin.Empty() {
+		return nil, ErrNoCA
+	}
+	// The handshake is verified against the pin and the host dialled (an
+	// IP address too, which TLS does not send in SNI).
+	dialTLS, err := pin.DialTLSContext(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second})
+	if err != nil {
+		return nil, err
+	}
 	return &http.Transport{
-		Proxy:                 nil, // the controller is never reached through a proxy
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialTLSContext:        dialTLS, // HTTP/1.1: one connection per blocking query, as before TLS
+		Proxy:                 nil,     // the controller is never reached through a proxy
 		MaxIdleConnsPerHost:   8,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 0, // blocking queries: timed per request
 		ExpectContinueTimeout: time.Second,
-	}
+	}, nil
 }
 
-// parseAddress turns "host:port" or "http(s)://host:port" into a base URL.
+// parseAddress turns "host:port" or "https://host:port" into a base URL.
+// Plain HTTP is refused: the controller serves HTTPS only.
 func parseAddress(a string) (base, name string, err error) {
 	if !strings.Contains(a, "://") {
-		a = "http://" + a
+		a = "https://" + a
 	}
 	u, err := url.Parse(a)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") {
+	if err == nil && u.Scheme == "http" {
+		return "", "", fmt.Errorf("bad controller address %q: the controller serves HTTPS only; give HOST:PORT", a)
+	}
+	if err != nil || u.Host == "" || u.Scheme != "https" || (u.Path != "" && u.Path != "/") {
 		return "", "", fmt.Errorf("bad controller address %q: want HOST:PORT", a)
 	}
-	return u.Scheme + "://" + u.Host, u.Host, nil
+	return "https://" + u.Host, u.Host, nil
 }
 
 // call is one API call.

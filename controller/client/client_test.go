@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/pki"
 )
 
 func TestMain(m *testing.M) {
@@ -37,7 +40,7 @@ type server struct {
 
 func newServer(t *testing.T, status int, body string) *server {
 	s := &server{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
 		data, _ := io.ReadAll(r.Body)
 		s.last.Store(r)
@@ -51,7 +54,15 @@ func newServer(t *testing.T, status int, body string) *server {
 	return s
 }
 
-func (s *server) addr() string { return strings.TrimPrefix(s.URL, "http://") }
+func (s *server) addr() string { return strings.TrimPrefix(s.URL, "https://") }
+
+// testCA is the certificate of every httptest TLS server (they share
+// one), PEM: the CA the test clients pin.
+var testCA = sync.OnceValue(func() []byte {
+	s := httptest.NewTLSServer(http.NotFoundHandler())
+	defer s.Close()
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+})
 
 // deadAddr is an address nothing listens on.
 func deadAddr(t *testing.T) string {
@@ -66,7 +77,7 @@ func deadAddr(t *testing.T) string {
 
 func newClient(t *testing.T, addrs ...string) *client.Client {
 	t.Helper()
-	c, err := client.New(client.Config{Addresses: addrs, Token: "secret-token", Timeout: 5 * time.Second})
+	c, err := client.New(client.Config{Addresses: addrs, Token: "secret-token", Timeout: 5 * time.Second, CACert: testCA()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +115,7 @@ func TestFailsOverToTheNextAddress(t *testing.T) {
 // raft leader on writes as a real node does.
 func hintingServer(t *testing.T, body string, leader *string) *server {
 	s := &server{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
 		if r.Method != http.MethodGet && *leader != "" {
 			w.Header().Set(api.HeaderLeader, *leader)
@@ -184,7 +195,7 @@ func TestWritesIgnoreAHintTheyCannotReach(t *testing.T) {
 	})
 	hint := silent.Addr().String()
 	follower := hintingServer(t, leaseBody, &hint)
-	c, err := client.New(client.Config{Addresses: []string{follower.addr(), hint}, Token: "secret-token", Timeout: 300 * time.Millisecond})
+	c, err := client.New(client.Config{Addresses: []string{follower.addr(), hint}, Token: "secret-token", Timeout: 300 * time.Millisecond, CACert: testCA()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,13 +309,13 @@ func TestLeaseAnswersCarryTheirIndex(t *testing.T) {
 		t.Errorf("extend = %+v, %d, %v; want the step-down denial with the lease at index 42", l, i, err)
 	}
 	// An older controller sends no index with a denial: 0, not an error.
-	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	old := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(409)
 		io.WriteString(w, denied)
 	}))
 	t.Cleanup(old.Close)
-	if l, i, err := newClient(t, strings.TrimPrefix(old.URL, "http://")).ClaimWithIndex(t.Context(), "db", "db/0", time.Minute); !errors.Is(err, api.ErrStepDownPending) || i != 0 || l.Holder != "db/0" {
+	if l, i, err := newClient(t, strings.TrimPrefix(old.URL, "https://")).ClaimWithIndex(t.Context(), "db", "db/0", time.Minute); !errors.Is(err, api.ErrStepDownPending) || i != 0 || l.Holder != "db/0" {
 		t.Errorf("claim from an older controller = %+v, %d, %v; want the denial, its lease and index 0", l, i, err)
 	}
 }
@@ -381,11 +392,16 @@ func TestRequests(t *testing.T) {
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
+	ca := testCA()
 	for _, cfg := range []client.Config{
-		{Token: "t"},
-		{Addresses: []string{"127.0.0.1:1"}},
-		{Addresses: []string{"ftp://x:1"}, Token: "t"},
-		{Addresses: []string{"http://x:1/path"}, Token: "t"},
+		{Token: "t", CACert: ca},
+		{Addresses: []string{"127.0.0.1:1"}, CACert: ca},
+		{Addresses: []string{"ftp://x:1"}, Token: "t", CACert: ca},
+		{Addresses: []string{"https://x:1/path"}, Token: "t", CACert: ca},
+		{Addresses: []string{"http://x:1"}, Token: "t", CACert: ca}, // HTTPS only
+		{Addresses: []string{"127.0.0.1:1"}, Token: "t"},            // no CA pinned
+		{Addresses: []string{"127.0.0.1:1"}, Token: "t", CACert: []byte("not PEM")},
+		{Addresses: []string{"127.0.0.1:1"}, Token: "t", CAFingerprint: "sha256:abc"},
 	} {
 		if _, err := client.New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
@@ -496,7 +512,7 @@ func TestFollowMembersTakesTheClusterList(t *testing.T) {
 	var members atomic.Value
 	members.Store(other.addr())
 	first := &server{}
-	first.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	first.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		first.hits.Add(1)
 		w.Header().Set(api.HeaderMembers, members.Load().(string))
 		io.WriteString(w, leaseBody)
@@ -504,7 +520,7 @@ func TestFollowMembersTakesTheClusterList(t *testing.T) {
 	t.Cleanup(first.Close)
 	var mu sync.Mutex
 	var reported [][]string
-	c, err := client.New(client.Config{Addresses: []string{first.addr()}, Token: "secret-token", FollowMembers: true,
+	c, err := client.New(client.Config{Addresses: []string{first.addr()}, Token: "secret-token", CACert: testCA(), FollowMembers: true,
 		OnMembers: func(a []string) { mu.Lock(); reported = append(reported, a); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -536,5 +552,69 @@ func TestFollowMembersTakesTheClusterList(t *testing.T) {
 	first.Close()
 	if _, err := c.Claim(t.Context(), "db", "db/0", time.Second); err != nil {
 		t.Fatalf("the client did not move to the remaining member: %v", err)
+	}
+}
+
+// TestClientTrustsOnlyThePinnedCA: a server whose certificate the pinned
+// CA issued answers, pinned by certificate or by fingerprint alone; one
+// pinning another CA never sends the request (nor its token).
+func TestClientTrustsOnlyThePinnedCA(t *testing.T) {
+	ca, err := pki.NewCA("cluster", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := pki.NewCA("other", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue("node-1", []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair.Certificate = append(pair.Certificate, ca.Cert.Raw) // the chain carries the CA, as a node's does
+	var hits atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, `{"nodes":[]}`)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	for _, tc := range []struct {
+		name string
+		cfg  client.Config
+		ok   bool
+	}{
+		{"the CA certificate", client.Config{CACert: ca.CertPEM()}, true},
+		{"the CA fingerprint", client.Config{CAFingerprint: ca.Fingerprint()}, true},
+		{"another CA", client.Config{CACert: other.CertPEM()}, false},
+		{"another fingerprint", client.Config{CAFingerprint: other.Fingerprint()}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Addresses, tc.cfg.Token, tc.cfg.Timeout = []string{addr}, "secret-token", 5*time.Second
+			c, err := client.New(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			before := hits.Load()
+			_, err = c.Nodes(t.Context())
+			if tc.ok && err != nil {
+				t.Fatalf("Nodes: %v", err)
+			}
+			if !tc.ok {
+				if !errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "cannot reach controller at "+addr) {
+					t.Errorf("Nodes = %v, want unreachable for a certificate failure", err)
+				}
+				if hits.Load() != before {
+					t.Error("the request reached a server the client does not trust")
+				}
+			}
+		})
 	}
 }

@@ -17,28 +17,45 @@ import (
 // FileVersion is the client.yaml schema this binary writes.
 const FileVersion = 1
 
-// File is a client.yaml: where the controller is and the token to use.
-// It holds a secret, so it is written with mode 0600:
+// File is a client.yaml: where the controller is, the CA it trusts and
+// the token to use. It holds a secret, so it is written with mode 0600:
 //
 //	version: 1
 //	controller:
 //	  addresses:
 //	    - 127.0.0.1:17070
+//	  ca-cert: |
+//	    -----BEGIN CERTIFICATE-----
+//	    ...
+//	  ca-fingerprint: sha256:5d41402abc4b2a76b9719d911017c592...
 //	token: 9f86d081884c7d659a2feaa0c55ad015...
+//
+// ca-cert, ca-fingerprint or both pin the controller's cluster CA (see
+// Config); a file with neither is read, but New refuses its Config.
 type File struct {
 	Version    int            `yaml:"version"`
 	Controller FileController `yaml:"controller"`
 	Token      string         `yaml:"token"`
 }
 
-// FileController lists the controller's API addresses.
+// FileController lists the controller's API addresses and pins its CA.
 type FileController struct {
-	Addresses []string `yaml:"addresses"`
+	Addresses     []string `yaml:"addresses"`
+	CACert        string   `yaml:"ca-cert,omitempty"`
+	CAFingerprint string   `yaml:"ca-fingerprint,omitempty"`
 }
 
 // Config returns the client configuration the file describes.
 func (f File) Config() Config {
-	return Config{Addresses: append([]string(nil), f.Controller.Addresses...), Token: f.Token}
+	return Config{Addresses: append([]string(nil), f.Controller.Addresses...), Token: f.Token,
+		CACert: caBytes(f.Controller.CACert), CAFingerprint: f.Controller.CAFingerprint}
+}
+
+func caBytes(pem string) []byte {
+	if pem == "" {
+		return nil
+	}
+	return []byte(pem)
 }
 
 func (f File) check() error {

@@ -281,6 +281,24 @@ func (c *Client) Announce(ctx context.Context, req api.AnnounceRequest) error {
 	return c.write(ctx, http.MethodPost, "/v1/cluster/announce", req)
 }
 
+// SignCertificate asks the controller to sign a joining node's
+// certificate request; the answer carries the cluster CA's certificate
+// and key (admin only).
+func (c *Client) SignCertificate(ctx context.Context, req api.CertificateRequest) (api.CertificateResponse, error) {
+	var out api.CertificateResponse
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/v1/cluster/certificates", body: req, out: &out})
+	return out, err
+}
+
+// RotateNodeCertificate makes the node that answers (give the client one
+// address) issue itself a new certificate, presented from its next
+// handshake on (admin only).
+func (c *Client) RotateNodeCertificate(ctx context.Context) (api.NodeCertificate, error) {
+	var out api.NodeCertificate
+	_, err := c.do(ctx, call{method: http.MethodPost, path: "/v1/node/certificate/rotate", out: &out})
+	return out, err
+}
+
 // RemoveNode removes a controller node from the raft cluster (admin).
 func (c *Client) RemoveNode(ctx context.Context, id string) error {
 	return c.write(ctx, http.MethodDelete, "/v1/cluster/nodes/"+url.PathEscape(id), nil)

@@ -35,19 +35,28 @@ const (
 
 // toolNames lists every hook tool, sorted.
 var toolNames = [...]string{
+	"action-fail",
+	"action-get",
+	"action-log",
+	"action-set",
 	"application-version-set",
+	"close-port",
 	"config-get",
 	"goal-state",
 	"is-leader",
 	"juju-log",
 	"leader-get",
 	"leader-set",
+	"network-get",
+	"open-port",
+	"opened-ports",
 	"relation-get",
 	"relation-ids",
 	"relation-list",
 	"relation-set",
 	"status-get",
 	"status-set",
+	"unit-get",
 }
 
 // DescribeFlag, as the only argument of uniter-hooktools run under its own

@@ -194,8 +194,9 @@ func TestWantsStdin(t *testing.T) {
 }
 
 func TestToolNames(t *testing.T) {
-	want := []string{"application-version-set", "config-get", "goal-state", "is-leader", "juju-log", "leader-get", "leader-set",
-		"relation-get", "relation-ids", "relation-list", "relation-set", "status-get", "status-set"}
+	want := []string{"action-fail", "action-get", "action-log", "action-set", "application-version-set", "close-port", "config-get", "goal-state",
+		"is-leader", "juju-log", "leader-get", "leader-set", "network-get", "open-port", "opened-ports", "relation-get", "relation-ids",
+		"relation-list", "relation-set", "status-get", "status-set", "unit-get"}
 	if diff := cmp.Diff(want, toolclient.ToolNames()); diff != "" {
 		t.Errorf("ToolNames (-want +got):\n%s", diff)
 	}
@@ -204,7 +205,7 @@ func TestToolNames(t *testing.T) {
 			t.Errorf("IsTool(%q) = false", name)
 		}
 	}
-	for _, name := range []string{"", "uniter", "uniter-hooktools", "action-get", "is-leader "} {
+	for _, name := range []string{"", "uniter", "uniter-hooktools", "action-do", "is-leader "} {
 		if toolclient.IsTool(name) {
 			t.Errorf("IsTool(%q) = true", name)
 		}

@@ -92,7 +92,7 @@ func registerApps(t *testing.T, c *client, apps int) {
 	}
 }
 
-// TestBatchedApplies: on a 3-node cluster at protocol 5, concurrent
+// TestBatchedApplies: on a 3-node cluster at protocol 6, concurrent
 // claims and extends are grouped into batched log entries (fewer entries
 // than commands), each caller gets its own right result, and every
 // follower, applying the same entries (raft's ApplyBatch), ends with the
@@ -123,16 +123,16 @@ func TestBatchedApplies(t *testing.T) {
 	}
 }
 
-// TestNoBatchingBelowProtocol5: a cluster at protocol 4 (a node of an
+// TestNoBatchingBelowProtocol6: a cluster at protocol 5 (a node of an
 // older release could be in it) and a node with batching turned off
 // never propose a batch; their results are as right.
-func TestNoBatchingBelowProtocol5(t *testing.T) {
+func TestNoBatchingBelowProtocol6(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		proto uint64
 		tune  func(*raftnode.Config)
 	}{
-		{"protocol 4", lease.BatchProtocol - 1, nil},
+		{"protocol 5", lease.BatchProtocol - 1, nil},
 		{"NoBatching", lease.BatchProtocol, func(c *raftnode.Config) { c.NoBatching = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

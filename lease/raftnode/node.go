@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,13 @@ type Config struct {
 	// means the stored one. The host must not be unspecified (0.0.0.0),
 	// since peers dial what is advertised.
 	RaftAddr string
+	// TLS is the mutual TLS of raft's transport (required): the node's
+	// certificate (GetCertificate and GetClientCertificate, so that it can
+	// be replaced while the node runs), the cluster CA as ClientCAs and
+	// RootCAs, and ClientAuth tls.RequireAndVerifyClientCert. Peers are
+	// dialled with ServerName set to the host of their raft address, which
+	// their certificate must name.
+	TLS *tls.Config
 	// APIAddr is this node's HTTP address, recorded in the FSM (see
 	// RecordMember) when this node becomes the raft leader.
 	APIAddr string
@@ -111,7 +119,7 @@ type Config struct {
 	TrailingLogs      uint64
 	// NoBatching turns batching off (see batch.go): every command is
 	// proposed in a log entry of its own and applied alone, as before
-	// protocol 5. For comparisons; the default batches.
+	// protocol 6. For comparisons; the default batches.
 	NoBatching bool
 	// MaxBatch is the most commands one batched entry carries (default
 	// DefaultMaxBatch, at most lease.MaxBatch).
@@ -180,6 +188,8 @@ func (c *Config) validate() error {
 		return errors.New("no clock")
 	case c.DataDir == "":
 		return errors.New("no data directory")
+	case c.TLS == nil:
+		return errors.New("no TLS configuration for raft")
 	case c.ProtoMin < lease.MinProtocol || c.ProtoMin > c.ProtoMax || c.ProtoMax > lease.MaxProtocol:
 		return fmt.Errorf("bad protocol range %d..%d (this build implements %d..%d)",
 			c.ProtoMin, c.ProtoMax, lease.MinProtocol, lease.MaxProtocol)
@@ -243,7 +253,8 @@ type Node struct {
 }
 
 // Open opens (creating if needed) the node's data directory, starts
-// raft over BoltDB, a file snapshot store and a TCP transport, bootstraps
+// raft over BoltDB, a file snapshot store and a mutual-TLS transport
+// (tls.go), bootstraps
 // a single-voter cluster if asked and the directory is new, and starts
 // watching raft leadership. Close the node to release everything.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
@@ -360,10 +371,13 @@ func (n *Node) start() error {
 		return fmt.Errorf("cannot open raft snapshot store: %w", err)
 	}
 	snaps := guardedSnapshots{SnapshotStore: files, g: n.disk}
-	n.trans, err = raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, n.cfg.ApplyTimeout, hlog)
+	stream, err := listenTLS(n.cfg.RaftAddr, n.cfg.TLS, n.log)
 	if err != nil {
 		return fmt.Errorf("cannot listen for raft on %s: %w", n.cfg.RaftAddr, err)
 	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 3, Timeout: n.cfg.ApplyTimeout, Logger: hlog,
+	})
 	existing, err := raft.HasExistingState(logs, n.store, snaps)
 	if err != nil {
 		return fmt.Errorf("cannot inspect raft state: %w", err)

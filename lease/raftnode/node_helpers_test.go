@@ -59,6 +59,7 @@ func nodeConfig(t testing.TB, id, dir string, bootstrap bool) raftnode.Config {
 		ID:                 id,
 		DataDir:            dir,
 		RaftAddr:           "127.0.0.1:0",
+		TLS:                nodeTLS(t, mustCA(t)),
 		APIAddr:            "http://" + id + ".example:8080",
 		Bootstrap:          bootstrap,
 		Clock:              clock.Real,

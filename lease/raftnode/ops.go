@@ -123,7 +123,7 @@ func (n *Node) mapErr(err error) error {
 // effective version is refused at once, unproposed, with a Result whose
 // Err is a *ProtocolError (ErrNeedsProtocol). A claim or extend is held
 // while the global time is stale (see awaitFresh): at most a slack, then
-// it is refused, unproposed, with ErrRetryable. From protocol 5, unless
+// it is refused, unproposed, with ErrRetryable. From protocol 6, unless
 // Config.NoBatching, the commands lease.Batchable allows are grouped with
 // concurrent ones into one log entry (see batch.go); each still gets its
 // own Result.

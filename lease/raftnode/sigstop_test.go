@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/uniter-dev/uniter/internal/clock"
+	"github.com/uniter-dev/uniter/internal/pki"
 	"github.com/uniter-dev/uniter/internal/testutil"
 	"github.com/uniter-dev/uniter/lease"
 	"github.com/uniter-dev/uniter/lease/raftnode"
@@ -39,6 +40,10 @@ type procNodeSpec struct {
 	Bootstrap bool          `json:"bootstrap"`
 	Tick      time.Duration `json:"tick"`
 	Raft      time.Duration `json:"raft"` // heartbeat, election and leader lease timeouts
+	// CACert and CAKey are the cluster CA (PEM): each node issues its
+	// own raft certificate with it.
+	CACert string `json:"ca_cert"`
+	CAKey  string `json:"ca_key"`
 }
 
 // procNodeAddrs is what a node process writes to Dir/ctl.json once it
@@ -72,10 +77,20 @@ func runProcNode(specJSON string) int {
 		fmt.Fprintln(os.Stderr, "bad node spec:", err)
 		return 2
 	}
+	ca, err := pki.LoadCA([]byte(spec.CACert), []byte(spec.CAKey))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	tlsCfg, err := issueTLS(ca, spec.ID)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	n, err := raftnode.Open(ctx, raftnode.Config{
-		ID: spec.ID, DataDir: spec.Dir, RaftAddr: "127.0.0.1:0", APIAddr: "http://" + spec.ID + ".example:8080",
+		ID: spec.ID, DataDir: spec.Dir, RaftAddr: "127.0.0.1:0", TLS: tlsCfg, APIAddr: "http://" + spec.ID + ".example:8080",
 		Bootstrap: spec.Bootstrap, Clock: clock.Real,
 		Logger: zerolog.New(os.Stderr).With().Timestamp().Logger().Level(zerolog.InfoLevel),
 		Tick:   spec.Tick, ApplyTimeout: 5 * time.Second,
@@ -310,9 +325,15 @@ func TestSIGSTOPLeaderKeepsLeases(t *testing.T) {
 	c := &procCluster{t: t, hc: &http.Client{Transport: &http.Transport{}}}
 	defer c.hc.CloseIdleConnections()
 	root := t.TempDir()
+	ca := mustCA(t)
+	caKey, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 3 {
 		id := fmt.Sprintf("node-%d", i+1)
-		c.nodes = append(c.nodes, startProcNode(t, procNodeSpec{ID: id, Dir: filepath.Join(root, id), Bootstrap: i == 0, Tick: tick, Raft: raftTime}))
+		c.nodes = append(c.nodes, startProcNode(t, procNodeSpec{ID: id, Dir: filepath.Join(root, id), Bootstrap: i == 0, Tick: tick, Raft: raftTime,
+			CACert: string(ca.CertPEM()), CAKey: string(caKey)}))
 	}
 	first := c.leader()
 	for _, p := range c.nodes[1:] {

@@ -126,7 +126,9 @@ func newWorld(t *testing.T) *world {
 		if err != nil {
 			t.Fatal(err)
 		}
-		uc, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token, Timeout: 5 * time.Second})
+		ucfg := cfg.Controller.ClientConfig()
+		ucfg.Timeout = 5 * time.Second
+		uc, err := client.New(ucfg)
 		if err != nil {
 			t.Fatal(err)
 		}

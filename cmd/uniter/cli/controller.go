@@ -14,6 +14,7 @@ import (
 
 	"github.com/uniter-dev/uniter/agent"
 	"github.com/uniter-dev/uniter/controller"
+	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/internal/logging"
 )
@@ -40,13 +41,17 @@ func newControllerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "controller [--data-dir D] [--api-addr A] [--raft-addr R] [--join API_ADDR] [--node-id ID]",
 		Short: "Run a controller node",
-		Long: `Run a controller node: the raft-replicated lease store and its HTTP API.
+		Long: `Run a controller node: the raft-replicated lease store and its HTTPS API.
 
-The first start without --join bootstraps a new single-node cluster, generates the
-admin token and writes the admin client config (client.yaml, mode 0600) into the
-data directory. With --join API_ADDR the node asks the controller at API_ADDR to add
-it as a raft voter, authenticated with the admin token of the client config
-(--client-config, $UNITER_CLIENT_CONFIG or $UNITER_HOME/client.yaml).
+The first start without --join bootstraps a new single-node cluster: it makes the
+cluster CA and the node's certificate (DATA_DIR/tls/, keys 0600), generates the admin
+token and writes the admin client config (client.yaml, mode 0600, pinning the CA) into
+the data directory. With --join API_ADDR the node has the controller at API_ADDR sign
+its certificate and asks it to add the node as a raft voter, authenticated with the
+admin token of the client config (--client-config, $UNITER_CLIENT_CONFIG or
+$UNITER_HOME/client.yaml) over TLS to the CA it pins. The API is HTTPS only and raft
+between nodes mutual TLS; 'uniter controller rotate-certs' gives every node a new
+certificate without downtime (docs/controller.md, "TLS").
 
 The node runs until SIGTERM or SIGINT. Started by systemd as a Type=notify service, it
 says READY=1 once its API serves and STOPPING=1 when it begins to stop. Remove a node from its cluster with
@@ -74,7 +79,7 @@ join such a cluster; upgrade one node at a time (docs/upgrades.md).`,
 	f.StringVar(&o.metricsTokenFile, "metrics-token-file", "", "a file holding a token that may read GET /metrics and nothing else (the admin token always may)")
 	f.StringVar(&o.restore, "restore", "", "bootstrap a new data directory from this backup (see 'uniter controller backup')")
 	addClientConfigFlag(cmd)
-	cmd.AddCommand(newRemoveNodeCmd(), newBackupCmd())
+	cmd.AddCommand(newRemoveNodeCmd(), newBackupCmd(), newRotateCertsCmd())
 	return cmd
 }
 
@@ -108,6 +113,10 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 			return err
 		}
 		cfg.AdminToken = f.Token
+		cfg.JoinCAFingerprint = f.Controller.CAFingerprint
+		if f.Controller.CACert != "" {
+			cfg.JoinCACert = []byte(f.Controller.CACert)
+		}
 	}
 	logFile, err := logging.OpenRotating(filepath.Join(o.dataDir, "controller.log"), 10<<20, 3)
 	if err != nil {
@@ -173,6 +182,59 @@ func newRemoveNodeCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newRotateCertsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-certs",
+		Short: "Issue every controller node a new TLS certificate (admin)",
+		Long: `Issue every controller node a new TLS certificate, signed by the cluster CA,
+without downtime: each member, asked in turn at its own API address, issues itself
+a new certificate and presents it from its next TLS handshake on (API and raft);
+connections already open go on. Clients and agents pin the CA, not the node
+certificates, so nothing else changes. The CA itself is not rotated (see
+docs/controller.md, "TLS").`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRotateCerts(cmd) },
+	}
+}
+
+func runRotateCerts(cmd *cobra.Command) error {
+	f, err := loadClientFile(cmd)
+	if err != nil {
+		return err
+	}
+	c, err := loadClient(cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	addrs, err := c.MemberAddresses(cmd.Context())
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, addr := range addrs {
+		cfg := f.Config()
+		cfg.Addresses = []string{addr}
+		one, err := client.New(cfg)
+		if err != nil {
+			return err
+		}
+		cert, err := one.RotateNodeCertificate(cmd.Context())
+		one.Close()
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "cannot rotate the certificate of the node at %s: %v\n", addr, err)
+			failed = append(failed, addr)
+			continue
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): new certificate serial %s, valid until %s\n",
+			cert.ID, addr, cert.Serial, cert.NotAfter.Format(time.RFC3339))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("cannot rotate the certificates of the nodes at %s", strings.Join(failed, ", "))
+	}
+	return nil
 }
 
 // exactArgs wants n positional arguments, else a usage error.

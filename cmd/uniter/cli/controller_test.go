@@ -20,6 +20,7 @@ import (
 	"github.com/uniter-dev/uniter/cmd/uniter/cli"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/controller/client"
+	"github.com/uniter-dev/uniter/internal/pki"
 	"github.com/uniter-dev/uniter/internal/testutil"
 	"github.com/uniter-dev/uniter/lease"
 )
@@ -149,6 +150,27 @@ func TestControllerBootstrap(t *testing.T) {
 	}
 	if strings.Contains(out, f.Token) {
 		t.Error("the admin token was printed")
+	}
+	// The client config pins the cluster CA the node made (certificate and
+	// fingerprint); the keys are 0600.
+	caPEM, err := os.ReadFile(filepath.Join(dir, "tls", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.ParseCert(caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Controller.CACert != string(caPEM) || f.Controller.CAFingerprint != pki.Fingerprint(ca) {
+		t.Errorf("client.yaml pins %q / %q, want tls/ca.crt and its fingerprint %s", f.Controller.CACert, f.Controller.CAFingerprint, pki.Fingerprint(ca))
+	}
+	for _, key := range []string{"ca.key", "node.key"} {
+		if m := mode(t, filepath.Join(dir, "tls", key)); m.Perm() != 0o600 {
+			t.Errorf("tls/%s mode %v, want 0600", key, m)
+		}
+	}
+	if m := mode(t, filepath.Join(dir, "tls")); m.Perm() != 0o700 {
+		t.Errorf("tls/ mode %v, want 0700", m)
 	}
 	st, err := adminClient(t, cfgPath).Status(t.Context())
 	if err != nil || len(st.Controller.Nodes) != 1 || st.Controller.Nodes[0].RaftState != "leader" {
@@ -280,7 +302,7 @@ func TestUnitAdd(t *testing.T) {
 	if diff := cmp.Diff(want, conf.Schema); err != nil || diff != "" {
 		t.Errorf("schema (-want +got):\n%s %v", diff, err)
 	}
-	unit, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token})
+	unit, err := client.New(cfg.Controller.ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,8 +367,28 @@ func TestClientErrors(t *testing.T) {
 	d := startDaemon(t, filepath.Join(t.TempDir(), "ctl"))
 	good := filepath.Join(d.dataDir, "client.yaml")
 	adminClient(t, good)
+	gf, err := client.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := func(addr string) client.FileController {
+		return client.FileController{Addresses: []string{addr}, CACert: gf.Controller.CACert}
+	}
 	wrong := filepath.Join(t.TempDir(), "wrong.yaml")
-	if err := client.WriteFile(wrong, client.File{Controller: client.FileController{Addresses: []string{d.apiAddr(t)}}, Token: "wrong"}); err != nil {
+	if err := client.WriteFile(wrong, client.File{Controller: pinned(d.apiAddr(t)), Token: "wrong"}); err != nil {
+		t.Fatal(err)
+	}
+	noCA := filepath.Join(t.TempDir(), "noca.yaml")
+	if err := client.WriteFile(noCA, client.File{Controller: client.FileController{Addresses: []string{d.apiAddr(t)}}, Token: gf.Token}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pki.NewCA("another CA", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA := filepath.Join(t.TempDir(), "otherca.yaml")
+	if err := client.WriteFile(otherCA, client.File{Controller: client.FileController{Addresses: []string{d.apiAddr(t)},
+		CACert: string(other.CertPEM())}, Token: gf.Token}); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -356,7 +398,7 @@ func TestClientErrors(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	deadCfg := filepath.Join(t.TempDir(), "dead.yaml")
-	if err := client.WriteFile(deadCfg, client.File{Controller: client.FileController{Addresses: []string{dead}}, Token: "x"}); err != nil {
+	if err := client.WriteFile(deadCfg, client.File{Controller: pinned(dead), Token: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	charmDir := writeCharm(t)
@@ -371,6 +413,9 @@ func TestClientErrors(t *testing.T) {
 		{"wrong token", []string{"unit", "add", "db/0", "--charm", charmDir, "--agent-dir", agentDir, "--client-config", wrong}, 1, "ERROR unauthorized\n"},
 		{"unreachable", []string{"unit", "remove", "db/0", "--client-config", deadCfg}, 1, "ERROR cannot reach controller at " + dead + ": connection refused\n"},
 		{"unknown unit", []string{"unit", "remove", "db/7", "--client-config", good}, 1, "ERROR lease: unknown unit\n"},
+		{"no CA pinned", []string{"unit", "remove", "db/7", "--client-config", noCA}, 1, "ERROR cannot create controller client: no controller CA pinned ..."},
+		{"another CA pinned", []string{"unit", "remove", "db/7", "--client-config", otherCA}, 1,
+			"ERROR cannot reach controller at " + d.apiAddr(t) + ": tls: failed to verify certificate: x509: ..."},
 		{"no client config", []string{"controller", "remove-node", "x"}, 1, "ERROR cannot find a controller: no ..."},
 		{"missing client config", []string{"unit", "remove", "db/0", "--client-config", "/nonexistent.yaml"}, 1, "ERROR cannot read client config: ..."},
 		{"no unit", []string{"unit", "add", "--charm", charmDir, "--agent-dir", agentDir}, 2, "ERROR ..."},

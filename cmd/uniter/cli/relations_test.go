@@ -129,7 +129,7 @@ func TestRelationsAndStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web, err := client.New(client.Config{Addresses: cfg.Controller.Addresses, Token: cfg.Controller.Token})
+	web, err := client.New(cfg.Controller.ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show applications, units, leaders, pins, relations and controller nodes",
 		Long: `Show every application with its leader (marked * in the table), term and pins; every
 unit with its agent status (allocating idle executing error lost), workload status and
-message and application version; every relation (provider and requirer endpoints,
+message, application version and opened ports; every relation (provider and requirer endpoints,
 interface, type, id, life and the units in its scope); and the controller's nodes with
 their raft state.
 --format json|yaml prints the stable schema documented in docs/status.md.`,
@@ -126,7 +126,7 @@ func printStatusTable(out io.Writer, st api.Status) {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", name, leader, a.Term, dash(a.Version), status, pins(a.Pinned))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "UNIT\tAGENT\tWORKLOAD\tVERSION\tMESSAGE")
+	fmt.Fprintln(w, "UNIT\tAGENT\tWORKLOAD\tVERSION\tPORTS\tMESSAGE")
 	for _, name := range apps {
 		a := st.Applications[name]
 		for _, u := range sortedKeys(a.Units) {
@@ -139,7 +139,8 @@ func printStatusTable(out io.Writer, st api.Status) {
 			if us.Agent.Message != "" {
 				agentStatus += " (" + us.Agent.Message + ")"
 			}
-			fmt.Fprintf(w, "%s%s\t%s\t%s\t%s\t%s\n", u, mark, dash(agentStatus), dash(us.Workload.Status), dash(us.ApplicationVersion), us.Workload.Message)
+			fmt.Fprintf(w, "%s%s\t%s\t%s\t%s\t%s\t%s\n", u, mark, dash(agentStatus), dash(us.Workload.Status), dash(us.ApplicationVersion),
+				dash(strings.Join(us.OpenPorts, ",")), us.Workload.Message)
 		}
 	}
 	fmt.Fprintln(w)

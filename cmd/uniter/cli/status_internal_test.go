@@ -18,7 +18,7 @@ func TestStatusTableShowsPinsNodesAndProtocol(t *testing.T) {
 		Applications: map[string]api.ApplicationStatus{
 			"db": {Leader: &leader, Term: 4, Pinned: []api.PinStatus{{Entity: "alice", Reason: "upgrade"}},
 				Units: map[string]api.UnitStatus{
-					"db/0": {Agent: api.StatusInfo{Status: "idle"}, Workload: api.StatusInfo{Status: "active"}},
+					"db/0": {Agent: api.StatusInfo{Status: "idle"}, Workload: api.StatusInfo{Status: "active"}, OpenPorts: []string{"icmp", "5432/tcp"}},
 					"db/1": {Leader: true, Agent: api.StatusInfo{Status: "executing", Message: "running config-changed hook"}, Workload: api.StatusInfo{Status: "active", Message: "ready"}},
 				}},
 		},
@@ -32,8 +32,9 @@ func TestStatusTableShowsPinsNodesAndProtocol(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		`(?m)^db\s+db/1\s+4\s+-\s+-\s+alice: upgrade$`,
-		`(?m)^db/0\s+idle\s+active\s+-\s*$`,
-		`(?m)^db/1\*\s+executing \(running config-changed hook\)\s+active\s+-\s+ready$`,
+		`(?m)^UNIT\s+AGENT\s+WORKLOAD\s+VERSION\s+PORTS\s+MESSAGE$`,
+		`(?m)^db/0\s+idle\s+active\s+-\s+icmp,5432/tcp\s*$`,
+		`(?m)^db/1\*\s+executing \(running config-changed hook\)\s+active\s+-\s+-\s+ready$`,
 		`(?m)^NODE\s+ADDRESS\s+RAFT\s+PROTOCOL$`,
 		`(?m)^node-1\s+127\.0\.0\.1:17070\s+leader\s+1\.\.2$`,
 		`(?m)^node-2\s+127\.0\.0\.1:17071\s+follower\s+-$`,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,12 +42,13 @@ type unitAddOptions struct {
 	charmDir, agentDir string
 	guarantee          time.Duration
 	addrs              []string
+	address            string
 }
 
 func newUnitAddCmd() *cobra.Command {
 	var o unitAddOptions
 	cmd := &cobra.Command{
-		Use:   "add APP/N --charm DIR --agent-dir D [--guarantee G] [--controller-addr A]...",
+		Use:   "add APP/N --charm DIR --agent-dir D [--guarantee G] [--address IP] [--controller-addr A]...",
 		Short: "Register a unit with the controller and prepare its agent directory (admin)",
 		Long: `Register APP/N with the controller (with the admin token of the client config) and
 prepare its agent directory: a copy of the charm in D/charm and D/agent.yaml (mode
@@ -55,6 +57,8 @@ config.yaml options become the application's config schema, its actions.yaml the
 application's actions ('uniter actions APP' lists them), and its metadata.yaml relation
 endpoints (provides, requires, peers) the application's endpoints: every peers endpoint
 gets its peer relation with the first unit (actions and endpoints need controller protocol 4).
+--address sets the unit's address, what network-get and unit-get answer (default: the
+host's primary address, found when the agent starts).
 
 Running it again for the same unit and directory reuses the token and the charm
 copy, so an interrupted 'unit add' can simply be repeated. Start the agent with
@@ -67,6 +71,7 @@ copy, so an interrupted 'unit add' can simply be repeated. Start the agent with
 	f.StringVar(&o.agentDir, "agent-dir", "", "the unit's agent directory (created)")
 	f.DurationVar(&o.guarantee, "guarantee", 0, "leadership guarantee G (default 30s)")
 	f.StringSliceVar(&o.addrs, "controller-addr", nil, "controller API address for the agent (default: every member of the cluster)")
+	f.StringVar(&o.address, "address", "", "the unit's IP address for network-get and unit-get (default: the host's primary address)")
 	return cmd
 }
 
@@ -85,6 +90,9 @@ func (o unitAddOptions) check() error {
 		return &UsageError{errors.New("--agent-dir is required")}
 	case o.guarantee < 0:
 		return &UsageError{errors.New("--guarantee must not be negative")}
+	}
+	if _, err := netip.ParseAddr(o.address); o.address != "" && err != nil {
+		return &UsageError{fmt.Errorf("--address must be an IP address, got %q", o.address)}
 	}
 	charmAbs, err1 := filepath.Abs(o.charmDir)
 	agentAbs, err2 := filepath.Abs(o.agentDir)
@@ -124,7 +132,7 @@ func runUnitAdd(cmd *cobra.Command, unit string, o unitAddOptions) error {
 		}
 	}
 	err = addUnit(cmd.Context(), c, addUnitOptions{Unit: unit, CharmDir: o.charmDir, AgentDir: o.agentDir,
-		Addresses: addrs, Guarantee: o.guarantee})
+		Addresses: addrs, CA: cf.Controller, Guarantee: o.guarantee, Address: o.address})
 	if err != nil {
 		return err
 	}

@@ -247,7 +247,7 @@ func ensureUnits(ctx context.Context, c *client.Client, cf client.File, dep depl
 			continue
 		}
 		err := addUnit(ctx, c, addUnitOptions{
-			Unit: unit, CharmDir: dep.Charm, AgentDir: dir, Addresses: cf.Controller.Addresses,
+			Unit: unit, CharmDir: dep.Charm, AgentDir: dir, Addresses: cf.Controller.Addresses, CA: cf.Controller,
 			Guarantee: time.Duration(dep.Guarantee),
 		})
 		if err != nil {
@@ -261,7 +261,13 @@ func ensureUnits(ctx context.Context, c *client.Client, cf client.File, dep depl
 type addUnitOptions struct {
 	Unit, CharmDir, AgentDir string
 	Addresses                []string
-	Guarantee                time.Duration
+	// CA is where the controller's CA pin comes from (the client
+	// config's controller section): agent.yaml gets the same.
+	CA        client.FileController
+	Guarantee time.Duration
+	// Address is the unit's address (agent.yaml address); "" for the
+	// host's.
+	Address string
 }
 
 // addUnit registers a unit with the controller and lays out its agent
@@ -286,8 +292,9 @@ func addUnit(ctx context.Context, c *client.Client, o addUnitOptions) error {
 	// agent.yaml first: if registration fails, running again reuses this
 	// token, and the registration is idempotent.
 	if err := agent.WriteConfig(o.AgentDir, agent.Config{Unit: o.Unit,
-		Controller:          agent.Controller{Addresses: o.Addresses, Token: token},
-		LeadershipGuarantee: agent.Duration(o.Guarantee)}); err != nil {
+		Controller: agent.Controller{Addresses: o.Addresses, Token: token,
+			CACert: o.CA.CACert, CAFingerprint: o.CA.CAFingerprint},
+		LeadershipGuarantee: agent.Duration(o.Guarantee), Address: o.Address}); err != nil {
 		return err
 	}
 	return c.Register(ctx, api.RegisterUnitRequest{Unit: o.Unit, Token: token, ConfigSchema: schema, Actions: actions, Endpoints: endpoints})
