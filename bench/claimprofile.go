@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/uniter-dev/uniter/bench/stats"
 	"github.com/uniter-dev/uniter/controller"
 	"github.com/uniter-dev/uniter/controller/client"
 	"github.com/uniter-dev/uniter/internal/clock"
@@ -34,18 +35,22 @@ const ProfileArg = "profile-claims"
 // op of the whole process (clients included: the profiles tell the
 // controller's share by package).
 //
-//	bench profile-claims [-seconds 10] [-batch=false] [-inflight N] -out DIR
+//	bench profile-claims [-seconds 10] [-batch=false] [-inflight N] [-clients N] -out DIR
 func RunClaimProfile(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet(ProfileArg, flag.ContinueOnError)
 	out := fs.String("out", "", "directory for cpu.pprof, allocs-before.pprof and allocs-after.pprof")
 	seconds := fs.Int("seconds", 10, "length of the measured window")
 	batch := fs.Bool("batch", true, "the controller's --batch-writes")
 	inflight := fs.Int("inflight", 0, "batched entries in flight (raftnode.Config.BatchInflight; 0: the default)")
+	nclients := fs.Int("clients", loadClients, "concurrent clients (1: the uncontended latency)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("%s: -out DIR is required", ProfileArg)
+	}
+	if *nclients < 1 || *nclients > loadClients {
+		return fmt.Errorf("%s: -clients must be 1 to %d", ProfileArg, loadClients)
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
@@ -94,7 +99,7 @@ func RunClaimProfile(ctx context.Context, args []string) error {
 		_, err := clients[i].Extend(ctx, u.app, u.unit, throughputLease, 0)
 		return err
 	}
-	runLoad(ctx, loadClients, 2*time.Second, op) // warm-up
+	runLoad(ctx, *nclients, 2*time.Second, op) // warm-up
 	if err := writeHeap(filepath.Join(*out, "allocs-before.pprof")); err != nil {
 		return err
 	}
@@ -109,7 +114,7 @@ func RunClaimProfile(ctx context.Context, args []string) error {
 	if err := pprof.StartCPUProfile(cpu); err != nil {
 		return err
 	}
-	r := runLoad(ctx, loadClients, time.Duration(*seconds)*time.Second, op)
+	r := runLoad(ctx, *nclients, time.Duration(*seconds)*time.Second, op)
 	pprof.StopCPUProfile()
 	cpuUsed := processCPU() - cpuBefore
 	runtime.ReadMemStats(&after)
@@ -120,8 +125,9 @@ func RunClaimProfile(ctx context.Context, args []string) error {
 		return fmt.Errorf("no op succeeded: %v", r.firstErr)
 	}
 	entries, commands := c.Node().BatchStats()
-	fmt.Printf("batch=%v ops=%d errs=%d ops/s=%.0f cpu/op=%.1fµs allocs/op=%.0f bytes/op=%.0f commands/entry=%.1f\n",
-		*batch, r.ops, r.errs, r.opsPerSec(), float64(cpuUsed.Microseconds())/float64(r.ops),
+	lat := stats.Summarize(r.latency)
+	fmt.Printf("batch=%v clients=%d ops=%d errs=%d ops/s=%.0f p50=%.3fms p99=%.3fms cpu/op=%.1fµs allocs/op=%.0f bytes/op=%.0f commands/entry=%.1f\n",
+		*batch, *nclients, r.ops, r.errs, r.opsPerSec(), lat.P50, lat.P99, float64(cpuUsed.Microseconds())/float64(r.ops),
 		float64(after.Mallocs-before.Mallocs)/float64(r.ops), float64(after.TotalAlloc-before.TotalAlloc)/float64(r.ops),
 		float64(commands)/max(float64(entries), 1))
 	return nil
