@@ -61,6 +61,9 @@ type LoopConfig struct {
 	// StopTimeout is how long a running hook may go on after the loop's
 	// context ends before it is killed (default 30s).
 	StopTimeout time.Duration
+	// EnterScope, if set, puts the unit in the scope of a relation
+	// (agent/relations.go).
+	EnterScope func(ctx context.Context, relation int) error
 }
 
 func (c *LoopConfig) validate() error {
@@ -137,8 +140,9 @@ func (l *loop) run(ctx context.Context) error {
 		}
 		// After a Release, the snapshot changes once the tracker has
 		// let go (or its guarantee has run out, if the controller could
-		// not be reached): wait for it rather than release again.
-		if d.Action == Idle || d.Action == WaitRetry || d.Action == Release {
+		// not be reached): wait for it rather than release again. The
+		// same after an EnterScope, until the watch shows the scope.
+		if d.Action == Idle || d.Action == WaitRetry || d.Action == Release || d.Action == EnterScope {
 			l.report(d)
 			l.wait(ctx)
 		}
@@ -202,6 +206,9 @@ func (l *loop) act(ctx context.Context, d Decision) (done bool, err error) {
 				l.log.Warn().Err(err).Uint64("term", d.Term).Msg("cannot release lease")
 			}
 		}
+		return false, nil
+	case EnterScope:
+		l.enterScope(ctx, d.Relation)
 		return false, nil
 	case Terminate:
 		return true, ErrTerminated
@@ -301,6 +308,7 @@ func (l *loop) deposeIfLost(ctx context.Context, d Decision) Decision {
 	deposed := d
 	deposed.Resolved = 0
 	deposed.Hook.Kind, deposed.Hook.Term = hooks.LeaderDeposed, local.LeaderTerm
+	deposed.Hook.Relation = operation.RelationHookInfo{} // not a relation hook
 	return deposed
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -208,6 +209,12 @@ func (a unitClient) WatchUnit(ctx context.Context, unit string, index uint64, wa
 	}
 	for _, o := range v.Operations {
 		view.Operations = append(view.Operations, remotestate.Operation{ID: o.ID, Kind: o.Kind, Action: o.Action, Status: o.Status})
+	}
+	for _, r := range v.Relations {
+		view.Relations = append(view.Relations, remotestate.Relation{
+			ID: r.ID, Endpoint: r.Endpoint, Interface: r.Interface, RemoteApp: r.RemoteApp, Peer: r.Peer,
+			Life: remotestate.Life(r.Life), InScope: r.InScope, Members: maps.Clone(r.Members), RemoteAppVersion: r.RemoteAppVersion,
+		})
 	}
 	return view, i, err
 }

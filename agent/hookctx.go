@@ -7,12 +7,16 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/rs/zerolog"
+
 	"github.com/uniter-dev/uniter/charm"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/hooktools"
+	"github.com/uniter-dev/uniter/internal/clock"
 	"github.com/uniter-dev/uniter/leadership"
 	"github.com/uniter-dev/uniter/operation"
+	"github.com/uniter-dev/uniter/remotestate"
 )
 
 // ControllerAPI is what the hook tools need of the controller; the typed
@@ -25,11 +29,19 @@ type ControllerAPI interface {
 	SetApplicationStatus(ctx context.Context, app, unit string, term uint64, status, message string) error
 	SetApplicationVersion(ctx context.Context, unit, version string) error
 	ApplicationStatus(ctx context.Context, app string) (api.ApplicationStatus, error)
+	// The relation calls (hookctx_relations.go).
+	Relation(ctx context.Context, relation string) (api.Relation, error)
+	ApplicationRelations(ctx context.Context, app string) ([]api.Relation, error)
+	EnterScope(ctx context.Context, relation, unit string, data map[string]string) (uint64, error)
+	LeaveScope(ctx context.Context, relation, unit string) error
+	CommitRelationData(ctx context.Context, unit string, term uint64, commits []api.RelationCommit) error
 }
 
 // ToolServer registers one hook's tool context; *hooktools.Server is it.
 type ToolServer interface {
 	Register(hc *hooktools.HookContext) (id string, done func(), err error)
+	// Pending returns what the hook registered under id has buffered.
+	Pending(id string) (hooktools.Pending, bool)
 }
 
 // hookContexts gives each hook run its parameters and its hook-tool
@@ -44,11 +56,16 @@ type hookContexts struct {
 	ctrl     ControllerAPI      // nil without tools
 	checker  leadership.Checker // the tracker
 	state    func() operation.State
+	remote   func() remotestate.Snapshot
+	clock    clock.Clock
 	net      networkContext // the unit's address and the charm's bindings
+	log      zerolog.Logger
 
 	mu     sync.Mutex
-	config api.Config   // cached by version
-	lset   api.Settings // cached by version
+	config api.Config                  // cached by version
+	lset   api.Settings                // cached by version
+	keys   map[int]string              // relation keys by id (they never change)
+	reads  map[string]*relationBackend // by context id, until the hook's done
 }
 
 func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) (hooks.Params, func(), error) {
@@ -56,6 +73,7 @@ func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) 
 		Kind: info.Kind, Unit: h.cfg.Unit, CharmDir: h.cfg.CharmDir, ToolsDir: ToolsDir(h.agentDir),
 		SocketPath: SocketPath(h.agentDir), ModelName: h.cfg.ModelName, ModelUUID: h.cfg.ModelUUID,
 		LeadershipTerm: info.Term,
+		Relation:       h.relationParams(info),
 	}
 	if h.tools == nil {
 		id, err := NewContextID()
@@ -71,7 +89,7 @@ func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) 
 		return hooks.Params{}, nil, fmt.Errorf("cannot register hook context: %w", err)
 	}
 	p.ContextID = id
-	return p, done, nil
+	return p, h.keepReads(id, hc, done), nil
 }
 
 func (h *hookContexts) toolContext(ctx context.Context, info operation.HookInfo) (*hooktools.HookContext, error) {
@@ -83,47 +101,17 @@ func (h *hookContexts) toolContext(ctx context.Context, info operation.HookInfo)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read config for hook %q: %w", info.Kind, err)
 	}
+	rels, hookRel := h.relations(ctx, info)
 	hc := &hooktools.HookContext{
 		Unit: h.cfg.Unit, App: h.app, Hook: string(info.Kind),
 		Config: typed, ConfigKeys: h.charm.Keys(), LeaderSettings: settings,
-		Backend: &hookBackend{h: h, info: info},
-		// No relations yet: the agent does not join any until the
-		// relation hooks land (issue 12); goal-state already answers.
-		RelationBackend: relationBackend{h: h},
+		Backend:         &hookBackend{h: h, info: info},
+		Relations:       rels,
+		HookRelation:    hookRel,
+		RelationBackend: &relationBackend{h: h, rels: map[int]api.Relation{}},
 	}
 	h.addNetwork(hc) // ports.go
 	return hc, nil
-}
-
-// relationBackend reads what the relation tools need from the controller.
-type relationBackend struct{ h *hookContexts }
-
-// ReadSettings implements hooktools.RelationBackend; the agent is in no
-// relation yet, so nothing reaches it.
-func (b relationBackend) ReadSettings(context.Context, int, string, bool) (map[string]string, error) {
-	return nil, hooktools.ErrSettingsNotFound
-}
-
-// GoalState implements hooktools.RelationBackend: the application's units
-// as the controller has them ("dying" once removed, "waiting" until their
-// agent first reports, else "active"), each since its agent's status.
-func (b relationBackend) GoalState(ctx context.Context) (hooktools.GoalState, error) {
-	st, err := b.h.ctrl.ApplicationStatus(ctx, b.h.app)
-	if err != nil {
-		return hooktools.GoalState{}, err
-	}
-	g := hooktools.GoalState{Units: map[string]hooktools.GoalStatus{}, Relations: map[string]map[string]hooktools.GoalStatus{}}
-	for name, u := range st.Units {
-		status := "active"
-		switch {
-		case u.Life == api.LifeDying:
-			status = "dying"
-		case u.Agent.Status == "" || u.Agent.Status == "allocating":
-			status = "waiting"
-		}
-		g.Units[name] = hooktools.GoalStatus{Status: status, Since: u.Agent.Since}
-	}
-	return g, nil
 }
 
 // snapshot returns the config values and leader settings for the versions

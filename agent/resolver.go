@@ -32,6 +32,10 @@ const (
 	// holds but must not keep (a step-down or a removal) and has no
 	// committed leadership of to depose: no hook runs.
 	Release
+	// EnterScope: enter the scope of relation Decision.Relation, which the
+	// charm knows of but the unit is not in (its -relation-created was
+	// resolved without running, say).
+	EnterScope
 )
 
 // Decision is the resolver's answer.
@@ -42,6 +46,8 @@ type Decision struct {
 	Resolved uint64
 	// Term is the lease term a Release gives up.
 	Term uint64
+	// Relation is the relation an EnterScope enters.
+	Relation int
 	// Operation is the action or exec a RunOperation or AbortOperation
 	// is about (resolver_ops.go); a RunOperation's Hook holds the remote
 	// versions it runs against.
@@ -95,8 +101,8 @@ func Next(local operation.State, remote remotestate.Snapshot, timers Timers) Dec
 		return Decision{Action: AckResolved, Resolved: remote.ResolvedID}
 	}
 	for _, rule := range lifecycle {
-		if kind, ok := rule(local, remote); ok {
-			return runHook(kind, remote.Term, remote)
+		if d, ok := rule(local, remote); ok {
+			return d
 		}
 	}
 	if d, ok := runQueued(local, remote); ok {
@@ -161,31 +167,51 @@ func inError(local operation.State, remote remotestate.Snapshot, timers Timers) 
 	return Decision{Action: WaitRetry, Hook: failed}
 }
 
-// lifecycle lists the hook rules in the order DESIGN.md §4.3 gives them.
-var lifecycle = []func(operation.State, remotestate.Snapshot) (hooks.Kind, bool){
-	func(l operation.State, _ remotestate.Snapshot) (hooks.Kind, bool) {
+// rule picks a hook, or not.
+type rule func(operation.State, remotestate.Snapshot) (Decision, bool)
+
+// hookRule is a rule for one hook of fixed kind, run against the remote
+// state's term and versions.
+func hookRule(f func(operation.State, remotestate.Snapshot) (hooks.Kind, bool)) rule {
+	return func(l operation.State, r remotestate.Snapshot) (Decision, bool) {
+		kind, ok := f(l, r)
+		if !ok {
+			return Decision{}, false
+		}
+		return runHook(kind, r.Term, r), true
+	}
+}
+
+// lifecycle lists the hook rules in the order DESIGN.md §4.3 gives them,
+// with the relation rules (resolver_relations.go) in their places: a new
+// unit's -created after install, the other relation hooks after start
+// (and, for a unit going away, before stop).
+var lifecycle = []rule{
+	hookRule(func(l operation.State, _ remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.Install, !l.Installed
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	relationsCreatedRule,
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		gained := r.Leader && !r.StepDown && (!l.Leader || l.LeaderTerm != r.Term)
 		return hooks.LeaderElected, gained && r.Life == remotestate.Alive
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.ConfigChanged, r.ConfigVersion != l.ConfigVersion && r.Life == remotestate.Alive
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		changed := !r.Leader && r.LeaderSettingsVersion != l.LeaderSettingsVersion
 		return hooks.LeaderSettingsChanged, changed && r.Life == remotestate.Alive
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.Start, !l.Started && r.Life == remotestate.Alive
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	relationsRule,
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.Stop, r.Life == remotestate.Dying && l.Started && !l.Stopped
-	},
-	func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
+	}),
+	hookRule(func(l operation.State, r remotestate.Snapshot) (hooks.Kind, bool) {
 		return hooks.Remove, r.Life == remotestate.Dying && !l.Removed
-	},
+	}),
 }
 
 func runHook(kind hooks.Kind, term uint64, r remotestate.Snapshot) Decision {

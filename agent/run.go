@@ -225,8 +225,9 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 		return err
 	}
 	contexts := &hookContexts{agentDir: a.deps.AgentDir, cfg: a.deps.Config, app: a.app, charm: a.charm,
-		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State, net: netCtx}
-	runner := withPortCommits(a.runner, src, a.deps.Config.Unit, a.log) // ports.go
+		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State, net: netCtx,
+		remote: src.Remote.Snapshot, clock: a.deps.Clock, log: a.log}
+	runner := a.runner
 	newHook := func(info operation.HookInfo) operation.Operation {
 		deps := operation.HookDeps{Runner: runner, Contexts: contexts, Clock: a.deps.Clock, Logger: a.log, Observer: a.metrics}
 		if info.Kind == hooks.LeaderElected {
@@ -241,6 +242,7 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 		UpdateStatusInterval: dur(a.deps.Config.UpdateStatusInterval),
 		RetryInitial:         dur(a.deps.Config.RetryInitial), RetryMax: dur(a.deps.Config.RetryMax),
 		StopTimeout: dur(a.deps.Config.StopTimeout),
+		EnterScope:  contexts.enterScope,
 	}
 	if src.Tracker != nil {
 		cfg.Leadership = src.Tracker

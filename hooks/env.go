@@ -44,6 +44,15 @@ func Environ(p Params, lookup func(string) (string, bool)) []string {
 		"JUJU_VERSION=" + version,
 		"UNITER_LEADERSHIP_TERM=" + strconv.FormatUint(p.LeadershipTerm, 10),
 	}
+	if r := p.Relation; r != nil {
+		env = append(env, "JUJU_RELATION="+r.Endpoint, "JUJU_RELATION_ID="+r.ID, "JUJU_REMOTE_UNIT="+r.RemoteUnit)
+		if r.RemoteApp != "" {
+			env = append(env, "JUJU_REMOTE_APP="+r.RemoteApp)
+		}
+		if r.DepartingUnit != "" {
+			env = append(env, "JUJU_DEPARTING_UNIT="+r.DepartingUnit)
+		}
+	}
 	if lookup != nil {
 		for _, name := range passedEnv {
 			if v, ok := lookup(name); ok {

@@ -67,6 +67,32 @@ func TestEnviron(t *testing.T) {
 		mutate: func(p *hooks.Params) { p.JujuVersion = "2.9.42"; p.LeadershipTerm = 18446744073709551615 },
 		want:   []string{"JUJU_VERSION=2.9.42", "UNITER_LEADERSHIP_TERM=18446744073709551615"},
 	}, {
+		name: "relation hook: relation, id, remote unit and app",
+		mutate: func(p *hooks.Params) {
+			p.Kind = "db-relation-changed"
+			p.Relation = &hooks.RelationParams{Endpoint: "db", ID: "db:3", RemoteUnit: "pg/1", RemoteApp: "pg"}
+		},
+		want: []string{"JUJU_DISPATCH_PATH=hooks/db-relation-changed", "JUJU_HOOK_NAME=db-relation-changed",
+			"JUJU_RELATION=db", "JUJU_RELATION_ID=db:3", "JUJU_REMOTE_UNIT=pg/1", "JUJU_REMOTE_APP=pg"},
+	}, {
+		name: "relation hook without a remote unit: JUJU_REMOTE_UNIT set, empty",
+		mutate: func(p *hooks.Params) {
+			p.Kind = "db-relation-created"
+			p.Relation = &hooks.RelationParams{Endpoint: "db", ID: "db:3", RemoteApp: "pg"}
+		},
+		want: []string{"JUJU_DISPATCH_PATH=hooks/db-relation-created", "JUJU_HOOK_NAME=db-relation-created",
+			"JUJU_RELATION=db", "JUJU_RELATION_ID=db:3", "JUJU_REMOTE_UNIT=", "JUJU_REMOTE_APP=pg"},
+	}, {
+		name: "departed: the departing unit",
+		mutate: func(p *hooks.Params) {
+			p.Kind = "cluster-relation-departed"
+			p.Relation = &hooks.RelationParams{Endpoint: "cluster", ID: "cluster:0", RemoteUnit: "app/1", RemoteApp: "app",
+				DepartingUnit: "app/0"}
+		},
+		want: []string{"JUJU_DISPATCH_PATH=hooks/cluster-relation-departed", "JUJU_HOOK_NAME=cluster-relation-departed",
+			"JUJU_RELATION=cluster", "JUJU_RELATION_ID=cluster:0", "JUJU_REMOTE_UNIT=app/1", "JUJU_REMOTE_APP=app",
+			"JUJU_DEPARTING_UNIT=app/0"},
+	}, {
 		name:   "no tools dir: system path only",
 		mutate: func(p *hooks.Params) { p.ToolsDir = "" },
 		want:   []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},

@@ -29,12 +29,16 @@ func AllKinds() []Kind {
 	return append([]Kind(nil), allKinds...)
 }
 
-// Validate returns an error if k is not one of the kinds uniter runs.
+// Validate returns an error if k is not one of the kinds uniter runs: one
+// of AllKinds, or a relation hook of a valid endpoint (RelationHook).
 func (k Kind) Validate() error {
 	for _, known := range allKinds {
 		if k == known {
 			return nil
 		}
+	}
+	if k.IsRelation() {
+		return nil
 	}
 	return fmt.Errorf("unknown hook kind %q", string(k))
 }

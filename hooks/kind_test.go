@@ -17,7 +17,14 @@ func TestKindValidate(t *testing.T) {
 			t.Errorf("%q.Validate() = %v, want nil", k, err)
 		}
 	}
-	for _, k := range []hooks.Kind{"", "x", "Install", "hooks/install", "collect-metrics"} {
+	for _, k := range []hooks.Kind{"db-relation-joined", "cluster-relation-created", "db_2-relation-broken",
+		"relation-relation-changed", "a-b-relation-departed"} {
+		if err := k.Validate(); err != nil {
+			t.Errorf("%q.Validate() = %v, want nil", k, err)
+		}
+	}
+	for _, k := range []hooks.Kind{"", "x", "Install", "hooks/install", "collect-metrics",
+		"-relation-joined", "relation-joined", "Db-relation-joined", "db-relation-joined2", "db--relation-changed", "../x-relation-broken"} {
 		err := k.Validate()
 		want := `unknown hook kind "` + string(k) + `"`
 		if err == nil || err.Error() != want {
@@ -72,5 +79,31 @@ func TestParamsValidate(t *testing.T) {
 				t.Fatalf("Validate() = %q, want %q", got, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestRelationHook(t *testing.T) {
+	for _, tt := range []struct {
+		kind     hooks.Kind
+		endpoint string
+		event    hooks.RelationEvent
+		ok       bool
+	}{
+		{"db-relation-joined", "db", hooks.RelationJoined, true},
+		{"my-db-relation-changed", "my-db", hooks.RelationChanged, true},
+		{"relation-relation-created", "relation", hooks.RelationCreated, true},
+		{"x-relation-departed", "x", hooks.RelationDeparted, true},
+		{"x-relation-broken", "x", hooks.RelationBroken, true},
+		{"install", "", "", false},
+		{"relation-changed", "", "", false},
+		{"X-relation-changed", "", "", false},
+	} {
+		ep, ev, ok := tt.kind.Relation()
+		if ep != tt.endpoint || ev != tt.event || ok != tt.ok {
+			t.Errorf("%q.Relation() = %q, %q, %v; want %q, %q, %v", tt.kind, ep, ev, ok, tt.endpoint, tt.event, tt.ok)
+		}
+		if tt.ok && hooks.RelationHook(ep, ev) != tt.kind {
+			t.Errorf("RelationHook(%q, %q) = %q", ep, ev, hooks.RelationHook(ep, ev))
+		}
 	}
 }

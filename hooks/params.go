@@ -34,6 +34,18 @@ type Params struct {
 	JujuVersion string
 	// LeadershipTerm becomes UNITER_LEADERSHIP_TERM.
 	LeadershipTerm uint64
+	// Relation is set for a relation hook.
+	Relation *RelationParams
+}
+
+// RelationParams are a relation hook's part of its environment.
+type RelationParams struct {
+	// Endpoint becomes JUJU_RELATION, ID ("endpoint:N") JUJU_RELATION_ID.
+	Endpoint, ID string
+	// RemoteUnit becomes JUJU_REMOTE_UNIT (set, maybe empty, in every
+	// relation hook), RemoteApp JUJU_REMOTE_APP and DepartingUnit
+	// JUJU_DEPARTING_UNIT (each only when not empty).
+	RemoteUnit, RemoteApp, DepartingUnit string
 }
 
 var versionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)

@@ -80,7 +80,11 @@ func (c *relationListCmd) run(inv *invocation) error {
 	if c.app {
 		return c.out.write(inv, r.RemoteApp)
 	}
-	return c.out.write(inv, slices.Clone(r.Members))
+	members := slices.Clone(r.Members)
+	if members == nil {
+		members = []string{} // json [] as Juju, never null: ops iterates it
+	}
+	return c.out.write(inv, members)
 }
 
 var relationGetTool = toolInfo{

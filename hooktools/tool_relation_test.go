@@ -96,6 +96,8 @@ func TestRelationList(t *testing.T) {
 		{name: "by id json (ops)", argv: argv("relation-list -r 1 --format=json"), want: ok(`["app/1","app/2"]` + "\n")},
 		{name: "endpoint:id", argv: argv("relation-list -r cluster:1"), want: ok("app/1\napp/2\n")},
 		{name: "app", argv: argv("relation-list -r db:3 --app"), want: ok("mysql\n")},
+		{name: "no members json (ops iterates it)", argv: argv("relation-list -r 7 --format=json"), want: ok("[]\n")},
+		{name: "no members", argv: argv("relation-list -r 7"), want: ok("")},
 		{name: "unknown id", argv: argv("relation-list -r 9"), want: usageErr(`invalid value "9" for option -r: relation not found`)},
 		{name: "endpoint disagrees", argv: argv("relation-list -r db:1"), want: usageErr(`invalid value "db:1" for option -r: relation not found`)},
 		{name: "not a number", argv: argv("relation-list -r db:x"), want: usageErr(`invalid value "db:x" for option -r: invalid relation id`)},

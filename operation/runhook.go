@@ -27,6 +27,17 @@ type ContextFactory interface {
 	NewContext(ctx context.Context, info HookInfo) (p hooks.Params, done func(), err error)
 }
 
+// Flusher is a ContextFactory that has work to finish once a hook exited
+// 0 and before it is recorded as done: the agent commits the hook's
+// relation writes. An error fails the hook (it is retried like any failed
+// hook); a failed hook is never flushed, so its writes are discarded.
+// Flush returns info as the hook is to be recorded: with the relation
+// databag version the hook read, when that is newer than the one it was
+// chosen for (so that a -changed is not run again for data it has seen).
+type Flusher interface {
+	Flush(ctx context.Context, info HookInfo, p hooks.Params) (HookInfo, error)
+}
+
 // HookDeps are what a RunHook operation needs.
 type HookDeps struct {
 	Runner   HookRunner
@@ -83,6 +94,14 @@ func (r *runHook) Execute(ctx context.Context, st State) (*State, error) {
 	}
 	start := r.deps.Clock.Now()
 	err = r.deps.Runner.Run(ctx, params)
+	if f, ok := r.deps.Contexts.(Flusher); ok && (err == nil || errors.Is(err, hooks.ErrMissing)) {
+		if info, ferr := f.Flush(ctx, r.info, params); ferr != nil {
+			log.Error().Err(ferr).Msg("cannot commit hook's writes")
+			err = ferr
+		} else {
+			r.info = info
+		}
+	}
 	done()
 	dur := r.deps.Clock.Now().Sub(start)
 	if r.deps.Observer != nil {
@@ -147,6 +166,8 @@ func Apply(st *State, info HookInfo) {
 		st.Leader = false
 	case hooks.LeaderSettingsChanged:
 		st.LeaderSettingsVersion = info.LeaderSettingsVersion
+	default:
+		applyRelation(st, info)
 	}
 	st.Op = nil
 	if st.Error != nil && st.Error.Hook == info.Kind {

@@ -39,6 +39,8 @@ type HookInfo struct {
 	Term                  uint64     `yaml:"term,omitempty"`
 	ConfigVersion         uint64     `yaml:"config-version,omitempty"`
 	LeaderSettingsVersion uint64     `yaml:"leader-settings-version,omitempty"`
+	// Relation is set for a relation hook (operation/relations.go).
+	Relation RelationHookInfo `yaml:",inline"`
 }
 
 // Op is the operation in progress, as recorded in the state file.
@@ -89,6 +91,9 @@ type State struct {
 	ResolvedSeen uint64 `yaml:"resolved-seen,omitempty"`
 	// Error is set while the unit is in error state.
 	Error *HookError `yaml:"error,omitempty"`
+	// Relations records, per relation id, what the charm has been told of
+	// the relation (operation/relations.go).
+	Relations map[int]RelationState `yaml:"relations,omitempty"`
 }
 
 // Clone returns a deep copy of s.
@@ -106,6 +111,7 @@ func (s State) Clone() State {
 		e := *s.Error
 		c.Error = &e
 	}
+	c.Relations = cloneRelations(s.Relations)
 	return c
 }
 
@@ -135,5 +141,5 @@ func (s State) Validate() error {
 			return fmt.Errorf("error state: %w", err)
 		}
 	}
-	return nil
+	return validateRelations(s.Relations)
 }

@@ -19,10 +19,20 @@ import (
 // the file, so that an older uniter that refuses it can say which release
 // to run instead. Version 1 files migrate by adding it when they are
 // rewritten (their writer is not known).
-const CurrentVersion = 2
+//
+// Version 3 adds relations: `relations` (per relation id, what the charm
+// has been told: its members and the databag versions the last hooks ran
+// for) and the relation fields of a hook (`relation-id`, `remote-unit`,
+// `remote-app`, `departing-unit`, `peer`, `relation-version`). Version 2
+// files migrate as they are: a unit that knew of no relations has none.
+const CurrentVersion = 3
 
-// writtenBySince is the first schema version with `written-by`.
-const writtenBySince = 2
+// writtenBySince is the first schema version with `written-by`,
+// relationsSince the first with `relations`.
+const (
+	writtenBySince = 2
+	relationsSince = 3
+)
 
 // ErrNoState means the state file does not exist yet: a new unit.
 var ErrNoState = errors.New("operation: no state file")
@@ -39,6 +49,8 @@ var migrations = map[int]Migration{
 	// 1 → 2: nothing to move; `written-by` is filled in by the write that
 	// completes the migration.
 	1: func(map[string]any) error { return nil },
+	// 2 → 3: no relations recorded yet; nothing to move.
+	2: func(map[string]any) error { return nil },
 }
 
 // file is the on-disk document: the state plus the file's own metadata.
@@ -126,6 +138,9 @@ func (f *StateFile) parse(data []byte) (State, int, error) {
 		}
 		return State{}, 0, fmt.Errorf("%w: version %d,%s this uniter (%s) understands up to %d; upgrade uniter",
 			ErrFutureVersion, version, by, uniterversion.Version, f.current)
+	}
+	if _, ok := doc["relations"]; ok && version < relationsSince {
+		return State{}, 0, fmt.Errorf("corrupt: field relations not known in version %d", version)
 	}
 	if version < f.current {
 		var err error

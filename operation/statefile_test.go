@@ -25,6 +25,11 @@ func TestStateFileRoundTrip(t *testing.T) {
 		Op:        &operation.Op{Kind: operation.RunHook, Step: operation.Pending, Hook: operation.HookInfo{Kind: hooks.ConfigChanged, ConfigVersion: 3}},
 		Installed: true, Leader: true, LeaderTerm: 7, ConfigVersion: 2, LeaderSettingsVersion: 4,
 		Error: &operation.HookError{Hook: hooks.ConfigChanged, Message: "hook failed", Since: time.Unix(100, 0).UTC(), Attempts: 2},
+		Relations: map[int]operation.RelationState{
+			0: {Endpoint: "cluster", RemoteApp: "app", Peer: true, Members: map[string]uint64{"app/1": 12, "app/2": 0},
+				ChangedPending: "app/2", AppVersion: 9},
+			4: {Endpoint: "db", RemoteApp: "pg"},
+		},
 	}
 	if err := f.Write(want); err != nil {
 		t.Fatal(err)
@@ -42,6 +47,82 @@ func TestStateFileRoundTrip(t *testing.T) {
 	}
 }
 
+// TestStateFileRoundTripRelationHook: a relation hook in progress and in
+// error state keeps its relation, remote unit and versions.
+func TestStateFileRoundTripRelationHook(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "uniter.yaml")
+	f := operation.NewStateFile(path)
+	info := operation.HookInfo{Kind: "cluster-relation-departed", Term: 3, Relation: operation.RelationHookInfo{
+		RelationID: 0, RemoteUnit: "app/1", RemoteApp: "app", DepartingUnit: "app/0", Peer: true, Version: 41}}
+	want := operation.State{
+		Version: operation.CurrentVersion, Installed: true, Started: true,
+		Op:        &operation.Op{Kind: operation.RunHook, Step: operation.Pending, Hook: info},
+		Error:     &operation.HookError{Hook: info.Kind, Info: info, Message: "hook failed", Since: time.Unix(5, 0).UTC(), Attempts: 1},
+		Relations: map[int]operation.RelationState{0: {Endpoint: "cluster", RemoteApp: "app", Peer: true, Members: map[string]uint64{"app/1": 40}}},
+	}
+	if err := f.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := f.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("round trip (-want +got):\n%s", d)
+	}
+	data, _ := os.ReadFile(path)
+	for _, field := range []string{"remote-unit: app/1", "departing-unit: app/0", "relation-version: 41", "changed-pending", "members:"} {
+		if want := field != "changed-pending"; strings.Contains(string(data), field) != want {
+			t.Errorf("file has %q: %v, want %v:\n%s", field, !want, want, data)
+		}
+	}
+}
+
+// stateV2 is a unit's state file as the uniter before relations wrote it.
+const stateV2 = `version: 2
+installed: true
+started: true
+leader: false
+leader-term: 4
+config-version: 1
+leader-settings-version: 3
+written-by: 0.9.0
+`
+
+// TestStateFileMigratesVersion2: 2 → 3 keeps every field, records no
+// relations (the agent runs -created for the relations it finds), and a
+// version-2 file that already speaks of relations is corrupt.
+func TestStateFileMigratesVersion2(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "uniter.yaml")
+	if err := os.WriteFile(path, []byte(stateV2), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := operation.NewStateFile(path)
+	got, migrated, err := f.Read()
+	if err != nil || !migrated {
+		t.Fatalf("Read = %v, migrated %v", err, migrated)
+	}
+	want := operation.State{Version: operation.CurrentVersion, Installed: true, Started: true, LeaderTerm: 4,
+		ConfigVersion: 1, LeaderSettingsVersion: 3}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("migrated state (-want +got):\n%s", d)
+	}
+	if kept, _ := os.ReadFile(f.BackupPath(2)); string(kept) != stateV2 {
+		t.Fatalf("backup = %q", kept)
+	}
+	if data, _ := os.ReadFile(path); !strings.HasPrefix(string(data), "version: 3\n") {
+		t.Fatalf("migrated file:\n%s", data)
+	}
+	bad := stateV2 + "relations: {0: {endpoint: cluster, remote-app: app}}\n"
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.Read(); err == nil || !strings.Contains(err.Error(), "corrupt: field relations not known in version 2") {
+		t.Fatalf("Read of a version-2 file with relations = %v", err)
+	}
+}
+
 func TestStateFileRefusesBadFilesUntouched(t *testing.T) {
 	for _, tc := range []struct {
 		name, content, want string
@@ -54,6 +135,9 @@ func TestStateFileRefusesBadFilesUntouched(t *testing.T) {
 		{name: "empty", content: "", want: "empty document"},
 		{name: "future", content: "version: 99\ninstalled: true\nshiny-new-field: x\n", want: "upgrade uniter", future: true},
 		{name: "bad hook kind", content: "version: 1\nop: {kind: run-hook, step: queued, hook: {kind: explode}}\n", want: "unknown hook kind"},
+		{name: "bad relation endpoint", content: "version: 3\nrelations: {1: {endpoint: Bad, remote-app: x}}\n", want: `invalid endpoint "Bad"`},
+		{name: "changed pending for a stranger", content: "version: 3\nrelations: {1: {endpoint: db, remote-app: x, changed-pending: x/1}}\n",
+			want: `changed pending for "x/1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "uniter.yaml")
@@ -172,7 +256,7 @@ func TestStateFileMigratesVersion1(t *testing.T) {
 		t.Fatalf("backup mode %v, %v", fi.Mode(), err)
 	}
 	data, _ := os.ReadFile(path)
-	if !strings.HasPrefix(string(data), "version: 2\n") || !strings.Contains(string(data), "\nwritten-by: ") {
+	if !strings.HasPrefix(string(data), "version: 3\n") || !strings.Contains(string(data), "\nwritten-by: ") {
 		t.Fatalf("migrated file:\n%s", data)
 	}
 	again, migrated, err := f.Read()
@@ -191,7 +275,7 @@ func TestStateFileMigratesVersion1(t *testing.T) {
 func TestStateFileRefusesFutureWithWriter(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "uniter.yaml")
-	future := "version: 3\nwritten-by: 9.1.0\ninstalled: true\nlifecycle: started\n"
+	future := "version: 4\nwritten-by: 9.1.0\ninstalled: true\nlifecycle: started\n"
 	if err := os.WriteFile(path, []byte(future), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,9 @@ type Snapshot struct {
 	// empty. QueuedOperations counts the queue.
 	NextOperation    Operation
 	QueuedOperations int
+	// Relations are the relations of the unit's application: who is in
+	// their scope and the versions of the remote databags.
+	Relations Relations
 }
 
 // Operation is a queued action or exec as the watch shows it; the agent

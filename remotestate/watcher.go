@@ -40,6 +40,8 @@ type UnitView struct {
 	// Operations are the unit's pending and running operations, oldest
 	// first.
 	Operations []Operation
+	// Relations are the relations of the unit's application.
+	Relations []Relation
 }
 
 // UnitClient is the blocking query of a unit's remote view.
@@ -177,6 +179,7 @@ func merge(v UnitView, l LeaderState) Snapshot {
 		s.Life = Alive
 	}
 	s.NextOperation, s.QueuedOperations = nextOperation(v.Operations), len(v.Operations)
+	s.Relations = NewRelations(v.Relations...)
 	return s
 }
 

@@ -35,6 +35,10 @@ const (
 	remoteFile = "remote.yaml"
 	// crashMarker is created when the agent reaches envCrashAt.
 	crashMarker = "crash-point-reached"
+	// envRealController makes the test agent connect to the controller in
+	// its agent.yaml, as the real agent does, instead of reading
+	// remoteFile (crash points against a real controller).
+	envRealController = "UNITER_E2E_REAL_CONTROLLER"
 )
 
 // runTestAgent is the main of a test agent process.
@@ -43,7 +47,7 @@ func runTestAgent(dir string) int {
 	signal.Notify(reload, syscall.SIGUSR1)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	err := cli.RunAgent(ctx, cli.AgentOptions{
+	opts := cli.AgentOptions{
 		AgentDir: dir,
 		Connect: func(ctx context.Context) (agent.Sources, error) {
 			remote, err := watchRemoteFile(ctx, filepath.Join(dir, remoteFile), reload)
@@ -52,7 +56,11 @@ func runTestAgent(dir string) int {
 		WrapStateWriter: func(w operation.Writer) operation.Writer {
 			return &crashWriter{Writer: w, at: os.Getenv(envCrashAt), marker: filepath.Join(dir, crashMarker)}
 		},
-	})
+	}
+	if os.Getenv(envRealController) != "" {
+		opts.Connect = nil
+	}
+	err := cli.RunAgent(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ERROR", err)
 		return 1

@@ -268,3 +268,56 @@ func TestPortsPythonCharm(t *testing.T) {
 		t.Errorf("open_ports (-want +got):\n%s", diff)
 	}
 }
+
+// TestPortsFromActionsAndExec: an action or exec that exits 0 has its
+// open-port committed like a hook's; one that exits 1 has it dropped
+// (HOOK-TOOLS.md §6, "Commit rule").
+func TestPortsFromActionsAndExec(t *testing.T) {
+	c := startCluster(t, 1)
+	u := c.addUnit("ports-bash/0", "ports-bash", nil)
+	u.start()
+	testutil.WaitUntil(t, 60*time.Second, "the unit to be idle", func() bool {
+		return cliStatus(c).Applications["ports-bash"].Units[u.unit].Agent.Status == "idle"
+	})
+	opened := func() []string { return cliStatus(c).Applications["ports-bash"].Units[u.unit].OpenPorts }
+	before := opened()
+
+	if r := c.run("run", u.unit, "open", "port=9000/tcp"); r.code != 0 || !strings.Contains(r.stdout, "9000/tcp") {
+		t.Fatalf("run open 9000: exit %d: %s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := c.run("run", u.unit, "open", "port=9001/tcp", "fail=true"); r.code != 1 {
+		t.Fatalf("run open 9001 fail=true: exit %d, want 1: %s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := c.runExec([]string{"--unit", u.unit}, "open-port 9002/udp"); r.code != 0 {
+		t.Fatalf("exec open-port: exit %d: %s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := c.runExec([]string{"--unit", u.unit}, "open-port 9003/udp; exit 1"); r.code != 1 {
+		t.Fatalf("exec open-port; exit 1: exit %d, want 1: %s\n%s", r.code, r.stdout, r.stderr)
+	}
+	want := append(slices.Clone(before), "9000/tcp", "9002/udp")
+	slices.SortFunc(want, comparePortStrings)
+	got := slices.SortedFunc(slices.Values(opened()), comparePortStrings)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("open ports after the actions and execs (-want +got):\n%s", diff)
+	}
+}
+
+// comparePortStrings orders "PORT[-TO]/PROTO" as status does: by
+// protocol, then port.
+func comparePortStrings(a, b string) int {
+	key := func(s string) (string, int) {
+		r, proto, _ := strings.Cut(s, "/")
+		from, _, _ := strings.Cut(r, "-")
+		n := 0
+		for _, ch := range from {
+			n = n*10 + int(ch-'0')
+		}
+		return proto, n
+	}
+	pa, na := key(a)
+	pb, nb := key(b)
+	if c := strings.Compare(pa, pb); c != 0 {
+		return c
+	}
+	return na - nb
+}

@@ -326,7 +326,7 @@ func TestUpgradeAgentStateFile(t *testing.T) {
 	testutil.WaitUntil(t, 30*time.Second, "the agent to migrate its files", func() bool {
 		u.checkAlive()
 		data, _ := os.ReadFile(statePath)
-		return strings.HasPrefix(string(data), "version: 2\n")
+		return strings.HasPrefix(string(data), fmt.Sprintf("version: %d\n", operation.CurrentVersion))
 	})
 	u.waitState("installed and started", started)
 	j := u.journal()
@@ -351,7 +351,7 @@ func TestUpgradeAgentStateFile(t *testing.T) {
 	}
 	u.kill()
 
-	future := "version: 3\nwritten-by: 9.0.0\ninstalled: true\nlifecycle: started\n"
+	future := fmt.Sprintf("version: %d\nwritten-by: 9.0.0\ninstalled: true\nlifecycle: started\n", operation.CurrentVersion+1)
 	if err := os.WriteFile(statePath, []byte(future), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestUpgradeAgentStateFile(t *testing.T) {
 	if got, _ := os.ReadFile(statePath); string(got) != future {
 		t.Fatalf("the future state file changed to %q", got)
 	}
-	if _, err := os.Stat(statePath + ".v3.bak"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(fmt.Sprintf("%s.v%d.bak", statePath, operation.CurrentVersion+1)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a backup of the future file was made: %v", err)
 	}
 	if st, _, err := operation.NewStateFile(statePath).Read(); !errors.Is(err, operation.ErrFutureVersion) {

@@ -74,6 +74,8 @@ type File struct {
 	// NextOperation's fields are id, kind, action and status.
 	NextOperation    remotestate.Operation `yaml:"next-operation"`
 	QueuedOperations int                   `yaml:"queued-operations"`
+	// Relations is a list of relations (remotestate.Relation's fields).
+	Relations remotestate.Relations `yaml:"relations"`
 }
 
 // ReadFile reads a snapshot written by WriteFile.
