@@ -28,7 +28,7 @@ const MaxBatch = 1024
 // All commands of a batch share one index, so a batch holds only commands
 // whose outcome does not depend on the index being theirs alone: the lease
 // commands and the status and leader-settings writes (versions there are
-// counters, not indexes). Relation data (whose versions are indexes),
+// counters, not indexes). Relation data (whose versions are indexes), ports,
 // registrations, operations, membership and the time advance are always
 // proposed alone. Retry: each command retries as it would alone.
 type Batch struct {
