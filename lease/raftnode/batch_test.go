@@ -47,6 +47,12 @@ func batchCluster(t *testing.T, size int, maxProto uint64, tune func(*raftnode.C
 // checks every result: each client holds its own lease in term 1, and
 // its extends never shorten it.
 func concurrentLeases(t *testing.T, c *client, apps, rounds int) {
+	concurrentLeasesUntil(t, c, apps, rounds, nil)
+}
+
+// concurrentLeasesUntil is concurrentLeases that, with rounds < 0, goes on
+// until stop is closed.
+func concurrentLeasesUntil(t *testing.T, c *client, apps, rounds int, stop <-chan struct{}) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, apps)
@@ -56,7 +62,14 @@ func concurrentLeases(t *testing.T, c *client, apps, rounds int) {
 			ctx, cancel := context.WithTimeout(context.Background(), testWait)
 			defer cancel()
 			var last time.Time
-			for r := range rounds {
+			for r := 0; r < rounds || rounds < 0; r++ {
+				if rounds < 0 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
 				var op lease.Op = lease.Claim{App: appOf(unit), Unit: unit, Duration: time.Minute}
 				if r > 0 {
 					op = lease.Extend{App: appOf(unit), Unit: unit, Duration: time.Minute, Term: 1}
@@ -159,4 +172,66 @@ func TestBatchedApplyCancelled(t *testing.T) {
 		t.Fatal("a cancelled claim succeeded")
 	}
 	concurrentLeases(t, c, 1, 3)
+}
+
+// TestBatchedAppliesAcrossLeaderChange: while concurrent claims and
+// extends are being batched, raft leadership moves twice; every write
+// ends right (the client retries what a lost leadership left unknown, as
+// each batchable command allows), and every node ends with the same
+// state.
+func TestBatchedAppliesAcrossLeaderChange(t *testing.T) {
+	nodes := batchCluster(t, 3, lease.BatchProtocol, nil)
+	c := &client{nodes: nodes}
+	const apps = 16
+	registerApps(t, c, apps)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		concurrentLeasesUntil(t, c, apps, -1, stop)
+	}()
+	moved := 0
+	for range 2 {
+		leader := waitLeader(t, nodes...)
+		before, _ := leader.BatchStats()
+		testutil.WaitUntil(t, testWait, "batched writes on the leader", func() bool {
+			e, _ := leader.BatchStats()
+			return e > before+5
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), testWait)
+		if err := leader.TransferLeadership(ctx); err != nil {
+			t.Logf("transfer from %s: %v", leader.ID(), err) // a transfer may race an election
+		} else {
+			moved++
+		}
+		cancel()
+	}
+	// Writes go on under the new leader too before the load stops.
+	leader := waitLeader(t, nodes...)
+	before, _ := leader.BatchStats()
+	testutil.WaitUntil(t, testWait, "batched writes on the new leader", func() bool {
+		e, _ := leader.BatchStats()
+		return e > before+5
+	})
+	close(stop)
+	<-done
+	if moved == 0 {
+		t.Fatal("raft leadership never moved")
+	}
+	leader = waitLeader(t, nodes...)
+	if err := leader.Barrier(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := leader.FSM().State()
+	for _, n := range nodes {
+		waitIndex(t, n, want.Index)
+		if diff := cmp.Diff(want, n.FSM().State(), cmpopts.IgnoreUnexported(lease.State{})); diff != "" {
+			t.Errorf("%s's state differs from the leader's:\n%s", n.ID(), diff)
+		}
+	}
+	var entries, commands uint64
+	for _, n := range nodes {
+		e, cmds := n.BatchStats()
+		entries, commands = entries+e, commands+cmds
+	}
+	t.Logf("%d commands in %d batched entries over the leaders", commands, entries)
 }
