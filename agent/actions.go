@@ -330,20 +330,5 @@ func (h *hookContexts) operationContext(ctx context.Context, info operation.Hook
 		SocketPath: SocketPath(h.agentDir), ModelName: h.cfg.ModelName, ModelUUID: h.cfg.ModelUUID,
 		LeadershipTerm: info.Term,
 	}
-	if h.tools == nil {
-		id, err := NewContextID()
-		p.ContextID = id
-		return p, func() {}, err
-	}
-	hc, err := h.toolContext(ctx, info)
-	if err != nil {
-		return hooks.Params{}, nil, err
-	}
-	hc.Hook, hc.Action = name, act
-	id, done, err := h.tools.Register(hc)
-	if err != nil {
-		return hooks.Params{}, nil, fmt.Errorf("cannot register hook context: %w", err)
-	}
-	p.ContextID = id
-	return p, done, nil
+	return h.register(ctx, info, p, func(hc *hooktools.HookContext) { hc.Hook, hc.Action = name, act })
 }

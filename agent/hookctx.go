@@ -75,6 +75,13 @@ func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) 
 		LeadershipTerm: info.Term,
 		Relation:       h.relationParams(info),
 	}
+	return h.register(ctx, info, p, nil)
+}
+
+// register gives p a context id and, with hook tools, registers the tool
+// context of info under it (edited by custom, if set); the done func
+// returned ends it.
+func (h *hookContexts) register(ctx context.Context, info operation.HookInfo, p hooks.Params, custom func(*hooktools.HookContext)) (hooks.Params, func(), error) {
 	if h.tools == nil {
 		id, err := NewContextID()
 		p.ContextID = id
@@ -83,6 +90,9 @@ func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) 
 	hc, err := h.toolContext(ctx, info)
 	if err != nil {
 		return hooks.Params{}, nil, err
+	}
+	if custom != nil {
+		custom(hc)
 	}
 	id, done, err := h.tools.Register(hc)
 	if err != nil {
