@@ -167,6 +167,7 @@ func (w *opWork) runAction(ctx context.Context) (operation.OperationResult, erro
 		return failedResult(err.Error()), nil
 	}
 	out, runErr := w.o.runner.RunAction(ctx, hooks.Action{Params: p, Name: op.Action, ID: op.ID})
+	commitErr := w.commit(ctx, runErr, p.ContextID)
 	done()
 	if runErr != nil && ctx.Err() != nil {
 		return operation.OperationResult{}, runErr // stopped: a restart aborts it
@@ -174,6 +175,8 @@ func (w *opWork) runAction(ctx context.Context) (operation.OperationResult, erro
 	recorded := act.Results()
 	res := operation.OperationResult{Status: operation.StatusCompleted}
 	switch {
+	case commitErr != nil:
+		res.Status, res.Message = operation.StatusFailed, commitErr.Error()
 	case recorded.Failed:
 		res.Status, res.Message = operation.StatusFailed, recorded.Message
 	case errors.Is(runErr, hooks.ErrMissing):
@@ -205,6 +208,7 @@ func (w *opWork) runExec(ctx context.Context) (operation.OperationResult, error)
 		return failedResult(err.Error()), nil
 	}
 	out, runErr := w.o.runner.RunCommand(ctx, hooks.Command{Params: p, Command: op.Command, ID: op.ID, Timeout: timeout})
+	commitErr := w.commit(ctx, runErr, p.ContextID)
 	done()
 	if runErr != nil && ctx.Err() != nil {
 		return operation.OperationResult{}, runErr
@@ -217,9 +221,25 @@ func (w *opWork) runExec(ctx context.Context) (operation.OperationResult, error)
 	if !hasCode {
 		res.Status, res.Message = operation.StatusFailed, runErr.Error()
 	}
+	if commitErr != nil {
+		res.Status, res.Message = operation.StatusFailed, commitErr.Error()
+	}
 	res.Results = w.results(nil, out, code, hasCode, &res)
 	w.logEnd(res, runErr)
 	return res, nil
+}
+
+// commit sends what an action or exec that exited 0 wrote with
+// relation-set, open-port and close-port, as a hook's writes are sent
+// (HOOK-TOOLS.md §6, "Commit rule"); one that failed, or was stopped, has
+// its writes dropped. action-fail does not drop them: the process still
+// exited 0, as in Juju.
+func (w *opWork) commit(ctx context.Context, runErr error, contextID string) error {
+	if runErr != nil {
+		return nil
+	}
+	// No hook kind: an operation changes no relation's scope.
+	return w.o.contexts.flush(ctx, operation.HookInfo{Term: w.info.Term}, contextID, w.started.Kind+" "+w.started.ID)
 }
 
 func (w *opWork) logEnd(res operation.OperationResult, runErr error) {
@@ -310,20 +330,5 @@ func (h *hookContexts) operationContext(ctx context.Context, info operation.Hook
 		SocketPath: SocketPath(h.agentDir), ModelName: h.cfg.ModelName, ModelUUID: h.cfg.ModelUUID,
 		LeadershipTerm: info.Term,
 	}
-	if h.tools == nil {
-		id, err := NewContextID()
-		p.ContextID = id
-		return p, func() {}, err
-	}
-	hc, err := h.toolContext(ctx, info)
-	if err != nil {
-		return hooks.Params{}, nil, err
-	}
-	hc.Hook, hc.Action = name, act
-	id, done, err := h.tools.Register(hc)
-	if err != nil {
-		return hooks.Params{}, nil, fmt.Errorf("cannot register hook context: %w", err)
-	}
-	p.ContextID = id
-	return p, done, nil
+	return h.register(ctx, info, p, func(hc *hooktools.HookContext) { hc.Hook, hc.Action = name, act })
 }

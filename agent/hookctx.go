@@ -7,6 +7,8 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/rs/zerolog"
+
 	"github.com/uniter-dev/uniter/charm"
 	"github.com/uniter-dev/uniter/controller/api"
 	"github.com/uniter-dev/uniter/hooks"
@@ -57,6 +59,7 @@ type hookContexts struct {
 	remote   func() remotestate.Snapshot
 	clock    clock.Clock
 	net      networkContext // the unit's address and the charm's bindings
+	log      zerolog.Logger
 
 	mu     sync.Mutex
 	config api.Config                  // cached by version
@@ -72,6 +75,13 @@ func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) 
 		LeadershipTerm: info.Term,
 		Relation:       h.relationParams(info),
 	}
+	return h.register(ctx, info, p, nil)
+}
+
+// register gives p a context id and, with hook tools, registers the tool
+// context of info under it (edited by custom, if set); the done func
+// returned ends it.
+func (h *hookContexts) register(ctx context.Context, info operation.HookInfo, p hooks.Params, custom func(*hooktools.HookContext)) (hooks.Params, func(), error) {
 	if h.tools == nil {
 		id, err := NewContextID()
 		p.ContextID = id
@@ -80,6 +90,9 @@ func (h *hookContexts) NewContext(ctx context.Context, info operation.HookInfo) 
 	hc, err := h.toolContext(ctx, info)
 	if err != nil {
 		return hooks.Params{}, nil, err
+	}
+	if custom != nil {
+		custom(hc)
 	}
 	id, done, err := h.tools.Register(hc)
 	if err != nil {

@@ -268,19 +268,23 @@ func (b *relationBackend) GoalState(ctx context.Context) (hooktools.GoalState, e
 // handler), before the hook is recorded as done: in -created it enters
 // the relation's scope, then it sends every relation-set of the hook in
 // one all-or-nothing commit (application databags fenced by the term the
-// unit claims), and in -broken it leaves the scope (the writes of a
+// unit claims), then its open-port and close-port changes, and in -broken
+// it leaves the scope (the writes of a
 // -broken hook to its own relation are dropped: the relation is going).
 // An error fails the hook, which is retried; nothing of a failed commit
 // is written. The info returned carries the databag version the hook read
 // (readVersion).
 func (h *hookContexts) Flush(ctx context.Context, info operation.HookInfo, p hooks.Params) (operation.HookInfo, error) {
-	if err := h.flush(ctx, info, p); err != nil {
+	if err := h.flush(ctx, info, p.ContextID, fmt.Sprintf("hook %q", info.Kind)); err != nil {
 		return info, err
 	}
 	return h.readVersion(info, p.ContextID), nil
 }
 
-func (h *hookContexts) flush(ctx context.Context, info operation.HookInfo, p hooks.Params) error {
+// flush commits the relation writes and port changes of the hook or
+// operation registered under contextID (what names it in errors), and the
+// scope changes of a relation hook (info.Kind; an operation has none).
+func (h *hookContexts) flush(ctx context.Context, info operation.HookInfo, contextID, what string) error {
 	if h.ctrl == nil {
 		return nil
 	}
@@ -302,8 +306,8 @@ func (h *hookContexts) flush(ctx context.Context, info operation.HookInfo, p hoo
 		skip[id] = true
 	}
 	var pending hooktools.Pending
-	if h.tools != nil && p.ContextID != "" {
-		pending, _ = h.tools.Pending(p.ContextID)
+	if h.tools != nil && contextID != "" {
+		pending, _ = h.tools.Pending(contextID)
 	}
 	var commits []api.RelationCommit
 	appWrites := false
@@ -329,6 +333,9 @@ func (h *hookContexts) flush(ctx context.Context, info operation.HookInfo, p hoo
 		if err := h.ctrl.CommitRelationData(ctx, h.cfg.Unit, term, commits); err != nil {
 			return fmt.Errorf("cannot commit relation data: %w", err)
 		}
+	}
+	if err := h.commitPorts(ctx, contextID, what); err != nil {
+		return err
 	}
 	if isRel && event == hooks.RelationBroken {
 		if err := h.ctrl.LeaveScope(ctx, rel, h.cfg.Unit); err != nil && !errors.Is(err, api.ErrUnknownRelation) {

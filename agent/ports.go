@@ -9,9 +9,7 @@ import (
 
 	"github.com/uniter-dev/uniter/charm"
 	"github.com/uniter-dev/uniter/controller/api"
-	"github.com/uniter-dev/uniter/hooks"
 	"github.com/uniter-dev/uniter/hooktools"
-	"github.com/uniter-dev/uniter/operation"
 )
 
 // PortsAPI is what the port tools need of the controller; the typed
@@ -83,45 +81,27 @@ func (b portsBackend) OpenedPorts(ctx context.Context) ([]hooktools.PortRange, e
 	return out, nil
 }
 
-// portsCommitter runs hooks with runner and, once a hook has exited 0,
-// sends what it did with open-port and close-port to the controller
-// before the hook counts as done (HOOK-TOOLS.md §6, "Commit rule"): a
-// failed hook's changes are dropped with its context, and a refused
-// commit fails the hook, which is then retried like any failed hook. A
-// crash between the two leaves the hook pending, so it runs again; the
-// commit is idempotent.
-type portsCommitter struct {
-	runner  operation.HookRunner
-	pending PendingPorts
-	api     PortsAPI
-	unit    string
-	log     zerolog.Logger
-}
-
-// withPortCommits wraps runner with the port commit when the agent has
-// hook tools and a controller that takes ports; else it returns runner.
-func withPortCommits(runner operation.HookRunner, src Sources, unit string, log zerolog.Logger) operation.HookRunner {
-	pending, ok1 := src.Tools.(PendingPorts)
-	p, ok2 := src.Controller.(PortsAPI)
-	if !ok1 || !ok2 {
-		return runner
+// commitPorts sends what the hook or operation registered under
+// contextID did with open-port and close-port to the controller, once it
+// has exited 0 (HOOK-TOOLS.md §6, "Commit rule"): a failed run's changes
+// are dropped with its context. A refused commit fails the hook, which is
+// then retried like any failed hook; the commit is idempotent, so a crash
+// before the hook is recorded done only sends it again. what names the
+// hook or operation in the error and the log.
+func (h *hookContexts) commitPorts(ctx context.Context, contextID, what string) error {
+	pending, ok1 := h.tools.(PendingPorts)
+	p, ok2 := h.ctrl.(PortsAPI)
+	if !ok1 || !ok2 || contextID == "" {
+		return nil
 	}
-	return portsCommitter{runner: runner, pending: pending, api: p, unit: unit, log: log}
-}
-
-// Run implements operation.HookRunner.
-func (c portsCommitter) Run(ctx context.Context, p hooks.Params) error {
-	if err := c.runner.Run(ctx, p); err != nil {
-		return err
-	}
-	changes, ok := c.pending.PendingPorts(p.ContextID)
+	changes, ok := pending.PendingPorts(contextID)
 	if !ok || changes.Empty() {
 		return nil
 	}
-	if err := c.api.SetUnitPorts(ctx, c.unit, apiPorts(changes.Open), apiPorts(changes.Close)); err != nil {
-		return fmt.Errorf("cannot commit opened ports of hook %q: %w", p.Kind, err)
+	if err := p.SetUnitPorts(ctx, h.cfg.Unit, apiPorts(changes.Open), apiPorts(changes.Close)); err != nil {
+		return fmt.Errorf("cannot commit opened ports of %s: %w", what, err)
 	}
-	c.log.Info().Str("hook", string(p.Kind)).Int("opened", len(changes.Open)).Int("closed", len(changes.Close)).
+	h.log.Info().Str("hook", what).Int("opened", len(changes.Open)).Int("closed", len(changes.Close)).
 		Msg("committed opened ports")
 	return nil
 }

@@ -226,8 +226,8 @@ func (a *unitAgent) run(ctx context.Context, src Sources) error {
 	}
 	contexts := &hookContexts{agentDir: a.deps.AgentDir, cfg: a.deps.Config, app: a.app, charm: a.charm,
 		tools: src.Tools, ctrl: src.Controller, checker: checker, state: a.x.State, net: netCtx,
-		remote: src.Remote.Snapshot, clock: a.deps.Clock}
-	runner := withPortCommits(a.runner, src, a.deps.Config.Unit, a.log) // ports.go
+		remote: src.Remote.Snapshot, clock: a.deps.Clock, log: a.log}
+	runner := a.runner
 	newHook := func(info operation.HookInfo) operation.Operation {
 		deps := operation.HookDeps{Runner: runner, Contexts: contexts, Clock: a.deps.Clock, Logger: a.log, Observer: a.metrics}
 		if info.Kind == hooks.LeaderElected {

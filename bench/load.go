@@ -107,18 +107,39 @@ func (t throughput) latencyRow(metric string, nodes int) report.Row {
 // trials of 2 s (full pass: 5 of 8 s), each logged as label's. A trial in
 // which no op succeeded fails the run.
 func loadTrials(ctx context.Context, s *Suite, label string, op func(ctx context.Context, client, seq int) error) (throughput, error) {
-	runLoad(ctx, loadClients, loadWarmup, op) // warm-up: connections, first writes
-	var t throughput
+	t, err := interleavedTrials(ctx, s, []namedLoad{{label, op}})
+	if err != nil {
+		return throughput{}, err
+	}
+	return t[0], nil
+}
+
+// namedLoad is one load of interleavedTrials.
+type namedLoad struct {
+	label string
+	op    func(ctx context.Context, client, seq int) error
+}
+
+// interleavedTrials is loadTrials for several loads, one trial of each in
+// turn, so that the machine's drift (it is shared) falls on all of them
+// alike and their ratios mean something.
+func interleavedTrials(ctx context.Context, s *Suite, loads []namedLoad) ([]throughput, error) {
+	for _, l := range loads {
+		runLoad(ctx, loadClients, loadWarmup, l.op) // warm-up: connections, first writes
+	}
+	out := make([]throughput, len(loads))
 	n, window := loadPlan(s)
 	for i := range n {
-		r := runLoad(ctx, loadClients, window, op)
-		if r.ops == 0 {
-			return t, fmt.Errorf("no op succeeded: %v", r.firstErr)
+		for j, l := range loads {
+			r := runLoad(ctx, loadClients, window, l.op)
+			if r.ops == 0 {
+				return out, fmt.Errorf("%s: no op succeeded: %v", l.label, r.firstErr)
+			}
+			s.logf("%s trial %d/%d: %.0f ops/s, %d errors", l.label, i+1, n, r.opsPerSec(), r.errs)
+			out[j].add(r)
 		}
-		s.logf("%s trial %d/%d: %.0f ops/s, %d errors", label, i+1, n, r.opsPerSec(), r.errs)
-		t.add(r)
 	}
-	return t, nil
+	return out, nil
 }
 
 // loadWarmup is the warm-up before B5's and B9's trials.

@@ -44,7 +44,9 @@ func runThroughput(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row,
 func (r throughputResult) rows(nodes int) []report.Row {
 	suffix := fmt.Sprintf("_%dnode", nodes)
 	spread := stats.Summarize(r.spread.opsPerSec).Median
-	rows := []report.Row{r.spread.opsRow("ops"+suffix, nodes), r.spread.latencyRow("latency"+suffix, nodes)}
+	rows := []report.Row{r.spread.opsRow("ops"+suffix, nodes), r.spread.latencyRow("latency"+suffix, nodes),
+		r.unbatched.opsRow("ops"+suffix+"_unbatched", nodes).WithBaseline("batching on", spread),
+		r.unbatched.latencyRow("latency"+suffix+"_unbatched", nodes)}
 	if nodes == 1 {
 		return append(rows, r.manyUnits.opsRow("ops"+suffix+"_idle_units", nodes).
 			WithBaseline(fmt.Sprintf("%d units", loadClients), spread).
@@ -63,9 +65,30 @@ type idleUnitsFacts struct {
 
 // throughputResult is one topology's throughput with clients spread over the
 // nodes; with every client on the raft leader, and with clients that know
-// only the followers, so that every write is forwarded (3 nodes); and with
-// throughputIdleUnits more units registered (1 node).
-type throughputResult struct{ spread, onLeader, forwarded, manyUnits throughput }
+// only the followers, so that every write is forwarded (3 nodes); with
+// throughputIdleUnits more units registered (1 node); and, on a cluster of
+// its own started with --batch-writes=false, with clients spread and
+// every write in a raft entry of its own (its trials alternate with the
+// spread ones).
+type throughputResult struct{ spread, onLeader, forwarded, manyUnits, unbatched throughput }
+
+// startUnbatched starts a second cluster of nodes whose raft leader
+// proposes every write alone (--batch-writes=false), with B5's units,
+// for the comparison with batching: its trials alternate with the
+// batched cluster's.
+func startUnbatched(ctx context.Context, env deploy.Env, nodes int) (*deploy.Cluster, []loadUnit, error) {
+	off := deploy.Env{Bin: env.Bin, Dir: env.Dir + "-unbatched"}
+	c, err := deploy.StartCluster(ctx, off, nodes, "--batch-writes=false")
+	if err != nil {
+		return nil, nil, err
+	}
+	units, err := registerUnits(ctx, c.Admin, "bfive", loadClients, 16)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, units, nil
+}
 
 // throughputIdleUnits is how many idle units the token-lookup diagnostic
 // adds.
@@ -82,9 +105,32 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 		return throughputResult{}, err
 	}
 	var res throughputResult
-	if res.spread, err = throughputTrials(ctx, s, c.File, units, c.Addresses(), fmt.Sprintf("%d node(s)", nodes)); err != nil {
+	off, offUnits, err := startUnbatched(ctx, env, nodes)
+	if err != nil {
+		return res, fmt.Errorf("batching off: %w", err)
+	}
+	on, closeOn, err := leaseLoad(c.File, units, c.Addresses())
+	if err != nil {
+		off.Close()
 		return res, err
 	}
+	unbatched, closeOff, err := leaseLoad(off.File, offUnits, off.Addresses())
+	if err != nil {
+		closeOn()
+		off.Close()
+		return res, err
+	}
+	t, err := interleavedTrials(ctx, s, []namedLoad{
+		{"B5 " + fmt.Sprintf("%d node(s)", nodes), on},
+		{"B5 " + fmt.Sprintf("%d node(s), batching off", nodes), unbatched},
+	})
+	closeOn()
+	closeOff()
+	off.Close()
+	if err != nil {
+		return res, err
+	}
+	res.spread, res.unbatched = t[0], t[1]
 	if nodes == 1 {
 		if _, err := registerUnits(ctx, c.Admin, "bidle", throughputIdleUnits, 64); err != nil {
 			return res, err
@@ -113,15 +159,27 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 
 // throughputTrials runs B5's trials with clients of units over addrs.
 func throughputTrials(ctx context.Context, s *Suite, f client.File, units []loadUnit, addrs []string, what string) (throughput, error) {
-	clients, err := unitClients(f, units, addrs, nil)
+	op, closeClients, err := leaseLoad(f, units, addrs)
 	if err != nil {
 		return throughput{}, err
 	}
-	defer func() {
+	defer closeClients()
+	return loadTrials(ctx, s, "B5 "+what, op)
+}
+
+// leaseLoad is B5's op, claim and extend alternating, with a client of
+// each of units over addrs (trusting f's controller), and what closes the
+// clients.
+func leaseLoad(f client.File, units []loadUnit, addrs []string) (func(ctx context.Context, client, seq int) error, func(), error) {
+	clients, err := unitClients(f, units, addrs, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeClients := func() {
 		for _, cl := range clients {
 			cl.Close()
 		}
-	}()
+	}
 	op := func(ctx context.Context, i, seq int) error {
 		u := units[i]
 		var err error
@@ -132,5 +190,5 @@ func throughputTrials(ctx context.Context, s *Suite, f client.File, units []load
 		}
 		return err
 	}
-	return loadTrials(ctx, s, "B5 "+what, op)
+	return op, closeClients, nil
 }

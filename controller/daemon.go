@@ -78,6 +78,9 @@ type NodeConfig struct {
 	// ProtoMin and ProtoMax are the controller protocol versions the node
 	// speaks; zero: the binary's (package internal/version).
 	ProtoMin, ProtoMax uint64
+	// NoBatching proposes every write in a raft log entry of its own (see
+	// raftnode.Config.NoBatching); the default groups concurrent ones.
+	NoBatching bool
 }
 
 // Controller is a running controller node: a raft node and the workers
@@ -153,7 +156,8 @@ func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error)
 		return nil, fmt.Errorf("cannot start controller: %w", err)
 	}
 	nc := raftnode.Config{ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: c.apiAddr, TLS: c.tls.raftConfig(),
-		Bootstrap: cfg.Join == "", Clock: cfg.Clock, Logger: cfg.Logger, ProtoMin: cfg.ProtoMin, ProtoMax: cfg.ProtoMax}
+		Bootstrap: cfg.Join == "", Clock: cfg.Clock, Logger: cfg.Logger, ProtoMin: cfg.ProtoMin, ProtoMax: cfg.ProtoMax,
+		NoBatching: cfg.NoBatching}
 	if cfg.Tune != nil {
 		cfg.Tune(&nc)
 	}

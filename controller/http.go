@@ -101,8 +101,8 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.nodeHash)) == 1 {
 		return principal{node: true}, nil
 	}
-	if u, ok := s.node.FSM().UnitByTokenHash(hash); ok {
-		return principal{unit: u.Name, app: u.App}, nil
+	if name, app, ok := s.node.FSM().UnitIdentity(hash); ok {
+		return principal{unit: name, app: app}, nil
 	}
 	return principal{}, errUnauthorized
 }
@@ -166,9 +166,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		data = []byte(`{"error":"cannot encode response","code":"internal"}`)
 	}
+	writeBody(w, status, append(data, '\n'))
+}
+
+// writeBody answers status with data, a JSON document and its newline.
+func writeBody(w http.ResponseWriter, status int, data []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(data, '\n'))
+	w.Write(data)
 }
 
 // errorResponse maps err to a status and a one-line error body.

@@ -76,7 +76,7 @@ func (s *Server) actAs(rq *request, app, unit string) error {
 	if uapp != app {
 		return badRequest("unit %s is not a unit of application %s", unit, app)
 	}
-	if _, ok := s.node.FSM().Unit(unit); !ok {
+	if !s.node.FSM().HasUnit(unit) {
 		return &denial{err: lease.ErrUnknownUnit}
 	}
 	return nil
@@ -126,7 +126,12 @@ func leaseAnswer(rq *request, res lease.Result, err error) error {
 		l = apiLease(*res.Lease)
 	}
 	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(res.Index, 10))
-	writeJSON(rq.w, http.StatusOK, api.LeaseResponse{Lease: l})
+	data, err := api.LeaseResponse{Lease: l}.AppendJSON(make([]byte, 0, 256))
+	if err != nil {
+		writeJSON(rq.w, http.StatusOK, api.LeaseResponse{Lease: l}) // says why
+		return nil
+	}
+	writeBody(rq.w, http.StatusOK, append(data, '\n'))
 	return nil
 }
 

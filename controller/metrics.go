@@ -96,7 +96,11 @@ var (
 		"An application's lease term: each increase is a leadership change (use changes() or increase()).", []string{"application"}, nil)
 	descExpired = prometheus.NewDesc("uniter_lease_expiries_total",
 		"Leases released by the global time passing their expiry, as this node applied them.", nil, nil)
-	descUnits = prometheus.NewDesc("uniter_units", "Registered units, by life.", []string{"life"}, nil)
+	descUnits        = prometheus.NewDesc("uniter_units", "Registered units, by life.", []string{"life"}, nil)
+	descBatchEntries = prometheus.NewDesc("uniter_raft_batch_entries_total",
+		"Raft log entries this node's batcher proposed while it led (each one append and fsync).", nil, nil)
+	descBatchCommands = prometheus.NewDesc("uniter_raft_batch_commands_total",
+		"Commands those entries carried: divided by uniter_raft_batch_entries_total, the commands per entry.", nil, nil)
 	descReady = prometheus.NewDesc("uniter_node_ready",
 		"1 when this node knows a raft leader and is caught up (GET /v1/ready), else 0.", nil, nil)
 )
@@ -106,7 +110,7 @@ var raftStates = []string{"leader", "follower", "candidate", "shutdown"}
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftLastContact, descRaftCommit, descRaftApplied,
-		descLeasesHeld, descLeasesPinned, descLeaseTerm, descExpired, descUnits, descReady} {
+		descLeasesHeld, descLeasesPinned, descLeaseTerm, descExpired, descUnits, descReady, descBatchEntries, descBatchCommands} {
 		ch <- d
 	}
 }
@@ -127,6 +131,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- gauge(descRaftCommit, float64(st.CommitIndex))
 	ch <- gauge(descRaftApplied, float64(st.AppliedIndex))
 	ch <- gauge(descReady, boolFloat(node.Ready() == nil))
+	entries, commands := node.BatchStats()
+	ch <- prometheus.MustNewConstMetric(descBatchEntries, prometheus.CounterValue, float64(entries))
+	ch <- prometheus.MustNewConstMetric(descBatchCommands, prometheus.CounterValue, float64(commands))
 
 	fsm := node.FSM()
 	held, pinned := 0, 0

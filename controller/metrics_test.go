@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uniter-dev/uniter/internal/version"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/uniter-dev/uniter/internal/testutil"
 )
@@ -56,6 +58,11 @@ func TestMetrics(t *testing.T) {
 	if resp := raw.json("GET", "/v1/status", tokMetrics, ""); resp.status == http.StatusOK {
 		t.Error("the metrics token read /v1/status")
 	}
+	_, binMax, err := version.Protocol()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, c, binMax) // claims are batched from protocol 6
 	before := scrape(t, raw, tokMetrics)
 	claimOK := map[string]string{"op": "claim", "outcome": "ok"}
 	claimDenied := map[string]string{"op": "claim", "outcome": "denied"}
@@ -83,6 +90,12 @@ func TestMetrics(t *testing.T) {
 	}
 	if value(after, "uniter_leases_held", nil) < 1 || value(after, "uniter_lease_term", map[string]string{"application": "db"}) != 1 {
 		t.Error("the db lease is not reported held at term 1")
+	}
+	// Sequential claims: each its own batcher entry.
+	for _, name := range []string{"uniter_raft_batch_entries_total", "uniter_raft_batch_commands_total"} {
+		if d := value(after, name, nil) - value(before, name, nil); d != 2 {
+			t.Errorf("%s moved by %v, want 2", name, d)
+		}
 	}
 	if _, ok := after["uniter_raft_commitTime"]; !ok {
 		t.Error("raft's own metrics (uniter_raft_commitTime) are not bridged")

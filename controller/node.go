@@ -32,6 +32,9 @@ type Node interface {
 	Leader() (id, raftAddr string)
 	// Stats is a snapshot of the node's raft state, for metrics.
 	Stats() raftnode.RaftStats
+	// BatchStats counts the log entries the node's batcher proposed and
+	// the commands they carried, for metrics.
+	BatchStats() (entries, commands uint64)
 	// Ready is nil when the node knows a raft leader and is caught up;
 	// else it says why not (GET /v1/ready).
 	Ready() error

@@ -12,6 +12,7 @@ import (
 
 	"github.com/uniter-dev/uniter/controller"
 	"github.com/uniter-dev/uniter/controller/api"
+	"github.com/uniter-dev/uniter/lease"
 )
 
 func apiTCP(from, to int) api.PortRange {
@@ -25,7 +26,7 @@ func apiTCP(from, to int) api.PortRange {
 // write them.
 func TestUnitPortsAPI(t *testing.T) {
 	c, admin := bootstrap(t, nodeOpts{})
-	waitVersion(t, c, 5)
+	waitVersion(t, c, lease.MaxProtocol) // the binary's newest: ports need 5
 	seed(t, c.APIAddr(), admin)
 	ctx := ctxTimeout(t, 60*time.Second)
 	op := newClient(t, admin, c.APIAddr())
@@ -137,7 +138,7 @@ func TestUnitPortsNeedProtocol5(t *testing.T) {
 func TestUnitPortsReadThroughAFollower(t *testing.T) {
 	nodes, admin, _ := startCluster(t)
 	for _, n := range nodes {
-		waitVersion(t, n, 5)
+		waitVersion(t, n, lease.MaxProtocol) // the binary's newest: ports need 5
 	}
 	leader, follower, _ := roles(t, nodes)
 	seed(t, leader.APIAddr(), admin)

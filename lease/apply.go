@@ -46,6 +46,9 @@ type Result struct {
 	// Operation is the operation after an operation command (or as it
 	// stands, on ErrOperationStatus).
 	Operation *Operation
+	// Batch holds, for a batch (see Batch), each command's own result, in
+	// order; the batch's own Err is set only if it was refused as a whole.
+	Batch []Result
 }
 
 // Apply applies op at raft log index, which must exceed every index applied

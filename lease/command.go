@@ -531,6 +531,7 @@ func init() {
 		{LeaveScope{}, decodeAs[LeaveScope]},
 		{SetRelationData{}, decodeAs[SetRelationData]},
 		{CommitRelationData{}, decodeAs[CommitRelationData]},
+		{Batch{}, decodeBatch}, // batch.go
 	} {
 		decoders[d.op.Type()] = d.decode
 	}
@@ -548,12 +549,23 @@ func Encode(op Op) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode %s command: %w", op.Type(), err)
 	}
-	data, err := json.Marshal(Command{Version: CommandVersion, Type: op.Type(), Payload: payload})
-	if err != nil {
-		return nil, fmt.Errorf("cannot encode %s command: %w", op.Type(), err)
-	}
-	return data, nil
+	// The envelope around the payload, as json.Marshal of Command writes
+	// it (the types are plain lower-case words), without marshalling the
+	// payload a second time: every write encodes one.
+	typ := op.Type()
+	data := make([]byte, 0, len(envelopeHead)+len(typ)+len(envelopeMid)+len(payload)+1)
+	data = append(data, envelopeHead...)
+	data = append(data, typ...)
+	data = append(data, envelopeMid...)
+	data = append(data, payload...)
+	return append(data, '}'), nil
 }
+
+// The envelope of Encode around the type and the payload.
+var (
+	envelopeHead = fmt.Sprintf(`{"version":%d,"type":"`, CommandVersion)
+	envelopeMid  = `","payload":`
+)
 
 // Decode parses an envelope made by Encode. Unknown fields, an unknown
 // version or type, and trailing data are errors (wrapping
@@ -563,6 +575,11 @@ func Decode(data []byte) (Op, error) {
 	if err := strictUnmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("cannot decode command: %w: %w", err, ErrInvalidCommand)
 	}
+	return decodeCommand(c)
+}
+
+// decodeCommand decodes the payload of an envelope.
+func decodeCommand(c Command) (Op, error) {
 	if c.Version != CommandVersion {
 		return nil, fmt.Errorf("cannot decode command: version %d (want %d): %w",
 			c.Version, CommandVersion, ErrUnsupportedVersion)

@@ -47,34 +47,64 @@ func NewFSM() *FSM {
 // index index, and returns its Result. A payload that does not decode
 // gives a Result whose Err says why and changes nothing.
 func (f *FSM) Apply(index uint64, data []byte) Result {
-	op, err := Decode(data)
-	if err != nil {
-		return Result{Index: index, Err: err}
-	}
-	f.mu.Lock()
-	before := f.state.Index
-	res := f.state.Apply(index, op)
-	f.expired.Add(uint64(len(res.Expired)))
-	switch op.(type) {
-	case RegisterUnit, DeregisterUnit:
-		f.indexTokens()
+	return f.ApplyEntries([]Entry{{Index: index, Data: data}})[0]
+}
+
+// Entry is one committed log entry's command data (see Encode) and index.
+type Entry struct {
+	Index uint64
+	Data  []byte
+}
+
+// ApplyEntries applies committed entries in order, as Apply would one by
+// one, and returns their Results: it decodes them before taking the lock,
+// holds it once for all of them, and wakes each waiter once, so a batch
+// of raft entries costs one lock and one wake-up.
+func (f *FSM) ApplyEntries(entries []Entry) []Result {
+	results := make([]Result, len(entries))
+	ops := make([]Op, len(entries))
+	for i, e := range entries {
+		op, err := Decode(e.Data)
+		if err != nil {
+			results[i] = Result{Index: e.Index, Err: err}
+			continue
+		}
+		ops[i] = op
 	}
 	var wake []chan struct{}
-	if f.state.Index != before {
-		wake = append(wake, f.changed)
-		f.changed = make(chan struct{})
-		for _, k := range f.state.touched {
-			if ch, ok := f.keyed[k]; ok {
-				wake = append(wake, ch)
-				delete(f.keyed, k)
+	f.mu.Lock()
+	changed := false
+	for i, e := range entries {
+		if ops[i] == nil {
+			continue
+		}
+		before := f.state.Index
+		res := f.state.Apply(e.Index, ops[i])
+		f.expired.Add(uint64(len(res.Expired)))
+		switch ops[i].(type) {
+		case RegisterUnit, DeregisterUnit:
+			f.indexTokens()
+		}
+		if f.state.Index != before {
+			changed = true
+			for _, k := range f.state.touched {
+				if ch, ok := f.keyed[k]; ok {
+					wake = append(wake, ch)
+					delete(f.keyed, k)
+				}
 			}
 		}
+		results[i] = res
+	}
+	if changed {
+		wake = append(wake, f.changed)
+		f.changed = make(chan struct{})
 	}
 	f.mu.Unlock()
 	for _, ch := range wake {
 		close(ch)
 	}
-	return res
+	return results
 }
 
 // Expired returns how many leases advance-time has released on this FSM
@@ -311,6 +341,27 @@ func (f *FSM) UnitByTokenHash(hash string) (Unit, bool) {
 		return Unit{}, false
 	}
 	return *u.Clone(), true
+}
+
+// UnitIdentity is UnitByTokenHash for the unit's name and application
+// only, without copying the unit: what every API request's authentication
+// needs.
+func (f *FSM) UnitIdentity(hash string) (name, app string, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	u, ok := f.state.Units[f.tokens[hash]]
+	if !ok || subtle.ConstantTimeCompare([]byte(u.TokenHash), []byte(hash)) != 1 {
+		return "", "", false
+	}
+	return u.Name, u.App, true
+}
+
+// HasUnit reports whether the named unit is registered (Unit without the
+// copy).
+func (f *FSM) HasUnit(name string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Units[name] != nil
 }
 
 // Units returns copies of every registered unit, sorted by name.

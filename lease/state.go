@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"time"
 )
@@ -451,34 +450,6 @@ func (s *State) validateUnit(name string) error {
 		return fmt.Errorf("opened ports before protocol %d", portsProtocol)
 	}
 	return validatePorts(u)
-}
-
-var (
-	appNameRE  = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$`)
-	unitNameRE = regexp.MustCompile(`^([^/]+)/(0|[1-9][0-9]{0,8})$`)
-)
-
-// ValidApplicationName reports whether name is a valid application name
-// (Juju's rule: lower-case letters, digits and inner hyphens, starting with a
-// letter, no hyphen-separated part made only of digits).
-func ValidApplicationName(name string) bool { return appNameRE.MatchString(name) }
-
-// UnitApplication returns the application of a unit name "app/N", or an
-// error wrapping ErrInvalidCommand if the name is malformed.
-func UnitApplication(unit string) (string, error) {
-	app, err := parseUnitName(unit)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", err, ErrInvalidCommand)
-	}
-	return app, nil
-}
-
-func parseUnitName(unit string) (string, error) {
-	m := unitNameRE.FindStringSubmatch(unit)
-	if m == nil || !ValidApplicationName(m[1]) {
-		return "", fmt.Errorf("malformed unit name %q", unit)
-	}
-	return m[1], nil
 }
 
 // validTokenHash reports whether h looks like HashToken's output.

@@ -161,7 +161,7 @@ func buildProtocol4(t *testing.T) string {
 // TestPortsCommitRefusedFailsTheHook: on a controller that runs protocol
 // 4, a hook's port commit is refused, so the hook fails clearly and
 // nothing is recorded; once the controller is upgraded to this release
-// (protocol 5) the retried hook commits its ports.
+// (protocol 5 or later) the retried hook commits its ports.
 func TestPortsCommitRefusedFailsTheHook(t *testing.T) {
 	c := startClusterWith(t, 1, buildProtocol4(t))
 	u := c.addUnit("ports-bash/0", "ports-bash", func(cfg *agent.Config) {
@@ -183,13 +183,13 @@ func TestPortsCommitRefusedFailsTheHook(t *testing.T) {
 	}
 
 	// The upgrade: the node restarts with this release and raises the
-	// cluster to protocol 5; the retried install commits.
+	// cluster past protocol 5; the retried install commits.
 	c.nodes[0].p.stop(syscall.SIGTERM)
 	c.start(0)
 	testutil.WaitUntil(t, 60*time.Second, "the unit to be active with its ports", func() bool {
 		st := cliStatus(c)
 		us := st.Applications["ports-bash"].Units[u.unit]
-		return st.Controller.EffectiveVersion == 5 && us.Workload.Status == "active" &&
+		return st.Controller.EffectiveVersion >= 5 && us.Workload.Status == "active" && // ports need 5; the release speaks more
 			slices.Equal(us.OpenPorts, []string{"80/tcp", "443/tcp", "8000-8010/udp"})
 	})
 }
@@ -267,4 +267,57 @@ func TestPortsPythonCharm(t *testing.T) {
 	if diff := cmp.Diff([]string{"icmp", "80/tcp", "8000-8010/udp"}, cliStatus(c).Applications["ports-python"].Units[u.unit].OpenPorts); diff != "" {
 		t.Errorf("open_ports (-want +got):\n%s", diff)
 	}
+}
+
+// TestPortsFromActionsAndExec: an action or exec that exits 0 has its
+// open-port committed like a hook's; one that exits 1 has it dropped
+// (HOOK-TOOLS.md §6, "Commit rule").
+func TestPortsFromActionsAndExec(t *testing.T) {
+	c := startCluster(t, 1)
+	u := c.addUnit("ports-bash/0", "ports-bash", nil)
+	u.start()
+	testutil.WaitUntil(t, 60*time.Second, "the unit to be idle", func() bool {
+		return cliStatus(c).Applications["ports-bash"].Units[u.unit].Agent.Status == "idle"
+	})
+	opened := func() []string { return cliStatus(c).Applications["ports-bash"].Units[u.unit].OpenPorts }
+	before := opened()
+
+	if r := c.run("run", u.unit, "open", "port=9000/tcp"); r.code != 0 || !strings.Contains(r.stdout, "9000/tcp") {
+		t.Fatalf("run open 9000: exit %d: %s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := c.run("run", u.unit, "open", "port=9001/tcp", "fail=true"); r.code != 1 {
+		t.Fatalf("run open 9001 fail=true: exit %d, want 1: %s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := c.runExec([]string{"--unit", u.unit}, "open-port 9002/udp"); r.code != 0 {
+		t.Fatalf("exec open-port: exit %d: %s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := c.runExec([]string{"--unit", u.unit}, "open-port 9003/udp; exit 1"); r.code != 1 {
+		t.Fatalf("exec open-port; exit 1: exit %d, want 1: %s\n%s", r.code, r.stdout, r.stderr)
+	}
+	want := append(slices.Clone(before), "9000/tcp", "9002/udp")
+	slices.SortFunc(want, comparePortStrings)
+	got := slices.SortedFunc(slices.Values(opened()), comparePortStrings)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("open ports after the actions and execs (-want +got):\n%s", diff)
+	}
+}
+
+// comparePortStrings orders "PORT[-TO]/PROTO" as status does: by
+// protocol, then port.
+func comparePortStrings(a, b string) int {
+	key := func(s string) (string, int) {
+		r, proto, _ := strings.Cut(s, "/")
+		from, _, _ := strings.Cut(r, "-")
+		n := 0
+		for _, ch := range from {
+			n = n*10 + int(ch-'0')
+		}
+		return proto, n
+	}
+	pa, na := key(a)
+	pb, nb := key(b)
+	if c := strings.Compare(pa, pb); c != 0 {
+		return c
+	}
+	return na - nb
 }

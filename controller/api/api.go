@@ -96,16 +96,7 @@ type wireLease struct {
 
 // MarshalJSON writes {holder, term, start, duration:"30s", expiry, pins,
 // step_down}; pins is [] rather than null.
-func (l Lease) MarshalJSON() ([]byte, error) {
-	pins := l.Pins
-	if pins == nil {
-		pins = []Pin{}
-	}
-	return json.Marshal(wireLease{
-		Holder: l.Holder, Term: l.Term, Start: l.Start, Duration: l.Duration.String(),
-		Expiry: l.Expiry, Pins: pins, StepDown: l.StepDown,
-	})
-}
+func (l Lease) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil) }
 
 // UnmarshalJSON reads what MarshalJSON writes.
 func (l *Lease) UnmarshalJSON(data []byte) error {
@@ -177,7 +168,8 @@ type UnpinRequest struct {
 	Entity string `json:"entity"`
 }
 
-// LeaseResponse answers the lease endpoints.
+// LeaseResponse answers the lease endpoints. The server writes it with
+// AppendJSON (leasejson.go): a new field goes there too.
 type LeaseResponse struct {
 	Lease Lease `json:"lease"`
 }

@@ -117,6 +117,17 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
+	// NoBatching turns batching off (see batch.go): every command is
+	// proposed in a log entry of its own and applied alone, as before
+	// protocol 6. For comparisons; the default batches.
+	NoBatching bool
+	// MaxBatch is the most commands one batched entry carries (default
+	// DefaultMaxBatch, at most lease.MaxBatch).
+	MaxBatch int
+	// BatchInflight is how many batched entries may be in flight at once
+	// before the queue waits for one to return (default
+	// DefaultBatchInflight: group commit).
+	BatchInflight int
 }
 
 // slack is the Slack the time advancer puts in every AdvanceTime: a lease
@@ -157,6 +168,12 @@ func (c *Config) setDefaults() {
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = DefaultTrailingLogs
 	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.BatchInflight == 0 {
+		c.BatchInflight = DefaultBatchInflight
+	}
 	if c.ProtoMin == 0 {
 		c.ProtoMin = 1
 	}
@@ -178,6 +195,10 @@ func (c *Config) validate() error {
 			c.ProtoMin, c.ProtoMax, lease.MinProtocol, lease.MaxProtocol)
 	case c.Tick < 0 || c.ApplyTimeout < 0 || c.AdvanceTimeout < 0:
 		return errors.New("negative tick or apply timeout")
+	case c.BatchInflight < 0:
+		return errors.New("negative batch in flight")
+	case c.MaxBatch < 1 || c.MaxBatch > lease.MaxBatch:
+		return fmt.Errorf("bad max batch %d (want 1 to %d)", c.MaxBatch, lease.MaxBatch)
 	}
 	return nil
 }
@@ -226,6 +247,9 @@ type Node struct {
 	// fresh is the stamp of the newest advance this node's advancer saw
 	// applied, which Apply checks before a claim or extend.
 	fresh freshness
+	// batch groups concurrent commands into log entries (nil with
+	// Config.NoBatching).
+	batch *batcher
 }
 
 // Open opens (creating if needed) the node's data directory, starts
@@ -268,6 +292,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	go n.watchLeadership()
 	go n.watchVersion()
+	if !cfg.NoBatching {
+		n.batch = newBatcher(n)
+		go n.batch.run()
+	}
 	return n, nil
 }
 
@@ -354,7 +382,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("cannot inspect raft state: %w", err)
 	}
-	n.raft, err = raft.NewRaft(n.raftConfig(hlog), fsm{n.fsm}, logs, guardedStableStore{StableStore: n.store, g: n.disk}, snaps, n.trans)
+	n.raft, err = raft.NewRaft(n.raftConfig(hlog), n.raftFSM(), logs, guardedStableStore{StableStore: n.store, g: n.disk}, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cannot start raft: %w", err)
 	}
@@ -417,6 +445,13 @@ func (n *Node) raftConfig(hlog hclog.Logger) *raft.Config {
 	// Leadership is observed through LeaderCh (latest value, never blocks
 	// raft); NotifyCh stays nil (see the Nomad leadership-flapping fix).
 	c.NotifyCh = nil
+	// BatchApplyCh stays off: with it raft buffers proposals in a channel
+	// that nothing answers at shutdown, so a proposal made as the node
+	// closes waits forever and its waiter leaks (hashicorp/raft issue
+	// 498; goleak caught one in the cli tests). The batcher (batch.go)
+	// groups concurrent writes into one entry already, and raft's leader
+	// loop still appends whatever proposals wait at once together.
+	c.BatchApplyCh = false
 	return c
 }
 
@@ -456,6 +491,9 @@ func (n *Node) Close() error {
 		close(n.stop)
 		<-n.done
 		<-n.versionDone
+		if n.batch != nil {
+			<-n.batch.done
+		}
 		n.closeErr = n.release()
 		if n.closeErr != nil {
 			n.closeErr = fmt.Errorf("cannot close controller node %s: %w", n.cfg.ID, n.closeErr)

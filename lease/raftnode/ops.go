@@ -123,7 +123,10 @@ func (n *Node) mapErr(err error) error {
 // effective version is refused at once, unproposed, with a Result whose
 // Err is a *ProtocolError (ErrNeedsProtocol). A claim or extend is held
 // while the global time is stale (see awaitFresh): at most a slack, then
-// it is refused, unproposed, with ErrRetryable.
+// it is refused, unproposed, with ErrRetryable. From protocol 6, unless
+// Config.NoBatching, the commands lease.Batchable allows are grouped with
+// concurrent ones into one log entry (see batch.go); each still gets its
+// own Result.
 func (n *Node) Apply(ctx context.Context, op lease.Op) (lease.Result, error) {
 	if n.raft.State() != raft.Leader {
 		return lease.Result{}, fmt.Errorf("cannot apply %s: %w", opType(op), n.notLeader())
@@ -146,6 +149,9 @@ func (n *Node) Apply(ctx context.Context, op lease.Op) (lease.Result, error) {
 		if err := n.awaitFresh(ctx, op); err != nil {
 			return lease.Result{}, err
 		}
+	}
+	if n.batched(op) {
+		return n.applyBatched(ctx, op)
 	}
 	return n.apply(ctx, op)
 }

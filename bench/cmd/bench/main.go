@@ -3,7 +3,8 @@
 // the short pass, BENCH_ONLY=B1,B5 (or -only) a subset, and -render only
 // renders latest.md again from latest.json (after a change of
 // bench/report/template.md.tmpl). Run as `bench watcher-fleet ...` it is
-// one fleet of B6's watching minions instead. Benchmark B9's etcd server,
+// one fleet of B6's watching minions instead; as `bench profile-claims
+// -out DIR` it profiles B5's load on an in-process controller. Benchmark B9's etcd server,
 // load and election candidates are binaries of the separate module
 // bench/etcdv3, which the suite builds.
 package main
@@ -30,6 +31,8 @@ func main() {
 	switch {
 	case len(os.Args) > 1 && os.Args[1] == bench.WatchersArg:
 		err = bench.RunWatchers(ctx, os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == bench.ProfileArg:
+		err = bench.RunClaimProfile(ctx, os.Args[2:])
 	default:
 		err = suite(ctx, os.Args[1:])
 	}
