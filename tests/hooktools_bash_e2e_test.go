@@ -179,6 +179,9 @@ func bashRelationTable(t *testing.T, L, M string) []toolRow {
 		{atRelCreated, onEach, "rel-list-bad-id", nil, usage(`ERROR invalid value "cluster:x" for option -r: invalid relation id` + "\n")},
 		{atRelCreated, onEach, "rel-list-wrong-endpoint", nil, usage(`ERROR invalid value "db:0" for option -r: relation not found` + "\n")},
 		{atRelCreated, onEach, "rel-set-bad-arg", nil, usage(`ERROR expected "key=value", got "novalue"` + "\n")},
+		// Issue 12 must show 7: refused by relation-set itself; the bags
+		// below hold neither big nor also.
+		{atRelCreated, onEach, "rel-set-too-big", nil, refused(`ERROR cannot set relation settings: value of "big" is 2097152 bytes; the limit is 262144` + "\n")},
 
 		{atLeaderElected, onLeader, "rel-ids-leader", nil, says(peerRelation + "\n")},
 		{atLeaderElected, onLeader, "rel-set-app", nil, silent},
