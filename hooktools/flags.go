@@ -96,7 +96,7 @@ func (f *flagSet) parseLong(s string, rest []string) (int, error) {
 	name, value, hasValue := strings.Cut(s, "=")
 	d := f.byName[name]
 	if d == nil || len(name) == 1 {
-		return 0, fmt.Errorf("flag provided but not defined: --%s", name)
+		return 0, fmt.Errorf("option provided but not defined: --%s", name)
 	}
 	return f.set(d, "--"+name, value, hasValue, rest)
 }
@@ -107,13 +107,13 @@ func (f *flagSet) parseShort(s string, rest []string) (int, error) {
 	name := s[:1]
 	d := f.byName[name]
 	if d == nil {
-		return 0, fmt.Errorf("flag provided but not defined: -%s", name)
+		return 0, fmt.Errorf("option provided but not defined: -%s", name)
 	}
 	value, hasValue := s[1:], len(s) > 1
 	if hasValue && value[0] == '=' {
 		value = value[1:]
 	} else if hasValue && d.isBool() {
-		return 0, fmt.Errorf("flag provided but not defined: -%s", s)
+		return 0, fmt.Errorf("option provided but not defined: -%s", s)
 	}
 	return f.set(d, "-"+name, value, hasValue, rest)
 }
@@ -126,7 +126,7 @@ func (f *flagSet) set(d *flagDef, as, value string, hasValue bool, rest []string
 		}
 		b, err := strconv.ParseBool(value)
 		if err != nil {
-			return 0, fmt.Errorf("invalid value %q for flag %s: %v", value, as, err)
+			return 0, fmt.Errorf("invalid value %q for option %s: %v", value, as, err)
 		}
 		*d.boolP = b
 		return 0, nil
@@ -134,13 +134,13 @@ func (f *flagSet) set(d *flagDef, as, value string, hasValue bool, rest []string
 	used := 0
 	if !hasValue {
 		if len(rest) == 0 {
-			return 0, fmt.Errorf("flag needs an argument: %s", as)
+			return 0, fmt.Errorf("option needs an argument: %s", as)
 		}
 		value, used = rest[0], 1
 	}
 	if d.validate != nil {
 		if err := d.validate(value); err != nil {
-			return 0, fmt.Errorf("invalid value %q for flag %s: %v", value, as, err)
+			return 0, fmt.Errorf("invalid value %q for option %s: %v", value, as, err)
 		}
 	}
 	*d.strP = value

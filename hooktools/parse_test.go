@@ -79,22 +79,22 @@ func TestFlagErrors(t *testing.T) {
 		argv []string
 		msg  string
 	}{
-		{argv("is-leader -x"), "flag provided but not defined: -x"},
-		{argv("is-leader --bogus"), "flag provided but not defined: --bogus"},
-		{argv("is-leader --bogus=1"), "flag provided but not defined: --bogus"},
-		{argv("config-get --al"), "flag provided but not defined: --al"},
-		{argv("config-get --a"), "flag provided but not defined: --a"},
-		{argv("status-set -q active"), "flag provided but not defined: -q"},
-		{argv("status-set active --zzz"), "flag provided but not defined: --zzz"},
-		{argv("leader-set -f x"), "flag provided but not defined: -f"},
-		{argv("juju-log --level INFO x"), "flag provided but not defined: --level"},
-		{argv("application-version-set --v 1"), "flag provided but not defined: --v"},
-		{argv("is-leader --format"), "flag needs an argument: --format"},
-		{argv("is-leader --format=xml"), `invalid value "xml" for flag --format: unknown format "xml"`},
-		{argv("is-leader --format xml"), `invalid value "xml" for flag --format: unknown format "xml"`},
-		{argv("status-set --application=maybe active"), `invalid value "maybe" for flag --application: strconv.ParseBool: parsing "maybe": invalid syntax`},
-		{argv("config-get -ax"), "flag provided but not defined: -ax"},
-		{argv("juju-log -l"), "flag needs an argument: -l"},
+		{argv("is-leader -x"), "option provided but not defined: -x"},
+		{argv("is-leader --bogus"), "option provided but not defined: --bogus"},
+		{argv("is-leader --bogus=1"), "option provided but not defined: --bogus"},
+		{argv("config-get --al"), "option provided but not defined: --al"},
+		{argv("config-get --a"), "option provided but not defined: --a"},
+		{argv("status-set -q active"), "option provided but not defined: -q"},
+		{argv("status-set active --zzz"), "option provided but not defined: --zzz"},
+		{argv("leader-set -f x"), "option provided but not defined: -f"},
+		{argv("juju-log --level INFO x"), "option provided but not defined: --level"},
+		{argv("application-version-set --v 1"), "option provided but not defined: --v"},
+		{argv("is-leader --format"), "option needs an argument: --format"},
+		{argv("is-leader --format=xml"), `invalid value "xml" for option --format: unknown format "xml"`},
+		{argv("is-leader --format xml"), `invalid value "xml" for option --format: unknown format "xml"`},
+		{argv("status-set --application=maybe active"), `invalid value "maybe" for option --application: strconv.ParseBool: parsing "maybe": invalid syntax`},
+		{argv("config-get -ax"), "option provided but not defined: -ax"},
+		{argv("juju-log -l"), "option needs an argument: -l"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.argv, " "), func(t *testing.T) {

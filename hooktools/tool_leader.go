@@ -166,9 +166,11 @@ func readSettingsFile(inv *invocation, path string) (map[string]string, error) {
 			return nil, fmt.Errorf("cannot read settings file: %w", err)
 		}
 	}
+	// Parse errors are YAML's own text, as Juju prints them
+	// (HOOK-TOOLS.md §6: "yaml: unmarshal errors: …").
 	var doc map[string]yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("cannot parse settings file: %w", err)
+		return nil, err
 	}
 	out := make(map[string]string, len(doc))
 	for k, n := range doc {
@@ -176,7 +178,7 @@ func readSettingsFile(inv *invocation, path string) (map[string]string, error) {
 		case strings.TrimSpace(k) == "":
 			return nil, errors.New("cannot parse settings file: empty key")
 		case n.Kind != yaml.ScalarNode:
-			return nil, fmt.Errorf("cannot parse settings file: value of %q is not a string", k)
+			return nil, fmt.Errorf("yaml: unmarshal errors:\n  line %d: cannot unmarshal %s into string", n.Line, n.ShortTag())
 		case n.Tag == "!!null":
 			out[k] = ""
 		default:

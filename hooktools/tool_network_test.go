@@ -113,7 +113,7 @@ func TestNetworkToolsUnknownFlag(t *testing.T) {
 	h := networkContext(t, testNetwork)
 	for _, tool := range []string{"network-get", "unit-get", "open-port", "close-port", "opened-ports"} {
 		got := h.run(t, nil, tool, "--nope")
-		if got.Code != 2 || !strings.HasPrefix(got.Stderr, "ERROR flag provided but not defined: --nope\n\nUsage: "+tool) || got.Stdout != "" {
+		if got.Code != 2 || !strings.HasPrefix(got.Stderr, "ERROR option provided but not defined: --nope\n\nUsage: "+tool) || got.Stdout != "" {
 			t.Errorf("%s --nope = %+v", tool, got)
 		}
 	}

@@ -228,6 +228,7 @@ units:
 // refuses a key or value over the databag limits the agent passes (the
 // controller's), exit 1, with the limit named, and buffers nothing of the
 // refused call, not even its other keys; a value at the limit is taken.
+// A settings file that is not a map of strings is refused likewise.
 func TestRelationSetLimits(t *testing.T) {
 	const keyLimit, valueLimit = 256, 256 << 10 // controller/api's
 	limits := func(hc *hooktools.HookContext) {
@@ -257,6 +258,11 @@ func TestRelationSetLimits(t *testing.T) {
 			want: runErr(`cannot set relation settings: key "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"... is 257 bytes; the limit is 256`)},
 		{name: "the first bad key, sorted", argv: []string{"relation-set", "z=" + over, "b=" + over},
 			want: runErr(`cannot set relation settings: value of "b" is 307200 bytes; the limit is 262144`)},
+		// A bad file is refused with YAML's own text, as Juju prints it.
+		{name: "a list where a value goes", stdin: "a: x\nb: [1, 2]\n", argv: argv("relation-set --file -"),
+			want: runErr("yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into string")},
+		{name: "not YAML", stdin: "a: [1\n", argv: argv("relation-set --file -"),
+			want: runErr("yaml: line 1: did not find expected ',' or ']'")},
 		{name: "a value at the limit", argv: []string{"relation-set", "v=" + strings.Repeat("v", valueLimit)}, want: ok(""),
 			pending: map[int]hooktools.RelationChanges{3: {Unit: map[string]string{"v": strings.Repeat("v", valueLimit)}}}},
 	} {

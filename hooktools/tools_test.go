@@ -116,7 +116,7 @@ func TestLeaderSet(t *testing.T) {
 			calls: []hooktoolstest.Call{setCall(map[string]string{"s": "t"})},
 		},
 		{name: "file=stdin", argv: argv("leader-set --file=-"), stdin: "s: t\n", want: ok(""), calls: []hooktoolstest.Call{setCall(map[string]string{"s": "t"})}},
-		{name: "file not scalar", argv: []string{"leader-set", "--file", badFile}, want: runErr(`cannot parse settings file: value of "x" is not a string`)},
+		{name: "file not scalar", argv: []string{"leader-set", "--file", badFile}, want: runErr("yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into string")},
 		{name: "file missing", argv: []string{"leader-set", "--file", filepath.Join(dir, "nope")}, want: runErr("cannot read settings file: open " + filepath.Join(dir, "nope") + ": no such file or directory")},
 		{name: "no pairs is a fenced no-op", argv: argv("leader-set"), want: ok(""), calls: []hooktoolstest.Call{setCall(map[string]string{})}},
 		{name: "not a pair", argv: argv("leader-set x"), want: usageErr(`expected "key=value", got "x"`), calls: []hooktoolstest.Call{}},

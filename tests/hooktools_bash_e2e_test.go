@@ -97,7 +97,7 @@ func bashTable(t *testing.T, L string, settings func(x int) map[string]string) (
 			logged("tools-bash: with a format flag", "info", "info")},
 		{atInstall, onEach, "app-version", nil, silent},
 		{atInstall, onEach, "help", nil, toolWant{stdout: "Usage: is-leader", prefix: true}},
-		{atInstall, onEach, "bad-flag", nil, toolWant{rc: 2, stderr: "ERROR flag provided but not defined: --bogus\n\nUsage: is-leader", prefix: true}},
+		{atInstall, onEach, "bad-flag", nil, toolWant{rc: 2, stderr: "ERROR option provided but not defined: --bogus\n\nUsage: is-leader", prefix: true}},
 
 		{atLeaderElected, onLeader, "is-leader", nil, says("True\n")},
 		{atLeaderElected, onLeader, "is-leader-json", nil, says("true\n")},
