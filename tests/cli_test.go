@@ -22,6 +22,12 @@ func runUniter(t *testing.T, args ...string) result {
 	return runBin(t, uniterBin, args...)
 }
 
+// runUniterEnv is runUniter with env added to the environment.
+func runUniterEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	return runBinEnv(t, uniterBin, env, args...)
+}
+
 // TestCLIBadInput: wrong arguments exit 2 with usage; an unreachable
 // controller and a wrong token are one-line runtime errors (exit 1).
 func TestCLIBadInput(t *testing.T) {

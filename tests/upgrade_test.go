@@ -38,9 +38,18 @@ func buildV1(t *testing.T) string {
 // runBin runs bin with args to the end (at most a minute).
 func runBin(t *testing.T, bin string, args ...string) result {
 	t.Helper()
+	return runBinEnv(t, bin, nil, args...)
+}
+
+// runBinEnv is runBin with env added to the test's environment.
+func runBinEnv(t *testing.T, bin string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -206,3 +206,43 @@ func TestRelationsAndStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployStandalone: against a controller that is not `uniter up`'s,
+// deploy registers N units of a new application under --agents-dir (each
+// with its charm and a 0600 agent.yaml) and prints how to start each
+// agent; a second deploy of the application is refused and adds nothing.
+func TestDeployStandalone(t *testing.T) {
+	admin, _ := relationDeployment(t)
+	charm := writeRelationCharm(t, "cache", "provides:\n  store: {interface: redis}\n")
+	root := filepath.Join(t.TempDir(), "agents")
+	r := run(t, "deploy", charm, "--units", "2", "--agents-dir", root)
+	want := "deployed cache: 2 units of " + charm + "; start their agents with:\n" +
+		"  uniter agent --agent-dir " + filepath.Join(root, "cache-0") + "\n" +
+		"  uniter agent --agent-dir " + filepath.Join(root, "cache-1") + "\n"
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("deploy = %+v, want exit 0 and %q", r, want)
+	}
+	for _, unit := range []string{"cache-0", "cache-1"} {
+		fi, err := os.Stat(filepath.Join(root, unit, "agent.yaml"))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s/agent.yaml: %v, %v; want mode 0600", unit, fi, err)
+		}
+		if _, err := os.Stat(filepath.Join(root, unit, "charm", "metadata.yaml")); err != nil {
+			t.Errorf("%s has no copy of the charm: %v", unit, err)
+		}
+	}
+	st, err := admin.ApplicationStatus(t.Context(), "cache")
+	if err != nil || len(st.Units) != 2 {
+		t.Fatalf("cache after deploy: %+v, %v; want 2 units", st, err)
+	}
+	if r := run(t, "deploy", charm, "--app", "cache", "--agents-dir", t.TempDir()); r.code != 1 ||
+		!strings.Contains(r.stderr, `application "cache" already exists`) {
+		t.Errorf("second deploy = %+v, want exit 1, already exists", r)
+	}
+	if r := run(t, "relate", "web:cache", "cache"); r.code != 0 {
+		t.Errorf("relate web:cache cache = %+v", r)
+	}
+	if st, _ := admin.ApplicationStatus(t.Context(), "cache"); len(st.Units) != 2 {
+		t.Errorf("cache has %d units after the refused deploy, want 2", len(st.Units))
+	}
+}

@@ -65,6 +65,7 @@ with leases kept in a controller replicated with raft.`,
 	root.AddCommand(newVersionCmd(), newAgentCmd(), newUpCmd(), newStatusCmd(), newLeadershipCmd(), newConfigCmd(), newResolvedCmd(), newLogsCmd())
 	root.AddCommand(newControllerCmd(), newUnitCmd())                                                                      // controller API: controller.go, unit.go, clientconfig.go
 	root.AddCommand(newRelateCmd(), newRemoveRelationCmd(), newRelationsCmd())                                             // relations.go
+	root.AddCommand(newDeployCmd())                                                                                        // deploy.go: more applications
 	root.AddCommand(newInstallServiceCmd())                                                                                // service.go: systemd units
 	root.AddCommand(newRunCmd(), newActionsCmd(), newShowOperationCmd(), newOperationsCmd(), newCancelCmd(), newExecCmd()) // run.go, operations.go
 	strictGroups(root)

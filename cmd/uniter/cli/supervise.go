@@ -21,16 +21,21 @@ import (
 )
 
 // supervisor runs one `uniter agent` process per unit for `uniter up`,
-// restarts those that die, and prints what their logs say.
+// restarts those that die, and prints what their logs say. Its run loop
+// owns the set of supervised units; add hands it more.
 type supervisor struct {
 	out   io.Writer
-	dirs  map[string]string // unit → agent dir
+	dirs  map[string]string // unit → agent dir; run's own once it runs
+	adds  chan unitDir
 	clock clock.Clock
 	mu    sync.Mutex // serialises output lines
 }
 
+// unitDir is a unit to supervise and its agent directory.
+type unitDir struct{ unit, dir string }
+
 func newSupervisor(out io.Writer, dirs map[string]string) *supervisor {
-	return &supervisor{out: out, dirs: dirs, clock: clock.Real}
+	return &supervisor{out: out, dirs: dirs, adds: make(chan unitDir), clock: clock.Real}
 }
 
 func (s *supervisor) printf(unit, format string, args ...any) {
@@ -39,8 +44,19 @@ func (s *supervisor) printf(unit, format string, args ...any) {
 	fmt.Fprintf(s.out, "%s  %-14s %s\n", s.clock.Now().Format(time.TimeOnly), unit, fmt.Sprintf(format, args...))
 }
 
-// run supervises every unit until ctx ends, then stops them all.
-func (s *supervisor) run(ctx context.Context) error {
+// add asks run to supervise unit too (nothing if it does already); it
+// returns once run has taken it, or ctx ended.
+func (s *supervisor) add(ctx context.Context, unit, dir string) {
+	select {
+	case s.adds <- unitDir{unit, dir}:
+	case <-ctx.Done():
+	}
+}
+
+// run supervises every unit, and those add brings, until ctx ends, then
+// stops them all. watch, if set, runs beside it for as long (it may call
+// add).
+func (s *supervisor) run(ctx context.Context, watch func(context.Context)) error {
 	units := make([]string, 0, len(s.dirs))
 	for u := range s.dirs {
 		units = append(units, u)
@@ -48,13 +64,35 @@ func (s *supervisor) run(ctx context.Context) error {
 	sort.Strings(units)
 	var wg sync.WaitGroup
 	tailCtx, stopTails := context.WithCancel(context.Background())
-	for _, u := range units {
+	start := func(u, dir string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.keep(ctx, u, s.dirs[u])
+			s.keep(ctx, u, dir)
 		}()
-		go s.tail(tailCtx, u, agent.LogPath(s.dirs[u]))
+		go s.tail(tailCtx, u, agent.LogPath(dir))
+	}
+	for _, u := range units {
+		start(u, s.dirs[u])
+	}
+	if watch != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			watch(ctx)
+		}()
+	}
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case a := <-s.adds:
+			if _, ok := s.dirs[a.unit]; !ok {
+				s.dirs[a.unit] = a.dir
+				s.printf(a.unit, "deployed: starting its agent")
+				start(a.unit, a.dir)
+			}
+		}
 	}
 	wg.Wait()
 	stopTails()

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,6 +35,29 @@ type deployment struct {
 	Guarantee agent.Duration `yaml:"guarantee"`
 	APIAddr   string         `yaml:"api-addr"`
 	RaftAddr  string         `yaml:"raft-addr"`
+	// Apps are the applications `uniter deploy` added beside App.
+	Apps []deployedApp `yaml:"apps,omitempty"`
+}
+
+// deployedApp is an application `uniter deploy` added to the deployment:
+// units App/0 .. App/Units-1 of Charm.
+type deployedApp struct {
+	App   string `yaml:"app"`
+	Charm string `yaml:"charm"`
+	Units int    `yaml:"units"`
+}
+
+// readDeployment reads deployment.yaml.
+func readDeployment(path string) (deployment, error) {
+	var dep deployment
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return dep, err
+	}
+	if err := yaml.Unmarshal(data, &dep); err != nil {
+		return dep, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	return dep, nil
 }
 
 type upOptions struct {
@@ -118,7 +140,7 @@ func runUp(ctx context.Context, out io.Writer, charmDir string, o upOptions) err
 		return err
 	}
 	sup := newSupervisor(out, dirs)
-	err = sup.run(ctx)
+	err = sup.run(ctx, func(ctx context.Context) { watchDeployment(ctx, sup) }) // deploy.go
 	fmt.Fprintln(out, "stopping the controller")
 	return err
 }
@@ -163,18 +185,15 @@ func waitForProtocol(ctx context.Context, ctrl *controller.Controller) error {
 
 func loadOrCreateDeployment(charmDir string, o upOptions, out io.Writer) (deployment, error) {
 	path := filepath.Join(upDir(), "deployment.yaml")
-	var dep deployment
-	if data, err := os.ReadFile(path); err == nil {
-		if err := yaml.Unmarshal(data, &dep); err != nil {
-			return deployment{}, fmt.Errorf("cannot read %s: %w", path, err)
-		}
+	dep, err := readDeployment(path)
+	if err == nil {
 		if o.units > dep.Units {
 			dep.Units = o.units
 		}
 		fmt.Fprintf(out, "resuming %s: %d units of %s\n", dep.App, dep.Units, dep.Charm)
 		return dep, writeDeployment(path, dep)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return deployment{}, fmt.Errorf("cannot read %s: %w", path, err)
+		return deployment{}, err
 	}
 	abs, err := filepath.Abs(charmDir)
 	if err != nil {
@@ -236,22 +255,25 @@ func publishClientFile(ctrl *controller.Controller) (client.File, error) {
 	return f, nil
 }
 
-// ensureUnits registers and lays out every unit not yet there.
+// ensureUnits registers and lays out every unit of the deployment (its
+// first application's and those `uniter deploy` added) not yet there.
 func ensureUnits(ctx context.Context, c *client.Client, cf client.File, dep deployment) (map[string]string, error) {
+	root := filepath.Join(upDir(), "units")
+	apps := append([]deployedApp{{App: dep.App, Charm: dep.Charm, Units: dep.Units}}, dep.Apps...)
 	dirs := map[string]string{}
-	for i := range dep.Units {
-		unit := fmt.Sprintf("%s/%d", dep.App, i)
-		dir := filepath.Join(upDir(), "units", strings.ReplaceAll(unit, "/", "-"))
-		dirs[unit] = dir
-		if _, err := os.Stat(filepath.Join(dir, "agent.yaml")); err == nil {
-			continue
-		}
-		err := addUnit(ctx, c, addUnitOptions{
-			Unit: unit, CharmDir: dep.Charm, AgentDir: dir, Addresses: cf.Controller.Addresses, CA: cf.Controller,
-			Guarantee: time.Duration(dep.Guarantee),
-		})
-		if err != nil {
-			return nil, err
+	for _, a := range apps {
+		for unit, dir := range a.unitDirs(root) {
+			dirs[unit] = dir
+			if _, err := os.Stat(filepath.Join(dir, "agent.yaml")); err == nil {
+				continue
+			}
+			err := addUnit(ctx, c, addUnitOptions{
+				Unit: unit, CharmDir: a.Charm, AgentDir: dir, Addresses: cf.Controller.Addresses, CA: cf.Controller,
+				Guarantee: time.Duration(dep.Guarantee),
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	return dirs, nil
