@@ -102,3 +102,33 @@ func BenchmarkRegisterUnit(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSnapshot: what raft's snapshot of B6b's state costs a node:
+// the deep copy taken on the FSM's goroutine, and its encoding.
+func BenchmarkSnapshot(b *testing.B) {
+	f := benchFSM(b, 30000, 100000)
+	b.Run("copy", func(b *testing.B) {
+		for b.Loop() {
+			f.State()
+		}
+	})
+	st := f.State()
+	b.Run("encode", func(b *testing.B) {
+		var n countingWriter
+		for b.Loop() {
+			n = 0
+			if err := WriteSnapshot(&n, st); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n)/1e6, "MB")
+	})
+}
+
+// countingWriter counts the bytes written to it.
+type countingWriter int
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	*w += countingWriter(len(p))
+	return len(p), nil
+}
