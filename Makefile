@@ -50,10 +50,10 @@ fmt:
 clean:
 	rm -rf bin
 
-# bench runs the benchmarks B1–B10 against real processes (bench/README.md)
+# bench runs the benchmarks B1–B10 and B6b against real processes (bench/README.md)
 # and writes bench/results/latest.md and latest.json. BENCH_QUICK=1 is the
 # short pass (under 9 minutes, 3 of them B10's soak); the full pass takes
-# about 46 minutes on 2 cores, 30 of them B10's churn soak. BENCH_ONLY=B1,B5 runs a subset. B9's etcd
+# about 50 minutes on 2 cores, 30 of them B10's churn soak. BENCH_ONLY=B1,B5 runs a subset. B9's etcd
 # (server and clientv3 load) is the separate module bench/etcdv3, whose
 # modules are downloaded here and which the suite builds; `make test` never
 # builds it, and the root module carries no etcd or gRPC.

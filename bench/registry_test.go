@@ -73,7 +73,7 @@ func TestRegistryRows(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10"} {
+	for _, id := range []string{"B1", "B2", "B3", "B4", "B5", "B6", "B6b", "B7", "B8", "B9", "B10"} {
 		if !ids[id] {
 			t.Errorf("BENCHMARKS.md's %s is not in the registry", id)
 		}
@@ -97,6 +97,7 @@ func TestParseOnly(t *testing.T) {
 		{" , ", nil},
 		{"B1", []string{"B1"}},
 		{" b5, B1 ,,b9", []string{"B5", "B1", "B9"}},
+		{"b6B,B6", []string{"B6b", "B6"}},
 	}
 	for _, tt := range tests {
 		got, err := ParseOnly(tt.in)
@@ -104,13 +105,13 @@ func TestParseOnly(t *testing.T) {
 			t.Errorf("ParseOnly(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"B11", "B1,B6b", "failover", "B1;B2"} {
+	for _, bad := range []string{"B11", "B1,B6c", "failover", "B1;B2"} {
 		_, err := ParseOnly(bad)
 		if err == nil {
 			t.Errorf("ParseOnly(%q) succeeded", bad)
 			continue
 		}
-		if msg := err.Error(); !strings.Contains(msg, "unknown benchmark") || !strings.Contains(msg, "B1, B2, B3, B4, B5, B6, B7, B8, B9, B10") {
+		if msg := err.Error(); !strings.Contains(msg, "unknown benchmark") || !strings.Contains(msg, "B1, B2, B3, B4, B5, B6, B6b, B7, B8, B9, B10") {
 			t.Errorf("ParseOnly(%q): error %q does not say the id is unknown and list the known ones", bad, msg)
 		}
 	}
@@ -190,6 +191,10 @@ func TestEveryRowRenders(t *testing.T) {
 		"B5": append(throughputResult{spread: tp, manyUnits: tp, unbatched: tp}.rows(1),
 			throughputResult{spread: tp, onLeader: tp, forwarded: tp, unbatched: tp}.rows(3)...),
 		"B6": scaleRows(scaleSize{apps: 1, watchers: 3, window: time.Second}, scaled, 3),
+		"B6b": statusRows(statusSize{apps: 3, units: 10, leaders: 2, samples: 4, workers: 2},
+			registered{units: 10, took: 2 * time.Second},
+			statusTrial{counts: &scaleCounts{}, notHeld: 1, verifyErr: errors.New("lease timeout"), readErrs: 1, firstErr: "status timeout", reads: 3, readS: 0.5, slowestAtS: 0.25},
+			[]float64{1, 2, 30}),
 		"B7": stormRows(storms),
 		"B8": footprintRows(10*time.Second, procs, procs),
 		"B9": slices.Concat(etcdFailoverRows("etcd Version: 3.7.3", samples, samples),
@@ -219,6 +224,9 @@ func TestEveryRowRenders(t *testing.T) {
 		"released: flap/0 claimed term 1003 and committed leader=true for it",
 		"The leases could not all be read back at the end of this trial (timeout)",
 		"2 guarantees ran out in the pause before the trial",
+		"10 units of 3 applications (3 to 4 units each)",
+		"(first: status timeout); 1 took over 10 ms; the slowest started 0.250 s into the reads",
+		"could not all be read back (lease timeout)",
 		"(first: busy)",
 		"(first: reset)",
 		"The raft leader changed in trial 1 (node-1 → unknown)",

@@ -123,7 +123,10 @@ func (s *State) resetTouched() {
 
 // appKey and unitKey name an application's and a unit's change channels.
 func appKey(name string) string  { return "app:" + name }
-func unitKey(name string) string { return "unit:" + name }
+func unitKey(name string) string { return unitKeyPrefix + name }
+
+// unitKeyPrefix begins every unitKey.
+const unitKeyPrefix = "unit:"
 
 // holderApp finds app for a command acting as unit, which must be a
 // registered unit of app.

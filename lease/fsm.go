@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,17 @@ type FSM struct {
 	keyed map[string]chan struct{}
 	// tokens maps token hashes to unit names: every API request looks its
 	// token up, so this must not scan the units. Keying a map by a SHA-256
-	// leaks nothing usable about a token. Rebuilt whenever units come or go.
+	// leaks nothing usable about a token.
 	tokens map[string]string
+	// appUnits lists each application's units, sorted by name, with
+	// their token hashes: one application's status reads its units
+	// without scanning (and sorting) every unit of the state (B6b:
+	// 100,000), and a unit that goes takes its token out of tokens.
+	// tokens and appUnits are derived from the state alone: kept up to
+	// date from the units each applied command touched (a command that
+	// adds or removes a unit touches it, to wake its watchers), and
+	// rebuilt at Restore. Neither is replicated nor in snapshots.
+	appUnits map[string][]unitRef
 	// expired counts the leases advance-time released since this FSM
 	// was made (metrics only: it is not part of the replicated state).
 	expired atomic.Uint64
@@ -40,8 +50,12 @@ type FSM struct {
 
 // NewFSM returns an FSM holding NewState().
 func NewFSM() *FSM {
-	return &FSM{state: NewState(), changed: make(chan struct{}), keyed: map[string]chan struct{}{}, tokens: map[string]string{}}
+	return &FSM{state: NewState(), changed: make(chan struct{}), keyed: map[string]chan struct{}{},
+		tokens: map[string]string{}, appUnits: map[string][]unitRef{}}
 }
+
+// unitRef is one unit in FSM.appUnits.
+type unitRef struct{ name, tokenHash string }
 
 // Apply applies the encoded command data (see Encode) committed at log
 // index index, and returns its Result. A payload that does not decode
@@ -81,12 +95,9 @@ func (f *FSM) ApplyEntries(entries []Entry) []Result {
 		before := f.state.Index
 		res := f.state.Apply(e.Index, ops[i])
 		f.expired.Add(uint64(len(res.Expired)))
-		switch ops[i].(type) {
-		case RegisterUnit, DeregisterUnit:
-			f.indexTokens()
-		}
 		if f.state.Index != before {
 			changed = true
+			f.reindexTouched()
 			for _, k := range f.state.touched {
 				if ch, ok := f.keyed[k]; ok {
 					wake = append(wake, ch)
@@ -121,7 +132,7 @@ func (f *FSM) Restore(r io.Reader) error {
 	}
 	f.mu.Lock()
 	f.state = s
-	f.indexTokens()
+	f.indexUnits()
 	wake := append(slices.Collect(maps.Values(f.keyed)), f.changed)
 	f.changed = make(chan struct{})
 	f.keyed = map[string]chan struct{}{}
@@ -323,11 +334,52 @@ func (f *FSM) summaries(keep func(*Relation) bool) []RelationSummary {
 	})
 }
 
-// indexTokens rebuilds the token index; callers hold the write lock.
-func (f *FSM) indexTokens() {
+// indexUnits rebuilds tokens and appUnits from the state; callers hold
+// the write lock.
+func (f *FSM) indexUnits() {
 	f.tokens = make(map[string]string, len(f.state.Units))
+	f.appUnits = map[string][]unitRef{}
 	for name, u := range f.state.Units {
 		f.tokens[u.TokenHash] = name
+		f.appUnits[u.App] = append(f.appUnits[u.App], unitRef{name: name, tokenHash: u.TokenHash})
+	}
+	for _, refs := range f.appUnits {
+		slices.SortFunc(refs, compareRefs)
+	}
+}
+
+func compareRefs(a, b unitRef) int { return cmp.Compare(a.name, b.name) }
+
+// reindexTouched brings tokens and appUnits up to date with the units
+// the last applied command touched: one registered and not indexed is
+// added, one indexed and gone is removed. Callers hold the write lock.
+func (f *FSM) reindexTouched() {
+	for _, k := range f.state.touched {
+		name, ok := strings.CutPrefix(k, unitKeyPrefix)
+		if !ok {
+			continue
+		}
+		app, err := parseUnitName(name)
+		if err != nil {
+			continue
+		}
+		refs := f.appUnits[app]
+		i, indexed := slices.BinarySearchFunc(refs, unitRef{name: name}, compareRefs)
+		u := f.state.Units[name]
+		switch {
+		case u != nil && !indexed:
+			f.appUnits[app] = slices.Insert(refs, i, unitRef{name: name, tokenHash: u.TokenHash})
+			f.tokens[u.TokenHash] = name
+		case u == nil && indexed:
+			if f.tokens[refs[i].tokenHash] == name {
+				delete(f.tokens, refs[i].tokenHash)
+			}
+			if refs = slices.Delete(refs, i, i+1); len(refs) == 0 {
+				delete(f.appUnits, app)
+			} else {
+				f.appUnits[app] = refs
+			}
+		}
 	}
 }
 
@@ -367,9 +419,21 @@ func (f *FSM) HasUnit(name string) bool {
 // Units returns copies of every registered unit, sorted by name.
 func (f *FSM) Units() []Unit { return f.units(func(*Unit) bool { return true }) }
 
-// ApplicationUnits returns copies of app's registered units, sorted by name.
+// ApplicationUnits returns copies of app's registered units, sorted by
+// name, without scanning the others.
 func (f *FSM) ApplicationUnits(app string) []Unit {
-	return f.units(func(u *Unit) bool { return u.App == app })
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.appUnitsOf(app)
+}
+
+// appUnitsOf is ApplicationUnits; callers hold the lock.
+func (f *FSM) appUnitsOf(app string) []Unit {
+	var out []Unit
+	for _, ref := range f.appUnits[app] {
+		out = append(out, *f.state.Units[ref.name].Clone())
+	}
+	return out
 }
 
 func (f *FSM) units(keep func(*Unit) bool) []Unit {
@@ -394,12 +458,7 @@ func (f *FSM) ApplicationView(app string) (a Application, units []Unit, now time
 	if !ok {
 		return Application{}, nil, time.Time{}, false
 	}
-	for _, name := range slices.Sorted(maps.Keys(f.state.Units)) {
-		if u := f.state.Units[name]; u.App == app {
-			units = append(units, *u.Clone())
-		}
-	}
-	return *pa.Clone(), units, f.state.GlobalTime, true
+	return *pa.Clone(), f.appUnitsOf(app), f.state.GlobalTime, true
 }
 
 // ApplicationIndex returns app's modify index (State.ApplicationIndex).

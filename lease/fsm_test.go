@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,6 +109,7 @@ func roundTrip(t *testing.T, h *fsmHarness, sink snapshotBytes) *fsmHarness {
 	if again := snapshot(t, restored); !bytes.Equal(again.Bytes(), sink.Bytes()) {
 		t.Error("snapshot of the restored state differs from the original snapshot")
 	}
+	checkUnitIndex(t, restored, nil)
 	return &fsmHarness{t: t, fsm: restored, index: h.index}
 }
 
@@ -343,6 +346,86 @@ func TestConcurrentReadsAndApplies(t *testing.T) {
 	wg.Wait()
 }
 
+// checkUnitIndex checks the FSM's per-application unit index against a
+// scan of its whole state: every application's units (ApplicationUnits,
+// ApplicationView) are the state's units of it, sorted by name, and every
+// unit's token finds it. Of names (units that may have been registered
+// with the token "token-NAME"), one not registered must not authenticate.
+func checkUnitIndex(t *testing.T, f *lease.FSM, names []string) {
+	t.Helper()
+	st := f.State()
+	want := map[string][]string{}
+	for _, name := range slices.Sorted(maps.Keys(st.Units)) {
+		u := st.Units[name]
+		want[u.App] = append(want[u.App], name)
+		if got, ok := f.UnitByTokenHash(u.TokenHash); !ok || got.Name != name {
+			t.Fatalf("unit %s: its token finds %q, %v", name, got.Name, ok)
+		}
+	}
+	for app := range st.Applications {
+		var got, viewed []string
+		for _, u := range f.ApplicationUnits(app) {
+			got = append(got, u.Name)
+		}
+		_, units, _, ok := f.ApplicationView(app)
+		for _, u := range units {
+			viewed = append(viewed, u.Name)
+			if !cmp.Equal(u, *st.Units[u.Name]) {
+				t.Fatalf("ApplicationView(%s): unit %s differs from the state's", app, u.Name)
+			}
+		}
+		if !ok || !slices.Equal(got, want[app]) || !slices.Equal(viewed, want[app]) {
+			t.Fatalf("application %s: ApplicationUnits %v, ApplicationView %v (%v); the state has %v", app, got, viewed, ok, want[app])
+		}
+	}
+	if _, _, _, ok := f.ApplicationView("no-such-app"); ok {
+		t.Fatal("ApplicationView of an unknown application succeeded")
+	}
+	for _, name := range names {
+		if _, ok := st.Units[name]; ok {
+			continue
+		}
+		if u, ok := f.UnitByTokenHash(lease.HashToken("token-" + name)); ok {
+			t.Fatalf("unregistered unit %s: its old token still finds %s", name, u.Name)
+		}
+	}
+}
+
+// TestApplicationViewReadsOneApplication: an application's units come
+// from the index, sorted by name as a scan of the state sorts them, as
+// units come and go, across a restore, and with many other applications.
+func TestApplicationViewReadsOneApplication(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populate()
+	var names []string
+	for i := range 50 {
+		for _, n := range []int{10, 2, 1, 0} { // out of order: db-x/10 sorts before db-x/2
+			name := fmt.Sprintf("app%d/%d", i, n)
+			names = append(names, name)
+			h.must(lease.RegisterUnit{Name: name, TokenHash: lease.HashToken("token-" + name)})
+		}
+	}
+	checkUnitIndex(t, h.fsm, names)
+	_, units, _, ok := h.fsm.ApplicationView("app7")
+	var got []string
+	for _, u := range units {
+		got = append(got, u.Name)
+	}
+	if want := []string{"app7/0", "app7/1", "app7/10", "app7/2"}; !ok || !slices.Equal(got, want) {
+		t.Fatalf("ApplicationView(app7) units = %v, %v; want %v", got, ok, want)
+	}
+	for _, name := range []string{"app7/1", "app7/10", "app9/0", "app9/1", "app9/2", "app9/10"} {
+		h.must(lease.DeregisterUnit{Name: name})
+	}
+	checkUnitIndex(t, h.fsm, names)
+	if _, units, _, ok := h.fsm.ApplicationView("app9"); !ok || len(units) != 0 {
+		t.Fatalf("ApplicationView(app9) after its units went: %d units, %v; want none of a known application", len(units), ok)
+	}
+	h.must(lease.RegisterUnit{Name: "app7/10", TokenHash: lease.HashToken("token-app7/10")})
+	checkUnitIndex(t, h.fsm, names)
+	roundTrip(t, h, snapshot(t, h.fsm))
+}
+
 func TestTokenIndexFollowsUnitsAndRestore(t *testing.T) {
 	h := newFSMHarness(t)
 	h.populate()
@@ -420,6 +503,7 @@ func TestKeyedWatchesWakeExactlyWhatChanged(t *testing.T) {
 				unitW[u] = watched{h.fsm.WatchUnit(u), h.fsm.UnitIndex(u), ok}
 			}
 			h.apply(op)
+			checkUnitIndex(t, h.fsm, names)
 			check := func(kind, name string, w watched, after uint64) {
 				closed := false
 				select {
