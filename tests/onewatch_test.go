@@ -27,7 +27,9 @@ const blockingGauge = "uniter_api_blocking_queries"
 // written back to back: a config set and a step-down (config-changed on
 // every source unit, leader-deposed on the old leader, leader-elected on
 // a new one), and a relation databag write and an enqueued exec (every
-// source unit's token-relation-changed, and the exec run).
+// source unit's token-relation-changed, and the exec run); and two
+// changes in one raft entry: a unit databag and its application's
+// databag in one commit (the sink's -changed for each).
 func TestOneWatchPerAgent(t *testing.T) {
 	c := startCluster(t, 1)
 	waitProtocol4(t, c)
@@ -105,13 +107,39 @@ func TestOneWatchPerAgent(t *testing.T) {
 		testutil.WaitUntil(t, 60*time.Second, src+" to run config-changed after the set", func() bool { return since(src, "config-changed") == 1 })
 	}
 	testutil.WaitUntil(t, 60*time.Second, old+" to run leader-deposed", func() bool { return since(old, "leader-deposed") == 1 })
-	var next string
+	var (
+		next  string
+		nterm uint64
+	)
 	testutil.WaitUntil(t, 60*time.Second, "another relay-source unit to lead", func() bool {
-		var nterm uint64
 		next, nterm = c.leader("relay-source")
 		return next != "" && next != old && nterm > term && since(next, "leader-elected") == 1
 	})
 	settled("after the config set and the step-down")
+
+	// Two databags in one raft entry: the new leader's unit databag and
+	// its application's, in one commit. The sink runs -changed for each.
+	sinkMark := len(ended(relationLog(t, units["relay-sink/0"])))
+	leaderCfg, err := agent.ReadConfig(units[next].dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := []api.RelationCommit{{Relation: rid, Unit: map[string]string{"n": "7"}, App: map[string]string{"token": "relay-token-2"}}}
+	if err := c.clientAs(leaderCfg.Controller.Token).CommitRelationData(ctx, next, nterm, commit); err != nil {
+		t.Fatalf("the leader's commit: %v", err)
+	}
+	testutil.WaitUntil(t, 60*time.Second, "relay-sink/0 to run -changed for both databags of the commit", func() bool {
+		unit, app := false, false
+		for _, e := range ended(relationLog(t, units["relay-sink/0"]))[sinkMark:] {
+			if e.Hook != "token-relation-changed" {
+				continue
+			}
+			unit = unit || e.Remote == next && strings.HasSuffix(e.Value, ",n=7")
+			app = app || e.Remote == "-" && strings.HasPrefix(e.Value, "token=relay-token-2,")
+		}
+		return unit && app
+	})
+	settled("after the two databags")
 
 	// A relation databag write and an enqueued operation, back to back.
 	for _, src := range sources {
