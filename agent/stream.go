@@ -61,6 +61,7 @@ type streamAnswer struct {
 	fatal bool
 }
 
+// newUnitStream is the unit's stream; run starts it.
 func newUnitStream(src unitSource, unit string, clk clock.Clock, log zerolog.Logger, fatal func(error) bool) *unitStream {
 	return &unitStream{src: src, unit: unit, clock: clk, log: log, wait: 30 * time.Second, retry: 500 * time.Millisecond,
 		fatal: fatal, changed: make(chan struct{})}
@@ -100,6 +101,7 @@ func (s *unitStream) run(ctx context.Context) {
 	}
 }
 
+// publish makes a the latest answer and wakes every reader.
 func (s *unitStream) publish(a streamAnswer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -126,6 +128,7 @@ type reader struct {
 	seen uint64
 }
 
+// reader is a new reader of the stream, which has had no answer yet.
 func (s *unitStream) reader() *reader { return &reader{s: s} }
 
 // next is a blocking query on the stream: it returns the first answer
@@ -169,6 +172,7 @@ func (r *reader) next(ctx context.Context, index uint64, wait time.Duration) (cl
 // the stream.
 type streamUnitClient struct{ r *reader }
 
+// WatchUnit implements remotestate.UnitClient.
 func (a streamUnitClient) WatchUnit(ctx context.Context, _ string, index uint64, wait time.Duration) (remotestate.UnitView, uint64, error) {
 	w, err := a.r.next(ctx, index, wait)
 	if err != nil {
@@ -186,6 +190,7 @@ type streamLeaseClient struct {
 	r *reader
 }
 
+// WatchLease implements leadership.Client's watch.
 func (a streamLeaseClient) WatchLease(ctx context.Context, app string, index uint64, wait time.Duration) (leadership.Lease, uint64, error) {
 	if a.r.s.legacy() {
 		return a.leaseClient.WatchLease(ctx, app, index, wait)
