@@ -39,7 +39,7 @@ func fatal(err error) bool {
 
 // connectController connects the agent to its controller and starts the
 // workers that feed it in g, in the order they depend on each other: the
-// leadership tracker, the remote state watcher (which reads the tracker),
+// unit watch (the agent's one blocking query), the leadership tracker, the remote state watcher (which reads the tracker),
 // the status reporter and the hook-tool server (which hooks use until they
 // end). g stops them in the reverse order. On an error the workers started
 // so far are left to g, and the returned connection's close must still be
@@ -62,8 +62,15 @@ func (a *unitAgent) connectController(g *worker.Group) (*connection, error) {
 	}
 	conn.close = c.Close
 	conn.deregister = func(ctx context.Context) error { return deregister(ctx, c, cfg.Unit) }
+	// One blocking query on the controller feeds both the tracker and the
+	// remote state watcher; it stops after them (g stops in reverse).
+	stream := newUnitStream(c, cfg.Unit, clk, a.log, fatal)
+	g.Go("unit watch", func(ctx context.Context) error {
+		stream.run(ctx)
+		return nil
+	})
 	tracker, err := leadership.New(leadership.Config{
-		App: a.app, Unit: cfg.Unit, Client: leaseClient{c}, Clock: clk, Logger: a.log,
+		App: a.app, Unit: cfg.Unit, Client: streamLeaseClient{leaseClient{c}, stream.reader()}, Clock: clk, Logger: a.log,
 		Guarantee: time.Duration(cfg.LeadershipGuarantee), Fatal: fatal, Observer: a.metrics,
 	})
 	if err != nil {
@@ -72,7 +79,7 @@ func (a *unitAgent) connectController(g *worker.Group) (*connection, error) {
 	a.metrics.ReadLeadership(tracker.Guarantee)
 	g.Go("leadership tracker", func(ctx context.Context) error { return runTracker(ctx, tracker) })
 	watcher, err := remotestate.New(remotestate.Config{
-		Unit: cfg.Unit, Client: unitClient{c}, Leadership: trackerSource{tracker},
+		Unit: cfg.Unit, Client: streamUnitClient{stream.reader()}, Leadership: trackerSource{tracker},
 		Clock: clk, Logger: a.log, Fatal: fatal,
 	})
 	if err != nil {
@@ -203,6 +210,11 @@ type unitClient struct{ c *client.Client }
 
 func (a unitClient) WatchUnit(ctx context.Context, unit string, index uint64, wait time.Duration) (remotestate.UnitView, uint64, error) {
 	v, i, err := a.c.WatchUnit(ctx, unit, index, wait)
+	return toUnitView(v), i, err
+}
+
+// toUnitView is the watch's answer as the remote state watcher sees it.
+func toUnitView(v api.UnitView) remotestate.UnitView {
 	view := remotestate.UnitView{
 		Life: remotestate.Life(v.Life), ResolvedID: v.ResolvedID, ResolvedNoRetry: v.ResolvedNoRetry,
 		ConfigVersion: v.ConfigVersion, LeaderSettingsVersion: v.LeaderSettingsVersion, Term: v.Lease.Term,
@@ -216,7 +228,7 @@ func (a unitClient) WatchUnit(ctx context.Context, unit string, index uint64, wa
 			Life: remotestate.Life(r.Life), InScope: r.InScope, Members: maps.Clone(r.Members), RemoteAppVersion: r.RemoteAppVersion,
 		})
 	}
-	return view, i, err
+	return view
 }
 
 // trackerSource adapts the tracker to the remote state watcher.

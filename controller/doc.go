@@ -60,6 +60,16 @@
 // (then 503 busy, and a warning at most once a minute). A write wakes only
 // the queries on the application or unit it changed.
 //
+// The unit's watch is an agent's one blocking query: its index is the
+// larger of the unit's and its application's modify indexes, which move
+// with every change of what the unit watches (its record; its
+// application's config, leader settings, lease and relations; the data of
+// the relations whose scope it is in; its operation queue), and its
+// answer carries all of it, the application's lease in full (as GET
+// /v1/leases/{app} shows it) included, so that the agent's leadership
+// tracker needs no watch of its own. GET /v1/leases/{app} stays for the
+// CLI, and for agents against a node whose unit watch sends no lease.
+//
 // # Endpoints
 //
 //	method path                                      who          body → answer

@@ -88,17 +88,43 @@ func (c *Client) WatchLease(ctx context.Context, app string, index uint64, wait 
 // WatchUnit is WatchLease for the unit's remote view; its index is the
 // larger of the unit's and its application's modify indexes.
 func (c *Client) WatchUnit(ctx context.Context, unit string, index uint64, wait time.Duration) (api.UnitView, uint64, error) {
+	w, err := c.WatchUnitStream(ctx, unit, index, wait)
+	return w.View, w.Index, err
+}
+
+// UnitWatch is one answer of the unit's watch.
+type UnitWatch struct {
+	View api.UnitView
+	// LeaseSent: the answer carried the application's lease (View.Lease).
+	// An agent that finds it false reads the lease with WatchLease.
+	LeaseSent bool
+	// Index is the answer's index (HeaderIndex).
+	Index uint64
+}
+
+// WatchUnitStream is WatchUnit for an agent's one watch: the view, the
+// application's lease it carries, and whether the controller sent one.
+func (c *Client) WatchUnitStream(ctx context.Context, unit string, index uint64, wait time.Duration) (UnitWatch, error) {
 	path, err := unitPath(unit, "/watch")
 	if err != nil {
-		return api.UnitView{}, 0, err
+		return UnitWatch{}, err
 	}
 	q, timeout := c.blockingQuery(index, wait)
-	var out api.UnitView
+	// The outer Lease shadows the view's, so that an answer without one
+	// is told from a vacant lease.
+	var out struct {
+		api.UnitView
+		Lease *api.Lease `json:"lease"`
+	}
 	h, err := c.do(ctx, call{method: http.MethodGet, path: path, query: q, out: &out, timeout: timeout})
 	if err != nil {
-		return api.UnitView{}, 0, err
+		return UnitWatch{}, err
 	}
-	return out, headerIndex(h), nil
+	w := UnitWatch{View: out.UnitView, LeaseSent: out.Lease != nil, Index: headerIndex(h)}
+	if out.Lease != nil {
+		w.View.Lease = *out.Lease
+	}
+	return w, nil
 }
 
 // Metrics returns the node's Prometheus metrics (GET /metrics, in the text
