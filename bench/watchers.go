@@ -187,12 +187,15 @@ func readFleetUnits(path string) ([]fleetUnit, error) {
 // is watcher from+k of B6, which picks its first node) until ctx ends,
 // counting their answers.
 func watchFleet(ctx context.Context, f client.File, addrs []string, units []fleetUnit, from int, ramp time.Duration, counts *fleetCounts) error {
-	hc, err := poolClient(f, len(units))
-	if err != nil {
-		return err
-	}
 	var wg sync.WaitGroup
 	for k, u := range units {
+		// A transport of its own, as each agent has: watchers sharing one
+		// pool would race for its idle connections and leave the nodes
+		// holding idle connections no agent would open.
+		hc, err := poolClient(f, 1)
+		if err != nil {
+			return err
+		}
 		cfg := f.Config()
 		cfg.Addresses, cfg.Token, cfg.HTTPClient = rotate(addrs, from+k), u.Token, hc
 		c, err := client.New(cfg)
