@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,7 +231,7 @@ func scaleTestTrial(lost int64, leader0, leader string, rss ...float64) scaleTri
 	n.refused.Add(lost)
 	t := scaleTrial{counts: n, leader0: leader0, leader: leader, watch: watchRates{answers: 500}}
 	for i, r := range rss {
-		t.nodes = append(t.nodes, scaleNode{id: fmt.Sprintf("node-%d", i+1), sampled: true, rss: r, cpu: r / 10})
+		t.nodes = append(t.nodes, scaleNode{id: fmt.Sprintf("node-%d", i+1), sampled: true, rss: r, cpu: r / 10, base: r - 10})
 	}
 	return t
 }
@@ -243,8 +244,16 @@ func TestScaleRowsJudgeEveryTrial(t *testing.T) {
 		scaleTestTrial(0, "node-1", "node-1", 62, 71, 80),
 	}
 	rows := judged(t, "B6", scaleRows(size, clean, 3000))
-	if len(rows) != 5 {
+	if len(rows) != 6 {
 		t.Fatalf("got %d rows", len(rows))
+	}
+	// Each node grew by 10 MiB: 30 MiB over 3,000 watchers, 10.24 KiB each.
+	if w := rows[2]; w.Metric != "rss_per_watcher" || w.Trials != 3 || math.Abs(w.Median-10.24) > 1e-9 || w.Met == nil || *w.Met {
+		t.Errorf("RSS per watcher: metric %s, trials %d, median %v, met %v; want 3 trials of 10.24 KiB, over the 5 KiB target",
+			w.Metric, w.Trials, w.Median, w.Met)
+	}
+	if rows[1].Met == nil || !*rows[1].Met {
+		t.Errorf("largest node at 80 MiB: met %v, want the 250 MiB target met", rows[1].Met)
 	}
 	if rows[0].Trials != 3 || rows[0].Met == nil || !*rows[0].Met {
 		t.Errorf("no lease lost in 3 trials: trials %d, met %v", rows[0].Trials, rows[0].Met)
@@ -252,12 +261,13 @@ func TestScaleRowsJudgeEveryTrial(t *testing.T) {
 	if diff := cmp.Diff([]float64{70, 72, 80}, rows[1].Samples); diff != "" {
 		t.Errorf("RSS per trial, largest node (-want +got):\n%s", diff)
 	}
-	if rows[3].Trials != 6 {
+	if rows[4].Trials != 6 {
 		t.Errorf("extend latency over %d extends, want every extend of every trial (6)", rows[3].Trials)
 	}
 	md := render(t, rows)
 	for _, want := range []string{
-		"leases lost per trial (1000 apps, 3000 watchers, 20 s)",
+		"leases lost per trial (1000 apps, 3000 agents' unit watches, 20 s)",
+		"before the watchers started: 52.0, 61.0, 70.0 MiB",
 		"was node-1 throughout",
 		"trial 3: 62.0, 71.0, 80.0 MiB",
 		"Watchers are capped by --max-blocking 3000.",
@@ -272,6 +282,9 @@ func TestScaleRowsJudgeEveryTrial(t *testing.T) {
 	rows = judged(t, "B6", scaleRows(size, lossy, 0))
 	if rows[0].Median != 0 || rows[0].Max != 1 || rows[0].Met == nil || *rows[0].Met {
 		t.Errorf("one lease lost in trial 2: median %v, max %v, met %v", rows[0].Median, rows[0].Max, rows[0].Met)
+	}
+	if rows[2].Metric != "rss_per_watcher" || rows[2].Trials != 2 {
+		t.Errorf("RSS per watcher: %s over %d trials, want the 2 with every node read", rows[2].Metric, rows[2].Trials)
 	}
 	md = render(t, rows)
 	for _, want := range []string{

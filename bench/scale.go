@@ -23,11 +23,13 @@ import (
 )
 
 // The cadence of B6's simulated agents: the leadership tracker's, with
-// the default G.
+// the default G, and the agent's unit watch (agent/stream.go).
 const (
-	scaleClaim     = agent.DefaultGuarantee + 500*time.Millisecond // G + the tracker's margin
-	scaleRetry     = 250 * time.Millisecond                        // the tracker's retry interval
-	scaleWatchWait = 30 * time.Second                              // the tracker's watch wait
+	scaleClaim         = agent.DefaultGuarantee + 500*time.Millisecond // G + the tracker's margin
+	scaleRetry         = 250 * time.Millisecond                        // the tracker's retry interval
+	scaleWatchWait     = 30 * time.Second                              // the unit watch's wait
+	agentWatchRetry    = 500 * time.Millisecond                        // its first pause after an error
+	agentWatchMaxRetry = 5 * time.Second                               // its longest
 )
 
 // scaleSize is B6's load.
@@ -37,17 +39,26 @@ type scaleSize struct {
 }
 
 // runScale (B6) measures the controller at scale: a 3-node controller (`uniter
-// controller` processes) serves apps leaders that claim and then extend
-// at the tracker's idle cadence (every (G+0.5 s)/2 with G = 30 s, retrying
-// every 250 ms), and watchers minions, three per application, each in a
-// blocking query on its application's lease as a minion's tracker does.
+// controller` processes) holds max(apps, watchers) registered units spread
+// over apps applications (three each at the full size), each with its own
+// token. Unit 0 of every application is a leader that claims and then
+// extends at the tracker's idle cadence (every (G+0.5 s)/2 with G = 30 s,
+// retrying every 250 ms), and the first watchers units are agents, each in
+// the one blocking query a unit agent parks: its unit's watch, which
+// carries the lease, so every extend wakes its application's agents.
 // Registering the units and ramping the watchers up is setup; then each
 // of 3 trials runs the leaders for the window with counters of its own
 // and reads every lease back. Each trial reports the leases lost
 // (extends refused, or guarantees that lapsed, or a lease not held at the
-// end), and the controller processes' RSS and CPU from /proc.
+// end), the controller processes' RSS and CPU from /proc, and the RSS
+// the watchers cost: every node's growth from before the watchers started
+// to the trial's end, added up, per watcher.
 func runScale(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, error) {
-	size := pick(s, scaleSize{1000, 3000, 20 * time.Second, 2 * time.Second}, scaleSize{10000, 30000, 2 * time.Minute, 10 * time.Second})
+	// The full size ramps its agents up over a minute: 30,000 TLS
+	// handshakes in 10 s on the machine's two cores (clients and nodes
+	// together) were still going when trial 1 began and starved raft into
+	// an election; agents do not all connect in the same seconds.
+	size := pick(s, scaleSize{1000, 3000, 20 * time.Second, 2 * time.Second}, scaleSize{10000, 30000, 2 * time.Minute, time.Minute})
 	if s.opts.B6 != "" {
 		var err error
 		if size, err = parseScaleSize(s.opts.B6, size.ramp); err != nil {
@@ -65,12 +76,14 @@ func runScale(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, erro
 		return nil, err
 	}
 	defer c.Close()
-	s.logf("B6: registering %d units", size.apps)
-	units, err := registerUnits(ctx, c.Admin, "bsix", size.apps, 64)
+	spread := statusSize{apps: size.apps, units: max(size.apps, size.watchers), leaders: size.apps, workers: 128}
+	s.logf("B6: registering %d units of %d applications", spread.units, spread.apps)
+	reg, err := registerSpread(ctx, s, "B6", c.Admin, "bsix", spread)
 	if err != nil {
 		return nil, err
 	}
-	l := &scaleLoad{size: size, units: units, until: make([]time.Time, len(units))}
+	units := reg.leaders
+	l := &scaleLoad{size: size, units: units, until: make([]time.Time, len(units)), base: nodeRSS(c)}
 	pool, err := poolClient(c.File, 256)
 	if err != nil {
 		return nil, err
@@ -79,7 +92,7 @@ func runScale(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row, erro
 		return nil, err
 	}
 	s.logf("B6: %d watchers ramping up over %v", size.watchers, size.ramp)
-	fleets, err := startFleets(s, env, c, size)
+	fleets, err := startFleets(s, env, c, size, reg.all)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +138,21 @@ type scaleLoad struct {
 	// until is each leader's guarantee (zero: it holds no lease and
 	// claims first). Leader i's goroutine owns until[i] during a trial.
 	until []time.Time
+	// base is each node's RSS (MiB, the cluster's order; -1 if not read)
+	// with every unit registered, before the watchers started.
+	base []float64
+}
+
+// nodeRSS is each node's RSS now, in MiB (-1 for one not read).
+func nodeRSS(c *deploy.Cluster) []float64 {
+	out := make([]float64, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = -1
+		if p, err := proc.Read(n.PID()); err == nil {
+			out[i] = proc.MB(p.RSSKB)
+		}
+	}
+	return out
 }
 
 // scaleCounts are the leaders' counts in one trial's window.
@@ -176,6 +204,9 @@ type scaleNode struct {
 	id             string
 	sampled        bool
 	rss, peak, cpu float64 // MiB at the end, VmHWM MiB, % of a core
+	// base is the node's RSS before the watchers started (MiB; -1 if
+	// not read).
+	base float64
 }
 
 // trial runs the leaders for one window while sampling the controller and
@@ -209,9 +240,12 @@ func (l *scaleLoad) trial(ctx context.Context, c *deploy.Cluster, f *fleets) (sc
 	if leader, err := c.Leader(ctx); err == nil {
 		t.leader = leader.ID
 	}
-	for _, n := range c.Nodes {
+	for i, n := range c.Nodes {
 		use := proc.Summarize(sampler.Samples(n.PID()))
-		node := scaleNode{id: n.ID, sampled: len(use.RSSMB) > 0, peak: use.PeakMB, cpu: use.CPUPercent}
+		node := scaleNode{id: n.ID, sampled: len(use.RSSMB) > 0, peak: use.PeakMB, cpu: use.CPUPercent, base: -1}
+		if i < len(l.base) {
+			node.base = l.base[i]
+		}
 		if node.sampled {
 			node.rss = use.RSSMB[len(use.RSSMB)-1]
 		}
@@ -383,6 +417,23 @@ func (t scaleTrial) busiest(f func(scaleNode) float64) float64 {
 	return m
 }
 
+// perWatcher is the RSS the watchers cost in the trial, in KiB per
+// watcher: every node's growth from its base to the trial's end, added
+// up, over watchers (ok false if a node was not read, or no watchers).
+func (t scaleTrial) perWatcher(watchers int) (kib float64, ok bool) {
+	if watchers <= 0 || len(t.nodes) == 0 {
+		return 0, false
+	}
+	var sum float64
+	for _, n := range t.nodes {
+		if !n.sampled || n.base < 0 {
+			return 0, false
+		}
+		sum += n.rss - n.base
+	}
+	return sum * 1024 / float64(watchers), true
+}
+
 // scaleRows are B6's rows: one value per trial, but extend latency, which
 // is over every extend of every trial. maxBlocking is the controller's
 // --max-blocking (0: it has no such flag).
@@ -390,21 +441,53 @@ func scaleRows(size scaleSize, trials []scaleTrial, maxBlocking int) []report.Ro
 	if len(trials) == 0 {
 		return nil
 	}
-	var lost, rss, cpu, answers, latency []float64
+	var lost, rss, perW, cpu, answers, latency []float64
 	for _, t := range trials {
 		lost = append(lost, float64(t.lost()))
 		rss = append(rss, t.busiest(func(n scaleNode) float64 { return n.rss }))
+		if kib, ok := t.perWatcher(size.watchers); ok {
+			perW = append(perW, kib)
+		}
 		cpu = append(cpu, t.busiest(func(n scaleNode) float64 { return n.cpu }))
 		answers = append(answers, t.watch.answers)
 		latency = append(latency, t.counts.extendLatency...)
 	}
-	return []report.Row{
+	rows := []report.Row{
 		newRow("leases_lost", "leases", lost).WithFacts(leasesFacts(size, trials)),
 		newRow("controller_rss", "MiB", rss).WithFacts(rssFacts(trials)),
+	}
+	if len(perW) > 0 {
+		rows = append(rows, newRow("rss_per_watcher", "KiB", perW).WithFacts(perWatcherFacts(size, trials)))
+	}
+	return append(rows,
 		newRow("controller_cpu", "% of a core", cpu).WithFacts(cpuFacts(trials)),
 		newRow("extend_latency", "ms", latency).WithPercentiles(latency),
 		newRow("watcher_answers", "answers/s", answers).WithFacts(watchFacts(trials, maxBlocking)),
+	)
+}
+
+// scalePerWatcher are the facts of B6's RSS-per-watcher row: each node's
+// RSS before the watchers started (MiB, in the order of Nodes; null if
+// not read) and the watchers over the three nodes.
+type scalePerWatcher struct {
+	Nodes    []string   `json:"nodes"`
+	BaseMiB  []*float64 `json:"base_mib"`
+	Watchers int        `json:"watchers"`
+	Units    int        `json:"units"`
+}
+
+func perWatcherFacts(size scaleSize, trials []scaleTrial) scalePerWatcher {
+	t := trials[len(trials)-1]
+	f := scalePerWatcher{Nodes: nodeIDs(trials), Watchers: size.watchers, Units: max(size.apps, size.watchers)}
+	for _, n := range t.nodes {
+		var v *float64
+		if n.base >= 0 {
+			b := n.base
+			v = &b
+		}
+		f.BaseMiB = append(f.BaseMiB, v)
 	}
+	return f
 }
 
 // scaleLeases are the facts of B6's leases-lost row: the load, and what

@@ -47,7 +47,7 @@ func runStatusScale(ctx context.Context, s *Suite, env deploy.Env) ([]report.Row
 	}
 	defer c.Close()
 	s.logf("B6b: registering %d units of %d applications, %d at a time", size.units, size.apps, size.workers)
-	reg, err := registerSpread(ctx, s, c.Admin, "bsixb", size)
+	reg, err := registerSpread(ctx, s, "B6b", c.Admin, "bsixb", size)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +101,9 @@ type registered struct {
 	leaders []loadUnit
 	// unitsOf is each application's unit count, by application index.
 	unitsOf []int
+	// all are every unit, in the order registered (unit 0 of every
+	// application, then unit 1, and so on).
+	all []loadUnit
 }
 
 func (r registered) perS() float64 { return float64(r.units) / r.took.Seconds() }
@@ -117,9 +120,10 @@ func (size statusSize) spread(i int) int {
 
 // registerSpread registers size.units units over size.apps applications
 // "<prefix>-a<i>" (unit names "<app>/<n>", each with its own token),
-// size.workers registrations in flight, logging progress.
-func registerSpread(ctx context.Context, s *Suite, admin *client.Client, prefix string, size statusSize) (registered, error) {
-	reg := registered{units: size.units, unitsOf: make([]int, size.apps)}
+// size.workers registrations in flight, logging progress under label
+// (the benchmark's id).
+func registerSpread(ctx context.Context, s *Suite, label string, admin *client.Client, prefix string, size statusSize) (registered, error) {
+	reg := registered{units: size.units, unitsOf: make([]int, size.apps), all: make([]loadUnit, 0, size.units)}
 	type job struct{ unit, token string }
 	next := make(chan job)
 	errs := make(chan error, size.workers)
@@ -135,7 +139,7 @@ func registerSpread(ctx context.Context, s *Suite, admin *client.Client, prefix 
 					return
 				}
 				if n := done.Add(1); n%20000 == 0 {
-					s.logf("B6b: %d units registered", n)
+					s.logf("%s: %d units registered", label, n)
 				}
 			}
 		}()
@@ -154,9 +158,11 @@ feed:
 			more = true
 			app := fmt.Sprintf("%s-a%d", prefix, i)
 			j := job{unit: fmt.Sprintf("%s/%d", app, n), token: newToken()}
+			u := loadUnit{app: app, unit: j.unit, token: j.token}
 			if n == 0 && i < size.leaders {
-				reg.leaders = append(reg.leaders, loadUnit{app: app, unit: j.unit, token: j.token})
+				reg.leaders = append(reg.leaders, u)
 			}
+			reg.all = append(reg.all, u)
 			reg.unitsOf[i]++
 			select {
 			case next <- j:

@@ -21,10 +21,14 @@ import (
 )
 
 // WatchersArg is the first argument that makes the harness binary run as
-// one of B6's watcher fleets (RunWatchers) instead of the suite. Watchers
-// live in processes of their own because each blocking query holds one
-// HTTP/1.1 connection, so 30,000 watchers need 30,000 file descriptors,
-// more than one process may have on machines that cap RLIMIT_NOFILE.
+// one of B6's watcher fleets (RunWatchers) instead of the suite. Each
+// watcher is one simulated agent: a registered unit with its own token,
+// holding the one blocking query a unit agent parks on the controller,
+// its unit's watch (GET /v1/units/{app}/{n}/watch, which carries the
+// lease too). Watchers live in processes of their own because each
+// blocking query holds one HTTP/1.1 connection, so 30,000 watchers need
+// 30,000 file descriptors, more than one process may have on machines
+// that cap RLIMIT_NOFILE.
 const WatchersArg = "watcher-fleet"
 
 // watchersPerProcess bounds the watchers of one fleet process.
@@ -50,21 +54,23 @@ type watchCounts struct {
 // are its flags.
 func RunWatchers(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet(WatchersArg, flag.ContinueOnError)
-	cfgPath := fs.String("client-config", "", "admin client.yaml (its token is used)")
+	cfgPath := fs.String("client-config", "", "admin client.yaml (for the CA it pins; each watcher uses its unit's token)")
 	addrs := fs.String("addrs", "", "comma-separated controller API addresses")
-	prefix := fs.String("prefix", "", "application name prefix")
-	apps := fs.Int("apps", 0, "number of applications")
+	unitsPath := fs.String("units", "", "JSON file of the fleet's units and their tokens")
 	from := fs.Int("from", 0, "index of this fleet's first watcher")
-	count := fs.Int("count", 0, "watchers in this fleet")
 	ramp := fs.Duration("ramp", time.Second, "spread the watchers' starts over this long")
 	out := fs.String("out", "", "file to write the counts to")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cfgPath == "" || *addrs == "" || *prefix == "" || *apps <= 0 || *count <= 0 || *out == "" {
-		return errors.New("watcher-fleet wants --client-config, --addrs, --prefix, --apps, --count and --out")
+	if *cfgPath == "" || *addrs == "" || *unitsPath == "" || *out == "" {
+		return errors.New("watcher-fleet wants --client-config, --addrs, --units and --out")
 	}
 	f, err := client.ReadFile(*cfgPath)
+	if err != nil {
+		return err
+	}
+	units, err := readFleetUnits(*unitsPath)
 	if err != nil {
 		return err
 	}
@@ -74,7 +80,7 @@ func RunWatchers(ctx context.Context, args []string) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- watchFleet(ctx, f, strings.Split(*addrs, ","), *prefix, *apps, *from, *count, *ramp, &counts)
+		done <- watchFleet(ctx, f, strings.Split(*addrs, ","), units, *from, *ramp, &counts)
 	}()
 	tick := time.NewTicker(countsEvery)
 	defer tick.Stop()
@@ -142,51 +148,96 @@ func readCounts(path string) (watchCounts, error) {
 	return w, nil
 }
 
-// watchFleet runs count watchers (watcher i watches application
-// "<prefix>-a<i mod apps>") until ctx ends, counting their answers.
-func watchFleet(ctx context.Context, f client.File, addrs []string, prefix string, apps, from, count int, ramp time.Duration, counts *fleetCounts) error {
-	hc, err := poolClient(f, count)
-	if err != nil {
-		return err
+// fleetUnit is one watcher's unit, as the harness hands it to a fleet.
+type fleetUnit struct {
+	Unit  string `json:"unit"`
+	Token string `json:"token"`
+}
+
+// writeFleetUnits writes units (with their tokens: 0600) for a fleet.
+func writeFleetUnits(path string, units []loadUnit) error {
+	out := make([]fleetUnit, len(units))
+	for i, u := range units {
+		out[i] = fleetUnit{Unit: u.unit, Token: u.token}
 	}
+	data, _ := json.Marshal(out)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("cannot write the fleet's units: %w", err)
+	}
+	return nil
+}
+
+// readFleetUnits reads what writeFleetUnits wrote.
+func readFleetUnits(path string) ([]fleetUnit, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the fleet's units: %w", err)
+	}
+	var units []fleetUnit
+	if err := json.Unmarshal(data, &units); err != nil {
+		return nil, fmt.Errorf("cannot read the fleet's units %s: %w", path, err)
+	}
+	if len(units) == 0 {
+		return nil, fmt.Errorf("cannot read the fleet's units %s: none", path)
+	}
+	return units, nil
+}
+
+// watchFleet runs one simulated agent per unit (watcher k of the fleet
+// is watcher from+k of B6, which picks its first node) until ctx ends,
+// counting their answers.
+func watchFleet(ctx context.Context, f client.File, addrs []string, units []fleetUnit, from int, ramp time.Duration, counts *fleetCounts) error {
 	var wg sync.WaitGroup
-	for k := range count {
-		i := from + k
+	for k, u := range units {
+		// A transport of its own, as each agent has: watchers sharing one
+		// pool would race for its idle connections and leave the nodes
+		// holding idle connections no agent would open.
+		hc, err := poolClient(f, 1)
+		if err != nil {
+			return err
+		}
 		cfg := f.Config()
-		cfg.Addresses, cfg.HTTPClient = rotate(addrs, i), hc
+		cfg.Addresses, cfg.Token, cfg.HTTPClient = rotate(addrs, from+k), u.Token, hc
 		c, err := client.New(cfg)
 		if err != nil {
 			return err
 		}
-		app := fmt.Sprintf("%s-a%d", prefix, i%apps)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if sleep(ctx, time.Duration(int64(ramp)*int64(k)/int64(count))) != nil {
+			if sleep(ctx, time.Duration(int64(ramp)*int64(k)/int64(len(units)))) != nil {
 				return
 			}
-			watchLease(ctx, c, app, counts.add)
+			watchUnit(ctx, c, u.Unit, counts.add)
 		}()
 	}
 	wg.Wait()
 	return nil
 }
 
-// watchLease is one minion's tracker watch: a blocking query on app's
-// lease, again at once after each answer and 250 ms after an error; it
-// reports every outcome until ctx ends.
-func watchLease(ctx context.Context, c *client.Client, app string, report func(error)) {
+// watchUnit is one agent's watch (agent/stream.go's run): a blocking
+// query on the unit's watch with the agent's wait, again at once after
+// each answer, and after an error a pause that starts at the agent's
+// retry and doubles to its cap; it reports every outcome until ctx ends.
+func watchUnit(ctx context.Context, c *client.Client, unit string, report func(error)) {
 	var index uint64
+	delay := agentWatchRetry
 	for ctx.Err() == nil {
-		_, next, err := c.WatchLease(ctx, app, index, scaleWatchWait)
+		w, err := c.WatchUnitStream(ctx, unit, index, scaleWatchWait)
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil && !w.LeaseSent {
+			err = fmt.Errorf("the watch of %s carried no lease", unit)
+		}
 		report(err)
 		if err != nil {
-			sleep(ctx, scaleRetry)
+			sleep(ctx, delay)
+			delay = min(2*delay, agentWatchMaxRetry)
 			continue
 		}
+		delay = agentWatchRetry
+		next := w.Index
 		if next < index {
 			next = 0
 		}
@@ -200,17 +251,22 @@ type fleets struct {
 	outs  []string
 }
 
-// startFleets starts enough watcher processes for size.watchers.
-func startFleets(s *Suite, env deploy.Env, c *deploy.Cluster, size scaleSize) (*fleets, error) {
+// startFleets starts enough watcher processes for size.watchers, watcher
+// i watching units[i].
+func startFleets(s *Suite, env deploy.Env, c *deploy.Cluster, size scaleSize, units []loadUnit) (*fleets, error) {
 	f := &fleets{}
 	for from := 0; from < size.watchers; from += watchersPerProcess {
 		n := min(watchersPerProcess, size.watchers-from)
 		name := fmt.Sprintf("fleet-%d", len(f.procs)+1)
 		out := filepath.Join(env.Dir, name+".json")
+		unitsPath := filepath.Join(env.Dir, name+".units.json")
+		if err := writeFleetUnits(unitsPath, units[from:from+n]); err != nil {
+			f.kill()
+			return nil, err
+		}
 		p, err := deploy.Start(env, name, filepath.Join(env.Dir, name+".out"), s.opts.Self, WatchersArg,
-			"--client-config", c.FilePath, "--addrs", strings.Join(c.Addresses(), ","), "--prefix", "bsix",
-			"--apps", strconv.Itoa(size.apps), "--from", strconv.Itoa(from), "--count", strconv.Itoa(n),
-			"--ramp", size.ramp.String(), "--out", out)
+			"--client-config", c.FilePath, "--addrs", strings.Join(c.Addresses(), ","), "--units", unitsPath,
+			"--from", strconv.Itoa(from), "--ramp", size.ramp.String(), "--out", out)
 		if err != nil {
 			f.kill()
 			return nil, err

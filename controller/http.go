@@ -108,7 +108,13 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 }
 
 // readBody reads the whole body, refusing more than MaxBodyBytes with 413.
+// A request without a body (every GET: net/http gives it http.NoBody)
+// reads nothing and allocates nothing, so a parked blocking query holds
+// no buffer of its own.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	switch {

@@ -299,9 +299,12 @@ func (s *Server) block(rq *request, index func() uint64, watch, also func() <-ch
 		return 0, &httpError{status: http.StatusServiceUnavailable, code: api.CodeBusy,
 			msg: "too many blocking queries on this controller node"}
 	}
-	ctx, cancel := context.WithTimeout(rq.ctx, wait)
-	defer cancel()
-	return waitIndex(ctx, after, index, watch, also)
+	// A timer of its own rather than a context.WithTimeout child of the
+	// request's: a parked query then holds one runtime timer, not a timer,
+	// a timerCtx and an entry in its parent's children map.
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	return waitIndex(rq.ctx, timer.C, after, index, watch, also)
 }
 
 // busyWarnEvery spaces the warnings about the blocking-query cap.
@@ -322,11 +325,11 @@ func (s *Server) warnBusy() {
 		Msg("blocking query limit reached: agents' watches get 503 busy and retry later; raise --max-blocking or add controller nodes")
 }
 
-// waitIndex waits until index() > after or ctx ends (then it answers with
-// the index as it stands: a blocking query that timed out is not an error).
-// It takes the watch channels before reading the index, so a change in
-// between still wakes it.
-func waitIndex(ctx context.Context, after uint64, index func() uint64, watch, also func() <-chan struct{}) (uint64, error) {
+// waitIndex waits until index() > after, or until timeout fires or ctx
+// ends (then it answers with the index as it stands: a blocking query
+// that timed out is not an error). It takes the watch channels before
+// reading the index, so a change in between still wakes it.
+func waitIndex(ctx context.Context, timeout <-chan time.Time, after uint64, index func() uint64, watch, also func() <-chan struct{}) (uint64, error) {
 	for {
 		first, second := watch(), (<-chan struct{})(nil)
 		if also != nil {
@@ -339,6 +342,8 @@ func waitIndex(ctx context.Context, after uint64, index func() uint64, watch, al
 		select {
 		case <-first:
 		case <-second:
+		case <-timeout:
+			return index(), nil
 		case <-ctx.Done():
 			return index(), nil
 		}

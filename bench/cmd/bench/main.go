@@ -33,6 +33,8 @@ func main() {
 		err = bench.RunWatchers(ctx, os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == bench.ProfileArg:
 		err = bench.RunClaimProfile(ctx, os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == bench.WatchProfileArg:
+		err = bench.RunWatchProfile(ctx, os.Args[2:])
 	default:
 		err = suite(ctx, os.Args[1:])
 	}
