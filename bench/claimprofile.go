@@ -55,28 +55,15 @@ func RunClaimProfile(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "claimprofile-")
+	pc, err := startProfiled(ctx, "claimprofile-", func(cfg *controller.NodeConfig) {
+		cfg.NoBatching = !*batch
+		cfg.Tune = func(c *raftnode.Config) { c.BatchInflight = *inflight }
+	})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	c, err := controller.Start(ctx, controller.NodeConfig{DataDir: dir, APIAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Clock: clock.Real, Logger: zerolog.Nop(), NoBatching: !*batch,
-		Tune: func(c *raftnode.Config) { c.BatchInflight = *inflight }})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	path, _ := c.ClientFile()
-	f, err := client.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	admin, err := client.New(f.Config())
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
+	defer pc.close()
+	c, f, admin := pc.ctrl, pc.file, pc.admin
 	units, err := waitRegister(ctx, admin)
 	if err != nil {
 		return err
@@ -163,4 +150,51 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// profiled is the 1-node controller a profile runs in this process, in a
+// temporary directory, with its admin client.
+type profiled struct {
+	ctrl  *controller.Controller
+	file  client.File // its admin client.yaml
+	admin *client.Client
+	dir   string
+}
+
+// startProfiled starts a profiled controller (TLS, the HTTP API, raft,
+// BoltDB under a temporary directory named with prefix); tune, if set,
+// edits its configuration first.
+func startProfiled(ctx context.Context, prefix string, tune func(*controller.NodeConfig)) (*profiled, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	cfg := controller.NodeConfig{DataDir: dir, APIAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		Clock: clock.Real, Logger: zerolog.Nop()}
+	if tune != nil {
+		tune(&cfg)
+	}
+	p := &profiled{dir: dir}
+	if p.ctrl, err = controller.Start(ctx, cfg); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	path, _ := p.ctrl.ClientFile()
+	if p.file, err = client.ReadFile(path); err == nil {
+		p.admin, err = client.New(p.file.Config())
+	}
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// close stops the controller and removes its directory.
+func (p *profiled) close() {
+	if p.admin != nil {
+		p.admin.Close()
+	}
+	p.ctrl.Close()
+	os.RemoveAll(p.dir)
 }

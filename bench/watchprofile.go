@@ -15,12 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/uniter-dev/uniter/bench/proc"
 	"github.com/uniter-dev/uniter/controller"
 	"github.com/uniter-dev/uniter/controller/client"
-	"github.com/uniter-dev/uniter/internal/clock"
 )
 
 // WatchProfileArg is the first argument that makes the bench binary
@@ -53,27 +50,13 @@ func RunWatchProfile(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "watchprofile-")
+	pc, err := startProfiled(ctx, "watchprofile-", func(cfg *controller.NodeConfig) { cfg.MaxBlocking = *watchers + 16 })
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	c, err := controller.Start(ctx, controller.NodeConfig{DataDir: dir, APIAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Clock: clock.Real, Logger: zerolog.Nop(), MaxBlocking: *watchers + 16})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	defer pc.close()
+	c, admin, dir := pc.ctrl, pc.admin, pc.dir
 	path, _ := c.ClientFile()
-	f, err := client.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	admin, err := client.New(f.Config())
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
 	size := statusSize{apps: max(1, *watchers/3), units: *watchers, leaders: 0, workers: 64}
 	var reg registered
 	for deadline := time.Now().Add(30 * time.Second); ; {
