@@ -28,35 +28,6 @@ func waitProtocol4(t *testing.T, c *cluster) {
 	})
 }
 
-// addUnitFrom is cluster.addUnit for a charm at charmDir.
-func (c *cluster) addUnitFrom(unit, charmDir string, tune func(*agent.Config)) *agentUnit {
-	c.t.Helper()
-	dir := filepath.Join(c.root, "units", strings.ReplaceAll(unit, "/", "-"))
-	if r := c.run("unit", "add", unit, "--charm", charmDir, "--agent-dir", dir, "--guarantee", "3s"); r.code != 0 {
-		c.t.Fatalf("unit add %s: exit %d: %s", unit, r.code, r.stderr)
-	}
-	cfg, err := agent.ReadConfig(dir)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cfg.MachineLock = filepath.Join(dir, "machine-lock")
-	if tune != nil {
-		tune(&cfg)
-	}
-	if err := agent.WriteConfig(dir, cfg); err != nil {
-		c.t.Fatal(err)
-	}
-	u := &agentUnit{t: c.t, unit: unit, dir: dir}
-	c.t.Cleanup(func() {
-		u.stop(syscall.SIGTERM)
-		if c.t.Failed() {
-			out, _ := os.ReadFile(u.path("agent.out"))
-			c.t.Logf("=== %s agent output (tail):\n%s", unit, tail(string(out), 6000))
-		}
-	})
-	return u
-}
-
 // runExec is cluster.run for `uniter exec FLAGS -- COMMAND`: the client
 // config goes before the "--".
 func (c *cluster) runExec(flags []string, command string) result {

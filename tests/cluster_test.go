@@ -321,14 +321,20 @@ type agentUnit struct {
 	p    *proc
 }
 
-// addUnit registers unit with the real CLI (which gives the agent every
-// member's address) and tunes its agent.yaml.
+// addUnit registers unit of testcharms/charmName with the real CLI
+// (which gives the agent every member's address) and tunes its
+// agent.yaml.
 func (c *cluster) addUnit(unit, charmName string, tune func(*agent.Config)) *agentUnit {
 	c.t.Helper()
+	return c.addUnitFrom(unit, filepath.Join("..", "testcharms", charmName), tune)
+}
+
+// addUnitFrom is addUnit for a charm at charmDir.
+func (c *cluster) addUnitFrom(unit, charmDir string, tune func(*agent.Config)) *agentUnit {
+	c.t.Helper()
 	dir := filepath.Join(c.root, "units", strings.ReplaceAll(unit, "/", "-"))
-	res := c.run("unit", "add", unit, "--charm", filepath.Join("..", "testcharms", charmName), "--agent-dir", dir, "--guarantee", "3s")
-	if res.code != 0 {
-		c.t.Fatalf("unit add %s: exit %d: %s", unit, res.code, res.stderr)
+	if r := c.run("unit", "add", unit, "--charm", charmDir, "--agent-dir", dir, "--guarantee", "3s"); r.code != 0 {
+		c.t.Fatalf("unit add %s: exit %d: %s", unit, r.code, r.stderr)
 	}
 	cfg, err := agent.ReadConfig(dir)
 	if err != nil {
@@ -346,7 +352,7 @@ func (c *cluster) addUnit(unit, charmName string, tune func(*agent.Config)) *age
 		u.stop(syscall.SIGTERM)
 		if c.t.Failed() {
 			out, _ := os.ReadFile(u.path("agent.out"))
-			c.t.Logf("=== %s agent output (tail):\n%s", unit, tail(string(out), 4000))
+			c.t.Logf("=== %s agent output (tail):\n%s", unit, tail(string(out), 6000))
 		}
 	})
 	return u
