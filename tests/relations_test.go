@@ -58,12 +58,7 @@ func jsonStatus(t *testing.T, c *cluster) api.Status {
 func TestRelationsOnARealController(t *testing.T) {
 	c := startCluster(t, 1)
 	cl := c.client()
-	testutil.WaitUntil(t, 30*time.Second, "protocol 4", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		v, _, err := cl.Cluster(ctx, 0, 0)
-		return err == nil && v.EffectiveVersion >= 4
-	})
+	waitProtocol4(t, c)
 	charms := map[string]string{
 		"pg":     relationCharm(t, "pg", "provides:\n  server: pgsql\npeers:\n  cluster:\n    interface: pg-peers\n"),
 		"web":    relationCharm(t, "web", "requires:\n  db: pgsql\n  cache: redis\n"),
