@@ -167,12 +167,18 @@ func oneLine(s string) string {
 
 // writeJSON answers status with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	status, data := jsonBody(status, v)
+	writeBody(w, status, data)
+}
+
+// jsonBody is v as a JSON document and its newline, answered with
+// status; if v does not encode, a 500 and an internal error.
+func jsonBody(status int, v any) (int, []byte) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		status = http.StatusInternalServerError
-		data = []byte(`{"error":"cannot encode response","code":"internal"}`)
+		return http.StatusInternalServerError, []byte(`{"error":"cannot encode response","code":"internal"}` + "\n")
 	}
-	writeBody(w, status, append(data, '\n'))
+	return status, append(data, '\n')
 }
 
 // writeBody answers status with data, a JSON document and its newline.
@@ -233,6 +239,10 @@ func (r *statusRecorder) WriteHeader(status int) {
 	}
 	r.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap gives http.ResponseController the connection's writer (a
+// parked watch hijacks the connection through it).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) Write(p []byte) (int, error) {
 	if r.status == 0 {

@@ -272,33 +272,17 @@ func (s *Server) getLease(rq *request) error {
 // WatchApplication, WatchUnit or Watch): with the narrowest ones, a write
 // wakes only the queries on what it changed.
 func (s *Server) block(rq *request, index func() uint64, watch, also func() <-chan struct{}) (uint64, error) {
-	q := rq.r.URL.Query()
-	var after uint64
-	if v := q.Get("index"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return 0, badRequest("bad index %q", v)
-		}
-		after = n
-	}
-	wait, err := api.ParseDuration(q.Get("wait"), true)
+	after, wait, err := s.blockingQuery(rq)
 	if err != nil {
-		return 0, badRequest("bad wait: %v", err)
-	}
-	if wait == 0 || wait > s.cfg.MaxWait {
-		wait = s.cfg.MaxWait
+		return 0, err
 	}
 	if after == 0 {
 		return index(), nil
 	}
-	select {
-	case s.waiters <- struct{}{}:
-		defer func() { <-s.waiters }()
-	default:
-		s.warnBusy()
-		return 0, &httpError{status: http.StatusServiceUnavailable, code: api.CodeBusy,
-			msg: "too many blocking queries on this controller node"}
+	if err := s.acquireWaiter(); err != nil {
+		return 0, err
 	}
+	defer s.releaseWaiter()
 	// A timer of its own rather than a context.WithTimeout child of the
 	// request's: a parked query then holds one runtime timer, not a timer,
 	// a timerCtx and an entry in its parent's children map.
@@ -306,6 +290,40 @@ func (s *Server) block(rq *request, index func() uint64, watch, also func() <-ch
 	defer timer.Stop()
 	return waitIndex(rq.ctx, timer.C, after, index, watch, also)
 }
+
+// blockingQuery reads a blocking query's ?index (0 if absent) and ?wait
+// (capped at MaxWait; MaxWait if absent).
+func (s *Server) blockingQuery(rq *request) (after uint64, wait time.Duration, err error) {
+	q := rq.r.URL.Query()
+	if v := q.Get("index"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return 0, 0, badRequest("bad index %q", v)
+		}
+	}
+	if wait, err = api.ParseDuration(q.Get("wait"), true); err != nil {
+		return 0, 0, badRequest("bad wait: %v", err)
+	}
+	if wait == 0 || wait > s.cfg.MaxWait {
+		wait = s.cfg.MaxWait
+	}
+	return after, wait, nil
+}
+
+// acquireWaiter takes one of the node's MaxBlocking places for a
+// blocking query, or refuses with 503 busy.
+func (s *Server) acquireWaiter() error {
+	select {
+	case s.waiters <- struct{}{}:
+		return nil
+	default:
+		s.warnBusy()
+		return &httpError{status: http.StatusServiceUnavailable, code: api.CodeBusy,
+			msg: "too many blocking queries on this controller node"}
+	}
+}
+
+// releaseWaiter gives back a place taken by acquireWaiter.
+func (s *Server) releaseWaiter() { <-s.waiters }
 
 // busyWarnEvery spaces the warnings about the blocking-query cap.
 const busyWarnEvery = time.Minute

@@ -59,6 +59,15 @@ func newMetrics(s *Server) *metrics {
 			Name: "uniter_api_blocking_queries",
 			Help: "Blocking queries (agents' watches) parked on this node now.",
 		}, func() float64 { return float64(len(s.waiters)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "uniter_api_parked_watches",
+			Help: "Unit watches among the blocking queries that wait parked, holding their connection but no goroutine.",
+		}, func() float64 {
+			if p := s.parker.Load(); p != nil {
+				return float64(p.count.Load())
+			}
+			return 0
+		}),
 		&stateCollector{s: s})
 	return m
 }

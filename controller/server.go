@@ -85,6 +85,9 @@ type Server struct {
 	waiters chan struct{} // semaphore of blocking queries
 	metrics *metrics
 	members atomic.Pointer[membersHeader] // memberAddrs' cache
+	// parker holds the unit watches that wait without a goroutine
+	// (park.go); nil unless Serve runs.
+	parker atomic.Pointer[parker]
 	// busyWarned is when (unix ns) the node last warned that it refused
 	// a blocking query at the MaxBlocking cap.
 	busyWarned atomic.Int64
@@ -147,8 +150,9 @@ func setDefault[T comparable](v *T, def T) {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve answers API requests on ln until ctx ends, then shuts down: it
-// stops accepting, ends blocking queries at once and waits a few seconds
-// for other requests. It returns nil after a shutdown caused by ctx.
+// stops accepting, ends blocking queries at once (parked unit watches are
+// answered and their connections closed) and waits a few seconds for
+// other requests. It returns nil after a shutdown caused by ctx.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -162,20 +166,32 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          log.New(httpErrorLog{s.log}, "", 0),
 	}
-	errc := make(chan error, 1)
+	back := newHandbackListener(ln.Addr())
+	p := newParker(s, back)
+	go p.run(base)
+	s.parker.Store(p)
+	defer s.parker.CompareAndSwap(p, nil)
+	errc, backc := make(chan error, 1), make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go func() { backc <- srv.Serve(back) }()
+	var serveErr error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("cannot serve API: %w", err)
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
-	cancel() // wakes blocking queries
+	cancel() // wakes blocking queries and answers the parked ones
+	p.wait()
 	sctx, stop := context.WithTimeout(context.Background(), defaultShutdownTimeout)
 	defer stop()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
+	back.Close()
+	<-backc
 	s.cfg.Forward.CloseIdleConnections()
+	if serveErr != nil { // the listener failed before ctx ended
+		return fmt.Errorf("cannot serve API: %w", serveErr)
+	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("cannot serve API: %w", err)
 	}
@@ -219,6 +235,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, pattern string, k
 	start := s.cfg.Clock.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	who, err := s.dispatch(rec, r, kind, h)
+	if errors.Is(err, errParked) {
+		return // the parker answers, logs and measures it
+	}
 	if err != nil {
 		status, body := errorResponse(err)
 		writeJSON(rec, status, body)

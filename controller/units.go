@@ -185,10 +185,18 @@ func (s *Server) setApplicationVersion(rq *request) error {
 	return ok(rq, res)
 }
 
+// watchUnit is the agent's one watch: a blocking query on its unit and
+// its application. One that has to wait is parked (park.go) when the
+// server runs under Serve; else it waits here.
 func (s *Server) watchUnit(rq *request) error {
 	app, unit, err := s.selfUnit(rq, nil)
 	if err != nil {
 		return err
+	}
+	if p := s.parker.Load(); p != nil {
+		if err := p.tryPark(rq, app, unit); err != nil {
+			return err
+		}
 	}
 	fsm := s.node.FSM()
 	idx, err := s.block(rq, func() uint64 { return max(fsm.UnitIndex(unit), fsm.ApplicationIndex(app)) },
@@ -197,14 +205,26 @@ func (s *Server) watchUnit(rq *request) error {
 	if err != nil {
 		return err
 	}
-	u, ok := fsm.Unit(unit)
-	a, aok := fsm.Application(app)
-	if !ok || !aok {
-		return &denial{err: lease.ErrUnknownUnit}
+	view, err := s.unitWatchView(app, unit)
+	if err != nil {
+		return err
 	}
-	view := unitView(u, a, fsm.UnitRelationSummaries(unit))
-	view.Operations = apiQueue(fsm.UnitQueue(unit))
 	rq.w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
 	writeJSON(rq.w, http.StatusOK, view)
 	return nil
+}
+
+// unitWatchView is the answer to a unit's watch: the unit, its
+// application's lease, config and leader settings, its relations and its
+// operation queue.
+func (s *Server) unitWatchView(app, unit string) (api.UnitView, error) {
+	fsm := s.node.FSM()
+	u, ok := fsm.Unit(unit)
+	a, aok := fsm.Application(app)
+	if !ok || !aok {
+		return api.UnitView{}, &denial{err: lease.ErrUnknownUnit}
+	}
+	view := unitView(u, a, fsm.UnitRelationSummaries(unit))
+	view.Operations = apiQueue(fsm.UnitQueue(unit))
+	return view, nil
 }

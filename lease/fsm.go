@@ -30,6 +30,11 @@ type FSM struct {
 	// keeps a write from waking every blocking query of the node (B6:
 	// 30,000 watchers).
 	keyed map[string]chan struct{}
+	// after holds, per key as in keyed ("" for any change), the functions
+	// AfterUnitChange and AfterApplicationChange registered: each is
+	// called once, after the lock is released, at that key's next change.
+	// Stopped ones are dropped as the list grows or the key fires.
+	after map[string][]*AfterFunc
 	// tokens maps token hashes to unit names: every API request looks its
 	// token up, so this must not scan the units. Keying a map by a SHA-256
 	// leaks nothing usable about a token.
@@ -51,7 +56,7 @@ type FSM struct {
 // NewFSM returns an FSM holding NewState().
 func NewFSM() *FSM {
 	return &FSM{state: NewState(), changed: make(chan struct{}), keyed: map[string]chan struct{}{},
-		tokens: map[string]string{}, appUnits: map[string][]unitRef{}}
+		after: map[string][]*AfterFunc{}, tokens: map[string]string{}, appUnits: map[string][]unitRef{}}
 }
 
 // unitRef is one unit in FSM.appUnits.
@@ -86,6 +91,7 @@ func (f *FSM) ApplyEntries(entries []Entry) []Result {
 		ops[i] = op
 	}
 	var wake []chan struct{}
+	var calls []*AfterFunc
 	f.mu.Lock()
 	changed := false
 	for i, e := range entries {
@@ -103,6 +109,10 @@ func (f *FSM) ApplyEntries(entries []Entry) []Result {
 					wake = append(wake, ch)
 					delete(f.keyed, k)
 				}
+				if fns, ok := f.after[k]; ok {
+					calls = append(calls, fns...)
+					delete(f.after, k)
+				}
 			}
 		}
 		results[i] = res
@@ -110,10 +120,15 @@ func (f *FSM) ApplyEntries(entries []Entry) []Result {
 	if changed {
 		wake = append(wake, f.changed)
 		f.changed = make(chan struct{})
+		calls = append(calls, f.after[""]...)
+		delete(f.after, "")
 	}
 	f.mu.Unlock()
 	for _, ch := range wake {
 		close(ch)
+	}
+	for _, a := range calls {
+		a.fire()
 	}
 	return results
 }
@@ -136,9 +151,17 @@ func (f *FSM) Restore(r io.Reader) error {
 	wake := append(slices.Collect(maps.Values(f.keyed)), f.changed)
 	f.changed = make(chan struct{})
 	f.keyed = map[string]chan struct{}{}
+	var calls []*AfterFunc
+	for _, fns := range f.after {
+		calls = append(calls, fns...)
+	}
+	f.after = map[string][]*AfterFunc{}
 	f.mu.Unlock()
 	for _, ch := range wake {
 		close(ch)
+	}
+	for _, a := range calls {
+		a.fire()
 	}
 	return nil
 }
@@ -525,6 +548,65 @@ func (f *FSM) watchKey(key string, exists func(*State) bool) <-chan struct{} {
 		f.keyed[key] = ch
 	}
 	return ch
+}
+
+// AfterFunc is a function registered with AfterUnitChange or
+// AfterApplicationChange, to be called once at the next change of what it
+// watches, unless stopped first.
+type AfterFunc struct {
+	fn   func()
+	done atomic.Bool // called or stopped
+}
+
+// Stop keeps the function from being called. It reports whether it did:
+// false if the function was already called (or Stop already ran).
+func (a *AfterFunc) Stop() bool { return a.done.CompareAndSwap(false, true) }
+
+// Pending reports whether the function is still to be called: neither
+// called nor stopped.
+func (a *AfterFunc) Pending() bool { return !a.done.Load() }
+
+func (a *AfterFunc) fire() {
+	if a.done.CompareAndSwap(false, true) {
+		a.fn()
+	}
+}
+
+// afterCompactAt is the length of a key's list of AfterFuncs at which
+// registering another drops the stopped ones first: a key that never
+// changes keeps at most this many stopped functions.
+const afterCompactAt = 4
+
+// AfterUnitChange registers fn to be called once, without the FSM's lock
+// and in the goroutine that applied it, at the next change of the unit's
+// modify index (the change WatchUnit signals; for a unit not registered,
+// at the next change of the state), or at a Restore. fn must not block:
+// it is called from raft's apply path. The state may be read in fn. A
+// change that happened before the call is not reported: register first,
+// then read the index, as with WatchUnit.
+func (f *FSM) AfterUnitChange(name string, fn func()) *AfterFunc {
+	return f.afterKey(unitKey(name), func(s *State) bool { return s.Units[name] != nil }, fn)
+}
+
+// AfterApplicationChange is AfterUnitChange for an application's modify
+// index (the change WatchApplication signals).
+func (f *FSM) AfterApplicationChange(app string, fn func()) *AfterFunc {
+	return f.afterKey(appKey(app), func(s *State) bool { return s.Applications[app] != nil }, fn)
+}
+
+func (f *FSM) afterKey(key string, exists func(*State) bool, fn func()) *AfterFunc {
+	a := &AfterFunc{fn: fn}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !exists(f.state) {
+		key = ""
+	}
+	fns := f.after[key]
+	if len(fns) >= afterCompactAt {
+		fns = slices.DeleteFunc(fns, func(a *AfterFunc) bool { return a.done.Load() })
+	}
+	f.after[key] = append(fns, a)
+	return a
 }
 
 // WaitIndex blocks until the state index exceeds after, then returns it.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -454,9 +455,11 @@ func TestTokenIndexFollowsUnitsAndRestore(t *testing.T) {
 // TestKeyedWatchesWakeExactlyWhatChanged drives random commands of every
 // kind through the FSM with a WatchApplication and a WatchUnit channel
 // taken on every application and unit name before each one (some not
-// registered yet). A resource whose modify index moved must find its
-// channel closed (no missed wake-up); an existing resource whose index
-// did not move must not (no herd).
+// registered yet), and an AfterApplicationChange and AfterUnitChange
+// function registered beside each. A resource whose modify index moved
+// must find its channel closed and its function called (no missed
+// wake-up); an existing resource whose index did not move must not (no
+// herd).
 func TestKeyedWatchesWakeExactlyWhatChanged(t *testing.T) {
 	apps := []string{"db", "web", "solo"}
 	names := []string{"db/0", "db/1", "db/2", "web/0", "solo/0"}
@@ -490,17 +493,23 @@ func TestKeyedWatchesWakeExactlyWhatChanged(t *testing.T) {
 			}
 			type watched struct {
 				ch     <-chan struct{}
+				fn     *lease.AfterFunc
+				called *atomic.Int32
 				before uint64
 				exists bool
 			}
 			appW, unitW := map[string]watched{}, map[string]watched{}
 			for _, a := range apps {
 				_, ok := h.fsm.Application(a)
-				appW[a] = watched{h.fsm.WatchApplication(a), h.fsm.ApplicationIndex(a), ok}
+				called := new(atomic.Int32)
+				fn := h.fsm.AfterApplicationChange(a, func() { called.Add(1) })
+				appW[a] = watched{h.fsm.WatchApplication(a), fn, called, h.fsm.ApplicationIndex(a), ok}
 			}
 			for _, u := range names {
 				_, ok := h.fsm.Unit(u)
-				unitW[u] = watched{h.fsm.WatchUnit(u), h.fsm.UnitIndex(u), ok}
+				called := new(atomic.Int32)
+				fn := h.fsm.AfterUnitChange(u, func() { called.Add(1) })
+				unitW[u] = watched{h.fsm.WatchUnit(u), fn, called, h.fsm.UnitIndex(u), ok}
 			}
 			h.apply(op)
 			checkUnitIndex(t, h.fsm, names)
@@ -511,12 +520,18 @@ func TestKeyedWatchesWakeExactlyWhatChanged(t *testing.T) {
 					closed = true
 				default:
 				}
+				calls := w.called.Load()
 				switch {
 				case after != w.before && !closed:
 					t.Fatalf("seed %d step %d: %s %s: %s moved its index %d → %d but its watch was not closed", seed, step, op.Type(), kind, name, w.before, after)
 				case w.exists && after == w.before && closed:
 					t.Fatalf("seed %d step %d: %s: %s %s did not change but its watch was closed", seed, step, op.Type(), kind, name)
+				case after != w.before && calls != 1:
+					t.Fatalf("seed %d step %d: %s %s: %s moved its index %d → %d but its function was called %d times", seed, step, op.Type(), kind, name, w.before, after, calls)
+				case w.exists && after == w.before && calls != 0:
+					t.Fatalf("seed %d step %d: %s: %s %s did not change but its function was called", seed, step, op.Type(), kind, name)
 				}
+				w.fn.Stop() // the next step registers its own
 			}
 			for a, w := range appW {
 				check("application", a, w, h.fsm.ApplicationIndex(a))
@@ -544,5 +559,51 @@ func TestRestoreClosesKeyedWatches(t *testing.T) {
 		default:
 			t.Errorf("the watch on %s was not closed by Restore", name)
 		}
+	}
+}
+
+// TestAfterFuncs: a registered function runs once at its resource's
+// change and never after Stop; Restore calls every one still pending
+// and none of those stopped.
+func TestAfterFuncs(t *testing.T) {
+	h := newFSMHarness(t)
+	h.populate()
+	var calls atomic.Int32
+	count := func() { calls.Add(1) }
+
+	a := h.fsm.AfterUnitChange("db/1", count)
+	h.must(lease.SetUnitStatus{Unit: "db/1", Kind: lease.StatusWorkload, Status: "active", Message: "one"})
+	h.must(lease.SetUnitStatus{Unit: "db/1", Kind: lease.StatusWorkload, Status: "active", Message: "two"})
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("two changes of db/1 called its function %d times, want once", got)
+	}
+	if a.Stop() {
+		t.Fatal("Stop of a function already called reported that it stopped it")
+	}
+
+	calls.Store(0)
+	b := h.fsm.AfterUnitChange("db/1", count)
+	if !b.Stop() {
+		t.Fatal("Stop of a pending function reported it was not pending")
+	}
+	h.must(lease.SetUnitStatus{Unit: "db/1", Kind: lease.StatusWorkload, Status: "active", Message: "three"})
+	if got := calls.Load(); got != 0 {
+		t.Fatalf("a stopped function was called %d times", got)
+	}
+
+	// Registered and stopped 100 times on a unit that does not change:
+	// only the last (pending) one may run at the Restore.
+	for range 100 {
+		h.fsm.AfterUnitChange("db/2", count).Stop()
+	}
+	h.fsm.AfterUnitChange("db/2", count)
+	h.fsm.AfterApplicationChange("db", count)
+	h.fsm.AfterUnitChange("nosuch/0", count)
+	sink := snapshot(t, h.fsm)
+	if err := h.fsm.Restore(sink.Reader()); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls.Load(); got != 3 {
+		t.Fatalf("Restore called %d functions, want the 3 pending ones", got)
 	}
 }

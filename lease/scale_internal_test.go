@@ -132,3 +132,24 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	*w += countingWriter(len(p))
 	return len(p), nil
 }
+
+// TestStoppedAfterFuncsDoNotPileUp: an agent re-parks its unit watch
+// every few minutes on a unit that may not change for days; each time
+// it stops the function of the wait before and registers a new one. The
+// key's list must stay short, not grow by one per wait.
+func TestStoppedAfterFuncsDoNotPileUp(t *testing.T) {
+	f := NewFSM()
+	data, err := Encode(RegisterUnit{Name: "db/0", TokenHash: HashToken("token-db-0-0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := f.Apply(1, data); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for range 1000 {
+		f.AfterUnitChange("db/0", func() {}).Stop()
+	}
+	if n := len(f.after[unitKey("db/0")]); n > afterCompactAt {
+		t.Fatalf("after 1,000 stopped waits the unit's list holds %d functions, want at most %d", n, afterCompactAt)
+	}
+}
