@@ -68,7 +68,8 @@
 // answer carries all of it, the application's lease in full (as GET
 // /v1/leases/{app} shows it) included, so that the agent's leadership
 // tracker needs no watch of its own. GET /v1/leases/{app} stays for the
-// CLI, and for agents against a node whose unit watch sends no lease.
+// CLI, and for agents against a node whose unit watch sends no lease. A
+// unit watch that has to wait is parked without a goroutine (park.go).
 //
 // # Endpoints
 //
