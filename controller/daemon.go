@@ -83,7 +83,7 @@ type NodeConfig struct {
 	NoBatching bool
 	// HTTP2 offers HTTP/2 (ALPN "h2") on the API besides HTTP/1.1, for
 	// clients that ask for it. Off by default: the typed client speaks
-	// HTTP/1.1, and B5 measured HTTP/2 no cheaper per claim (BENCHMARKS.md,
+	// HTTP/1.1, and B5 measured HTTP/2 dearer per claim (BENCHMARKS.md,
 	// "B5"); the benchmark's profile turns it on to compare the two.
 	HTTP2 bool
 }
