@@ -35,7 +35,16 @@ const ProfileArg = "profile-claims"
 // op of the whole process (clients included: the profiles tell the
 // controller's share by package).
 //
-//	bench profile-claims [-seconds 10] [-batch=false] [-inflight N] [-clients N] -out DIR
+// -protos compares the client's transports in one process against one
+// controller (which then also offers HTTP/2, NodeConfig.HTTP2), their
+// windows alternating for -rounds rounds so that the machine's drift
+// falls on each alike: h1 (the typed client as agents run it, HTTP/1.1,
+// a transport per agent), h2 (HTTP/2 over TLS, a transport and so a
+// connection per agent) and h2shared (every client on one HTTP/2
+// transport: one connection, as etcd's clientv3 is shared). Each window
+// writes its profiles with "-PROTO-ROUND" in their names.
+//
+//	bench profile-claims [-seconds 10] [-batch=false] [-inflight N] [-clients N] [-protos h1,h2,h2shared -rounds 2] -out DIR
 func RunClaimProfile(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet(ProfileArg, flag.ContinueOnError)
 	out := fs.String("out", "", "directory for cpu.pprof, allocs-before.pprof and allocs-after.pprof")
@@ -43,6 +52,8 @@ func RunClaimProfile(ctx context.Context, args []string) error {
 	batch := fs.Bool("batch", true, "the controller's --batch-writes")
 	inflight := fs.Int("inflight", 0, "batched entries in flight (raftnode.Config.BatchInflight; 0: the default)")
 	nclients := fs.Int("clients", loadClients, "concurrent clients (1: the uncontended latency)")
+	protoList := fs.String("protos", "", "transports to compare, alternating: h1, h2, h2shared (empty: h1 alone, the controller without HTTP/2)")
+	rounds := fs.Int("rounds", 1, "rounds of -protos")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,33 +63,73 @@ func RunClaimProfile(ctx context.Context, args []string) error {
 	if *nclients < 1 || *nclients > loadClients {
 		return fmt.Errorf("%s: -clients must be 1 to %d", ProfileArg, loadClients)
 	}
+	protos, err := parseProtos(*protoList)
+	if err != nil || *rounds < 1 {
+		return fmt.Errorf("%s: %v (rounds %d)", ProfileArg, err, *rounds)
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	pc, err := startProfiled(ctx, "claimprofile-", func(cfg *controller.NodeConfig) {
 		cfg.NoBatching = !*batch
 		cfg.Tune = func(c *raftnode.Config) { c.BatchInflight = *inflight }
+		cfg.HTTP2 = *protoList != ""
 	})
 	if err != nil {
 		return err
 	}
 	defer pc.close()
-	c, f, admin := pc.ctrl, pc.file, pc.admin
-	units, err := waitRegister(ctx, admin)
+	units, err := waitRegister(ctx, pc.admin)
 	if err != nil {
 		return err
 	}
-	clients, err := unitClients(f, units, []string{c.APIAddr()}, nil)
-	if err != nil {
-		return err
-	}
+	sets := map[string][]*client.Client{}
 	defer func() {
-		for _, cl := range clients {
-			cl.Close()
+		for _, clients := range sets {
+			for _, cl := range clients {
+				cl.Close()
+			}
 		}
 	}()
+	for _, p := range protos {
+		if sets[p], err = protoClients(p, pc.file, units, pc.ctrl.APIAddr()); err != nil {
+			return err
+		}
+	}
+	w := profileWindow{ctrl: pc.ctrl, units: units, clients: *nclients, seconds: *seconds, batch: *batch}
+	for r := range *rounds {
+		for _, p := range protos {
+			suffix := ""
+			if *protoList != "" {
+				suffix = fmt.Sprintf("-%s-%d", p, r+1)
+			}
+			warm := time.Second
+			if r == 0 {
+				warm = 2 * time.Second
+			}
+			if err := w.run(ctx, sets[p], warm, *out, suffix, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// profileWindow is one measured window of RunClaimProfile.
+type profileWindow struct {
+	ctrl    *controller.Controller
+	units   []loadUnit
+	clients int
+	seconds int
+	batch   bool
+}
+
+// run warms clients up for warm, then measures and profiles a window,
+// writing its profiles in dir (cpu.pprof and the heaps, with suffix
+// before ".pprof"), and prints its figures, labelled with proto if set.
+func (w profileWindow) run(ctx context.Context, clients []*client.Client, warm time.Duration, dir, suffix, proto string) error {
 	op := func(ctx context.Context, i, seq int) error {
-		u := units[i]
+		u := w.units[i]
 		if seq%2 == 0 {
 			_, err := clients[i].Claim(ctx, u.app, u.unit, throughputLease)
 			return err
@@ -86,37 +137,42 @@ func RunClaimProfile(ctx context.Context, args []string) error {
 		_, err := clients[i].Extend(ctx, u.app, u.unit, throughputLease, 0)
 		return err
 	}
-	runLoad(ctx, *nclients, 2*time.Second, op) // warm-up
-	if err := writeHeap(filepath.Join(*out, "allocs-before.pprof")); err != nil {
+	runLoad(ctx, w.clients, warm, op)
+	if err := writeHeap(filepath.Join(dir, "allocs-before"+suffix+".pprof")); err != nil {
 		return err
 	}
-	cpu, err := os.Create(filepath.Join(*out, "cpu.pprof"))
+	cpu, err := os.Create(filepath.Join(dir, "cpu"+suffix+".pprof"))
 	if err != nil {
 		return err
 	}
 	defer cpu.Close()
+	entries0, commands0 := w.ctrl.Node().BatchStats()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	cpuBefore := processCPU()
 	if err := pprof.StartCPUProfile(cpu); err != nil {
 		return err
 	}
-	r := runLoad(ctx, *nclients, time.Duration(*seconds)*time.Second, op)
+	r := runLoad(ctx, w.clients, time.Duration(w.seconds)*time.Second, op)
 	pprof.StopCPUProfile()
 	cpuUsed := processCPU() - cpuBefore
 	runtime.ReadMemStats(&after)
-	if err := writeHeap(filepath.Join(*out, "allocs-after.pprof")); err != nil {
+	if err := writeHeap(filepath.Join(dir, "allocs-after"+suffix+".pprof")); err != nil {
 		return err
 	}
 	if r.ops == 0 {
 		return fmt.Errorf("no op succeeded: %v", r.firstErr)
 	}
-	entries, commands := c.Node().BatchStats()
+	entries, commands := w.ctrl.Node().BatchStats()
 	lat := stats.Summarize(r.latency)
-	fmt.Printf("batch=%v clients=%d ops=%d errs=%d ops/s=%.0f p50=%.3fms p99=%.3fms cpu/op=%.1fµs allocs/op=%.0f bytes/op=%.0f commands/entry=%.1f\n",
-		*batch, *nclients, r.ops, r.errs, r.opsPerSec(), lat.P50, lat.P99, float64(cpuUsed.Microseconds())/float64(r.ops),
+	label := ""
+	if proto != "" && suffix != "" {
+		label = "proto=" + proto + " "
+	}
+	fmt.Printf("%sbatch=%v clients=%d ops=%d errs=%d ops/s=%.0f p50=%.3fms p99=%.3fms cpu/op=%.1fµs allocs/op=%.0f bytes/op=%.0f commands/entry=%.1f\n",
+		label, w.batch, w.clients, r.ops, r.errs, r.opsPerSec(), lat.P50, lat.P99, float64(cpuUsed.Microseconds())/float64(r.ops),
 		float64(after.Mallocs-before.Mallocs)/float64(r.ops), float64(after.TotalAlloc-before.TotalAlloc)/float64(r.ops),
-		float64(commands)/max(float64(entries), 1))
+		float64(commands-commands0)/max(float64(entries-entries0), 1))
 	return nil
 }
 

@@ -81,6 +81,11 @@ type NodeConfig struct {
 	// NoBatching proposes every write in a raft log entry of its own (see
 	// raftnode.Config.NoBatching); the default groups concurrent ones.
 	NoBatching bool
+	// HTTP2 offers HTTP/2 (ALPN "h2") on the API besides HTTP/1.1, for
+	// clients that ask for it. Off by default: the typed client speaks
+	// HTTP/1.1, and B5 measured HTTP/2 dearer per claim (BENCHMARKS.md,
+	// "B5"); the benchmark's profile turns it on to compare the two.
+	HTTP2 bool
 }
 
 // Controller is a running controller node: a raft node and the workers
@@ -178,7 +183,7 @@ func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error)
 	}
 	// HTTPS only: a plain HTTP request gets Go's 400 "Client sent an
 	// HTTP request to an HTTPS server" and is never routed.
-	tlsLn := tls.NewListener(ln, c.tls.apiConfig())
+	tlsLn := tls.NewListener(ln, c.tls.apiConfig(cfg.HTTP2))
 	// The raft node outlives the workers, which all use it: the API
 	// stops first, then the failure watch, then the node is closed.
 	c.workers = worker.NewGroup(life)

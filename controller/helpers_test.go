@@ -39,6 +39,7 @@ type nodeOpts struct {
 	protoMax   uint64    // 0: the binary's range
 	metricsTok string    // a metrics token, if any
 	logTo      io.Writer // also receives the node's log lines, if set
+	http2      bool      // NodeConfig.HTTP2
 }
 
 // startNode starts a real controller node (raft over BoltDB and TCP on
@@ -75,6 +76,7 @@ func nodeConfig(t *testing.T, o nodeOpts) controller.NodeConfig {
 		Tune:       fastRaft,
 		// A metrics token, when the test names one.
 		MetricsTokenHash: metricsHash(o.metricsTok),
+		HTTP2:            o.http2,
 	}
 }
 

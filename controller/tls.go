@@ -251,10 +251,15 @@ func (t *nodeTLS) write(files map[string][]byte) error {
 }
 
 // apiConfig is the API listener's TLS: the node certificate, no client
-// certificates (clients authenticate with bearer tokens), HTTP/1.1.
-func (t *nodeTLS) apiConfig() *tls.Config {
+// certificates (clients authenticate with bearer tokens), HTTP/1.1, and
+// HTTP/2 too if h2 (NodeConfig.HTTP2): net/http's server speaks HTTP/2 on
+// a TLS connection whose ALPN chose "h2".
+func (t *nodeTLS) apiConfig(h2 bool) *tls.Config {
 	c := t.kp.ServerConfig()
 	c.NextProtos = []string{"http/1.1"}
+	if h2 {
+		c.NextProtos = []string{"h2", "http/1.1"}
+	}
 	return c
 }
 

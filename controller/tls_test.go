@@ -100,6 +100,46 @@ func TestAPIRefusesPlainHTTP(t *testing.T) {
 	}
 }
 
+// TestAPIOffersHTTP2OnlyWhenAsked: a node serves HTTP/1.1 to every
+// client, and HTTP/2 only with NodeConfig.HTTP2.
+func TestAPIOffersHTTP2OnlyWhenAsked(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		http2 bool
+	}{{"off by default", false}, {"on", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, admin := bootstrap(t, nodeOpts{http2: tc.http2})
+			for _, h2 := range []bool{false, true} {
+				var protos http.Protocols
+				protos.SetHTTP1(!h2)
+				protos.SetHTTP2(h2)
+				tr := &http.Transport{TLSClientConfig: testTLS(), Protocols: &protos}
+				defer tr.CloseIdleConnections()
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://"+c.APIAddr()+"/v1/status", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Authorization", "Bearer "+admin)
+				resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+				if h2 && !tc.http2 {
+					if err == nil {
+						resp.Body.Close()
+						t.Fatalf("an HTTP/2-only client got %s from a node without HTTP2", resp.Proto)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("h2=%v: %v", h2, err)
+				}
+				resp.Body.Close()
+				if want := map[bool]int{false: 1, true: 2}[h2]; resp.StatusCode != http.StatusOK || resp.ProtoMajor != want {
+					t.Errorf("h2=%v: %d over %s, want 200 over HTTP/%d", h2, resp.StatusCode, resp.Proto, want)
+				}
+			}
+		})
+	}
+}
+
 // TestCertificateEndpoints: signing a certificate request and rotating a
 // node's certificate are admin only; a bad request changes nothing;
 // rotation changes what the node presents on a fresh connection.
