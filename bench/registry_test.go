@@ -65,7 +65,7 @@ func TestRegistryRows(t *testing.T) {
 			if !report.HasLabel(b.id, tg.metric) {
 				t.Errorf("%s: template.md.tmpl has no label for the target's metric %q", b.id, tg.metric)
 			}
-			if !slices.Contains([]string{"median", "min", "max", "p50", "p99"}, tg.stat) || !slices.Contains([]string{"<=", "<", ">=", ">", "=="}, tg.op) {
+			if !slices.Contains([]string{"median", "min", "max", "p50", "p99", "ratio"}, tg.stat) || !slices.Contains([]string{"<=", "<", ">=", ">", "=="}, tg.op) {
 				t.Errorf("%s %s: target %s %s is not one report.Target judges", b.id, tg.metric, tg.stat, tg.op)
 			}
 			if v := strconv.FormatFloat(tg.value, 'f', -1, 64); !strings.Contains(tg.text, v) {
@@ -199,6 +199,8 @@ func TestEveryRowRenders(t *testing.T) {
 		"B8": footprintRows(10*time.Second, procs, procs),
 		"B9": slices.Concat(etcdFailoverRows("etcd Version: 3.7.3", samples, samples),
 			etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}.rows(1, samples),
+			etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}.rows(3, samples),
+			// B9 without B5 in the pass: no ratio rows.
 			etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}.rows(3, nil)),
 		"B10": append(soakRows(soakTestFacts(nil)), soakRows(soakTestFacts([]string{"round 1, step: too slow", "two leaders"}))...),
 	}

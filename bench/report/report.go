@@ -83,9 +83,9 @@ type Baseline struct {
 	Ratio float64 `json:"ratio"`
 }
 
-// Target is a row's goal: Stat (median, p50, p99, max or min) Op
-// (<=, <, >=, >, ==) Value, in the row's unit. Text is how BENCHMARKS.md
-// states it.
+// Target is a row's goal: Stat (median, p50, p99, max or min, in the
+// row's unit, or ratio: the row's median over its same-run baseline's) Op
+// (<=, <, >=, >, ==) Value. Text is how BENCHMARKS.md states it.
 type Target struct {
 	Stat  string  `json:"stat"`
 	Op    string  `json:"op"`
@@ -162,6 +162,11 @@ func (t Target) Met(r Row) (met, ok bool) {
 			return false, false
 		}
 		v = *r.P99
+	case "ratio":
+		if r.Baseline == nil {
+			return false, false
+		}
+		v = r.Baseline.Ratio
 	default:
 		return false, false
 	}

@@ -36,6 +36,20 @@ func TestTargetMet(t *testing.T) {
 	if _, ok := (report.Target{Stat: "p50", Op: "<="}).Met(report.NewRow("B", "n", "m", "ms", []float64{1})); ok {
 		t.Error("a p50 target was judged on a row without percentiles")
 	}
+	// A ratio target reads the same-run baseline's ratio, and is not
+	// judged on a row without one.
+	vs := report.NewRow("B9", "etcd", "ours", "ops/s", []float64{9000, 10000, 11000}).WithBaseline("etcd", 5000)
+	for _, tt := range []struct {
+		value float64
+		want  bool
+	}{{2, true}, {2.01, false}} {
+		if got := vs.WithTarget(report.Target{Stat: "ratio", Op: ">=", Value: tt.value}); got.Met == nil || *got.Met != tt.want {
+			t.Errorf("ratio 2 ≥ %v: met = %v, want %v", tt.value, got.Met, tt.want)
+		}
+	}
+	if _, ok := (report.Target{Stat: "ratio", Op: ">=", Value: 2}).Met(row); ok {
+		t.Error("a ratio target was judged on a row without a baseline")
+	}
 	if got := report.NewRow("B", "n", "m", "ms", nil).WithTarget(report.Target{Stat: "median", Op: "<=", Value: 1}); got.Met != nil {
 		t.Error("a row without trials was judged")
 	}

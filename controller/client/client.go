@@ -121,6 +121,10 @@ type Client struct {
 	timeout time.Duration
 	hc      *http.Client
 	own     bool // hc was made here (Close closes its idle connections)
+	// rt is hc's transport when hc was made here: calls go to it
+	// directly, past http.Client's redirect and cookie handling, which
+	// the API never uses.
+	rt http.RoundTripper
 
 	follow    bool
 	onMembers func([]string)
@@ -169,7 +173,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot create controller client: %w", err)
 		}
-		c.hc, c.own = &http.Client{Transport: tr}, true
+		c.hc, c.own, c.rt = &http.Client{Transport: tr}, true, tr
 	}
 	addrs, err := parseAddresses(cfg.Addresses)
 	if err != nil {
@@ -338,18 +342,24 @@ func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
 	if cl.timeout == 0 {
 		cl.timeout = c.timeout
 	}
-	reach := map[string]*reachError{}
+	var reach map[string]*reachError // made at the first unreachable address
 	var order []string
 	var last error
-	budget, cancel := context.WithTimeout(ctx, retryBudget)
-	defer cancel()
+	// The retry budget bounds the pauses between rounds; a call answered
+	// in its first round (nearly all) never reads it.
+	budgetEnd := clock.Real.Now().Add(retryBudget)
 	backoff := initialBackoff
 	for round, dead := 0, 0; ; round++ {
 		if round > 0 {
 			if dead >= maxDeadRounds {
 				return nil, failure(last, reach, order)
 			}
-			if err := pause(budget, jitter(backoff)); err != nil {
+			left := budgetEnd.Sub(clock.Real.Now())
+			if left <= 0 {
+				return nil, failure(last, reach, order)
+			}
+			d := jitter(backoff)
+			if err := pause(ctx, min(d, left)); err != nil || d >= left {
 				return nil, failure(last, reach, order)
 			}
 			backoff = min(2*backoff, maxBackoff)
@@ -371,6 +381,9 @@ func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
 			switch {
 			case errors.As(err, &re):
 				c.noteUnreachable(at)
+				if reach == nil {
+					reach = map[string]*reachError{}
+				}
 				if reach[re.addr] == nil {
 					order = append(order, re.addr)
 				}
@@ -523,7 +536,12 @@ func (c *Client) once(ctx context.Context, e endpoint, cl call, payload []byte) 
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
+	var resp *http.Response
+	if c.rt != nil {
+		resp, err = c.rt.RoundTrip(req)
+	} else {
+		resp, err = c.hc.Do(req)
+	}
 	if err != nil {
 		return nil, &reachError{addr: e.name, cause: reachCause(err, cl.timeout)}
 	}
@@ -534,21 +552,41 @@ func (c *Client) once(ctx context.Context, e endpoint, cl call, payload []byte) 
 	if c.follow {
 		c.noteMembers(resp.Header.Get(api.HeaderMembers))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	data, err := readAnswer(resp)
 	if err != nil {
 		return nil, &reachError{addr: e.name, cause: reachCause(err, cl.timeout)}
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, answerError(resp.StatusCode, data, headerIndex(resp.Header))
 	}
-	if raw, ok := cl.out.(*[]byte); ok {
-		*raw = data // not JSON: the answer as it is (Metrics)
-	} else if cl.out != nil {
-		if err := json.Unmarshal(data, cl.out); err != nil {
-			return nil, fmt.Errorf("cannot decode answer of controller at %s: %w", e.name, err)
-		}
+	switch out := cl.out.(type) {
+	case nil:
+	case *[]byte:
+		*out = data // not JSON: the answer as it is (Metrics)
+	case *api.LeaseResponse:
+		err = api.DecodeLeaseResponse(data, out) // every claim and extend: no reflection
+	default:
+		err = json.Unmarshal(data, out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode answer of controller at %s: %w", e.name, err)
 	}
 	return resp.Header, nil
+}
+
+// maxAnswerBytes bounds what the client reads of one answer.
+const maxAnswerBytes = 8 << 20
+
+// readAnswer reads an answer's body, at most maxAnswerBytes, into a buffer
+// of the announced length when there is one.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	body := io.LimitReader(resp.Body, maxAnswerBytes)
+	if n := resp.ContentLength; n >= 0 && n <= maxAnswerBytes {
+		data := make([]byte, n)
+		_, err := io.ReadFull(body, data)
+		return data, err
+	}
+	return io.ReadAll(body)
 }
 
 // reachCause is the short reason a request got no answer.
