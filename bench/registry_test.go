@@ -183,6 +183,7 @@ func TestEveryRowRenders(t *testing.T) {
 	scaled[0].counts.expired.Add(2)
 	scaled[0].counts.firstErr.Store("busy")
 	scaled[0].watch.firstErr = "reset"
+	etcd := etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}
 	byID := map[string][]report.Row{
 		"B1": failoverRows(samples),
 		"B2": stepDownRows(samples, samples),
@@ -198,10 +199,10 @@ func TestEveryRowRenders(t *testing.T) {
 		"B7": stormRows(storms),
 		"B8": footprintRows(10*time.Second, procs, procs),
 		"B9": slices.Concat(etcdFailoverRows("etcd Version: 3.7.3", samples, samples),
-			etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}.rows(1, samples),
-			etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}.rows(3, samples),
+			etcd.rows(1, samples),
+			etcd.rows(3, samples),
 			// B9 without B5 in the pass: no ratio rows.
-			etcdResult{keepAlive: tp, cas: tp, gateway: tp, version: "etcd Version: 3.7.3", client: "go.etcd.io/etcd/client/v3 v3.7.3"}.rows(3, nil)),
+			etcd.rows(3, nil)),
 		"B10": append(soakRows(soakTestFacts(nil)), soakRows(soakTestFacts([]string{"round 1, step: too slow", "two leaders"}))...),
 	}
 	var all []report.Row

@@ -86,14 +86,15 @@ func (r LeaseResponse) AppendJSON(dst []byte) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// DecodeLeaseResponse decodes the answer to a lease write into r, as
-// json.Unmarshal would. The answer AppendJSON writes for a lease without
+// DecodeJSON decodes the answer to a lease write into r, as
+// json.Unmarshal would (the client calls it for any answer type that has
+// it, as the server calls AppendJSON). The answer AppendJSON writes for a lease without
 // pins is read in one pass without reflection (the client decoded it twice
 // through encoding/json, once for the response and once in
 // Lease.UnmarshalJSON: ~5 µs of a claim's client side, BENCHMARKS.md, B5);
 // anything else, or anything the fast path is unsure of, goes through
 // encoding/json, so the result and the errors are always its.
-func DecodeLeaseResponse(data []byte, r *LeaseResponse) error {
+func (r *LeaseResponse) DecodeJSON(data []byte) error {
 	if l, ok := parseLeaseResponse(data); ok {
 		r.Lease = l
 		return nil

@@ -99,8 +99,8 @@ func TestDecodeLeaseResponseMatchesEncodingJSON(t *testing.T) {
 		if err := json.Unmarshal(data, &want); err != nil {
 			t.Fatalf("lease %d: encoding/json: %v", i, err)
 		}
-		if err := DecodeLeaseResponse(data, &got); err != nil {
-			t.Fatalf("lease %d: DecodeLeaseResponse(%s): %v", i, data, err)
+		if err := got.DecodeJSON(data); err != nil {
+			t.Fatalf("lease %d: DecodeJSON(%s): %v", i, data, err)
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("lease %d: %s\n got %#v\nwant %#v", i, data, got, want)
@@ -141,7 +141,7 @@ func TestDecodeLeaseResponseRefusals(t *testing.T) {
 				t.Fatalf("the fast path took %s", tc.data)
 			}
 			var got LeaseResponse
-			err := DecodeLeaseResponse([]byte(tc.data), &got)
+			err := got.DecodeJSON([]byte(tc.data))
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 			}
@@ -157,7 +157,7 @@ func TestDecodeLeaseResponseRefusals(t *testing.T) {
 		if _, ok := parseLeaseResponse([]byte(data)); ok {
 			t.Errorf("the fast path took %s", data)
 		}
-		if err := DecodeLeaseResponse([]byte(data), &got); err != nil || json.Unmarshal([]byte(data), &want) != nil || !reflect.DeepEqual(got, want) {
+		if err := got.DecodeJSON([]byte(data)); err != nil || json.Unmarshal([]byte(data), &want) != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: got %#v, %v; want %#v", data, got, err, want)
 		}
 	}

@@ -120,11 +120,10 @@ type Client struct {
 	token   string
 	timeout time.Duration
 	hc      *http.Client
-	own     bool // hc was made here (Close closes its idle connections)
-	// rt is hc's transport when hc was made here: calls go to it
-	// directly, past http.Client's redirect and cookie handling, which
-	// the API never uses.
-	rt http.RoundTripper
+	// own: hc was made here. Close closes its idle connections, and calls
+	// go to its transport directly, past http.Client's redirect and
+	// cookie handling, which the API never uses.
+	own bool
 
 	follow    bool
 	onMembers func([]string)
@@ -173,7 +172,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot create controller client: %w", err)
 		}
-		c.hc, c.own, c.rt = &http.Client{Transport: tr}, true, tr
+		c.hc, c.own = &http.Client{Transport: tr}, true
 	}
 	addrs, err := parseAddresses(cfg.Addresses)
 	if err != nil {
@@ -355,9 +354,6 @@ func (c *Client) do(ctx context.Context, cl call) (http.Header, error) {
 				return nil, failure(last, reach, order)
 			}
 			left := budgetEnd.Sub(clock.Real.Now())
-			if left <= 0 {
-				return nil, failure(last, reach, order)
-			}
 			d := jitter(backoff)
 			if err := pause(ctx, min(d, left)); err != nil || d >= left {
 				return nil, failure(last, reach, order)
@@ -537,8 +533,8 @@ func (c *Client) once(ctx context.Context, e endpoint, cl call, payload []byte) 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	var resp *http.Response
-	if c.rt != nil {
-		resp, err = c.rt.RoundTrip(req)
+	if c.own {
+		resp, err = c.hc.Transport.RoundTrip(req)
 	} else {
 		resp, err = c.hc.Do(req)
 	}
@@ -563,8 +559,8 @@ func (c *Client) once(ctx context.Context, e endpoint, cl call, payload []byte) 
 	case nil:
 	case *[]byte:
 		*out = data // not JSON: the answer as it is (Metrics)
-	case *api.LeaseResponse:
-		err = api.DecodeLeaseResponse(data, out) // every claim and extend: no reflection
+	case interface{ DecodeJSON([]byte) error }:
+		err = out.DecodeJSON(data) // every claim and extend (api.LeaseResponse): no reflection
 	default:
 		err = json.Unmarshal(data, out)
 	}
