@@ -17,8 +17,10 @@ const throughputLease = 30 * time.Second
 
 // runThroughput (B5) measures the lease store's write throughput through the HTTP API:
 // 64 clients, each a registered unit of its own application with its own
-// token, alternate claim and extend of their lease back to back (every
-// one a raft write), against a 1-node and a 3-node controller of
+// token, alternate claim and extend of their lease back to back (from
+// protocol 7 the raft leader answers both from memory once the lease is
+// held, and writes them back a tick later; the "renewals to the log"
+// cluster makes every one a raft write), against a 1-node and a 3-node controller of
 // `uniter controller` processes on loopback. Clients spread their first
 // address over the nodes; a write that reaches a follower is forwarded,
 // and its answer names the raft leader, where the client sends its later
@@ -46,7 +48,9 @@ func (r throughputResult) rows(nodes int) []report.Row {
 	spread := stats.Summarize(r.spread.opsPerSec).Median
 	rows := []report.Row{r.spread.opsRow("ops"+suffix, nodes), r.spread.latencyRow("latency"+suffix, nodes),
 		r.unbatched.opsRow("ops"+suffix+"_unbatched", nodes).WithBaseline("batching on", spread),
-		r.unbatched.latencyRow("latency"+suffix+"_unbatched", nodes)}
+		r.unbatched.latencyRow("latency"+suffix+"_unbatched", nodes),
+		r.logRenewals.opsRow("ops"+suffix+"_log_renewals", nodes).WithBaseline("renewals from memory", spread),
+		r.logRenewals.latencyRow("latency"+suffix+"_log_renewals", nodes)}
 	if nodes == 1 {
 		return append(rows, r.manyUnits.opsRow("ops"+suffix+"_idle_units", nodes).
 			WithBaseline(fmt.Sprintf("%d units", loadClients), spread).
@@ -68,17 +72,19 @@ type idleUnitsFacts struct {
 // only the followers, so that every write is forwarded (3 nodes); with
 // throughputIdleUnits more units registered (1 node); and, on a cluster of
 // its own started with --batch-writes=false, with clients spread and
-// every write in a raft entry of its own (its trials alternate with the
-// spread ones).
-type throughputResult struct{ spread, onLeader, forwarded, manyUnits, unbatched throughput }
+// every write in a raft entry of its own; and, on another started with
+// --leader-renew=false, with every renewal a raft write (the trials of
+// all three alternate).
+type throughputResult struct {
+	spread, onLeader, forwarded, manyUnits, unbatched, logRenewals throughput
+}
 
-// startUnbatched starts a second cluster of nodes whose raft leader
-// proposes every write alone (--batch-writes=false), with B5's units,
-// for the comparison with batching: its trials alternate with the
-// batched cluster's.
-func startUnbatched(ctx context.Context, env deploy.Env, nodes int) (*deploy.Cluster, []loadUnit, error) {
-	off := deploy.Env{Bin: env.Bin, Dir: env.Dir + "-unbatched"}
-	c, err := deploy.StartCluster(ctx, off, nodes, "--batch-writes=false")
+// startVariant starts another cluster of nodes run with flags (in
+// directory env.Dir + suffix), with B5's units, for a comparison: its
+// trials alternate with the default cluster's.
+func startVariant(ctx context.Context, env deploy.Env, nodes int, suffix string, flags ...string) (*deploy.Cluster, []loadUnit, error) {
+	off := deploy.Env{Bin: env.Bin, Dir: env.Dir + suffix}
+	c, err := deploy.StartCluster(ctx, off, nodes, flags...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,33 +110,10 @@ func throughputTopology(ctx context.Context, s *Suite, env deploy.Env, nodes int
 	if err != nil {
 		return throughputResult{}, err
 	}
-	var res throughputResult
-	off, offUnits, err := startUnbatched(ctx, env, nodes)
-	if err != nil {
-		return res, fmt.Errorf("batching off: %w", err)
-	}
-	on, closeOn, err := leaseLoad(c.File, units, c.Addresses())
-	if err != nil {
-		off.Close()
-		return res, err
-	}
-	unbatched, closeOff, err := leaseLoad(off.File, offUnits, off.Addresses())
-	if err != nil {
-		closeOn()
-		off.Close()
-		return res, err
-	}
-	t, err := interleavedTrials(ctx, s, []namedLoad{
-		{"B5 " + fmt.Sprintf("%d node(s)", nodes), on},
-		{"B5 " + fmt.Sprintf("%d node(s), batching off", nodes), unbatched},
-	})
-	closeOn()
-	closeOff()
-	off.Close()
+	res, err := variantTrials(ctx, s, env, c, units, nodes)
 	if err != nil {
 		return res, err
 	}
-	res.spread, res.unbatched = t[0], t[1]
 	if nodes == 1 {
 		if _, err := registerUnits(ctx, c.Admin, "bidle", throughputIdleUnits, 64); err != nil {
 			return res, err
@@ -191,4 +174,45 @@ func leaseLoad(f client.File, units []loadUnit, addrs []string) (func(ctx contex
 		return err
 	}
 	return op, closeClients, nil
+}
+
+// variantTrials runs B5's alternating trials on c (with units) and on two
+// more clusters of as many nodes, one with batching off and one with
+// every renewal a log entry, and stops those two.
+func variantTrials(ctx context.Context, s *Suite, env deploy.Env, c *deploy.Cluster, units []loadUnit, nodes int) (throughputResult, error) {
+	var res throughputResult
+	off, offUnits, err := startVariant(ctx, env, nodes, "-unbatched", "--batch-writes=false")
+	if err != nil {
+		return res, fmt.Errorf("batching off: %w", err)
+	}
+	defer off.Close()
+	logged, loggedUnits, err := startVariant(ctx, env, nodes, "-log-renewals", "--leader-renew=false")
+	if err != nil {
+		return res, fmt.Errorf("leader renewals off: %w", err)
+	}
+	defer logged.Close()
+	var loads []namedLoad
+	for _, v := range []struct {
+		what  string
+		f     client.File
+		units []loadUnit
+		addrs []string
+	}{
+		{"", c.File, units, c.Addresses()},
+		{", batching off", off.File, offUnits, off.Addresses()},
+		{", renewals to the log", logged.File, loggedUnits, logged.Addresses()},
+	} {
+		op, closeClients, err := leaseLoad(v.f, v.units, v.addrs)
+		if err != nil {
+			return res, err
+		}
+		defer closeClients()
+		loads = append(loads, namedLoad{fmt.Sprintf("B5 %d node(s)%s", nodes, v.what), op})
+	}
+	t, err := interleavedTrials(ctx, s, loads)
+	if err != nil {
+		return res, err
+	}
+	res.spread, res.unbatched, res.logRenewals = t[0], t[1], t[2]
+	return res, nil
 }

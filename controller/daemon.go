@@ -81,6 +81,10 @@ type NodeConfig struct {
 	// NoBatching proposes every write in a raft log entry of its own (see
 	// raftnode.Config.NoBatching); the default groups concurrent ones.
 	NoBatching bool
+	// NoLeaderRenew makes every lease renewal a raft log entry (see
+	// raftnode.Config.NoLeaderRenew); the default lets the raft leader
+	// answer a holder's renewal from memory.
+	NoLeaderRenew bool
 	// HTTP2 offers HTTP/2 (ALPN "h2") on the API besides HTTP/1.1, for
 	// clients that ask for it. Off by default: the typed client speaks
 	// HTTP/1.1, and B5 measured HTTP/2 dearer per claim (BENCHMARKS.md,
@@ -162,7 +166,7 @@ func start(ctx, life context.Context, cfg NodeConfig) (_ *Controller, err error)
 	}
 	nc := raftnode.Config{ID: cfg.ID, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, APIAddr: c.apiAddr, TLS: c.tls.raftConfig(),
 		Bootstrap: cfg.Join == "", Clock: cfg.Clock, Logger: cfg.Logger, ProtoMin: cfg.ProtoMin, ProtoMax: cfg.ProtoMax,
-		NoBatching: cfg.NoBatching}
+		NoBatching: cfg.NoBatching, NoLeaderRenew: cfg.NoLeaderRenew}
 	if cfg.Tune != nil {
 		cfg.Tune(&nc)
 	}

@@ -110,6 +110,8 @@ var (
 		"Raft log entries this node's batcher proposed while it led (each one append and fsync).", nil, nil)
 	descBatchCommands = prometheus.NewDesc("uniter_raft_batch_commands_total",
 		"Commands those entries carried: divided by uniter_raft_batch_entries_total, the commands per entry.", nil, nil)
+	descLeaderRenewals = prometheus.NewDesc("uniter_lease_leader_renewals_total",
+		"Lease renewals this node answered from memory while it led, written to the log before its next time advance (protocol 7).", nil, nil)
 	descReady = prometheus.NewDesc("uniter_node_ready",
 		"1 when this node knows a raft leader and is caught up (GET /v1/ready), else 0.", nil, nil)
 )
@@ -119,7 +121,7 @@ var raftStates = []string{"leader", "follower", "candidate", "shutdown"}
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftLastContact, descRaftCommit, descRaftApplied,
-		descLeasesHeld, descLeasesPinned, descLeaseTerm, descExpired, descUnits, descReady, descBatchEntries, descBatchCommands} {
+		descLeasesHeld, descLeasesPinned, descLeaseTerm, descExpired, descUnits, descReady, descBatchEntries, descBatchCommands, descLeaderRenewals} {
 		ch <- d
 	}
 }
@@ -143,6 +145,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	entries, commands := node.BatchStats()
 	ch <- prometheus.MustNewConstMetric(descBatchEntries, prometheus.CounterValue, float64(entries))
 	ch <- prometheus.MustNewConstMetric(descBatchCommands, prometheus.CounterValue, float64(commands))
+	ch <- prometheus.MustNewConstMetric(descLeaderRenewals, prometheus.CounterValue, float64(node.LeaderRenewals()))
 
 	fsm := node.FSM()
 	held, pinned := 0, 0

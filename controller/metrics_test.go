@@ -97,6 +97,18 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s moved by %v, want 2", name, d)
 		}
 	}
+	// A holder's extend of at most a minute is answered from the leader's
+	// memory: no log entry of its own.
+	if _, err := db0.Extend(ctx, "db", "db/0", 30*time.Second, 0); err != nil {
+		t.Fatal(err)
+	}
+	renewed := scrape(t, raw, admin)
+	if d := value(renewed, "uniter_lease_leader_renewals_total", nil) - value(after, "uniter_lease_leader_renewals_total", nil); d != 1 {
+		t.Errorf("uniter_lease_leader_renewals_total moved by %v, want 1", d)
+	}
+	if d := value(renewed, "uniter_raft_batch_commands_total", nil) - value(after, "uniter_raft_batch_commands_total", nil); d != 0 {
+		t.Errorf("the extend answered from memory went through the batcher (%v commands)", d)
+	}
 	if _, ok := after["uniter_raft_commitTime"]; !ok {
 		t.Error("raft's own metrics (uniter_raft_commitTime) are not bridged")
 	}

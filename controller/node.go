@@ -35,6 +35,9 @@ type Node interface {
 	// BatchStats counts the log entries the node's batcher proposed and
 	// the commands they carried, for metrics.
 	BatchStats() (entries, commands uint64)
+	// LeaderRenewals counts the lease renewals the node answered from
+	// memory as the raft leader, for metrics.
+	LeaderRenewals() uint64
 	// Ready is nil when the node knows a raft leader and is caught up;
 	// else it says why not (GET /v1/ready).
 	Ready() error

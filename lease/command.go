@@ -531,7 +531,9 @@ func init() {
 		{LeaveScope{}, decodeAs[LeaveScope]},
 		{SetRelationData{}, decodeAs[SetRelationData]},
 		{CommitRelationData{}, decodeAs[CommitRelationData]},
-		{Batch{}, decodeBatch}, // batch.go
+		{Batch{}, decodeBatch},                 // batch.go
+		{Renew{}, decodeAs[Renew]},             // renew.go
+		{GraceLeases{}, decodeAs[GraceLeases]}, // renew.go
 	} {
 		decoders[d.op.Type()] = d.decode
 	}

@@ -16,7 +16,8 @@
 // indexes.
 //
 // The commands: claim, extend, revoke, request-step-down, pin, unpin and
-// advance-time (leases, apply.go); set-leader-settings, set-config,
+// advance-time (leases, apply.go); renew and grace-leases (protocol 7,
+// renew.go); set-leader-settings, set-config,
 // set-unit-status, set-application-version, register-unit,
 // deregister-unit, request-unit-removal, resolve and
 // set-application-status (units.go); record-member, forget-member and
@@ -112,4 +113,53 @@
 // the gate holds nothing unless an advance takes longer than a tick to
 // apply. The property test (FuzzInterleavings) checks the
 // guarantee against a model of real time with pauses and the gate.
+//
+// # Renewals answered by the leader
+//
+// From protocol 7 (LeaderRenewProtocol) the raft leader L may answer a
+// holder's extend, or its claim of the lease it holds, with duration
+// d <= LeaderRenewMax, from its applied state, before anything is in the
+// log (raftnode's renew.go), as etcd's lessor answers a keep-alive. It
+// does so only once all of these hold:
+//
+//	R1. the gate above passed at c, with stamp (P_L, N_L):
+//	    t0 <= c <= P_L + slack;
+//	R2. a raft VerifyLeader round that started after the call arrived
+//	    came back: a majority of voters answered L in its term after t0;
+//	R3. under the lock of L's renewals table, the lease's applied expiry
+//	    E satisfies E + slack >= H, the horizon: the latest global time
+//	    L's advancer has proposed, or taken the table to propose. The
+//	    renewal (unit, term, d) then joins the table.
+//
+// L's advancer takes the whole table (moving H to the time it is about
+// to propose) and applies it as one renew command before it proposes
+// that advance; if the renew fails it puts the renewals back and proposes
+// nothing. So, for a renewal answered by L, either:
+//
+//   - L writes it back. Every advance proposed before the write-back is
+//     at most H, so by R3 none releases the lease (its expiry only grows
+//     while it is held; a revoke or a change of holder is another call,
+//     and ordering it after this one is what the log shows). The renew is
+//     applied after the advance that made the stamp of R1, so at a global
+//     time >= N_L, and sets expiry >= N_L + d; it ignores a step-down
+//     request, which is ordered after the answered renewal. From there
+//     the argument above applies unchanged: the lease lasts until at
+//     least t0 + d.
+//   - L never writes it back (it lost leadership, crashed or handed off).
+//     Then a later leader L' moves the global time, and, by R2, L' was
+//     elected after t0: its election needed a vote from a voter of R2's
+//     majority, which answered L after t0 and refuses L's term once it
+//     has voted. the advancer of L' anchors at (P', N') after its barrier, so
+//     P' > t0, and applies grace-leases before its first advance: every
+//     held lease expires no earlier than N' + LeaderRenewMax >= N' + d.
+//     An advance releases it only at N_k > N' + d + slack, so by A1 at
+//     real time P_k > P' + d + slack > t0 + d.
+//
+// Either way the renewal keeps its promise. A renewal that fails R1 to
+// R3, and every other lease command, goes to the log as before. Below
+// protocol 7 no leader answers from memory, so a new leader that finds
+// the effective version below 7 after its barrier gives no grace (the
+// version only rises). The price is liveness, not safety: after a
+// failover, a lease whose holder is gone lasts up to LeaderRenewMax +
+// slack longer.
 package lease

@@ -23,9 +23,12 @@ package lease
 // Protocol 6 adds batched log entries (BatchProtocol): one entry carrying
 // several commands (Batch); its snapshot format is still 4 (it adds no
 // state).
+// Protocol 7 adds renewals answered by the raft leader
+// (LeaderRenewProtocol): renew and grace-leases; its snapshot format is
+// still 4 (it adds no state).
 const (
 	MinProtocol = 1
-	MaxProtocol = 6
+	MaxProtocol = 7
 )
 
 // HandOverProtocol is the protocol from which a lease released after a
@@ -65,8 +68,8 @@ func RefuseNewer(op Op, v uint64) error {
 // 2 changed no state, so it still writes format 1; protocol 3 writes
 // format 2, which adds the leases' hand-over fields; protocol 4 writes
 // format 3 (format 2 plus relations); protocol 5 writes format 4 (format 3
-// plus the units' opened ports), and so does protocol 6.
-var snapshotFormats = []int{1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4}
+// plus the units' opened ports), and so do protocols 6 and 7.
+var snapshotFormats = []int{1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 4}
 
 // snapshotFormatFor is the snapshot format written at effective version v.
 func snapshotFormatFor(v uint64) int {

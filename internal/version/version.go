@@ -23,7 +23,7 @@ var (
 	// widen it: the controller refuses to start with a range its code
 	// does not implement.
 	ProtocolMin = "1"
-	ProtocolMax = "6"
+	ProtocolMax = "7"
 	// Commit is the source revision; when the linker does not set it
 	// (make release does), Revision falls back to what the go command
 	// recorded from the checkout.

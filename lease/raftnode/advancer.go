@@ -42,8 +42,19 @@ type advancer struct {
 	slack time.Duration
 	now   func() time.Time // the FSM's global time
 	apply func(context.Context, lease.Op) (lease.Result, error)
-	log   zerolog.Logger
-	fresh *freshness // nil: stamps are not recorded
+	// start, if set, must succeed before the advancer's first proposal on
+	// an existing cluster (a new leader's grace-leases); until it does the
+	// advancer proposes nothing and re-tries every tick.
+	start func(context.Context) error
+	// before, if set, runs before every advance is proposed, with the
+	// global time about to be proposed (the leader's renewals written
+	// back); if it fails the advance is not proposed and the advancer
+	// re-anchors.
+	before func(ctx context.Context, next time.Time) error
+	log    zerolog.Logger
+	fresh  *freshness // nil: stamps are not recorded
+
+	started bool // start has succeeded
 
 	anchorLocal  time.Time
 	anchorGlobal time.Time
@@ -54,7 +65,7 @@ func (a *advancer) run(ctx context.Context) {
 	a.anchor()
 	if a.anchorGlobal.IsZero() {
 		a.genesis(ctx)
-	} else {
+	} else if a.begin(ctx) {
 		a.propose(ctx, a.anchorLocal, a.anchorGlobal, a.anchorGlobal)
 	}
 	t := a.clock.NewTimer(a.tick)
@@ -65,13 +76,38 @@ func (a *advancer) run(ctx context.Context) {
 			return
 		case <-t.Chan():
 		}
-		if a.anchorGlobal.IsZero() {
+		switch {
+		case a.anchorGlobal.IsZero():
 			a.genesis(ctx)
-		} else {
+		case !a.started:
+			if a.begin(ctx) {
+				a.propose(ctx, a.anchorLocal, a.anchorGlobal, a.anchorGlobal)
+			}
+		default:
 			a.step(ctx)
 		}
 		t.Reset(a.tick)
 	}
+}
+
+// begin runs start once, before the first proposal on an existing
+// cluster, and reports whether the advancer may propose; a failure
+// re-anchors (the global time stays paused until it succeeds).
+func (a *advancer) begin(ctx context.Context) bool {
+	if a.started || a.start == nil {
+		a.started = true
+		return true
+	}
+	if err := a.start(ctx); err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("cannot start advancing the global time; pausing it")
+		}
+		a.anchor()
+		return false
+	}
+	a.started = true
+	a.anchor() // the global time as it stands after start
+	return true
 }
 
 func (a *advancer) anchor() {
@@ -93,6 +129,7 @@ func (a *advancer) genesis(ctx context.Context) {
 	}
 	a.log.Info().Time("global_time", start).Msg("started the global time")
 	a.anchorLocal, a.anchorGlobal = reading, start
+	a.started = true // a new cluster holds no lease to give grace to
 	a.fresh.record(reading)
 }
 
@@ -108,6 +145,15 @@ func (a *advancer) step(ctx context.Context) {
 // propose applies AdvanceTime{old, next} and, once applied, records its
 // stamp reading; a failure re-anchors.
 func (a *advancer) propose(ctx context.Context, reading, old, next time.Time) {
+	if a.before != nil {
+		if err := a.before(ctx, next); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn().Err(err).Msg("cannot advance the global time; pausing it")
+				a.anchor()
+			}
+			return
+		}
+	}
 	res, err := a.apply(ctx, lease.AdvanceTime{Old: old, New: next, Slack: a.slack})
 	if err := errors.Join(err, res.Err); err != nil {
 		if ctx.Err() != nil {

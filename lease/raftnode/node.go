@@ -124,6 +124,11 @@ type Config struct {
 	// MaxBatch is the most commands one batched entry carries (default
 	// DefaultMaxBatch, at most lease.MaxBatch).
 	MaxBatch int
+	// NoLeaderRenew turns off renewals answered by the raft leader (see
+	// renew.go): every extend, and every claim by the lease's holder, is
+	// a log entry, as before protocol 7. For comparisons; the default
+	// answers them from memory.
+	NoLeaderRenew bool
 	// BatchInflight is how many batched entries may be in flight at once
 	// before the queue waits for one to return (default
 	// DefaultBatchInflight: group commit).
@@ -250,6 +255,12 @@ type Node struct {
 	// batch groups concurrent commands into log entries (nil with
 	// Config.NoBatching).
 	batch *batcher
+	// renew holds the renewals this leader answered from memory until its
+	// advancer writes them back; verify groups the VerifyLeader rounds
+	// they wait for; leaderRenewals counts them (renew.go).
+	renew          renewals
+	verify         verifier
+	leaderRenewals atomic.Uint64
 }
 
 // Open opens (creating if needed) the node's data directory, starts

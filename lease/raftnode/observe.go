@@ -79,18 +79,18 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			return
 		}
 	}
+	n.renew.reset(n.fsm.GlobalTime())
+	defer n.renew.reset(n.fsm.GlobalTime())
 	adv := &advancer{
-		clock: n.cfg.Clock,
-		tick:  n.cfg.Tick,
-		slack: n.cfg.slack(),
-		now:   n.fsm.GlobalTime,
-		apply: func(ctx context.Context, op lease.Op) (lease.Result, error) {
-			ctx, cancel := context.WithTimeout(ctx, n.cfg.AdvanceTimeout)
-			defer cancel()
-			return n.apply(ctx, op)
-		},
-		log:   n.log,
-		fresh: &n.fresh,
+		clock:  n.cfg.Clock,
+		tick:   n.cfg.Tick,
+		slack:  n.cfg.slack(),
+		now:    n.fsm.GlobalTime,
+		apply:  n.advanceApply,
+		start:  n.grace,
+		before: n.writeBack,
+		log:    n.log,
+		fresh:  &n.fresh,
 	}
 	raiser := make(chan struct{})
 	go func() {
@@ -121,4 +121,12 @@ func (n *Node) retry(ctx context.Context, what string, fn func() error) bool {
 		case <-t.Chan():
 		}
 	}
+}
+
+// advanceApply is how the advancer proposes: n.apply bounded by
+// AdvanceTimeout.
+func (n *Node) advanceApply(ctx context.Context, op lease.Op) (lease.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.AdvanceTimeout)
+	defer cancel()
+	return n.apply(ctx, op)
 }

@@ -123,7 +123,11 @@ func (n *Node) mapErr(err error) error {
 // effective version is refused at once, unproposed, with a Result whose
 // Err is a *ProtocolError (ErrNeedsProtocol). A claim or extend is held
 // while the global time is stale (see awaitFresh): at most a slack, then
-// it is refused, unproposed, with ErrRetryable. From protocol 6, unless
+// it is refused, unproposed, with ErrRetryable. From protocol 7, unless
+// Config.NoLeaderRenew, a holder's extend, or its claim of the lease it
+// holds, may then be answered from this leader's memory and written back
+// before the next advance of the global time (see renew.go). From
+// protocol 6, unless
 // Config.NoBatching, the commands lease.Batchable allows are grouped with
 // concurrent ones into one log entry (see batch.go); each still gets its
 // own Result.
@@ -148,6 +152,9 @@ func (n *Node) Apply(ctx context.Context, op lease.Op) (lease.Result, error) {
 	case lease.Claim, lease.Extend:
 		if err := n.awaitFresh(ctx, op); err != nil {
 			return lease.Result{}, err
+		}
+		if res, ok, err := n.renewFromMemory(ctx, op); ok || err != nil {
+			return res, err
 		}
 	}
 	if n.batched(op) {

@@ -29,7 +29,7 @@ type controllerOptions struct {
 	dataDir, apiAddr, raftAddr, join, nodeID string
 	lostAfter                                time.Duration
 	maxBlocking                              int
-	batchWrites                              bool
+	batchWrites, leaderRenew                 bool
 	metricsTokenFile                         string
 	logLevel                                 string
 	// restore is a backup to restore into a freshly bootstrapped node.
@@ -75,6 +75,7 @@ join such a cluster; upgrade one node at a time (docs/upgrades.md).`,
 	f.DurationVar(&o.lostAfter, "lost-after", controller.DefaultLostAfter, "show a unit's agent lost after this long without a report")
 	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
 	f.IntVar(&o.maxBlocking, "max-blocking", controller.DefaultMaxBlocking, "blocking queries (agents' watches) one node serves at once; more get 503 busy")
+	f.BoolVar(&o.leaderRenew, "leader-renew", true, "let the raft leader answer a holder's lease renewal from memory and write it back before its next time advance (protocol 7); false: every renewal is a raft log entry")
 	f.BoolVar(&o.batchWrites, "batch-writes", true, "group concurrent writes into one raft log entry (one fsync and replication round for all); false: one entry per write")
 	f.StringVar(&o.metricsTokenFile, "metrics-token-file", "", "a file holding a token that may read GET /metrics and nothing else (the admin token always may)")
 	f.StringVar(&o.restore, "restore", "", "bootstrap a new data directory from this backup (see 'uniter controller backup')")
@@ -95,7 +96,7 @@ func runController(cmd *cobra.Command, o controllerOptions) error {
 		return &UsageError{errors.New("--max-blocking must be at least 1")}
 	}
 	cfg := controller.NodeConfig{DataDir: o.dataDir, ID: o.nodeID, APIAddr: o.apiAddr, RaftAddr: o.raftAddr,
-		Join: o.join, LostAfter: o.lostAfter, MaxBlocking: o.maxBlocking, NoBatching: !o.batchWrites, Clock: clock.Real}
+		Join: o.join, LostAfter: o.lostAfter, MaxBlocking: o.maxBlocking, NoBatching: !o.batchWrites, NoLeaderRenew: !o.leaderRenew, Clock: clock.Real}
 	if o.metricsTokenFile != "" {
 		data, err := os.ReadFile(o.metricsTokenFile)
 		if err != nil {
